@@ -1,0 +1,105 @@
+"""The `pix2pix` command: absl flags with the reference's names and defaults, and main(argv).
+
+This module only turns flags into an Options record and picks the mode.
+"""
+
+import dataclasses
+import sys
+
+from absl import app, flags, logging
+
+from pix2pix.errors import Pix2PixError
+from pix2pix.options import MODES, Options, prepare_test_options, prepare_train_options
+
+_D = Options()  # the defaults, so flags and the record cannot disagree
+
+flags.DEFINE_enum("mode", None, list(MODES), "train, test (export, infer and import: see README)")
+flags.DEFINE_string("input_dir", None, "path to folder containing images")
+flags.DEFINE_string("output_dir", None, "where to put output files")
+flags.DEFINE_integer("seed", None, "random seed (chosen and recorded in options.json if not given)")
+flags.DEFINE_string("checkpoint", None,
+                    "directory with checkpoint to resume training from or use for testing")
+flags.DEFINE_integer("max_steps", None, "number of training steps (0 to disable)")
+flags.DEFINE_integer("max_epochs", None, "number of training epochs")
+flags.DEFINE_integer("summary_freq", _D.summary_freq, "update summaries every summary_freq steps")
+flags.DEFINE_integer("progress_freq", _D.progress_freq, "display progress every progress_freq steps")
+flags.DEFINE_integer("trace_freq", _D.trace_freq, "trace execution every trace_freq steps")
+flags.DEFINE_integer("display_freq", _D.display_freq,
+                     "write current training images every display_freq steps")
+flags.DEFINE_integer("save_freq", _D.save_freq, "save model every save_freq steps, 0 to disable")
+flags.DEFINE_bool("separable_conv", _D.separable_conv, "use separable convolutions in the generator")
+flags.DEFINE_float("aspect_ratio", _D.aspect_ratio,
+                   "aspect ratio of output images (width/height)")
+flags.DEFINE_bool("lab_colorization", _D.lab_colorization,
+                  "split input image into brightness (A) and color (B)")
+flags.DEFINE_integer("batch_size", _D.batch_size, "number of images in batch")
+flags.DEFINE_enum("which_direction", _D.which_direction, ["AtoB", "BtoA"], "direction")
+flags.DEFINE_integer("ngf", _D.ngf, "number of generator filters in first conv layer")
+flags.DEFINE_integer("ndf", _D.ndf, "number of discriminator filters in first conv layer")
+flags.DEFINE_integer("scale_size", _D.scale_size,
+                     "scale images to this size before cropping to crop_size")
+flags.DEFINE_bool("flip", _D.flip, "flip images horizontally (--noflip or --no_flip to disable)")
+flags.DEFINE_bool("no_flip", False, "don't flip images horizontally (same as --noflip)")
+flags.DEFINE_float("lr", _D.lr, "initial learning rate for adam")
+flags.DEFINE_float("beta1", _D.beta1, "momentum term of adam")
+flags.DEFINE_float("l1_weight", _D.l1_weight, "weight on L1 term for generator gradient")
+flags.DEFINE_float("gan_weight", _D.gan_weight, "weight on GAN term for generator gradient")
+flags.DEFINE_enum("output_filetype", _D.output_filetype, ["png", "jpeg"], "export output file type")
+# Additions; their defaults reproduce the reference.
+flags.DEFINE_bool("rgb_colorization", _D.rgb_colorization,
+                  "single colour photos: grey (luma, 1 channel) in, RGB out")
+flags.DEFINE_integer("crop_size", _D.crop_size,
+                     "training/test image size, a power of two >= 32; the U-Net depth follows it "
+                     "(8 levels at 256, 7 at 128, 9 at 512)")
+flags.DEFINE_bool("deterministic", _D.deterministic,
+                  "test mode: dropout off, so the same input gives the same output")
+flags.DEFINE_bool("skip_preflight", _D.skip_preflight,
+                  "don't decode every input image before starting")
+
+FLAGS = flags.FLAGS
+
+
+def options_from_flags() -> Options:
+    """One Options record from the parsed flags (before mode-specific preparation)."""
+    values = {f.name: FLAGS[f.name].value for f in dataclasses.fields(Options) if f.name in FLAGS}
+    if FLAGS.no_flip:
+        values["flip"] = False
+    return Options(**values)
+
+
+def _explicit_flags():
+    return {name for name in FLAGS if FLAGS[name].present}
+
+
+def run(options: Options) -> None:
+    """Run the mode OPTIONS asks for."""
+    if options.mode == "train":
+        from pix2pix.train import train
+        train(prepare_train_options(options, _explicit_flags()))
+    elif options.mode == "test":
+        from pix2pix.evaluate import test
+        test(prepare_test_options(options))
+    else:
+        raise Pix2PixError(f"--mode: {options.mode} is not available in this version yet "
+                           "(train and test are)")
+
+
+def main(argv):
+    if len(argv) > 1:
+        print(f"pix2pix: error: unexpected arguments: {' '.join(argv[1:])}", file=sys.stderr)
+        sys.exit(2)
+    logging.set_verbosity(logging.WARNING)  # keep TensorFlow's INFO lines out of the progress output
+    try:
+        run(options_from_flags())
+    except Pix2PixError as err:
+        print(f"pix2pix: error: {err}", file=sys.stderr)
+        sys.exit(1)
+    except OSError as err:  # disk full, permissions, ...: name the file, no traceback
+        print(f"pix2pix: error: {err}", file=sys.stderr)
+        sys.exit(1)
+
+
+def entry_point():
+    """Console script `pix2pix`."""
+    flags.mark_flags_as_required(["mode", "output_dir"])
+    app.run(main)

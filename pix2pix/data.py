@@ -1,0 +1,186 @@
+"""tf.data pipelines: listing image files, decoding, A|B / Lab / grey->RGB examples, jitter.
+
+Data semantics are SPEC.md's "Data" section:
+- pairs: one image holds A on the left half and B on the right (split at width // 2);
+- lab_colorization: one colour image -> L in, ab out;
+- rgb_colorization (ours): one colour image -> luma in (1 channel), RGB out;
+- which_direction BtoA swaps inputs and targets.
+Images are in [-1, 1]. Training applies the same random flip, area resize to
+scale_size and random crop to crop_size to inputs and targets.
+"""
+
+import dataclasses
+import glob
+import math
+import os
+from typing import List, Tuple
+
+import tensorflow as tf
+
+from pix2pix.color import lab_to_network, rgb_to_lab
+from pix2pix.errors import Pix2PixError
+from pix2pix.options import Options
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+# ---------------------------------------------------------------- listing files
+def list_image_files(input_dir: str) -> List[str]:
+    """The *.jpg files of INPUT_DIR, else its *.png files, in the reference's order.
+
+    Sorted by the integer value of the base names when all are integers, else by name.
+    """
+    if not input_dir:
+        raise Pix2PixError("--input_dir: is required")
+    if not os.path.isdir(input_dir):
+        raise Pix2PixError(f"--input_dir: {input_dir} does not exist or is not a directory")
+    paths = glob.glob(os.path.join(glob.escape(input_dir), "*.jpg"))
+    if not paths:
+        paths = glob.glob(os.path.join(glob.escape(input_dir), "*.png"))
+    if not paths:
+        raise Pix2PixError(f"--input_dir: {input_dir} contains no .jpg or .png images")
+
+    def stem(path):
+        return os.path.splitext(os.path.basename(path))[0]
+
+    if all(stem(p).isdigit() for p in paths):
+        return sorted(paths, key=lambda p: int(stem(p)))
+    return sorted(paths)
+
+
+def _decode(contents):
+    """Encoded bytes -> [H, W, 3] float32 in [0, 1]. Grey is expanded to RGB, alpha dropped."""
+    image = tf.io.decode_image(contents, channels=3, dtype=tf.uint8, expand_animations=False)
+    return tf.image.convert_image_dtype(image, tf.float32)
+
+
+def find_unreadable_images(paths: List[str], paired: bool) -> List[Tuple[str, str]]:
+    """(path, reason) for every file that cannot be decoded or is too small to use.
+
+    Decodes all files in parallel with tf.data; only the failures are decoded again,
+    one by one, to get the reason. A pair image needs a width of at least 2.
+    """
+    min_width = 2 if paired else 1
+    dataset = tf.data.Dataset.from_tensor_slices(paths)
+    dataset = dataset.map(lambda p: (p, tf.shape(_decode(tf.io.read_file(p)))),
+                          num_parallel_calls=AUTOTUNE).ignore_errors()
+    shapes = {}
+    for batch_paths, batch_shapes in dataset.batch(1024):
+        for path, shape in zip(batch_paths.numpy(), batch_shapes.numpy()):
+            shapes[path.decode()] = shape
+
+    problems = []
+    for path in paths:
+        if path not in shapes:
+            problems.append((path, _decode_error(path)))
+        elif shapes[path][1] < min_width:
+            height, width = shapes[path][:2]
+            problems.append((path, f"image is {width}x{height}, too small to use"))
+    return problems
+
+
+def _decode_error(path: str) -> str:
+    """Why PATH does not decode, in one line."""
+    try:
+        _decode(tf.io.read_file(path))
+    except (tf.errors.OpError, ValueError) as err:
+        message = getattr(err, "message", str(err)).strip().splitlines()[0]
+        return f"not a decodable image ({message})"
+    return "not a decodable image"
+
+
+def check_images(paths: List[str], options: Options) -> None:
+    """Stop with a clear error naming every unreadable file (the pre-flight check)."""
+    problems = find_unreadable_images(paths, paired=_is_paired(options))
+    if problems:
+        lines = "\n".join(f"  {path}: {why}" for path, why in problems)
+        raise Pix2PixError(
+            f"--input_dir: {len(problems)} of {len(paths)} images cannot be used:\n{lines}\n"
+            "Remove or fix them (or pass --skip_preflight to start anyway).")
+
+
+# ------------------------------------------------------------------- examples
+def _is_paired(options: Options) -> bool:
+    return not (options.lab_colorization or options.rgb_colorization)
+
+
+def split_example(image, options: Options):
+    """[H, W, 3] RGB in [0, 1] -> (inputs, targets) in [-1, 1] for this data mode."""
+    if options.lab_colorization:
+        a, b = lab_to_network(rgb_to_lab(image))
+    elif options.rgb_colorization:
+        a, b = tf.image.rgb_to_grayscale(image) * 2 - 1, image * 2 - 1
+    else:
+        half = tf.shape(image)[1] // 2
+        a, b = image[:, :half, :] * 2 - 1, image[:, half:, :] * 2 - 1
+    return (a, b) if options.which_direction == "AtoB" else (b, a)
+
+
+def _jitter(image, flip, offset, scale_size, crop_size):
+    """Optional left-right flip, area resize to scale_size, crop at OFFSET to crop_size."""
+    image = tf.cond(flip, lambda: tf.image.flip_left_right(image), lambda: image)
+    image = tf.image.resize(image, [scale_size, scale_size], method="area")
+    return image[offset[0]:offset[0] + crop_size, offset[1]:offset[1] + crop_size, :]
+
+
+def _random_draws(seed, index, options: Options, training: bool):
+    """(flip, offset) for element INDEX: stateless, so parallel maps stay repeatable."""
+    if not training:
+        return tf.constant(False), tf.zeros([2], tf.int32)
+    element_seed = tf.random.experimental.stateless_fold_in(seed, index)
+    flip_seed, crop_seed = tf.unstack(tf.random.experimental.stateless_split(element_seed, 2))
+    flip = tf.logical_and(options.flip, tf.random.stateless_uniform([], flip_seed) < 0.5)
+    span = options.scale_size - options.crop_size + 1
+    offset = tf.random.stateless_uniform([2], crop_seed, 0, span, dtype=tf.int32)
+    return flip, offset
+
+
+def load_example(path, index, seed, options: Options, training: bool):
+    """One file -> {"paths", "inputs" [S, S, Ci], "targets" [S, S, Ct]} with S = crop_size."""
+    image = _decode(tf.io.read_file(path))
+    inputs, targets = split_example(image, options)
+    flip, offset = _random_draws(seed, index, options, training)
+    scale = options.scale_size if training else options.crop_size
+    size = options.crop_size
+    inputs = _jitter(inputs, flip, offset, scale, size)
+    targets = _jitter(targets, flip, offset, scale, size)
+    channels_in, channels_out = options.channels
+    inputs.set_shape([size, size, channels_in])
+    targets.set_shape([size, size, channels_out])
+    return {"paths": path, "inputs": inputs, "targets": targets}
+
+
+@dataclasses.dataclass
+class Examples:
+    """A batched dataset plus the facts the trainer needs about it."""
+
+    dataset: tf.data.Dataset
+    paths: List[str]
+    count: int
+    steps_per_epoch: int
+
+
+def paired_dataset(options: Options, training: bool, seed: int = 0, start: int = 0) -> Examples:
+    """The input pipeline for OPTIONS.input_dir.
+
+    Training: shuffled every epoch, repeated forever, jittered, full batches; START
+    skips that many examples of the stream (a resumed run continues where it stopped,
+    with the same shuffles and random draws an uninterrupted run would have had).
+    Test: every file once, in order, resized to crop_size, the last batch may be short.
+    Elements are dicts: paths [N] string, inputs [N, S, S, Ci], targets [N, S, S, Ct].
+    """
+    paths = list_image_files(options.input_dir)
+    if not options.skip_preflight:
+        check_images(paths, options)
+
+    dataset = tf.data.Dataset.from_tensor_slices(paths)
+    if training:
+        dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
+        dataset = dataset.skip(start)  # cheap: only file names are skipped, nothing is decoded
+    seed_tensor = tf.constant([seed, 0], tf.int64)
+    dataset = dataset.enumerate(start=start if training else 0).map(
+        lambda index, path: load_example(path, index, seed_tensor, options, training),
+        num_parallel_calls=AUTOTUNE, deterministic=True)
+    dataset = dataset.batch(options.batch_size, drop_remainder=training).prefetch(AUTOTUNE)
+    return Examples(dataset=dataset, paths=paths, count=len(paths),
+                    steps_per_epoch=int(math.ceil(len(paths) / options.batch_size)))

@@ -1,0 +1,42 @@
+"""Test mode: run a trained generator over a set once; write images/ and index.html.
+
+As in the reference, the generator runs exactly as in training (batch statistics,
+dropout on) unless `--deterministic` turns dropout off.
+"""
+
+import os
+
+import tensorflow as tf
+
+from pix2pix.data import paired_dataset
+from pix2pix.model import generator_for, restore_generator
+from pix2pix.options import Options, save_options
+from pix2pix.visuals import file_stem, save_pictures, to_display, write_index
+
+
+def test(options: Options) -> str:
+    """Run `--mode test` for OPTIONS (model options already read from the checkpoint).
+
+    Writes output_dir/images/NAME-{inputs,outputs,targets}.png and output_dir/index.html
+    (a fresh table of name, input, output, target); returns the index.html path.
+    """
+    tf.keras.utils.set_random_seed(options.seed)
+    examples = paired_dataset(options, training=False)
+    generator = generator_for(options)
+    restored = restore_generator(generator, options.checkpoint)
+    print(f"loaded {restored}", flush=True)
+
+    os.makedirs(options.output_dir, exist_ok=True)
+    save_options(options, options.output_dir)
+    generate = tf.function(lambda x: generator(x, training=not options.deterministic))
+    rows = []
+    for batch in examples.dataset:
+        outputs = generate(batch["inputs"])
+        pictures = to_display(batch["inputs"], batch["targets"], outputs, options)
+        names = [file_stem(p) for p in batch["paths"].numpy()]
+        rows += save_pictures(options.output_dir, names, pictures)
+        for name in names:
+            print("evaluated image", name, flush=True)
+    index = write_index(options.output_dir, rows)
+    print(f"wrote {index}", flush=True)
+    return index

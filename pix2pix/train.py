@@ -1,0 +1,177 @@
+"""The training loop: data, model, progress lines, summaries, display pages, checkpoints, resume.
+
+`--max_steps` counts global steps: a run resumed with `--checkpoint` continues from the
+stored step and stops when the global step reaches max_steps, so re-running an
+interrupted command with `--checkpoint` finishes the same job. (The reference ran
+max_steps more steps after a restore; this is the one deliberate difference, and it
+only concerns resumed runs.)
+"""
+
+import math
+import os
+import signal
+import time
+
+import tensorflow as tf
+
+from pix2pix.data import paired_dataset
+from pix2pix.errors import Pix2PixError
+from pix2pix.model import LOSS_NAMES, Pix2Pix, latest_checkpoint
+from pix2pix.networks import count_trainable_parameters
+from pix2pix.options import Options, save_options
+from pix2pix.visuals import (file_stem, probabilities_to_uint8, save_pictures, to_display,
+                             write_index)
+
+CHECKPOINT_PREFIX = "model"
+
+
+def _should(freq, step, max_steps):
+    """True every FREQ global steps and at the last step (never when FREQ is 0)."""
+    return freq > 0 and (step % freq == 0 or step == max_steps)
+
+
+class _StopRequest:
+    """Turns SIGINT/SIGTERM into a flag the loop checks after each step."""
+
+    def __init__(self):
+        self.signal_name = None
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signal_name is not None:  # a second signal: stop right away
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+        print(f"received {self.signal_name}: finishing the current step and saving a checkpoint",
+              flush=True)
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _write_summaries(writer, model, batch, details, step, options):
+    averages = model.loss_averages.read()
+    pictures = to_display(batch["inputs"], batch["targets"], details["outputs"], options)
+    with writer.as_default(step=step):
+        tf.summary.scalar("discriminator_loss", averages["discrim_loss"])
+        tf.summary.scalar("generator_loss_GAN", averages["gen_loss_GAN"])
+        tf.summary.scalar("generator_loss_L1", averages["gen_loss_L1"])
+        for kind, images in pictures.items():
+            tf.summary.image(kind, images)
+        tf.summary.image("predict_real", probabilities_to_uint8(details["predict_real"]))
+        tf.summary.image("predict_fake", probabilities_to_uint8(details["predict_fake"]))
+        for network, grads in ((model.discriminator, details["discriminator_gradients"]),
+                               (model.generator, details["generator_gradients"])):
+            for var, grad in zip(network.trainable_variables, grads):
+                name = f"{network.name}/{var.path}"
+                tf.summary.histogram(name + "/values", var)
+                tf.summary.histogram(name + "/gradients", grad)
+    writer.flush()
+
+
+def _write_display(output_dir, batch, details, step, options):
+    pictures = to_display(batch["inputs"], batch["targets"], details["outputs"], options)
+    names = [file_stem(p) for p in batch["paths"].numpy()]
+    rows = save_pictures(output_dir, names, pictures, prefix=f"{step:08d}-")
+    for row in rows:
+        row["step"] = step
+    write_index(output_dir, rows, step_column=True, append=True)
+
+
+def _print_progress(model, step, start_step, start_time, max_steps, steps_per_epoch, batch_size):
+    epoch = int(math.ceil(step / steps_per_epoch))
+    step_in_epoch = (step - 1) % steps_per_epoch + 1
+    rate = (step - start_step) * batch_size / max(time.time() - start_time, 1e-9)
+    remaining = (max_steps - step) * batch_size / max(rate, 1e-9)
+    print(f"progress  epoch {epoch}  step {step_in_epoch}  image/sec {rate:0.1f}  "
+          f"remaining {remaining / 60:.0f}m", flush=True)
+    for name, value in model.loss_averages.read().items():
+        print(name, value, flush=True)
+
+
+def total_steps(options: Options, steps_per_epoch: int) -> int:
+    """max_steps if given, else max_epochs * steps_per_epoch, else 2**32 (the reference's rule)."""
+    if options.max_steps is not None:
+        return options.max_steps
+    if options.max_epochs is not None:
+        return options.max_epochs * steps_per_epoch
+    return 2 ** 32
+
+
+def train(options: Options) -> Pix2Pix:
+    """Run `--mode train` for OPTIONS (already validated, seed chosen); returns the model."""
+    output_dir = options.output_dir
+    tf.keras.utils.set_random_seed(options.seed)
+    resume_from = latest_checkpoint(options.checkpoint) if options.checkpoint else None
+
+    model = Pix2Pix(options)
+    checkpoint = model.checkpoint()
+    if resume_from:
+        try:
+            checkpoint.restore(resume_from).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as err:
+            raise Pix2PixError(f"--checkpoint: {resume_from} does not match these options: "
+                               f"{str(err).splitlines()[0]}") from None
+        print(f"resumed from {resume_from} at step {int(model.global_step.numpy())}", flush=True)
+
+    start_step = int(model.global_step.numpy())
+    examples = paired_dataset(options, training=True, seed=options.seed,
+                              start=start_step * options.batch_size)
+    max_steps = total_steps(options, examples.steps_per_epoch)
+    print(f"examples count = {examples.count}", flush=True)
+    print(f"parameter_count = {count_trainable_parameters(model.generator) + count_trainable_parameters(model.discriminator)}",
+          flush=True)
+
+    os.makedirs(output_dir, exist_ok=True)
+    save_options(options, output_dir)
+    manager = tf.train.CheckpointManager(checkpoint, output_dir, max_to_keep=1,
+                                         checkpoint_name=CHECKPOINT_PREFIX)
+    writer = tf.summary.create_file_writer(output_dir)
+
+    step = start_step
+    saved_step = start_step if resume_from and os.path.abspath(options.checkpoint) == os.path.abspath(output_dir) else None
+    start_time = time.time()
+    iterator = iter(examples.dataset)
+    with _StopRequest() as stop:
+        while step < max_steps and stop.signal_name is None:
+            batch = next(iterator)
+            next_step = step + 1
+            tracing = _should(options.trace_freq, next_step, max_steps)
+            details = (_should(options.summary_freq, next_step, max_steps)
+                       or _should(options.display_freq, next_step, max_steps))
+            if tracing:
+                tf.profiler.experimental.start(output_dir)
+            results = model.train_step(batch["inputs"], batch["targets"], details=details)
+            if tracing:
+                tf.profiler.experimental.stop()
+            step = next_step
+
+            if _should(options.summary_freq, step, max_steps):
+                print("recording summary", flush=True)
+                _write_summaries(writer, model, batch, results, step, options)
+            if _should(options.display_freq, step, max_steps):
+                print("saving display images", flush=True)
+                _write_display(output_dir, batch, results, step, options)
+            if _should(options.progress_freq, step, max_steps):
+                _print_progress(model, step, start_step, start_time, max_steps,
+                                examples.steps_per_epoch, options.batch_size)
+            if _should(options.save_freq, step, max_steps):
+                print("saving model", flush=True)
+                manager.save(checkpoint_number=step)
+                saved_step = step
+
+        if saved_step != step:
+            print("saving model", flush=True)
+            manager.save(checkpoint_number=step)
+    writer.close()
+    if stop.signal_name is not None:
+        print(f"stopped by {stop.signal_name} at step {step}; checkpoint saved in {output_dir}.\n"
+              f"Resume with the same command plus --checkpoint {output_dir}", flush=True)
+    else:
+        print(f"done: step {step}; checkpoint in {output_dir}", flush=True)
+    return model

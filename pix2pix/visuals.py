@@ -1,0 +1,114 @@
+"""Turning network tensors into pictures people look at: RGB images, PNG files, index.html.
+
+Used by training (display_freq, summaries) and by test mode, so both show the same thing.
+"""
+
+import html
+import os
+import re
+
+import tensorflow as tf
+
+from pix2pix.color import lab_to_rgb, network_to_lab
+from pix2pix.fileio import atomic_write_bytes, atomic_write_text
+from pix2pix.options import Options
+
+KINDS = ("inputs", "outputs", "targets")
+
+
+def _rgb01(images):
+    """[N, H, W, 1 or 3] in [-1, 1] -> [N, H, W, 3] in [0, 1]; grey is repeated on 3 channels."""
+    images = (tf.cast(images, tf.float32) + 1.0) / 2.0
+    if images.shape[-1] == 1:
+        images = tf.tile(images, [1, 1, 1, 3])
+    return images
+
+
+def _lab_rgb(l, ab):
+    return lab_to_rgb(network_to_lab(tf.cast(l, tf.float32), tf.cast(ab, tf.float32)))
+
+
+def to_display(inputs, targets, outputs, options: Options):
+    """{"inputs", "targets", "outputs"} as [N, H, W', 3] uint8 RGB, ready to save.
+
+    Lab pictures are converted back to RGB: the L image is shown grey, the ab images
+    with the L they belong with (the reference's convention). W' follows aspect_ratio.
+    """
+    if options.lab_colorization:
+        if options.which_direction == "AtoB":  # inputs L; targets and outputs ab
+            zeros = tf.zeros_like(tf.concat([inputs, inputs], axis=-1))
+            pictures = {"inputs": _lab_rgb(inputs, zeros),
+                        "targets": _lab_rgb(inputs, targets),
+                        "outputs": _lab_rgb(inputs, outputs)}
+        else:  # inputs ab; targets and outputs L
+            zeros = tf.zeros_like(tf.concat([targets, targets], axis=-1))
+            pictures = {"inputs": _lab_rgb(targets, inputs),
+                        "targets": _lab_rgb(targets, zeros),
+                        "outputs": _lab_rgb(outputs, zeros)}
+    else:
+        pictures = {"inputs": _rgb01(inputs), "targets": _rgb01(targets),
+                    "outputs": _rgb01(outputs)}
+    return {kind: _to_uint8(image, options.aspect_ratio) for kind, image in pictures.items()}
+
+
+def _to_uint8(images, aspect_ratio):
+    """Resize bicubically to H x round(H * aspect_ratio) if asked, then to uint8."""
+    if aspect_ratio != 1.0:
+        height = images.shape[1]
+        images = tf.image.resize(images, [height, int(round(height * aspect_ratio))], method="bicubic")
+    return tf.image.convert_image_dtype(tf.clip_by_value(images, 0.0, 1.0), tf.uint8, saturate=True)
+
+
+def probabilities_to_uint8(predictions):
+    """[N, h, w, 1] discriminator probabilities -> uint8 images for summaries."""
+    return tf.image.convert_image_dtype(tf.cast(predictions, tf.float32), tf.uint8, saturate=True)
+
+
+def file_stem(path) -> str:
+    """'dir/123.jpg' (str or bytes) -> '123'."""
+    if isinstance(path, bytes):
+        path = path.decode("utf-8")
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def save_pictures(output_dir, names, pictures, prefix=""):
+    """Write output_dir/images/PREFIXNAME-KIND.png for each name and kind; returns the rows.
+
+    Each row is {"name", "inputs", "outputs", "targets"} with paths relative to output_dir.
+    """
+    rows = []
+    for i, name in enumerate(names):
+        row = {"name": name}
+        for kind in KINDS:
+            relative = f"images/{prefix}{name}-{kind}.png"
+            png = tf.io.encode_png(pictures[kind][i]).numpy()
+            atomic_write_bytes(os.path.join(output_dir, relative), png)
+            row[kind] = relative
+        rows.append(row)
+    return rows
+
+
+_TABLE_END = "</table></body></html>\n"
+
+
+def write_index(output_dir, rows, step_column=False, append=False):
+    """Write output_dir/index.html: a table of name, input, output, target (and step).
+
+    With APPEND the rows are added to an existing index (training's display_freq);
+    the file is always rewritten whole and atomically.
+    """
+    path = os.path.join(output_dir, "index.html")
+    head = "<html><body><table><tr>" + ("<th>step</th>" if step_column else "")
+    head += "<th>name</th><th>input</th><th>output</th><th>target</th></tr>\n"
+    body = ""
+    if append and os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            existing = f.read()
+        head, body = "", re.sub(re.escape(_TABLE_END) + r"\s*$", "", existing)
+    for row in rows:
+        cells = f"<td>{row['step']}</td>" if step_column else ""
+        cells += f"<td>{html.escape(row['name'])}</td>"
+        cells += "".join(f"<td><img src='{html.escape(row[k])}'></td>" for k in KINDS)
+        body += f"<tr>{cells}</tr>\n"
+    atomic_write_text(path, head + body + _TABLE_END)
+    return path

@@ -1,0 +1,31 @@
+"""pix2pix for TensorFlow 2: a faithful port of the TF1 pix2pix onto tf.keras, GradientTape and tf.data."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="pix2pix-tf2",
+    version="0.1.0",
+    description="pix2pix (image-to-image translation with conditional GANs) for TensorFlow 2",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["pix2pix", "pix2pix.*", "data_prep", "data_prep.*"]),
+    install_requires=[
+        "tensorflow>=2.16",
+        "tensorboard",
+        "numpy",
+        "opencv-python",
+        "absl-py",
+        "matplotlib",
+    ],
+    extras_require={
+        "test": ["pytest", "scikit-image", "nbclient", "nbformat", "ipykernel"],
+        "demo": ["scikit-image"],
+    },
+    entry_points={
+        "console_scripts": [
+            "pix2pix=pix2pix.cli:entry_point",
+            "pix2pix-prep=data_prep.cli:run",
+        ],
+    },
+)

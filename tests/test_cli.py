@@ -1,0 +1,120 @@
+"""The `pix2pix` command end to end, in subprocesses, on real files: train -> resume -> test."""
+
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import TINY, read_rgb, run_cli
+
+
+def _step_of(directory):
+    path = tf.train.latest_checkpoint(str(directory))
+    return int(tf.train.load_variable(path, "global_step/.ATTRIBUTES/VARIABLE_VALUE"))
+
+
+def _check_index(directory, names, step_column=False):
+    page = (directory / "index.html").read_text()
+    header = "<th>step</th>" if step_column else ""
+    assert header + "<th>name</th><th>input</th><th>output</th><th>target</th>" in page
+    for name in names:
+        for kind in ("inputs", "outputs", "targets"):
+            assert os.path.isfile(directory / "images" / f"{name}-{kind}.png"), (name, kind)
+            assert f"images/{name}-{kind}.png" in page
+    return page
+
+
+def test_train_resume_test_on_pairs(tmp_path, ab_dir):
+    out = tmp_path / "train"
+    result = run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", out, "--max_steps", 3,
+                     "--progress_freq", 1, "--summary_freq", 2, "--display_freq", 2, "--seed", 1, *TINY)
+    assert "parameter_count = " in result.stdout
+    assert re.search(r"progress  epoch 1  step 3  image/sec [\d.]+  remaining \d+m", result.stdout)
+    assert re.search(r"^gen_loss_L1 [\d.]+$", result.stdout, re.M)
+    options = json.loads((out / "options.json").read_text())
+    assert options["ngf"] == 8 and options["lr"] == 0.0002 and options["which_direction"] == "AtoB"
+    assert _step_of(out) == 3
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(out))
+    page = (out / "index.html").read_text()
+    assert "<th>step</th>" in page and "<td>2</td>" in page and "images/00000002-" in page
+
+    result = run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", out, "--checkpoint", out,
+                     "--max_steps", 5, "--progress_freq", 1)
+    assert "at step 3" in result.stdout
+    assert _step_of(out) == 5
+    assert len([f for f in os.listdir(out) if f.endswith(".index")]) == 1  # keeps the latest only
+
+    test_dir = tmp_path / "test"
+    run_cli("--mode", "test", "--input_dir", ab_dir, "--output_dir", test_dir, "--checkpoint", out)
+    page = _check_index(test_dir, ["1", "2", "3", "4", "5"])
+    assert page.index("images/1-inputs") < page.index("images/2-inputs") < page.index("images/5-inputs")
+    assert read_rgb(test_dir / "images" / "3-outputs.png").shape == (32, 32, 3)
+
+
+@pytest.mark.parametrize("mode", ["--lab_colorization", "--rgb_colorization"])
+def test_colorization_modes_train_and_test(tmp_path, photo_dir, mode):
+    out = tmp_path / "train"
+    run_cli("--mode", "train", "--input_dir", photo_dir, "--output_dir", out, "--max_steps", 2, mode, *TINY)
+    assert json.loads((out / "options.json").read_text())[mode[2:]] is True
+    test_dir = tmp_path / "test"
+    run_cli("--mode", "test", "--input_dir", photo_dir, "--output_dir", test_dir, "--checkpoint", out)
+    _check_index(test_dir, [f"photo{i}" for i in range(4)])
+    inputs = read_rgb(test_dir / "images" / "photo0-inputs.png").astype(int)
+    targets = read_rgb(test_dir / "images" / "photo0-targets.png").astype(int)
+    assert inputs.shape == targets.shape == (32, 32, 3)
+    assert np.abs(inputs[..., 0] - inputs[..., 1]).max() <= 1  # the input is shown grey
+    assert np.abs(targets[..., 0] - targets[..., 2]).mean() > 5  # the target in colour
+
+
+def test_same_seed_gives_the_same_model(tmp_path, ab_dir):
+    for name in ("a", "b"):
+        run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", tmp_path / name,
+                "--max_steps", 2, "--seed", 5, *TINY)
+    a, b = (tf.train.latest_checkpoint(str(tmp_path / n)) for n in ("a", "b"))
+    for name, _ in tf.train.list_variables(a):
+        if "kernel" in name:
+            np.testing.assert_array_equal(tf.train.load_variable(a, name), tf.train.load_variable(b, name))
+
+
+def _assert_clean_error(result, *words):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "pix2pix: error:" in result.stderr or "FATAL Flags parsing error" in result.stderr
+    for word in words:
+        assert str(word) in result.stderr, result.stderr
+
+
+def test_clear_errors_for_bad_input(tmp_path, ab_dir):
+    out = tmp_path / "out"
+    common = ["--mode", "train", "--output_dir", out, "--max_steps", 1, *TINY]
+
+    _assert_clean_error(run_cli(*common, "--input_dir", tmp_path / "missing", check=False),
+                        "--input_dir", "missing")
+    (tmp_path / "empty").mkdir()
+    _assert_clean_error(run_cli(*common, "--input_dir", tmp_path / "empty", check=False),
+                        "--input_dir", "no .jpg or .png")
+    (ab_dir / "9.png").write_text("not an image")
+    before = {p: p.read_bytes() for p in ab_dir.iterdir()}
+    _assert_clean_error(run_cli(*common, "--input_dir", ab_dir, check=False), "9.png")
+    assert {p: p.read_bytes() for p in ab_dir.iterdir()} == before
+    assert not out.exists()  # nothing written
+
+    _assert_clean_error(run_cli(*common, "--input_dir", ab_dir, "--scale_size", 16, check=False),
+                        "--scale_size")
+    _assert_clean_error(run_cli("--mode", "test", "--input_dir", ab_dir, "--output_dir", out, check=False),
+                        "--checkpoint")
+    _assert_clean_error(run_cli("--mode", "fly", "--output_dir", out, check=False), "mode")
+    _assert_clean_error(run_cli("--mode", "export", "--output_dir", out, check=False), "export")
+    assert not out.exists()
+
+
+def test_resume_refuses_a_different_architecture(tmp_path, ab_dir):
+    out = tmp_path / "train"
+    run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", out, "--max_steps", 1, *TINY)
+    result = run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", out, "--checkpoint", out,
+                     "--max_steps", 2, *TINY[:4], "--ngf", 16, check=False)
+    _assert_clean_error(result, "--ngf")
+    assert _step_of(out) == 1

@@ -1,0 +1,80 @@
+"""The U-Net and PatchGAN of SPEC.md: shapes, exact parameter counts, batch statistics."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pix2pix import build_discriminator, build_generator, count_trainable_parameters
+from pix2pix.networks import BatchStatsNorm
+
+
+def test_default_parameter_counts_match_the_reference():
+    generator = build_generator(3, 3)
+    discriminator = build_discriminator(3, 3)
+    assert count_trainable_parameters(generator) == 54_420_483
+    assert count_trainable_parameters(discriminator) == 2_769_601
+    assert count_trainable_parameters(generator) + count_trainable_parameters(discriminator) == 57_190_084
+
+
+def test_discriminator_maps_256_pairs_to_30x30_probabilities():
+    discriminator = build_discriminator(3, 3)
+    x = tf.random.uniform([1, 256, 256, 3], -1, 1, seed=1)
+    y = tf.random.uniform([1, 256, 256, 3], -1, 1, seed=2)
+    p = discriminator([x, y]).numpy()
+    assert p.shape == (1, 30, 30, 1)
+    assert np.all((p > 0) & (p < 1))
+
+
+def test_generator_256_output_shape_and_range():
+    generator = build_generator(3, 3, ngf=8)
+    y = generator(tf.random.uniform([1, 256, 256, 3], -1, 1), training=True).numpy()
+    assert y.shape == (1, 256, 256, 3)
+    assert np.all(np.abs(y) <= 1)
+
+
+def test_lab_colorization_channels():
+    generator = build_generator(1, 2, ngf=8)
+    discriminator = build_discriminator(1, 2, ndf=8)
+    x = tf.zeros([1, 256, 256, 1])
+    y = generator(x)
+    assert y.shape == (1, 256, 256, 2)
+    assert discriminator([x, y]).shape == (1, 30, 30, 1)
+    assert discriminator.inputs[0].shape[-1] == 1 and discriminator.inputs[1].shape[-1] == 2
+
+
+@pytest.mark.parametrize("depth,height,width", [(7, 128, 128), (5, 32, 96), (8, 256, 512)])
+def test_generator_takes_any_multiple_of_two_to_the_depth(depth, height, width):
+    generator = build_generator(3, 3, ngf=4, depth=depth)
+    assert generator(tf.zeros([2, height, width, 3])).shape == (2, height, width, 3)
+
+
+def test_encoder_and_decoder_layer_names_follow_the_reference_scopes():
+    names = {layer.name for layer in build_generator(3, 3, ngf=4).layers}
+    for k in range(1, 9):
+        assert f"encoder_{k}_conv" in names and f"decoder_{k}_deconv" in names
+    assert {"decoder_8_dropout", "decoder_7_dropout", "decoder_6_dropout"} <= names
+    assert "decoder_5_dropout" not in names and "encoder_1_bn" not in names
+
+
+def test_separable_generator_builds_and_runs():
+    generator = build_generator(3, 3, ngf=8, separable_conv=True)
+    assert generator(tf.zeros([1, 256, 256, 3])).shape == (1, 256, 256, 3)
+    kinds = {type(layer).__name__ for layer in generator.layers}
+    assert "SeparableConv2D" in kinds and "Conv2DTranspose" not in kinds
+
+
+def test_batch_norm_uses_batch_statistics_even_when_not_training():
+    layer = BatchStatsNorm()
+    x = tf.random.normal([4, 8, 8, 3], mean=5.0, stddev=3.0, seed=3)
+    for training in (False, True):
+        y = layer(x, training=training).numpy()
+        gamma, beta = layer.gamma.numpy(), layer.beta.numpy()
+        np.testing.assert_allclose(y.mean(axis=(0, 1, 2)), beta, atol=1e-4)
+        np.testing.assert_allclose(y.std(axis=(0, 1, 2)), np.abs(gamma), rtol=1e-3)
+
+
+def test_dropout_follows_the_training_argument():
+    generator = build_generator(3, 3, ngf=4, depth=5)
+    x = tf.random.uniform([1, 32, 32, 3], -1, 1, seed=4)
+    np.testing.assert_array_equal(generator(x, training=False), generator(x, training=False))
+    assert not np.allclose(generator(x, training=True), generator(x, training=True))
