@@ -4,6 +4,7 @@ This module only turns flags into an Options record and picks the mode.
 """
 
 import dataclasses
+import signal
 import sys
 
 from absl import app, flags, logging
@@ -55,6 +56,10 @@ flags.DEFINE_bool("deterministic", _D.deterministic,
                   "test mode: dropout off, so the same input gives the same output")
 flags.DEFINE_bool("skip_preflight", _D.skip_preflight,
                   "don't decode every input image before starting")
+flags.DEFINE_bool("skip_bad_images", _D.skip_bad_images,
+                  "leave out (and name) images that cannot be decoded instead of stopping")
+flags.DEFINE_bool("skip_nonfinite", _D.skip_nonfinite,
+                  "skip a batch whose loss is NaN/inf instead of stopping")
 
 FLAGS = flags.FLAGS
 
@@ -75,13 +80,21 @@ def run(options: Options) -> None:
     """Run the mode OPTIONS asks for."""
     if options.mode == "train":
         from pix2pix.train import train
-        train(prepare_train_options(options, _explicit_flags()))
+        model = train(prepare_train_options(options, _explicit_flags()))
+        if model.stopped_by:  # saved and resumable, but not finished: say so in the status
+            sys.exit(128 + signal.Signals[model.stopped_by].value)
     elif options.mode == "test":
         from pix2pix.evaluate import test
         test(prepare_test_options(options))
-    else:
-        raise Pix2PixError(f"--mode: {options.mode} is not available in this version yet "
-                           "(train and test are)")
+    elif options.mode == "export":
+        from pix2pix.export import export_mode
+        export_mode(options)
+    elif options.mode == "infer":
+        from pix2pix.infer import infer_mode
+        infer_mode(options)
+    elif options.mode == "import":
+        from pix2pix.tf1_import import import_mode
+        import_mode(options, _explicit_flags())
 
 
 def main(argv):
@@ -94,9 +107,15 @@ def main(argv):
     except Pix2PixError as err:
         print(f"pix2pix: error: {err}", file=sys.stderr)
         sys.exit(1)
+    except ImportError as err:  # a mode whose module is not part of this installation
+        print(f"pix2pix: error: --mode {FLAGS.mode} is not available: {err}", file=sys.stderr)
+        sys.exit(1)
     except OSError as err:  # disk full, permissions, ...: name the file, no traceback
         print(f"pix2pix: error: {err}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:  # before training started (or a second Ctrl-C): nothing to save
+        print("pix2pix: interrupted", file=sys.stderr)
+        sys.exit(130)
 
 
 def entry_point():

@@ -13,6 +13,7 @@ import dataclasses
 import glob
 import math
 import os
+import sys
 from typing import List, Tuple
 
 import tensorflow as tf
@@ -89,14 +90,23 @@ def _decode_error(path: str) -> str:
     return "not a decodable image"
 
 
-def check_images(paths: List[str], options: Options) -> None:
-    """Stop with a clear error naming every unreadable file (the pre-flight check)."""
+def check_images(paths: List[str], options: Options) -> List[str]:
+    """The pre-flight check: the usable paths, or a clear error naming every unreadable file.
+
+    With options.skip_bad_images the bad files are named on stderr and left out instead.
+    """
     problems = find_unreadable_images(paths, paired=_is_paired(options))
-    if problems:
-        lines = "\n".join(f"  {path}: {why}" for path, why in problems)
+    if not problems:
+        return paths
+    lines = "\n".join(f"  {path}: {why}" for path, why in problems)
+    if not options.skip_bad_images or len(problems) == len(paths):
         raise Pix2PixError(
             f"--input_dir: {len(problems)} of {len(paths)} images cannot be used:\n{lines}\n"
-            "Remove or fix them (or pass --skip_preflight to start anyway).")
+            "Remove or fix them, or pass --skip_bad_images to leave them out.")
+    print(f"warning: leaving out {len(problems)} of {len(paths)} images that cannot be used:\n{lines}",
+          file=sys.stderr, flush=True)
+    bad = {path for path, _ in problems}
+    return [p for p in paths if p not in bad]
 
 
 # ------------------------------------------------------------------- examples
@@ -171,7 +181,7 @@ def paired_dataset(options: Options, training: bool, seed: int = 0, start: int =
     """
     paths = list_image_files(options.input_dir)
     if not options.skip_preflight:
-        check_images(paths, options)
+        paths = check_images(paths, options)
 
     dataset = tf.data.Dataset.from_tensor_slices(paths)
     if training:
@@ -181,6 +191,8 @@ def paired_dataset(options: Options, training: bool, seed: int = 0, start: int =
     dataset = dataset.enumerate(start=start if training else 0).map(
         lambda index, path: load_example(path, index, seed_tensor, options, training),
         num_parallel_calls=AUTOTUNE, deterministic=True)
+    if options.skip_bad_images:  # files that break after the pre-flight check
+        dataset = dataset.ignore_errors(log_warning=True)
     dataset = dataset.batch(options.batch_size, drop_remainder=training).prefetch(AUTOTUNE)
     return Examples(dataset=dataset, paths=paths, count=len(paths),
                     steps_per_epoch=int(math.ceil(len(paths) / options.batch_size)))

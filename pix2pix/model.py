@@ -75,6 +75,7 @@ class Pix2Pix:
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
         self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.loss_averages = LossAverages()
+        self.stopped_by = None  # set by the trainer when a signal ended the run early
         self._step_fn = tf.function(self._train_step)
 
     # ------------------------------------------------------------------ step
@@ -92,11 +93,21 @@ class Pix2Pix:
         d_grads = tape.gradient(d_loss, d_vars)
         g_grads = tape.gradient(g_loss, g_vars)
         del tape
-        self.discriminator_optimizer.apply_gradients(zip(d_grads, d_vars))
-        self.generator_optimizer.apply_gradients(zip(g_grads, g_vars))
-        self.global_step.assign_add(1)
-        self.loss_averages.update([d_loss, g_gan, g_l1])
-        result = {"discrim_loss": d_loss, "gen_loss_GAN": g_gan, "gen_loss_L1": g_l1}
+        losses = [d_loss, g_gan, g_l1]
+        finite = tf.reduce_all(tf.math.is_finite(tf.stack(losses + [g_loss])))
+
+        def apply_updates():
+            self.discriminator_optimizer.apply_gradients(zip(d_grads, d_vars))
+            self.generator_optimizer.apply_gradients(zip(g_grads, g_vars))
+            self.global_step.assign_add(1)
+            self.loss_averages.update(losses)
+            return tf.constant(True)
+
+        # A non-finite loss leaves weights, optimiser state and step untouched, so the
+        # trainer can stop (or skip the batch) without NaN ever reaching a checkpoint.
+        applied = tf.cond(finite, apply_updates, lambda: tf.constant(False))
+        result = {"discrim_loss": d_loss, "gen_loss_GAN": g_gan, "gen_loss_L1": g_l1,
+                  "applied": applied}
         if details:
             result.update(outputs=outputs, predict_real=predict_real, predict_fake=predict_fake,
                           discriminator_gradients=d_grads, generator_gradients=g_grads)
@@ -105,6 +116,7 @@ class Pix2Pix:
     def train_step(self, inputs, targets, details=False):
         """One optimisation step on a batch; returns the raw losses as tensors.
 
+        `applied` is False (and nothing was updated) when a loss was not finite.
         inputs [N, H, W, Ci], targets [N, H, W, Ct] in [-1, 1]. With DETAILS (a Python
         bool; traced separately) also the outputs, the discriminator's predictions and
         both gradient lists, for summaries and display.

@@ -63,6 +63,8 @@ class Options:
     crop_size: int = 256
     deterministic: bool = False
     skip_preflight: bool = False
+    skip_bad_images: bool = False
+    skip_nonfinite: bool = False
 
     # ----------------------------------------------------------------- derived
     @property

@@ -103,8 +103,59 @@ def total_steps(options: Options, steps_per_epoch: int) -> int:
     return 2 ** 32
 
 
+def _save(manager, model, step, output_dir):
+    """Save a checkpoint for STEP; a failed write leaves the previous one intact and says so."""
+    for var in model.generator.trainable_variables + model.discriminator.trainable_variables:
+        if not bool(tf.reduce_all(tf.math.is_finite(var))):
+            raise Pix2PixError(f"step {step}: weight {var.path} is not finite; not saving it over "
+                               f"the last good checkpoint {manager.latest_checkpoint}")
+    print("saving model", flush=True)
+    try:
+        manager.save(checkpoint_number=step)
+    except (tf.errors.OpError, OSError) as err:
+        reason = getattr(err, "message", None) or str(err)
+        raise Pix2PixError(
+            f"could not write the checkpoint for step {step} in {output_dir} "
+            f"({reason.strip().splitlines()[0]}; is the disk full?). The previous checkpoint, "
+            f"{manager.latest_checkpoint or 'none'}, is intact.") from None
+
+
+def _prepare_output_dir(output_dir):
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+    except OSError as err:
+        raise Pix2PixError(f"--output_dir: cannot create {output_dir}: {err.strerror}") from None
+    if not os.access(output_dir, os.W_OK):
+        raise Pix2PixError(f"--output_dir: {output_dir} is not writable")
+
+
+def _restore(model, checkpoint, resume_from):
+    try:
+        checkpoint.restore(resume_from).assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as err:
+        raise Pix2PixError(f"--checkpoint: {resume_from} does not match these options: "
+                           f"{str(err).splitlines()[0]}") from None
+    print(f"resumed from {resume_from} at step {int(model.global_step.numpy())}", flush=True)
+
+
+def _non_finite(results, step, batch, options):
+    """Report a batch whose loss was NaN/inf; raise unless --skip_nonfinite."""
+    losses = ", ".join(f"{name}={float(results[name]):.4g}" for name in LOSS_NAMES)
+    names = ", ".join(file_stem(p) for p in batch["paths"].numpy())
+    if not options.skip_nonfinite:
+        raise Pix2PixError(f"step {step}: non-finite loss ({losses}) on images {names}; stopped "
+                           "without updating the weights. Resume from the last checkpoint, perhaps "
+                           "with a lower --lr, or pass --skip_nonfinite to skip such batches.")
+    print(f"warning: step {step}: non-finite loss ({losses}) on images {names}; batch skipped",
+          flush=True)
+
+
 def train(options: Options) -> Pix2Pix:
-    """Run `--mode train` for OPTIONS (already validated, seed chosen); returns the model."""
+    """Run `--mode train` for OPTIONS (already prepared: validated, seed chosen).
+
+    Returns the model; `model.stopped_by` names the signal if SIGINT/SIGTERM ended the run
+    early (a checkpoint was saved first), else it is None.
+    """
     output_dir = options.output_dir
     tf.keras.utils.set_random_seed(options.seed)
     resume_from = latest_checkpoint(options.checkpoint) if options.checkpoint else None
@@ -112,63 +163,64 @@ def train(options: Options) -> Pix2Pix:
     model = Pix2Pix(options)
     checkpoint = model.checkpoint()
     if resume_from:
-        try:
-            checkpoint.restore(resume_from).assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as err:
-            raise Pix2PixError(f"--checkpoint: {resume_from} does not match these options: "
-                               f"{str(err).splitlines()[0]}") from None
-        print(f"resumed from {resume_from} at step {int(model.global_step.numpy())}", flush=True)
-
+        _restore(model, checkpoint, resume_from)
     start_step = int(model.global_step.numpy())
     examples = paired_dataset(options, training=True, seed=options.seed,
                               start=start_step * options.batch_size)
     max_steps = total_steps(options, examples.steps_per_epoch)
+    parameters = (count_trainable_parameters(model.generator)
+                  + count_trainable_parameters(model.discriminator))
     print(f"examples count = {examples.count}", flush=True)
-    print(f"parameter_count = {count_trainable_parameters(model.generator) + count_trainable_parameters(model.discriminator)}",
-          flush=True)
+    print(f"parameter_count = {parameters}", flush=True)
 
-    os.makedirs(output_dir, exist_ok=True)
+    # Nothing is written before every check above has passed.
+    _prepare_output_dir(output_dir)
     save_options(options, output_dir)
     manager = tf.train.CheckpointManager(checkpoint, output_dir, max_to_keep=1,
                                          checkpoint_name=CHECKPOINT_PREFIX)
     writer = tf.summary.create_file_writer(output_dir)
+    same_dir = resume_from and os.path.samefile(options.checkpoint, output_dir)
+    saved_step = start_step if same_dir else None
 
     step = start_step
-    saved_step = start_step if resume_from and os.path.abspath(options.checkpoint) == os.path.abspath(output_dir) else None
     start_time = time.time()
     iterator = iter(examples.dataset)
-    with _StopRequest() as stop:
-        while step < max_steps and stop.signal_name is None:
-            batch = next(iterator)
-            next_step = step + 1
-            tracing = _should(options.trace_freq, next_step, max_steps)
-            details = (_should(options.summary_freq, next_step, max_steps)
-                       or _should(options.display_freq, next_step, max_steps))
-            if tracing:
-                tf.profiler.experimental.start(output_dir)
-            results = model.train_step(batch["inputs"], batch["targets"], details=details)
-            if tracing:
-                tf.profiler.experimental.stop()
-            step = next_step
+    try:
+        with _StopRequest() as stop:
+            while step < max_steps and stop.signal_name is None:
+                batch = next(iterator)
+                next_step = step + 1
+                tracing = _should(options.trace_freq, next_step, max_steps)
+                details = (_should(options.summary_freq, next_step, max_steps)
+                           or _should(options.display_freq, next_step, max_steps))
+                if tracing:
+                    tf.profiler.experimental.start(output_dir)
+                results = model.train_step(batch["inputs"], batch["targets"], details=details)
+                if tracing:
+                    tf.profiler.experimental.stop()
+                if not bool(results["applied"]):
+                    _non_finite(results, next_step, batch, options)
+                    continue
+                step = next_step
 
-            if _should(options.summary_freq, step, max_steps):
-                print("recording summary", flush=True)
-                _write_summaries(writer, model, batch, results, step, options)
-            if _should(options.display_freq, step, max_steps):
-                print("saving display images", flush=True)
-                _write_display(output_dir, batch, results, step, options)
-            if _should(options.progress_freq, step, max_steps):
-                _print_progress(model, step, start_step, start_time, max_steps,
-                                examples.steps_per_epoch, options.batch_size)
-            if _should(options.save_freq, step, max_steps):
-                print("saving model", flush=True)
-                manager.save(checkpoint_number=step)
-                saved_step = step
+                if _should(options.summary_freq, step, max_steps):
+                    print("recording summary", flush=True)
+                    _write_summaries(writer, model, batch, results, step, options)
+                if _should(options.display_freq, step, max_steps):
+                    print("saving display images", flush=True)
+                    _write_display(output_dir, batch, results, step, options)
+                if _should(options.progress_freq, step, max_steps):
+                    _print_progress(model, step, start_step, start_time, max_steps,
+                                    examples.steps_per_epoch, options.batch_size)
+                if _should(options.save_freq, step, max_steps):
+                    _save(manager, model, step, output_dir)
+                    saved_step = step
+            if saved_step != step:
+                _save(manager, model, step, output_dir)
+    finally:
+        writer.close()
 
-        if saved_step != step:
-            print("saving model", flush=True)
-            manager.save(checkpoint_number=step)
-    writer.close()
+    model.stopped_by = stop.signal_name
     if stop.signal_name is not None:
         print(f"stopped by {stop.signal_name} at step {step}; checkpoint saved in {output_dir}.\n"
               f"Resume with the same command plus --checkpoint {output_dir}", flush=True)

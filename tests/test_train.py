@@ -77,3 +77,23 @@ def test_checkpoint_holds_a_scalar_step_and_optimizer_state(tmp_path):
     for a, b in zip(model.generator.trainable_variables, restored.generator.trainable_variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert restored.loss_averages.read() == model.loss_averages.read()
+
+
+def test_non_finite_loss_changes_nothing():
+    model = Pix2Pix(_tiny_options())
+    x = tf.zeros([1, 32, 32, 3])
+    model.train_step(x, x)
+    def state():  # weights and optimiser slots (the dropout RNG state may move on)
+        return [v.numpy() for v in model.generator.trainable_variables + model.discriminator.trainable_variables
+                + model.generator_optimizer.variables + model.discriminator_optimizer.variables]
+
+    before = state()
+    averages = model.loss_averages.read()
+    bad = tf.fill([1, 32, 32, 3], float("nan"))
+    result = model.train_step(x, bad)
+    assert not bool(result["applied"])
+    assert int(model.global_step.numpy()) == 1
+    for a, b in zip(before, state()):
+        np.testing.assert_array_equal(a, b)
+    assert model.loss_averages.read() == averages
+    assert bool(model.train_step(x, x)["applied"]) and int(model.global_step.numpy()) == 2

@@ -1,0 +1,364 @@
+"""Export mode: a trained generator as a SavedModel that translates photos of any size.
+
+`pix2pix --mode export --checkpoint TRAIN_DIR --output_dir EXPORT_DIR` writes a SavedModel
+(the format TensorFlow Serving, TFLite and tf2onnx read) with three signatures:
+
+- `serving_default`: `images` [N] encoded PNG/JPEG/GIF/BMP bytes of any size, grey, RGB or
+  RGBA -> `outputs` [N] encoded PNG (JPEG with --output_filetype jpeg) at each input's size;
+- `base64`: the reference's contract for JSON clients: `input` [N] base64 text of an image
+  and `key` [N] -> `output` [N] URL-safe base64 of the encoded result and `key` passed through;
+- `tensors`: `inputs` [N, H, W, Ci] float32 in [-1, 1] (H, W multiples of 2**depth) ->
+  `outputs` [N, H, W, Co], the raw generator.
+
+The image signatures run the generator at crop_size x crop_size, one image at a time (so a
+result never depends on which other images share the request), and bring the result back to
+the input's size. Colorization models keep the input's own full-resolution lightness and only
+upsample the predicted colour onto it, so a large photo comes back sharp (see `ImageTranslator`).
+
+Export is atomic: the SavedModel is written into a temporary directory next to EXPORT_DIR and
+renamed into place, so a directory named EXPORT_DIR is always a finished export.
+"""
+
+import dataclasses
+import os
+import shutil
+import tempfile
+
+import tensorflow as tf
+
+from pix2pix import color
+from pix2pix.data import split_example
+from pix2pix.errors import Pix2PixError
+from pix2pix.model import generator_for, restore_generator
+from pix2pix.options import OPTIONS_FILE, Options, read_options_file, save_options, with_model_options
+
+SERVING_SIGNATURE = "serving_default"
+BASE64_SIGNATURE = "base64"
+TENSORS_SIGNATURE = "tensors"
+JPEG_QUALITY = 80  # the reference's export used quality 80
+SAVED_MODEL_FILE = "saved_model.pb"
+
+# Leading bytes of the formats tf.io.decode_image reads. Checked first so that bytes which
+# are no image at all fail with a message that says so, not with a decoder's internals.
+_MAGIC_NUMBERS = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
+
+# Out-of-gamut colours are desaturated by bisection on the chroma scale; 14 halvings leave
+# the scale within 1e-4 of the largest one that fits, far below one 8-bit step.
+_GAMUT_BISECTIONS = 14
+_GAMUT_TOLERANCE = 1e-3  # linear RGB; the Lab white point itself maps to R = 1.00004
+
+
+# --------------------------------------------------------------------------- options
+def prepare_export_options(options: Options) -> Options:
+    """OPTIONS with the model-defining fields read from --checkpoint's options.json.
+
+    Flags that only shape the export (deterministic, output_filetype) keep their values.
+    """
+    if not options.checkpoint:
+        raise Pix2PixError(f"--checkpoint: is required for --mode {options.mode} "
+                           "(the training output directory to use)")
+    stored = read_options_file(options.checkpoint)
+    options = with_model_options(options, stored)
+    return options.validate()
+
+
+# --------------------------------------------------------------------- image helpers
+def resize(image, height, width):
+    """[H, W, C] -> [height, width, C], float32.
+
+    Area averaging when shrinking in both directions (what training and test mode use to
+    reach crop_size, so the network sees the kind of image it was trained on); otherwise
+    antialiased bicubic, which is smooth when enlarging.
+    """
+    size = tf.shape(image)[:2]
+    shrinking = tf.logical_and(size[0] >= height, size[1] >= width)
+    return tf.cond(
+        shrinking,
+        lambda: tf.image.resize(image, [height, width], method="area"),
+        lambda: tf.image.resize(image, [height, width], method="bicubic", antialias=True))
+
+
+def decode_image(contents, index, field="images"):
+    """Encoded bytes (scalar string) -> [H, W, 3] float32 RGB in [0, 1].
+
+    Grey is expanded to RGB and alpha dropped (as the reference's export did). Bytes that
+    are not PNG, JPEG, GIF or BMP fail with an InvalidArgumentError saying which image
+    (FIELD and position INDEX in the batch) could not be decoded.
+    """
+    known = tf.reduce_any([tf.strings.substr(contents, 0, len(magic)) == magic
+                           for magic in _MAGIC_NUMBERS])
+    # A common mistake: base64 text of a PNG ("iVBOR...") or JPEG ("/9j/...") sent as bytes.
+    looks_base64 = tf.strings.regex_full_match(tf.strings.substr(contents, 0, 5), r"iVBOR|/9j/.")
+    hint = tf.where(looks_base64, " (this is base64 text: decode it first, or use the "
+                                  "base64 signature)", "")
+    check = tf.debugging.Assert(known, [
+        f"{field}: could not decode image", index,
+        "of the batch: not PNG, JPEG, GIF or BMP data", hint])
+    with tf.control_dependencies([check]):
+        image = tf.io.decode_image(contents, channels=3, dtype=tf.uint8, expand_animations=False)
+    return tf.image.convert_image_dtype(image, tf.float32)
+
+
+def encode_image(rgb, filetype):
+    """[H, W, 3] float RGB in [0, 1] -> scalar string, PNG or JPEG (quality 80)."""
+    pixels = tf.image.convert_image_dtype(tf.clip_by_value(rgb, 0.0, 1.0), tf.uint8, saturate=True)
+    if filetype == "jpeg":
+        return tf.io.encode_jpeg(pixels, quality=JPEG_QUALITY)
+    return tf.io.encode_png(pixels)
+
+
+def decode_base64(text):
+    """Base64 text (any shape) -> bytes. Standard and URL-safe alphabets, padded or not.
+
+    Also tolerates line breaks (as `base64` the command writes) and a `data:...;base64,`
+    prefix (as browsers produce).
+    """
+    text = tf.strings.regex_replace(text, r"^data:[^,]*,", "")
+    text = tf.strings.regex_replace(text, r"\s", "")
+    text = tf.strings.regex_replace(text, r"\+", "-")  # tf.io.decode_base64 reads URL-safe only
+    text = tf.strings.regex_replace(text, "/", "_")
+    return tf.io.decode_base64(text)
+
+
+# ---------------------------------------------------------- colour at full resolution
+def _lab_to_linear_rgb(lab):
+    """Lab [..., 3] -> linear RGB [..., 3], unclipped (color.lab_to_rgb without its clip)."""
+    l, a, b = tf.unstack(lab, axis=-1)
+    fy = (l + 16.0) / 116.0
+    f = tf.stack([fy + a / 500.0, fy, fy - b / 200.0], axis=-1)
+    delta = color._DELTA
+    xyz = tf.where(f <= delta, 3 * delta ** 2 * (f - 4.0 / 29.0), f ** 3) * tf.constant(color._WHITE)
+    return color._times_matrix(xyz, color._XYZ_TO_RGB)
+
+
+def lab_to_rgb_keeping_lightness(l, ab):
+    """L [..., 1] in [0, 100] and ab [..., 2] -> sRGB [..., 3] in [0, 1] with that same L.
+
+    Converting an out-of-gamut Lab colour and clipping RGB (what color.lab_to_rgb does)
+    changes its lightness. Here each pixel's ab is instead scaled towards grey, by the
+    largest factor in [0, 1] that fits the sRGB gamut (found by bisection; grey always
+    fits), so the photo's lightness -- its detail -- is kept exactly.
+    """
+    def fits(scale):
+        linear = _lab_to_linear_rgb(tf.concat([l, ab * scale], axis=-1))
+        return tf.reduce_all((linear >= -_GAMUT_TOLERANCE) & (linear <= 1 + _GAMUT_TOLERANCE),
+                             axis=-1, keepdims=True)
+
+    low = tf.zeros_like(l)  # always fits
+    high = tf.ones_like(l)
+    for _ in range(_GAMUT_BISECTIONS):
+        middle = (low + high) / 2
+        middle_fits = fits(middle)
+        low = tf.where(middle_fits, middle, low)
+        high = tf.where(middle_fits, high, middle)
+    scale = tf.where(fits(tf.ones_like(l)), 1.0, low)
+    return color.lab_to_rgb(tf.concat([l, ab * scale], axis=-1))
+
+
+def luma(rgb):
+    """[..., 3] -> [..., 1]: the luma rgb_colorization models take (tf.image.rgb_to_grayscale)."""
+    return tf.image.rgb_to_grayscale(rgb)
+
+
+def add_chroma_within_gamut(lightness, chroma):
+    """Luma [..., 1] plus chroma [..., 3] (RGB minus its luma) -> RGB [..., 3] in [0, 1].
+
+    Chroma has (almost) zero luma, so adding it keeps the luma; where the sum would leave
+    [0, 1], the chroma is scaled down (closed form: the sum is linear in the scale) rather
+    than the RGB clipped, which would change the luma.
+    """
+    room_up = tf.math.divide_no_nan(1.0 - lightness, chroma)  # limit for positive chroma
+    room_down = tf.math.divide_no_nan(-lightness, chroma)     # limit for negative chroma
+    limits = tf.where(chroma > 0, room_up, tf.where(chroma < 0, room_down, 1.0))
+    scale = tf.clip_by_value(tf.reduce_min(limits, axis=-1, keepdims=True), 0.0, 1.0)
+    return tf.clip_by_value(lightness + scale * chroma, 0.0, 1.0)
+
+
+def _grey(values01):
+    """[..., 1] in [0, 1] -> [..., 3] grey RGB."""
+    return tf.tile(values01, [1, 1, 3])
+
+
+# ----------------------------------------------------------------------- the module
+class ImageTranslator(tf.Module):
+    """A restored generator with everything around it: the exported SavedModel's root.
+
+    Also used directly by infer mode, so `--mode infer` on a training directory gives
+    the same pictures as the exported model.
+    """
+
+    def __init__(self, generator, options: Options, options_file=None):
+        """GENERATOR: the keras U-Net for OPTIONS; OPTIONS_FILE: an options.json to keep as an asset."""
+        super().__init__(name="pix2pix")
+        self.generator = generator
+        # Keras 3 keeps dropout's random state in variables the tf.Module does not see
+        # through the keras model; listing them makes the SavedModel track (and save) them.
+        self.generator_variables = list(generator.variables)
+        self.options = options
+        if options_file is not None:
+            self.options_file = tf.saved_model.Asset(options_file)
+        input_channels, _ = options.channels
+        self.tensors = tf.function(self._tensors, input_signature=[
+            tf.TensorSpec([None, None, None, input_channels], tf.float32, name="inputs")])
+        self.serve = tf.function(self._serve, input_signature=[
+            tf.TensorSpec([None], tf.string, name="images")])
+        self.serve_base64 = tf.function(self._serve_base64, input_signature=[
+            tf.TensorSpec([None], tf.string, name="input"),
+            tf.TensorSpec([None], tf.string, name="key")])
+
+    def signatures(self):
+        """{signature name: tf.function} for tf.saved_model.save."""
+        return {SERVING_SIGNATURE: self.serve, BASE64_SIGNATURE: self.serve_base64,
+                TENSORS_SIGNATURE: self.tensors}
+
+    # ------------------------------------------------------------ the generator
+    def generate(self, inputs):
+        """[N, H, W, Ci] in [-1, 1] -> [N, H, W, Co] in [-1, 1].
+
+        Batch statistics always; dropout on unless the model was exported --deterministic
+        (the reference runs the generator at test time exactly as in training).
+        """
+        return self.generator(inputs, training=not self.options.deterministic)
+
+    def _tensors(self, inputs):
+        multiple = 2 ** self.options.unet_depth
+        size = tf.shape(inputs)[1:3]
+        tf.debugging.assert_equal(
+            size % multiple, tf.zeros_like(size),
+            message=f"inputs: height and width must be multiples of {multiple} "
+                    f"(2**{self.options.unet_depth}, the U-Net's depth)")
+        return {"outputs": self.generate(inputs)}
+
+    # ------------------------------------------------------------- one photo
+    def translate(self, rgb):
+        """One photo [H, W, 3] RGB in [0, 1] -> the model's picture [H, W, 3] RGB in [0, 1]."""
+        options = self.options
+        height, width = tf.shape(rgb)[0], tf.shape(rgb)[1]
+        crop = options.crop_size
+
+        def run_generator(full_inputs):
+            """[H, W, Ci] network inputs -> [H, W, Co] network outputs, computed at crop x crop."""
+            small = resize(full_inputs, crop, crop)
+            return self.generate(small[tf.newaxis])[0]
+
+        def back_to_size(image):
+            return resize(image, height, width)
+
+        if options.lab_colorization:
+            lab = color.rgb_to_lab(rgb)
+            l_network, ab_network = color.lab_to_network(lab)  # split_example's semantics
+            inputs = l_network if options.which_direction == "AtoB" else ab_network
+            outputs = run_generator(inputs)
+            if options.which_direction == "AtoB":  # L -> ab: keep the photo's own L
+                ab = tf.clip_by_value(back_to_size(outputs), -1.0, 1.0) * 110.0
+                return lab_to_rgb_keeping_lightness(lab[..., :1], ab)
+            # ab -> L: shown as a grey picture of the predicted L, as test mode does
+            l = (tf.clip_by_value(back_to_size(outputs), -1.0, 1.0) + 1.0) * 50.0
+            return color.lab_to_rgb(tf.concat([l, tf.zeros_like(lab[..., 1:])], axis=-1))
+
+        if options.rgb_colorization:
+            inputs, _ = split_example(rgb, options)
+            outputs = (run_generator(inputs) + 1.0) / 2.0
+            if options.which_direction == "AtoB":  # luma -> RGB: keep the photo's own luma
+                chroma = outputs - luma(outputs)
+                return add_chroma_within_gamut(luma(rgb), back_to_size(chroma))
+            return _grey(tf.clip_by_value(back_to_size(outputs), 0.0, 1.0))
+
+        # A|B pair models: image in, image out; nothing to keep at full resolution.
+        outputs = (run_generator(rgb * 2.0 - 1.0) + 1.0) / 2.0
+        return tf.clip_by_value(back_to_size(outputs), 0.0, 1.0)
+
+    def translate_encoded(self, images, field="images"):
+        """[N] encoded images -> [N] encoded results (PNG or JPEG), each at its own size.
+
+        FIELD names the input in error messages.
+        """
+        def one(element):
+            contents, index = element
+            return encode_image(self.translate(decode_image(contents, index, field)),
+                                self.options.output_filetype)
+
+        indices = tf.range(tf.size(images))
+        return tf.map_fn(one, (images, indices), fn_output_signature=tf.string)
+
+    # ------------------------------------------------------------ signatures
+    def _serve(self, images):
+        return {"outputs": self.translate_encoded(images)}
+
+    def _serve_base64(self, encoded, key):
+        tf.debugging.assert_equal(tf.size(encoded), tf.size(key),
+                                  message="input and key must have the same length")
+        outputs = self.translate_encoded(decode_base64(encoded), field="input")
+        return {"output": tf.io.encode_base64(outputs, pad=True), "key": tf.identity(key)}
+
+
+# ------------------------------------------------------------------------ the mode
+def load_translator(options: Options, options_file=None) -> ImageTranslator:
+    """An ImageTranslator with the generator restored from options.checkpoint (prepared options)."""
+    generator = generator_for(options)
+    restored = restore_generator(generator, options.checkpoint)
+    print(f"loaded {restored}", flush=True)
+    return ImageTranslator(generator, options, options_file)
+
+
+def _check_output_dir(path: str) -> None:
+    """EXPORT_DIR may be new, empty, or an earlier export (replaced); anything else is refused."""
+    if not os.path.exists(path):
+        return
+    if not os.path.isdir(path):
+        raise Pix2PixError(f"--output_dir: {path} exists and is not a directory")
+    if os.listdir(path) and not os.path.isfile(os.path.join(path, SAVED_MODEL_FILE)):
+        raise Pix2PixError(f"--output_dir: {path} is not empty and holds no earlier export; "
+                           "choose a new directory (an export replaces the whole directory)")
+
+
+def _move_into_place(staging: str, final: str) -> None:
+    """Rename the finished STAGING directory to FINAL, replacing an earlier export there."""
+    parent = os.path.dirname(final)
+    old = None
+    if os.path.exists(final):
+        old = tempfile.mkdtemp(prefix="." + os.path.basename(final) + ".old-", dir=parent)
+        os.rmdir(old)
+        os.rename(final, old)
+    os.rename(staging, final)
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def export(options: Options) -> str:
+    """Write the SavedModel for OPTIONS (already prepared) at options.output_dir; returns it."""
+    final = os.path.abspath(options.output_dir)
+    _check_output_dir(final)
+    parent = os.path.dirname(final)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix="." + os.path.basename(final) + ".partial-", dir=parent)
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            options_file = save_options(options, scratch)
+            translator = load_translator(options, options_file)
+            saved = os.path.join(staging, "model")
+            tf.saved_model.save(translator, saved, signatures=translator.signatures())
+        _move_into_place(saved, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def export_mode(options: Options) -> str:
+    """`--mode export`: read the model options from --checkpoint and write the SavedModel."""
+    options = prepare_export_options(options)
+    options = dataclasses.replace(options, mode="export")
+    path = export(options)
+    what = "dropout off" if options.deterministic else "dropout on, as in training"
+    print(f"exported {path}: signatures {SERVING_SIGNATURE}, {BASE64_SIGNATURE}, "
+          f"{TENSORS_SIGNATURE}; {options.output_filetype} output; {what}", flush=True)
+    return path
+
+
+def exported_options(saved_model_dir: str) -> dict:
+    """The options dict an export kept as its asset (assets/options.json)."""
+    assets = os.path.join(saved_model_dir, "assets")
+    if not os.path.isfile(os.path.join(assets, OPTIONS_FILE)):
+        raise Pix2PixError(f"--checkpoint: {saved_model_dir} is a SavedModel without "
+                           f"assets/{OPTIONS_FILE}; use one written by `pix2pix --mode export`")
+    return read_options_file(assets)

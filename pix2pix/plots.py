@@ -1,0 +1,266 @@
+"""Pictures of a run for people: loss curves (losses.csv -> losses.png) and result grids (results.png).
+
+Figures are drawn with matplotlib's object API on an Agg canvas, never through pyplot:
+nothing here opens a window, needs a display, or changes the backend of a caller such as
+a notebook. PNG files are rendered into memory and written atomically, like every other
+file this package writes.
+
+    history = read_loss_history("run/losses.csv")      # [{"step", "discrim_loss", ...}, ...]
+    plot_losses(history, "run/losses.png")
+    plot_results(rows, "test/results.png", base_dir="test", max_rows=16)
+
+The loss history file has one row per progress report of the trainer, holding the
+averaged losses it prints:
+
+    step,discrim_loss,gen_loss_GAN,gen_loss_L1
+    50,1.2026,0.8929,0.1405
+"""
+
+import csv
+import io
+import os
+import re
+
+import cv2
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from pix2pix.fileio import atomic_write_bytes, atomic_write_text
+
+LOSS_FIELDS = ("step", "discrim_loss", "gen_loss_GAN", "gen_loss_L1")
+LOSS_NAMES = LOSS_FIELDS[1:]
+LOSS_TITLES = {
+    "discrim_loss": "discriminator loss",
+    "gen_loss_GAN": "generator GAN loss",
+    "gen_loss_L1": "generator L1 loss",
+}
+# One fixed colour per loss, so the curves look the same in every run (and tests can find them).
+LOSS_COLORS = {"discrim_loss": "#1f77b4", "gen_loss_GAN": "#d62728", "gen_loss_L1": "#2ca02c"}
+
+RESULT_KINDS = ("inputs", "outputs", "targets")
+RESULT_TITLES = {"inputs": "input", "outputs": "output", "targets": "target"}
+
+DPI = 100
+CELL_INCHES = 2.0
+# Agg refuses images of 2**16 pixels or more on a side; long result grids get shorter rows instead.
+MAX_FIGURE_INCHES = 300.0
+
+
+# ------------------------------------------------------------------ loss history (losses.csv)
+def _format_row(record) -> str:
+    """One CSV line for a loss record; floats keep full precision (repr round-trips)."""
+    values = [str(int(record["step"]))] + [repr(float(record[name])) for name in LOSS_NAMES]
+    return ",".join(values) + "\n"
+
+
+def _header() -> str:
+    return ",".join(LOSS_FIELDS) + "\n"
+
+
+def read_loss_history(csv_path):
+    """The records of CSV_PATH as a list of dicts, in file order; [] if the file does not exist.
+
+    Raises ValueError naming the file and line if the header or a row is not what
+    append_loss_history writes.
+    """
+    if not os.path.exists(csv_path):
+        return []
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            return []
+        if tuple(header) != LOSS_FIELDS:
+            raise ValueError(f"{csv_path}: header must be {','.join(LOSS_FIELDS)}, got {','.join(header)}")
+        history = []
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != len(LOSS_FIELDS):
+                raise ValueError(f"{csv_path}, line {reader.line_num}: expected "
+                                 f"{len(LOSS_FIELDS)} values, got {len(row)}")
+            try:
+                record = {"step": int(row[0])}
+                record.update((name, float(value)) for name, value in zip(LOSS_NAMES, row[1:]))
+            except ValueError as err:
+                raise ValueError(f"{csv_path}, line {reader.line_num}: {err}") from None
+            history.append(record)
+    return history
+
+
+def _write_loss_history(csv_path, history) -> None:
+    """Replace CSV_PATH with HISTORY in one atomic rename (a crash leaves the old or the new file)."""
+    atomic_write_text(csv_path, _header() + "".join(_format_row(r) for r in history))
+
+
+def append_loss_history(csv_path, record) -> None:
+    """Add RECORD ({"step", "discrim_loss", "gen_loss_GAN", "gen_loss_L1"}) to CSV_PATH.
+
+    The file is created with its header if missing and always rewritten whole and
+    atomically, so it is never seen half-written. Rows at RECORD's step or later are
+    replaced: a step has one set of averages, and re-running it (after a resume from an
+    older checkpoint) supersedes what the earlier attempt recorded.
+    """
+    missing = [name for name in LOSS_FIELDS if name not in record]
+    if missing:
+        raise ValueError(f"loss record lacks {', '.join(missing)}: {record!r}")
+    step = int(record["step"])
+    history = [r for r in read_loss_history(csv_path) if r["step"] < step]
+    history.append({name: record[name] for name in LOSS_FIELDS})
+    _write_loss_history(csv_path, history)
+
+
+def truncate_loss_history(csv_path, step) -> int:
+    """Drop the rows of CSV_PATH after STEP (call it when resuming from a checkpoint at STEP).
+
+    Training that continued past the checkpoint before it was stopped recorded losses
+    the resumed run will record again. Returns the number of rows dropped; a missing
+    file is left missing.
+    """
+    history = read_loss_history(csv_path)
+    kept = [r for r in history if r["step"] <= step]
+    if len(kept) != len(history):
+        _write_loss_history(csv_path, kept)
+    return len(history) - len(kept)
+
+
+# ------------------------------------------------------------------------------ rendering
+def _new_figure(width_inches, height_inches) -> Figure:
+    """A Figure on its own Agg canvas: no pyplot, no global figure registry, no display."""
+    figure = Figure(figsize=(width_inches, height_inches), dpi=DPI)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def save_png(figure: Figure, path) -> str:
+    """Render FIGURE to PNG in memory and write it to PATH atomically; returns PATH."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+# ----------------------------------------------------------------------------- loss curves
+def plot_losses(history, path=None, title="Training losses") -> Figure:
+    """Draw the three averaged losses over steps, one panel each; save as PNG if PATH is given.
+
+    Separate panels because the L1 loss is an order of magnitude smaller than the other two.
+    An empty history (a run stopped before its first progress report) gives the panels
+    with a note instead of curves. Returns the Figure; its axes hold one Line2D per loss.
+    """
+    history = sorted(history, key=lambda r: r["step"])
+    steps = [r["step"] for r in history]
+    figure = _new_figure(7.0, 7.0)
+    axes = figure.subplots(len(LOSS_NAMES), 1, sharex=True, squeeze=False)[:, 0]
+    # Markers make single points and short runs visible; on long runs they would only clutter.
+    marker = "o" if len(history) <= 30 else None
+    for ax, name in zip(axes, LOSS_NAMES):
+        ax.set_title(LOSS_TITLES[name])
+        ax.set_ylabel(name)
+        ax.grid(True, alpha=0.3)
+        if history:
+            ax.plot(steps, [r[name] for r in history], color=LOSS_COLORS[name], marker=marker,
+                    markersize=3, linewidth=1.5, label=name)
+        else:
+            ax.text(0.5, 0.5, "no losses recorded yet", ha="center", va="center",
+                    transform=ax.transAxes, color="grey")
+    axes[-1].set_xlabel("step")
+    figure.suptitle(title)
+    figure.tight_layout()
+    if path is not None:
+        save_png(figure, path)
+    return figure
+
+
+# ---------------------------------------------------------------------------- result grids
+def _resolve(path, base_dir):
+    if base_dir is not None and not os.path.isabs(path):
+        return os.path.join(base_dir, path)
+    return path
+
+
+def _read_rgb(path):
+    """An image file as an RGB uint8 array (grey expanded, alpha dropped)."""
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise FileNotFoundError(f"cannot read image {path}")
+    return image[:, :, ::-1]
+
+
+def _show(ax, image):
+    ax.imshow(image, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_results(rows, path=None, base_dir=None, max_rows=None, title=None) -> Figure:
+    """Draw a grid of results, one row per example: input | output | target.
+
+    ROWS are dicts with "name", "inputs", "outputs" and optionally "targets": image paths,
+    absolute or relative to BASE_DIR (the rows test mode's save_pictures returns fit as
+    they are). The target column is drawn when any row has a target. Only the first
+    MAX_ROWS rows are drawn if given. Saves a PNG to PATH if given; returns the Figure,
+    whose axes form a (rows x columns) grid.
+    """
+    rows = list(rows)
+    if not rows:
+        raise ValueError("plot_results: no results to draw")
+    total = len(rows)
+    if max_rows is not None:
+        rows = rows[:max(1, int(max_rows))]
+    kinds = [k for k in RESULT_KINDS if k != "targets" or any(row.get("targets") for row in rows)]
+
+    row_inches = min(CELL_INCHES, MAX_FIGURE_INCHES / (len(rows) + 1))
+    header_inches = 0.75  # room for the heading and, below it, the column titles
+    figure = _new_figure(CELL_INCHES * len(kinds) + 0.8, row_inches * len(rows) + header_inches)
+    grid = figure.subplots(len(rows), len(kinds), squeeze=False)
+    for r, row in enumerate(rows):
+        for c, kind in enumerate(kinds):
+            ax = grid[r, c]
+            if row.get(kind):
+                _show(ax, _read_rgb(_resolve(row[kind], base_dir)))
+            else:
+                _show(ax, [[[255, 255, 255]]])
+                ax.text(0.5, 0.5, f"no {RESULT_TITLES[kind]}", ha="center", va="center",
+                        transform=ax.transAxes, color="grey")
+            if r == 0:
+                ax.set_title(RESULT_TITLES[kind])
+        grid[r, 0].set_ylabel(str(row.get("name", "")), rotation=0, ha="right", va="center")
+    heading = title or "Results"
+    if len(rows) < total:
+        heading += f" (first {len(rows)} of {total})"
+    figure.suptitle(heading, y=1.0 - 0.08 / figure.get_figheight(), va="top")
+    figure.subplots_adjust(left=0.8 / figure.get_figwidth() + 0.02, right=0.98, wspace=0.05, hspace=0.08,
+                           top=1.0 - header_inches / figure.get_figheight(), bottom=0.01)
+    if path is not None:
+        save_png(figure, path)
+    return figure
+
+
+def _natural_key(name):
+    """Sort key putting 'img2' before 'img10' (the order test mode writes numeric names in)."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name)]
+
+
+def result_rows(output_dir):
+    """The rows of a test/infer output folder, from its images/NAME-{inputs,outputs,targets}.png.
+
+    Paths are relative to OUTPUT_DIR (pass it as plot_results' base_dir). A row lacks
+    "targets" when there is no target image. Sorted with numbers in numeric order.
+    """
+    images_dir = os.path.join(output_dir, "images")
+    if not os.path.isdir(images_dir):
+        return []
+    files = set(os.listdir(images_dir))
+    names = [f[:-len("-inputs.png")] for f in files if f.endswith("-inputs.png")]
+    rows = []
+    for name in sorted(names, key=_natural_key):
+        row = {"name": name}
+        for kind in RESULT_KINDS:
+            file_name = f"{name}-{kind}.png"
+            if file_name in files:
+                row[kind] = f"images/{file_name}"
+        if "outputs" in row:
+            rows.append(row)
+    return rows
+
