@@ -103,12 +103,20 @@ def total_steps(options: Options, steps_per_epoch: int) -> int:
     return 2 ** 32
 
 
-def _save(manager, model, step, output_dir):
-    """Save a checkpoint for STEP; a failed write leaves the previous one intact and says so."""
+def _first_non_finite_weight(model):
+    """The path of the first trainable variable holding NaN/inf, or None."""
     for var in model.generator.trainable_variables + model.discriminator.trainable_variables:
         if not bool(tf.reduce_all(tf.math.is_finite(var))):
-            raise Pix2PixError(f"step {step}: weight {var.path} is not finite; not saving it over "
-                               f"the last good checkpoint {manager.latest_checkpoint}")
+            return var.path
+    return None
+
+
+def _save(manager, model, step, output_dir):
+    """Save a checkpoint for STEP; a failed write leaves the previous one intact and says so."""
+    bad_weight = _first_non_finite_weight(model)
+    if bad_weight:
+        raise Pix2PixError(f"step {step}: weight {bad_weight} is not finite; not saving it over "
+                           f"the last good checkpoint {manager.latest_checkpoint}")
     print("saving model", flush=True)
     try:
         manager.save(checkpoint_number=step)
@@ -138,14 +146,16 @@ def _restore(model, checkpoint, resume_from):
     print(f"resumed from {resume_from} at step {int(model.global_step.numpy())}", flush=True)
 
 
-def _non_finite(results, step, batch, options):
-    """Report a batch whose loss was NaN/inf; raise unless --skip_nonfinite."""
+def _non_finite(results, step, batch, model, options):
+    """Report a batch whose loss was NaN/inf (its update was not applied); raise unless skipping."""
     losses = ", ".join(f"{name}={float(results[name]):.4g}" for name in LOSS_NAMES)
     names = ", ".join(file_stem(p) for p in batch["paths"].numpy())
-    if not options.skip_nonfinite:
-        raise Pix2PixError(f"step {step}: non-finite loss ({losses}) on images {names}; stopped "
-                           "without updating the weights. Resume from the last checkpoint, perhaps "
-                           "with a lower --lr, or pass --skip_nonfinite to skip such batches.")
+    bad_weight = _first_non_finite_weight(model)
+    if not options.skip_nonfinite or bad_weight:
+        why = f"weight {bad_weight} is no longer finite" if bad_weight else "the batch was not applied"
+        raise Pix2PixError(f"step {step}: non-finite loss ({losses}) on images {names}; {why}. "
+                           "Stopped without saving: the last checkpoint is untouched. Resume from it, "
+                           "perhaps with a lower --lr (--skip_nonfinite skips such batches).")
     print(f"warning: step {step}: non-finite loss ({losses}) on images {names}; batch skipped",
           flush=True)
 
@@ -199,7 +209,7 @@ def train(options: Options) -> Pix2Pix:
                 if tracing:
                     tf.profiler.experimental.stop()
                 if not bool(results["applied"]):
-                    _non_finite(results, next_step, batch, options)
+                    _non_finite(results, next_step, batch, model, options)
                     continue
                 step = next_step
 

@@ -1,0 +1,230 @@
+"""Training under faults: SIGKILL at random moments, SIGTERM/SIGINT, disk full, NaN, bad files and flags.
+
+Every test runs the real `python -m pix2pix` in a subprocess on real files.
+"""
+
+import hashlib
+import os
+import random
+import resource
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import REPO, TINY, run_cli, smooth_photo, write_image
+
+
+def _env():
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
+
+
+def _train_args(input_dir, out, max_steps, *extra):
+    args = ["--mode", "train", "--input_dir", input_dir, "--output_dir", out, "--max_steps", max_steps,
+            "--summary_freq", 0, "--progress_freq", 1, "--seed", 3, *TINY, *extra]
+    if tf.train.latest_checkpoint(str(out)):
+        args += ["--checkpoint", out]
+    return [sys.executable, "-m", "pix2pix", *map(str, args)]
+
+
+def _saved_step(out):
+    path = tf.train.latest_checkpoint(str(out))
+    return int(tf.train.load_variable(path, "global_step/.ATTRIBUTES/VARIABLE_VALUE")) if path else 0
+
+
+def _start(args, **kw):
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+                            cwd=REPO, **kw)
+
+
+def _wait_for_progress(proc, timeout=120):
+    """Read stdout until the first progress line (the loop is running); returns the lines read."""
+    lines, deadline = [], time.time() + timeout
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("progress") or time.time() > deadline:
+            break
+    return lines
+
+
+def _kill_during_a_save(proc, out, timeout=60):
+    """SIGKILL PROC as soon as a checkpoint write is under way (its temp files appear)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if any("_temp" in name or name.endswith(".tmp") for name in os.listdir(out)):
+            proc.kill()
+            return True
+        time.sleep(0.002)
+    proc.kill()
+    return False
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_never_loses_more_than_save_freq(tmp_path, ab_dir):
+    out = tmp_path / "train"
+    out.mkdir()
+    rng = random.Random(1234)
+    max_steps, last_saved, kills, during_save = 400, 0, 0, 0
+    for attempt in range(12):
+        proc = _start(_train_args(ab_dir, out, max_steps, "--save_freq", 2))
+        if attempt % 3 == 2:
+            _wait_for_progress(proc)
+            during_save += _kill_during_a_save(proc, out)
+        else:
+            time.sleep(rng.uniform(2.0, 9.0))  # anywhere: start-up, tracing, stepping, saving
+            proc.kill()
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode in (-signal.SIGKILL, 0), stderr
+        kills += proc.returncode == -signal.SIGKILL
+        saved = _saved_step(out)
+        assert saved >= last_saved, f"step went backwards: {saved} < {last_saved}"
+        last_saved = saved
+    assert kills >= 10 and during_save >= 2, (kills, during_save)
+
+    # Resuming after all that works, continues from the last save, and finishes.
+    final = run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", out, "--checkpoint", out,
+                    "--max_steps", last_saved + 2, "--progress_freq", 1, "--summary_freq", 0)
+    assert f"at step {last_saved}" in final.stdout
+    assert _saved_step(out) == last_saved + 2
+    run_cli("--mode", "test", "--input_dir", ab_dir, "--output_dir", tmp_path / "test", "--checkpoint", out)
+    assert (tmp_path / "test" / "index.html").exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_sigint_save_and_lose_no_step(tmp_path, ab_dir, sig):
+    out = tmp_path / "train"
+    proc = _start(_train_args(ab_dir, out, 10_000, "--save_freq", 5000))
+    _wait_for_progress(proc)
+    time.sleep(0.5)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, stderr
+    assert "Traceback" not in stderr
+    line = [l for l in stdout.splitlines() if l.startswith("stopped by")][0]
+    stopped_at = int(line.split(" at step ")[1].split(";")[0])
+    assert stopped_at >= 1 and _saved_step(out) == stopped_at  # zero steps lost
+    assert "--checkpoint" in stdout
+    resumed = run_cli(*_train_args(ab_dir, out, stopped_at + 1)[3:])
+    assert f"at step {stopped_at}" in resumed.stdout and _saved_step(out) == stopped_at + 1
+
+
+def _limit_file_size(limit):
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def test_disk_full_while_saving_keeps_the_previous_checkpoint(tmp_path, ab_dir):
+    out = tmp_path / "train"
+    run_cli(*_train_args(ab_dir, out, 2)[3:])
+    previous = tf.train.latest_checkpoint(str(out))
+    data_size = os.path.getsize(previous + ".data-00000-of-00001")
+    proc = subprocess.run(_train_args(ab_dir, out, 4), capture_output=True, text=True, env=_env(), cwd=REPO,
+                          preexec_fn=_limit_file_size(data_size // 2), timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "could not write the checkpoint" in proc.stderr and "is intact" in proc.stderr
+    assert tf.train.latest_checkpoint(str(out)) == previous and _saved_step(out) == 2
+    reader = tf.train.load_checkpoint(previous)  # still complete and readable
+    assert all(np.all(np.isfinite(reader.get_tensor(k))) for k in reader.get_variable_to_shape_map()
+               if reader.get_variable_to_dtype_map()[k].is_floating)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, ab_dir):
+    out = tmp_path / "train"
+    run_cli(*_train_args(ab_dir, out, 2)[3:])
+    good = tf.train.latest_checkpoint(str(out))
+    digest = hashlib.sha256(open(good + ".data-00000-of-00001", "rb").read()).hexdigest()
+    # Weights this large overflow the gradients to inf; Adam then makes the weights NaN.
+    result = run_cli(*_train_args(ab_dir, out, 50, "--gan_weight", "1e38", "--l1_weight", "1e38")[3:],
+                     check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "step 4: non-finite loss" in result.stderr and "last checkpoint is untouched" in result.stderr
+    assert tf.train.latest_checkpoint(str(out)) == good
+    assert hashlib.sha256(open(good + ".data-00000-of-00001", "rb").read()).hexdigest() == digest
+
+
+def _bad_corpus(directory):
+    """The kinds of bad files data_prep is tested with, as A|B training images."""
+    rng = np.random.default_rng(5)
+    good = np.concatenate([smooth_photo(rng, 32, 32)] * 2, axis=1)
+    ok, jpeg = cv2.imencode(".jpg", good)
+    bad = {
+        "zero.jpg": b"",
+        "truncated.jpg": jpeg.tobytes()[: len(jpeg) // 2],
+        "text.jpg": b"this is not an image\n",
+        "html.jpg": b"<html><body>404</body></html>",
+    }
+    for name, data in bad.items():
+        (directory / name).write_bytes(data)
+    write_image(directory / "tiny.jpg", np.zeros((1, 1, 3), np.uint8))
+    return set(bad) | {"tiny.jpg"}
+
+
+def test_bad_training_files_stop_before_training_naming_each(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(6)
+    for i in range(3):
+        write_image(data / f"good{i}.jpg", np.concatenate([smooth_photo(rng, 32, 32)] * 2, axis=1))
+    bad = _bad_corpus(data)
+    before = {p.name: p.read_bytes() for p in data.iterdir()}
+    out = tmp_path / "out"
+    result = run_cli("--mode", "train", "--input_dir", data, "--output_dir", out, "--max_steps", 2,
+                     *TINY, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    for name in bad:
+        assert name in result.stderr, (name, result.stderr)
+    assert "good0.jpg" not in result.stderr and not out.exists()
+    assert {p.name: p.read_bytes() for p in data.iterdir()} == before
+
+    skipped = run_cli("--mode", "train", "--input_dir", data, "--output_dir", out, "--max_steps", 2,
+                      "--skip_bad_images", *TINY)
+    assert "leaving out 5 of 8 images" in skipped.stderr and _saved_step(out) == 2
+    assert {p.name: p.read_bytes() for p in data.iterdir()} == before
+
+
+def test_rgba_and_16_bit_training_files_are_converted(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    rgba = np.zeros((32, 64, 4), np.uint8)
+    rgba[..., :3], rgba[..., 3] = 120, 255
+    write_image(data / "1.png", rgba)
+    cv2.imwrite(str(data / "2.png"), np.full((32, 64, 3), 40000, np.uint16))
+    run_cli("--mode", "train", "--input_dir", data, "--output_dir", tmp_path / "out", "--max_steps", 1, *TINY)
+    assert _saved_step(tmp_path / "out") == 1
+
+
+def _assert_one_line_error(result, *words):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    error_lines = [l for l in result.stderr.splitlines() if l.startswith("pix2pix: error:") or "FATAL" in l]
+    assert error_lines, result.stderr
+    for word in words:
+        assert word in result.stderr, (word, result.stderr)
+
+
+def test_bad_flags_and_mismatches_are_one_line_errors(tmp_path, ab_dir):
+    out = tmp_path / "out"
+    train = ["--mode", "train", "--output_dir", out, "--max_steps", 1, *TINY]
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    _assert_one_line_error(run_cli(*train, "--input_dir", ab_dir, "--output_dir", a_file / "sub", check=False),
+                           "--output_dir")
+    (tmp_path / "no_ckpt").mkdir()
+    _assert_one_line_error(run_cli(*train, "--input_dir", ab_dir, "--checkpoint", tmp_path / "no_ckpt",
+                                   check=False), "--checkpoint", "options.json")
+    (tmp_path / "no_ckpt" / "options.json").write_text("{}")
+    _assert_one_line_error(run_cli(*train, "--input_dir", ab_dir, "--checkpoint", tmp_path / "no_ckpt",
+                                   check=False), "--checkpoint", "no checkpoint")
+    _assert_one_line_error(run_cli("--mode", "train", "--output_dir", out, check=False), "--input_dir")
+    _assert_one_line_error(run_cli(*train, "--input_dir", ab_dir, "--crop_size", 48, check=False), "--crop_size")
+    _assert_one_line_error(run_cli(*train, "--input_dir", ab_dir, "--batch_size", 0, check=False), "--batch_size")
+    _assert_one_line_error(run_cli(*train, "--input_dir", ab_dir, "--bogus", 1, check=False), "bogus")
+    assert not out.exists()
