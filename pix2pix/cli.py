@@ -10,7 +10,7 @@ import sys
 from absl import app, flags, logging
 
 from pix2pix.errors import Pix2PixError
-from pix2pix.options import MODES, Options, prepare_test_options, prepare_train_options
+from pix2pix.options import MODES, PRECISIONS, STRATEGIES, Options, prepare_test_options, prepare_train_options
 
 _D = Options()  # the defaults, so flags and the record cannot disagree
 
@@ -60,6 +60,12 @@ flags.DEFINE_bool("skip_bad_images", _D.skip_bad_images,
                   "leave out (and name) images that cannot be decoded instead of stopping")
 flags.DEFINE_bool("skip_nonfinite", _D.skip_nonfinite,
                   "skip a batch whose loss is NaN/inf instead of stopping")
+flags.DEFINE_enum("strategy", _D.strategy, list(STRATEGIES),
+                  "tf.distribute: mirrored = all local GPUs; multiworker = MultiWorkerMirroredStrategy "
+                  "configured by TF_CONFIG. --batch_size is the global batch, split over replicas")
+flags.DEFINE_enum("mixed_precision", _D.mixed_precision, list(PRECISIONS),
+                  "compute dtype for training: float16 (with dynamic loss scaling) or bfloat16 are for "
+                  "GPUs/TPUs; variables, losses and outputs stay float32")
 
 FLAGS = flags.FLAGS
 

@@ -9,6 +9,7 @@ after the D update at the cost of an extra forward. We take the accepted port: o
 forward pass, both gradients from it, D applied first.)
 """
 
+import contextlib
 import os
 
 import keras
@@ -49,8 +50,23 @@ class LossAverages(tf.Module):
 
 def _adam(options: Options):
     # epsilon 1e-8 is the TF1 default the reference ran with (Keras' default is 1e-7).
-    return keras.optimizers.Adam(learning_rate=options.lr, beta_1=options.beta1,
+    adam = keras.optimizers.Adam(learning_rate=options.lr, beta_1=options.beta1,
                                  beta_2=0.999, epsilon=1e-8)
+    if options.mixed_precision == "float16":  # float16 gradients underflow without it
+        return keras.optimizers.LossScaleOptimizer(adam)
+    return adam
+
+
+@contextlib.contextmanager
+def _dtype_policy(precision):
+    """Build layers under Keras' mixed policy for PRECISION, then restore the previous policy."""
+    previous = keras.config.dtype_policy()
+    if precision != "float32":
+        keras.config.set_dtype_policy(f"mixed_{precision}")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def generator_for(options: Options):
@@ -61,26 +77,36 @@ def generator_for(options: Options):
 
 
 class Pix2Pix:
-    """Generator, discriminator, two Adam optimisers, global step and loss averages."""
+    """Generator, discriminator, two Adam optimisers, global step and loss averages.
 
-    def __init__(self, options: Options):
+    With a tf.distribute STRATEGY everything is created in its scope and each replica
+    runs the step on its share of the batch, with its own batch statistics (as the
+    reference would have per device); gradients are summed across replicas from losses
+    divided by the replica count, i.e. averaged over the global batch.
+    """
+
+    def __init__(self, options: Options, strategy=None):
         self.options = options
+        self.strategy = strategy or tf.distribute.get_strategy()
         input_channels, output_channels = options.channels
-        self.generator = generator_for(options)
-        self.discriminator = build_discriminator(input_channels, output_channels, options.ndf)
-        self.generator_optimizer = _adam(options)
-        self.discriminator_optimizer = _adam(options)
-        # Built now so no variable is created inside the traced step.
-        self.generator_optimizer.build(self.generator.trainable_variables)
-        self.discriminator_optimizer.build(self.discriminator.trainable_variables)
-        self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        self.loss_averages = LossAverages()
+        with self.strategy.scope(), _dtype_policy(options.mixed_precision):
+            self.generator = generator_for(options)
+            self.discriminator = build_discriminator(input_channels, output_channels, options.ndf)
+            self.generator_optimizer = _adam(options)
+            self.discriminator_optimizer = _adam(options)
+            # Built now so no variable is created inside the traced step.
+            self.generator_optimizer.build(self.generator.trainable_variables)
+            self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+            self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+            self.loss_averages = LossAverages()
         self.stopped_by = None  # set by the trainer when a signal ended the run early
         self._step_fn = tf.function(self._train_step)
 
     # ------------------------------------------------------------------ step
-    def _train_step(self, inputs, targets, details=False):
+    def _replica_gradients(self, inputs, targets):
+        """Forward and backward pass on this replica's share of the batch."""
         options = self.options
+        replicas = tf.distribute.get_replica_context().num_replicas_in_sync
         with tf.GradientTape(persistent=True) as tape:
             outputs = self.generator(inputs, training=True)
             predict_real = self.discriminator([inputs, targets], training=True)
@@ -88,38 +114,55 @@ class Pix2Pix:
             d_loss = discriminator_loss(predict_real, predict_fake)
             g_loss, g_gan, g_l1 = generator_losses(
                 predict_fake, targets, outputs, options.gan_weight, options.l1_weight)
-        d_vars = self.discriminator.trainable_variables
-        g_vars = self.generator.trainable_variables
-        d_grads = tape.gradient(d_loss, d_vars)
-        g_grads = tape.gradient(g_loss, g_vars)
+            # The optimisers sum gradients over replicas: this makes it a global-batch mean.
+            d_scaled, g_scaled = d_loss / replicas, g_loss / replicas
+            if options.mixed_precision == "float16":  # unscaled again by LossScaleOptimizer
+                d_scaled = self.discriminator_optimizer.scale_loss(d_scaled)
+                g_scaled = self.generator_optimizer.scale_loss(g_scaled)
+        d_grads = tape.gradient(d_scaled, self.discriminator.trainable_variables)
+        g_grads = tape.gradient(g_scaled, self.generator.trainable_variables)
         del tape
-        losses = [d_loss, g_gan, g_l1]
-        finite = tf.reduce_all(tf.math.is_finite(tf.stack(losses + [g_loss])))
+        finite = tf.reduce_all(tf.math.is_finite(tf.stack([d_loss, g_loss])))
+        return {"losses": tf.stack([d_loss, g_gan, g_l1]), "bad": 1.0 - tf.cast(finite, tf.float32),
+                "discriminator_gradients": d_grads, "generator_gradients": g_grads,
+                "outputs": outputs, "predict_real": predict_real, "predict_fake": predict_fake}
+
+    def _replica_apply(self, d_grads, g_grads):
+        """The discriminator update first, then the generator's (SPEC.md's order)."""
+        self.discriminator_optimizer.apply_gradients(zip(d_grads, self.discriminator.trainable_variables))
+        self.generator_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_variables))
+
+    def _train_step(self, inputs, targets, details=False):
+        strategy = self.strategy
+        replica = strategy.run(self._replica_gradients, args=(inputs, targets))
+        losses = strategy.reduce(tf.distribute.ReduceOp.MEAN, replica["losses"], axis=None)
+        finite = strategy.reduce(tf.distribute.ReduceOp.SUM, replica["bad"], axis=None) == 0
 
         def apply_updates():
-            self.discriminator_optimizer.apply_gradients(zip(d_grads, d_vars))
-            self.generator_optimizer.apply_gradients(zip(g_grads, g_vars))
+            strategy.run(self._replica_apply, args=(replica["discriminator_gradients"],
+                                                    replica["generator_gradients"]))
             self.global_step.assign_add(1)
-            self.loss_averages.update(losses)
+            self.loss_averages.update(tf.unstack(losses))
             return tf.constant(True)
 
         # A non-finite loss leaves weights, optimiser state and step untouched, so the
         # trainer can stop (or skip the batch) without NaN ever reaching a checkpoint.
         applied = tf.cond(finite, apply_updates, lambda: tf.constant(False))
-        result = {"discrim_loss": d_loss, "gen_loss_GAN": g_gan, "gen_loss_L1": g_l1,
-                  "applied": applied}
-        if details:
-            result.update(outputs=outputs, predict_real=predict_real, predict_fake=predict_fake,
-                          discriminator_gradients=d_grads, generator_gradients=g_grads)
+        result = dict(zip(LOSS_NAMES, tf.unstack(losses)), applied=applied)
+        if details:  # the first replica's tensors, for summaries and display
+            for key in ("outputs", "predict_real", "predict_fake",
+                        "discriminator_gradients", "generator_gradients"):
+                result[key] = tf.nest.map_structure(
+                    lambda v: strategy.experimental_local_results(v)[0], replica[key])
         return result
 
     def train_step(self, inputs, targets, details=False):
-        """One optimisation step on a batch; returns the raw losses as tensors.
+        """One optimisation step on a batch; returns the losses (averaged over replicas) as tensors.
 
-        `applied` is False (and nothing was updated) when a loss was not finite.
-        inputs [N, H, W, Ci], targets [N, H, W, Ct] in [-1, 1]. With DETAILS (a Python
-        bool; traced separately) also the outputs, the discriminator's predictions and
-        both gradient lists, for summaries and display.
+        inputs [N, H, W, Ci], targets [N, H, W, Ct] in [-1, 1] (or per-replica values from
+        a distributed dataset). `applied` is False (and nothing was updated) when a loss
+        was not finite. With DETAILS (a Python bool; traced separately) also the outputs,
+        the discriminator's predictions and both gradient lists, for summaries and display.
         """
         return self._step_fn(inputs, targets, details)
 

@@ -16,6 +16,8 @@ from pix2pix.fileio import atomic_write_text
 MODES = ("train", "test", "export", "infer", "import")
 DIRECTIONS = ("AtoB", "BtoA")
 FILETYPES = ("png", "jpeg")
+STRATEGIES = ("none", "mirrored", "multiworker")
+PRECISIONS = ("float32", "float16", "bfloat16")
 
 # Options that define the network's shape and data semantics. Test and export
 # read these back from the checkpoint's options.json (the reference read the
@@ -65,6 +67,8 @@ class Options:
     skip_preflight: bool = False
     skip_bad_images: bool = False
     skip_nonfinite: bool = False
+    strategy: str = "none"
+    mixed_precision: str = "float32"
 
     # ----------------------------------------------------------------- derived
     @property
@@ -97,6 +101,10 @@ class Options:
             fail("which_direction", f"must be AtoB or BtoA, got {self.which_direction!r}")
         if self.output_filetype not in FILETYPES:
             fail("output_filetype", f"must be png or jpeg, got {self.output_filetype!r}")
+        if self.strategy not in STRATEGIES:
+            fail("strategy", f"must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        if self.mixed_precision not in PRECISIONS:
+            fail("mixed_precision", f"must be one of {', '.join(PRECISIONS)}, got {self.mixed_precision!r}")
         if self.lab_colorization and self.rgb_colorization:
             fail("rgb_colorization", "cannot be combined with --lab_colorization")
         if self.crop_size < 32 or self.crop_size & (self.crop_size - 1):

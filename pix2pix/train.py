@@ -9,6 +9,7 @@ only concerns resumed runs.)
 
 import math
 import os
+import shutil
 import signal
 import time
 
@@ -160,17 +161,50 @@ def _non_finite(results, step, batch, model, options):
           flush=True)
 
 
+def make_strategy(name):
+    """The tf.distribute strategy --strategy names (None for a single device)."""
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return None
+
+
+def _is_chief(strategy) -> bool:
+    """True unless this is a non-chief worker of a multi-worker run."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return task_type == "chief" or (not has_chief and task_type == "worker" and task_id == 0)
+
+
+def _first_replica(batch, strategy):
+    """The first replica's share of a (possibly distributed) batch, for summaries and display."""
+    if strategy is None:
+        return batch
+    return {k: strategy.experimental_local_results(v)[0] for k, v in batch.items()}
+
+
 def train(options: Options) -> Pix2Pix:
     """Run `--mode train` for OPTIONS (already prepared: validated, seed chosen).
 
     Returns the model; `model.stopped_by` names the signal if SIGINT/SIGTERM ended the run
     early (a checkpoint was saved first), else it is None.
     """
-    output_dir = options.output_dir
+    strategy = make_strategy(options.strategy)  # first: multi-worker wants it before other TF work
+    replicas = strategy.num_replicas_in_sync if strategy else 1
+    if options.batch_size % replicas:
+        raise Pix2PixError(f"--batch_size: {options.batch_size} does not split over {replicas} replicas")
+    chief = _is_chief(strategy)
+    # Non-chief workers write their (identical) checkpoints to a scratch folder.
+    output_dir = options.output_dir if chief else os.path.join(
+        options.output_dir, f".worker-{strategy.cluster_resolver.task_id}")
     tf.keras.utils.set_random_seed(options.seed)
     resume_from = latest_checkpoint(options.checkpoint) if options.checkpoint else None
 
-    model = Pix2Pix(options)
+    model = Pix2Pix(options, strategy)
     checkpoint = model.checkpoint()
     if resume_from:
         _restore(model, checkpoint, resume_from)
@@ -180,12 +214,17 @@ def train(options: Options) -> Pix2Pix:
     max_steps = total_steps(options, examples.steps_per_epoch)
     parameters = (count_trainable_parameters(model.generator)
                   + count_trainable_parameters(model.discriminator))
+    dataset = strategy.experimental_distribute_dataset(examples.dataset) if strategy else examples.dataset
     print(f"examples count = {examples.count}", flush=True)
     print(f"parameter_count = {parameters}", flush=True)
+    if strategy:
+        print(f"replicas = {replicas} ({options.strategy}), {options.batch_size // replicas} images each",
+              flush=True)
 
     # Nothing is written before every check above has passed.
     _prepare_output_dir(output_dir)
-    save_options(options, output_dir)
+    if chief:
+        save_options(options, output_dir)
     manager = tf.train.CheckpointManager(checkpoint, output_dir, max_to_keep=1,
                                          checkpoint_name=CHECKPOINT_PREFIX)
     writer = tf.summary.create_file_writer(output_dir)
@@ -194,7 +233,7 @@ def train(options: Options) -> Pix2Pix:
 
     step = start_step
     start_time = time.time()
-    iterator = iter(examples.dataset)
+    iterator = iter(dataset)
     try:
         with _StopRequest() as stop:
             while step < max_steps and stop.signal_name is None:
@@ -209,16 +248,16 @@ def train(options: Options) -> Pix2Pix:
                 if tracing:
                     tf.profiler.experimental.stop()
                 if not bool(results["applied"]):
-                    _non_finite(results, next_step, batch, model, options)
+                    _non_finite(results, next_step, _first_replica(batch, strategy), model, options)
                     continue
                 step = next_step
 
-                if _should(options.summary_freq, step, max_steps):
+                if chief and _should(options.summary_freq, step, max_steps):
                     print("recording summary", flush=True)
-                    _write_summaries(writer, model, batch, results, step, options)
-                if _should(options.display_freq, step, max_steps):
+                    _write_summaries(writer, model, _first_replica(batch, strategy), results, step, options)
+                if chief and _should(options.display_freq, step, max_steps):
                     print("saving display images", flush=True)
-                    _write_display(output_dir, batch, results, step, options)
+                    _write_display(output_dir, _first_replica(batch, strategy), results, step, options)
                 if _should(options.progress_freq, step, max_steps):
                     _print_progress(model, step, start_step, start_time, max_steps,
                                     examples.steps_per_epoch, options.batch_size)
@@ -229,6 +268,8 @@ def train(options: Options) -> Pix2Pix:
                 _save(manager, model, step, output_dir)
     finally:
         writer.close()
+    if not chief:
+        shutil.rmtree(output_dir, ignore_errors=True)
 
     model.stopped_by = stop.signal_name
     if stop.signal_name is not None:

@@ -1,6 +1,7 @@
 """The GradientTape train step: it learns, it counts, it checkpoints what a resume needs."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from conftest import smooth_photo
@@ -97,3 +98,18 @@ def test_non_finite_loss_changes_nothing():
         np.testing.assert_array_equal(a, b)
     assert model.loss_averages.read() == averages
     assert bool(model.train_step(x, x)["applied"]) and int(model.global_step.numpy()) == 2
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_mixed_precision_keeps_float32_variables_losses_and_outputs(precision):
+    model = Pix2Pix(_tiny_options(mixed_precision=precision))
+    x = tf.random.uniform([1, 32, 32, 3], -1, 1, seed=5)
+    result = model.train_step(x, x, details=True)
+    assert bool(result["applied"]) and int(model.global_step.numpy()) == 1
+    assert all(np.isfinite(float(result[k])) for k in ("discrim_loss", "gen_loss_GAN", "gen_loss_L1"))
+    assert result["outputs"].dtype == tf.float32
+    assert all(v.dtype == tf.float32 for v in model.generator.trainable_variables)
+    assert model.generator.get_layer("encoder_2_conv").compute_dtype == precision
+    assert (type(model.generator_optimizer).__name__ == "LossScaleOptimizer") == (precision == "float16")
+    # The policy is restored: models built afterwards are plain float32.
+    assert Pix2Pix(_tiny_options()).generator.get_layer("encoder_2_conv").compute_dtype == "float32"
