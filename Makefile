@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_DIR ?= demo_output
 
-.PHONY: demo test install-demo install-test clean
+.PHONY: demo test install-demo install-test docker clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,13 +24,17 @@ test: install-test
 demo: install-demo
 	$(PY) -m data_prep --operation samples --output_dir $(DEMO_DIR)/photos
 	$(PY) -m data_prep --operation colorize --singles --input_dir $(DEMO_DIR)/photos \
-		--output_dir $(DEMO_DIR)/data --size 72 --crops_per_image 24 --val_frac 0.1 --seed 1
+		--output_dir $(DEMO_DIR)/data --size 72 --crops_per_image 24 --val_frac 0.25 --seed 1
 	$(PY) -m pix2pix --mode train --lab_colorization --input_dir $(DEMO_DIR)/data/train \
 		--output_dir $(DEMO_DIR)/train --crop_size 64 --scale_size 72 --ngf 32 --ndf 32 \
 		--batch_size 4 --max_steps 600 --progress_freq 100 --summary_freq 200 --save_freq 600 --seed 1
 	$(PY) -m pix2pix --mode test --input_dir $(DEMO_DIR)/data/val --output_dir $(DEMO_DIR)/test \
 		--checkpoint $(DEMO_DIR)/train --batch_size 4 --deterministic
 	@echo "Colorized photos: open $(DEMO_DIR)/test/index.html"
+
+# The GPU image (docker/README.md); needs Docker, not the venv.
+docker:
+	docker build -f docker/Dockerfile -t pix2pix-tf2 .
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) *.egg-info

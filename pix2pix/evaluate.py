@@ -11,14 +11,19 @@ import tensorflow as tf
 from pix2pix.data import paired_dataset
 from pix2pix.model import generator_for, restore_generator
 from pix2pix.options import Options, save_options
+from pix2pix.plots import plot_results
 from pix2pix.visuals import file_stem, save_pictures, to_display, write_index
+
+RESULTS_PNG = "results.png"
+RESULTS_MAX_ROWS = 16  # a glance at the results; index.html has them all
 
 
 def test(options: Options) -> str:
     """Run `--mode test` for OPTIONS (model options already read from the checkpoint).
 
-    Writes output_dir/images/NAME-{inputs,outputs,targets}.png and output_dir/index.html
-    (a fresh table of name, input, output, target); returns the index.html path.
+    Writes output_dir/images/NAME-{inputs,outputs,targets}.png, output_dir/index.html
+    (a fresh table of name, input, output, target) and output_dir/results.png (the first
+    RESULTS_MAX_ROWS rows as one picture); returns the index.html path.
     """
     tf.keras.utils.set_random_seed(options.seed)
     examples = paired_dataset(options, training=False)
@@ -39,4 +44,8 @@ def test(options: Options) -> str:
             print("evaluated image", name, flush=True)
     index = write_index(options.output_dir, rows)
     print(f"wrote {index}", flush=True)
+    if rows:
+        results_png = os.path.join(options.output_dir, RESULTS_PNG)
+        plot_results(rows, results_png, base_dir=options.output_dir, max_rows=RESULTS_MAX_ROWS)
+        print(f"wrote {results_png}", flush=True)
     return index

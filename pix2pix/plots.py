@@ -42,6 +42,9 @@ RESULT_TITLES = {"inputs": "input", "outputs": "output", "targets": "target"}
 
 DPI = 100
 CELL_INCHES = 2.0
+NAME_FONT_SIZE = 9
+NAME_CHAR_INCHES = 0.075  # average width of a character at NAME_FONT_SIZE points
+MAX_NAME_CHARS = 32
 # Agg refuses images of 2**16 pixels or more on a side; long result grids get shorter rows instead.
 MAX_FIGURE_INCHES = 300.0
 
@@ -193,6 +196,20 @@ def _show(ax, image):
     ax.set_yticks([])
 
 
+def _short_name(name) -> str:
+    """NAME as a row label, shortened with an ellipsis past MAX_NAME_CHARS."""
+    name = str(name)
+    return name if len(name) <= MAX_NAME_CHARS else name[:MAX_NAME_CHARS - 1] + "\u2026"
+
+
+def _cell_aspect(images) -> float:
+    """Height / width of the grid's cells: the median over the images, so photos fill them."""
+    ratios = sorted(image.shape[0] / image.shape[1] for image in images)
+    if not ratios:
+        return 1.0
+    return min(max(ratios[len(ratios) // 2], 0.25), 4.0)
+
+
 def plot_results(rows, path=None, base_dir=None, max_rows=None, title=None) -> Figure:
     """Draw a grid of results, one row per example: input | output | target.
 
@@ -209,29 +226,40 @@ def plot_results(rows, path=None, base_dir=None, max_rows=None, title=None) -> F
     if max_rows is not None:
         rows = rows[:max(1, int(max_rows))]
     kinds = [k for k in RESULT_KINDS if k != "targets" or any(row.get("targets") for row in rows)]
+    images = [{kind: _read_rgb(_resolve(row[kind], base_dir)) if row.get(kind) else None for kind in kinds}
+              for row in rows]
+    names = [_short_name(row.get("name", "")) for row in rows]
 
-    row_inches = min(CELL_INCHES, MAX_FIGURE_INCHES / (len(rows) + 1))
-    header_inches = 0.75  # room for the heading and, below it, the column titles
-    figure = _new_figure(CELL_INCHES * len(kinds) + 0.8, row_inches * len(rows) + header_inches)
+    # Layout in inches: row labels | cells, under a header with the heading and column titles.
+    header, margin, gap = 0.75, 0.1, 0.06  # gap: between cells, as a fraction of a cell
+    label_width = 0.2 + NAME_CHAR_INCHES * max(len(name) for name in names)
+    cell_width = CELL_INCHES
+    cell_height = CELL_INCHES * _cell_aspect([im for row in images for im in row.values() if im is not None])
+    # Long grids get shorter rows rather than a picture Agg cannot render.
+    cell_height = min(cell_height, (MAX_FIGURE_INCHES - header - margin) / (len(rows) * (1 + gap)))
+    width = label_width + len(kinds) * cell_width * (1 + gap) + margin
+    height = header + len(rows) * cell_height * (1 + gap) + margin
+
+    figure = _new_figure(width, height)
     grid = figure.subplots(len(rows), len(kinds), squeeze=False)
-    for r, row in enumerate(rows):
+    figure.subplots_adjust(left=label_width / width, right=1.0 - margin / width, wspace=gap, hspace=gap,
+                           top=1.0 - header / height, bottom=margin / height)
+    for r, (name, row_images) in enumerate(zip(names, images)):
         for c, kind in enumerate(kinds):
             ax = grid[r, c]
-            if row.get(kind):
-                _show(ax, _read_rgb(_resolve(row[kind], base_dir)))
+            if row_images[kind] is not None:
+                _show(ax, row_images[kind])
             else:
                 _show(ax, [[[255, 255, 255]]])
                 ax.text(0.5, 0.5, f"no {RESULT_TITLES[kind]}", ha="center", va="center",
                         transform=ax.transAxes, color="grey")
             if r == 0:
                 ax.set_title(RESULT_TITLES[kind])
-        grid[r, 0].set_ylabel(str(row.get("name", "")), rotation=0, ha="right", va="center")
+        grid[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=NAME_FONT_SIZE)
     heading = title or "Results"
     if len(rows) < total:
         heading += f" (first {len(rows)} of {total})"
-    figure.suptitle(heading, y=1.0 - 0.08 / figure.get_figheight(), va="top")
-    figure.subplots_adjust(left=0.8 / figure.get_figwidth() + 0.02, right=0.98, wspace=0.05, hspace=0.08,
-                           top=1.0 - header_inches / figure.get_figheight(), bottom=0.01)
+    figure.suptitle(heading, y=1.0 - 0.08 / height, va="top")
     if path is not None:
         save_png(figure, path)
     return figure

@@ -20,10 +20,13 @@ from pix2pix.errors import Pix2PixError
 from pix2pix.model import LOSS_NAMES, Pix2Pix, latest_checkpoint
 from pix2pix.networks import count_trainable_parameters
 from pix2pix.options import Options, save_options
+from pix2pix.plots import append_loss_history, plot_losses, read_loss_history, truncate_loss_history
 from pix2pix.visuals import (file_stem, probabilities_to_uint8, save_pictures, to_display,
                              write_index)
 
 CHECKPOINT_PREFIX = "model"
+LOSSES_CSV = "losses.csv"  # the averaged losses of every progress report
+LOSSES_PNG = "losses.png"  # their curves, drawn when the run ends or is stopped
 
 
 def _should(freq, step, max_steps):
@@ -187,6 +190,25 @@ def _first_replica(batch, strategy):
     return {k: strategy.experimental_local_results(v)[0] for k, v in batch.items()}
 
 
+def _truncate_losses(output_dir, step):
+    """Drop loss rows past STEP (a resumed run redoes them); a damaged file is moved aside."""
+    path = os.path.join(output_dir, LOSSES_CSV)
+    try:
+        truncate_loss_history(path, step)
+    except ValueError as err:
+        os.replace(path, path + ".damaged")
+        print(f"warning: {err}; moved it to {path}.damaged and started a new one", flush=True)
+
+
+def _plot_losses(output_dir):
+    """Draw losses.csv into losses.png; a picture that cannot be drawn only warns (the run is saved)."""
+    try:
+        history = read_loss_history(os.path.join(output_dir, LOSSES_CSV))
+        plot_losses(history, os.path.join(output_dir, LOSSES_PNG))
+    except (OSError, ValueError) as err:
+        print(f"warning: could not draw {LOSSES_PNG}: {err}", flush=True)
+
+
 def train(options: Options) -> Pix2Pix:
     """Run `--mode train` for OPTIONS (already prepared: validated, seed chosen).
 
@@ -225,6 +247,8 @@ def train(options: Options) -> Pix2Pix:
     _prepare_output_dir(output_dir)
     if chief:
         save_options(options, output_dir)
+        # Rows past the resumed step belong to steps this run does again (all rows, when starting afresh).
+        _truncate_losses(output_dir, start_step)
     manager = tf.train.CheckpointManager(checkpoint, output_dir, max_to_keep=1,
                                          checkpoint_name=CHECKPOINT_PREFIX)
     writer = tf.summary.create_file_writer(output_dir)
@@ -261,6 +285,9 @@ def train(options: Options) -> Pix2Pix:
                 if _should(options.progress_freq, step, max_steps):
                     _print_progress(model, step, start_step, start_time, max_steps,
                                     examples.steps_per_epoch, options.batch_size)
+                    if chief:
+                        append_loss_history(os.path.join(output_dir, LOSSES_CSV),
+                                            {"step": step, **model.loss_averages.read()})
                 if _should(options.save_freq, step, max_steps):
                     _save(manager, model, step, output_dir)
                     saved_step = step
@@ -268,7 +295,9 @@ def train(options: Options) -> Pix2Pix:
                 _save(manager, model, step, output_dir)
     finally:
         writer.close()
-    if not chief:
+    if chief:
+        _plot_losses(output_dir)
+    else:
         shutil.rmtree(output_dir, ignore_errors=True)
 
     model.stopped_by = stop.signal_name

@@ -45,6 +45,11 @@ def test_train_resume_test_on_pairs(tmp_path, ab_dir):
                      "--max_steps", 5, "--progress_freq", 1)
     assert "at step 3" in result.stdout
     assert _step_of(out) == 5
+    # The averaged losses of every progress line, across the resume, and their curves.
+    rows = (out / "losses.csv").read_text().splitlines()
+    assert rows[0] == "step,discrim_loss,gen_loss_GAN,gen_loss_L1"
+    assert [int(r.split(",")[0]) for r in rows[1:]] == [1, 2, 3, 4, 5]
+    assert read_rgb(out / "losses.png").shape[0] > 100
     assert len([f for f in os.listdir(out) if f.endswith(".index")]) == 1  # keeps the latest only
 
     test_dir = tmp_path / "test"
@@ -52,6 +57,8 @@ def test_train_resume_test_on_pairs(tmp_path, ab_dir):
     page = _check_index(test_dir, ["1", "2", "3", "4", "5"])
     assert page.index("images/1-inputs") < page.index("images/2-inputs") < page.index("images/5-inputs")
     assert read_rgb(test_dir / "images" / "3-outputs.png").shape == (32, 32, 3)
+    grid = read_rgb(test_dir / "results.png")  # five rows of input | output | target
+    assert grid.shape[0] > grid.shape[1]
 
 
 @pytest.mark.parametrize("mode", ["--lab_colorization", "--rgb_colorization"])

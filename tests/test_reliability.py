@@ -56,7 +56,7 @@ def _kill_during_a_save(proc, out, timeout=60):
     """SIGKILL PROC as soon as a checkpoint write is under way (its temp files appear)."""
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:
-        if any("_temp" in name or name.endswith(".tmp") for name in os.listdir(out)):
+        if any("_temp" in name for name in os.listdir(out)):  # TF writes a checkpoint via model-N_temp
             proc.kill()
             return True
         time.sleep(0.002)
