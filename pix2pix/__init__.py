@@ -12,6 +12,10 @@ The public API:
     paired_dataset(options, training)      the tf.data input pipeline for options.input_dir
     Pix2Pix(options)                       networks + optimisers + the GradientTape train step
     train(options), test(options)          the CLI's train and test modes as functions
+    export_mode(options), infer_mode(options), import_mode(options)
+                                           the CLI's export, infer and import modes (docs/export.md)
+    ImageTranslator                        the exported SavedModel's root: any-size photos in, pictures out
+    plots                                  plot_losses, plot_results (matplotlib, written atomically)
     Pix2PixError                           raised for bad input; its message names the flag or file
 """
 
@@ -19,11 +23,15 @@ from pix2pix.color import lab_to_rgb, rgb_to_lab
 from pix2pix.data import paired_dataset
 from pix2pix.errors import Pix2PixError
 from pix2pix.evaluate import test
+from pix2pix.export import ImageTranslator, export_mode
+from pix2pix.infer import InferredImage, infer_mode
 from pix2pix.losses import discriminator_loss, generator_losses
 from pix2pix.model import Pix2Pix
 from pix2pix.networks import build_discriminator, build_generator, count_trainable_parameters
 from pix2pix.options import Options, prepare_test_options, prepare_train_options
+from pix2pix.tf1_import import import_mode
 from pix2pix.train import train
+from pix2pix import plots
 
 __version__ = "0.1.0"
 
@@ -31,5 +39,6 @@ __all__ = [
     "build_generator", "build_discriminator", "count_trainable_parameters",
     "discriminator_loss", "generator_losses", "rgb_to_lab", "lab_to_rgb",
     "Options", "prepare_train_options", "prepare_test_options", "paired_dataset",
-    "Pix2Pix", "train", "test", "Pix2PixError",
+    "Pix2Pix", "train", "test", "Pix2PixError", "export_mode", "infer_mode", "import_mode",
+    "ImageTranslator", "InferredImage", "plots",
 ]

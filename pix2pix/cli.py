@@ -14,12 +14,14 @@ from pix2pix.options import MODES, PRECISIONS, STRATEGIES, Options, prepare_test
 
 _D = Options()  # the defaults, so flags and the record cannot disagree
 
-flags.DEFINE_enum("mode", None, list(MODES), "train, test (export, infer and import: see README)")
+flags.DEFINE_enum("mode", None, list(MODES),
+                  "train, test, export (SavedModel), infer (folder of photos), import (TF1 checkpoint)")
 flags.DEFINE_string("input_dir", None, "path to folder containing images")
 flags.DEFINE_string("output_dir", None, "where to put output files")
 flags.DEFINE_integer("seed", None, "random seed (chosen and recorded in options.json if not given)")
 flags.DEFINE_string("checkpoint", None,
-                    "directory with checkpoint to resume training from or use for testing")
+                    "directory with checkpoint to resume training from or use for test/export/infer "
+                    "(infer: also a SavedModel); import: the TF1 checkpoint directory")
 flags.DEFINE_integer("max_steps", None, "number of training steps (0 to disable)")
 flags.DEFINE_integer("max_epochs", None, "number of training epochs")
 flags.DEFINE_integer("summary_freq", _D.summary_freq, "update summaries every summary_freq steps")
@@ -45,7 +47,7 @@ flags.DEFINE_float("lr", _D.lr, "initial learning rate for adam")
 flags.DEFINE_float("beta1", _D.beta1, "momentum term of adam")
 flags.DEFINE_float("l1_weight", _D.l1_weight, "weight on L1 term for generator gradient")
 flags.DEFINE_float("gan_weight", _D.gan_weight, "weight on GAN term for generator gradient")
-flags.DEFINE_enum("output_filetype", _D.output_filetype, ["png", "jpeg"], "export output file type")
+flags.DEFINE_enum("output_filetype", _D.output_filetype, ["png", "jpeg"], "export/infer output file type")
 # Additions; their defaults reproduce the reference.
 flags.DEFINE_bool("rgb_colorization", _D.rgb_colorization,
                   "single colour photos: grey (luma, 1 channel) in, RGB out")
@@ -53,7 +55,7 @@ flags.DEFINE_integer("crop_size", _D.crop_size,
                      "training/test image size, a power of two >= 32; the U-Net depth follows it "
                      "(8 levels at 256, 7 at 128, 9 at 512)")
 flags.DEFINE_bool("deterministic", _D.deterministic,
-                  "test mode: dropout off, so the same input gives the same output")
+                  "test, export, infer: dropout off, so the same input gives the same output")
 flags.DEFINE_bool("skip_preflight", _D.skip_preflight,
                   "don't decode every input image before starting")
 flags.DEFINE_bool("skip_bad_images", _D.skip_bad_images,
@@ -97,7 +99,7 @@ def run(options: Options) -> None:
         export_mode(options)
     elif options.mode == "infer":
         from pix2pix.infer import infer_mode
-        infer_mode(options)
+        infer_mode(options, _explicit_flags())
     elif options.mode == "import":
         from pix2pix.tf1_import import import_mode
         import_mode(options, _explicit_flags())
@@ -112,9 +114,6 @@ def main(argv):
         run(options_from_flags())
     except Pix2PixError as err:
         print(f"pix2pix: error: {err}", file=sys.stderr)
-        sys.exit(1)
-    except ImportError as err:  # a mode whose module is not part of this installation
-        print(f"pix2pix: error: --mode {FLAGS.mode} is not available: {err}", file=sys.stderr)
         sys.exit(1)
     except OSError as err:  # disk full, permissions, ...: name the file, no traceback
         print(f"pix2pix: error: {err}", file=sys.stderr)

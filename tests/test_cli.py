@@ -114,7 +114,7 @@ def test_clear_errors_for_bad_input(tmp_path, ab_dir):
     _assert_clean_error(run_cli("--mode", "test", "--input_dir", ab_dir, "--output_dir", out, check=False),
                         "--checkpoint")
     _assert_clean_error(run_cli("--mode", "fly", "--output_dir", out, check=False), "mode")
-    _assert_clean_error(run_cli("--mode", "export", "--output_dir", out, check=False), "export")
+    _assert_clean_error(run_cli("--mode", "export", "--output_dir", out, check=False), "--checkpoint")
     assert not out.exists()
 
 

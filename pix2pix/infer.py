@@ -1,0 +1,267 @@
+"""Infer mode: run a trained model over a folder of photos of any size.
+
+    pix2pix --mode infer --checkpoint TRAIN_DIR_OR_SAVEDMODEL --input_dir PHOTOS --output_dir OUT
+
+writes OUT/NAME.png (NAME.jpg with --output_filetype jpeg) for every photo PHOTOS/NAME.EXT,
+at the photo's own size, plus OUT/index.html (name, input, output) and OUT/options.json.
+
+Both kinds of --checkpoint run the same code: a training directory is wrapped in the
+`ImageTranslator` that export mode saves, a SavedModel directory is loaded and its
+`serving_default` signature called. So infer on a training directory gives the pictures
+its export would, and each photo's result does not depend on the others in its batch.
+"""
+
+import dataclasses
+import html
+import os
+import sys
+import time
+from typing import Callable, List, NamedTuple, Optional, Sequence
+
+import tensorflow as tf
+
+from pix2pix.data import find_unreadable_images
+from pix2pix.errors import Pix2PixError
+from pix2pix.export import (SAVED_MODEL_FILE, SERVING_SIGNATURE, exported_options, load_translator,
+                            prepare_export_options)
+from pix2pix.fileio import atomic_write_bytes, atomic_write_text
+from pix2pix.options import Options, save_options, with_model_options
+
+PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+OUTPUT_EXTENSIONS = {"png": ".png", "jpeg": ".jpg"}
+
+# [N] encoded photos -> [N] encoded results
+Translate = Callable[[tf.Tensor], tf.Tensor]
+
+
+class InferredImage(NamedTuple):
+    """One row of an infer run: the photo's base name, its path, and the result's path."""
+
+    name: str
+    input_path: str
+    output_path: str
+
+
+# ------------------------------------------------------------------------ the photos
+def list_photos(input_dir: str) -> List[str]:
+    """The photos (.jpg .jpeg .png .bmp .gif, any case) of INPUT_DIR, in the reference's order.
+
+    Sorted by the integer value of the base names when all are integers, else by name.
+    Hidden files are skipped.
+    """
+    if not input_dir:
+        raise Pix2PixError("--input_dir: is required for --mode infer (a folder of photos)")
+    if not os.path.isdir(input_dir):
+        raise Pix2PixError(f"--input_dir: {input_dir} does not exist or is not a directory")
+    paths = [os.path.join(input_dir, name) for name in os.listdir(input_dir)
+             if not name.startswith(".") and name.lower().endswith(PHOTO_EXTENSIONS)
+             and os.path.isfile(os.path.join(input_dir, name))]
+    if not paths:
+        raise Pix2PixError(f"--input_dir: {input_dir} contains no photos "
+                           f"({' '.join(PHOTO_EXTENSIONS)})")
+    stems = [_stem(p) for p in paths]
+    if all(stem.isdigit() for stem in stems):
+        return sorted(paths, key=lambda p: (int(_stem(p)), p))
+    return sorted(paths)
+
+
+def _stem(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def plan_outputs(paths: Sequence[str], output_dir: str, extension: str) -> List[InferredImage]:
+    """One row per photo: OUTPUT_DIR/NAME + EXTENSION. Refuses clashes before any work starts."""
+    rows, by_output = [], {}
+    inputs = {os.path.realpath(p) for p in paths}
+    for path in paths:
+        name = _stem(path)
+        output_path = os.path.join(output_dir, name + extension)
+        if output_path in by_output:
+            raise Pix2PixError(f"--input_dir: {by_output[output_path]} and {path} would both be "
+                               f"written as {output_path}; rename one of them")
+        if os.path.realpath(output_path) in inputs:
+            raise Pix2PixError(f"--output_dir: writing {output_path} would overwrite an input "
+                               "photo; choose a different output directory")
+        by_output[output_path] = path
+        rows.append(InferredImage(name, path, output_path))
+    return rows
+
+
+def check_photos(paths: Sequence[str]) -> None:
+    """Stop with a clear error naming every photo that does not decode (the pre-flight check)."""
+    problems = find_unreadable_images(list(paths), paired=False)
+    if problems:
+        lines = "\n".join(f"  {path}: {why}" for path, why in problems)
+        raise Pix2PixError(
+            f"--input_dir: {len(problems)} of {len(paths)} photos cannot be used:\n{lines}\n"
+            "Remove or fix them (or pass --skip_preflight to start anyway).")
+
+
+# ------------------------------------------------------------------------ the model
+def _explicitly_set(options: Options, name: str, explicit: Optional[Sequence[str]]) -> bool:
+    """Was flag NAME given? Without the CLI's list, a non-default value counts as given."""
+    if explicit is not None:
+        return name in explicit
+    return getattr(options, name) != getattr(Options(), name)
+
+
+# Flags that shape an export; a SavedModel has them fixed (its assets/options.json says how).
+_EXPORT_FLAGS = ("deterministic", "output_filetype")
+
+
+def _flag_value(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _saved_model_options(options: Options, directory: str, explicit) -> Options:
+    """OPTIONS with the model options and export flags of the SavedModel in DIRECTORY.
+
+    An export flag asked for with another value than the model was exported with is an
+    error: the SavedModel cannot change it.
+    """
+    stored = exported_options(directory)
+    for name in _EXPORT_FLAGS:
+        wanted = getattr(options, name)
+        if _explicitly_set(options, name, explicit) and name in stored and stored[name] != wanted:
+            raise Pix2PixError(
+                f"--{name}: the SavedModel in {directory} was exported with {name}="
+                f"{_flag_value(stored[name])}; export it again with --{name}={_flag_value(wanted)}, "
+                "or pass the training directory as --checkpoint")
+    options = with_model_options(options, stored)
+    return dataclasses.replace(
+        options, **{name: stored[name] for name in _EXPORT_FLAGS if name in stored}).validate()
+
+
+def load_model(options: Options, explicit=None):
+    """(prepared options, translate function) for --checkpoint, a SavedModel or a training dir."""
+    if not options.checkpoint:
+        raise Pix2PixError("--checkpoint: is required for --mode infer (a training output "
+                           "directory or a SavedModel written by --mode export)")
+    directory = options.checkpoint
+    if os.path.isfile(os.path.join(directory, SAVED_MODEL_FILE)):
+        options = _saved_model_options(options, directory, explicit)
+        try:
+            serve = tf.saved_model.load(directory).signatures[SERVING_SIGNATURE]
+        except (KeyError, ValueError, OSError, tf.errors.OpError) as err:
+            raise Pix2PixError(f"--checkpoint: cannot load the SavedModel in {directory}: "
+                               f"{str(err).splitlines()[0]}") from None
+        print(f"loaded {directory}", flush=True)
+        return options, lambda images: serve(images=images)["outputs"]
+    options = prepare_export_options(options)
+    translator = load_translator(options)
+    return options, lambda images: translator.serve(images)["outputs"]
+
+
+# ------------------------------------------------------------------------- progress
+class ProgressBar:
+    """A one-line progress bar on stderr: `infer [#####-----] 12/40 photos  1.3 s/photo  0:36 left`.
+
+    Redrawn in place on a terminal; one line per update otherwise (log files).
+    """
+
+    def __init__(self, total: int, stream=None, width: int = 30):
+        self.total, self.width = total, width
+        self.stream = stream if stream is not None else sys.stderr
+        self.start = time.time()
+        self.in_place = hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    def update(self, done: int) -> None:
+        elapsed = time.time() - self.start
+        per_photo = elapsed / max(done, 1)
+        left = int(round(per_photo * (self.total - done)))
+        filled = int(self.width * done / max(self.total, 1))
+        bar = "#" * filled + "-" * (self.width - filled)
+        line = (f"infer [{bar}] {done}/{self.total} photos  {per_photo:.2f} s/photo  "
+                f"{left // 60}:{left % 60:02d} left")
+        self.stream.write(("\r" + line) if self.in_place else (line + "\n"))
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.in_place:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# ---------------------------------------------------------------------------- run
+def _error_line(err: tf.errors.OpError) -> str:
+    """The informative line of a TensorFlow error (the assertion or decoder message)."""
+    lines = [line.strip() for line in getattr(err, "message", str(err)).splitlines() if line.strip()]
+    return next((line for line in lines if "could not decode" in line or "Invalid" in line),
+                lines[0] if lines else type(err).__name__)
+
+
+def _translate_batch(batch: Sequence[InferredImage], translate: Translate) -> List[bytes]:
+    """The encoded results for BATCH; a failure names the photo that caused it."""
+    contents = []
+    for row in batch:
+        with open(row.input_path, "rb") as f:
+            contents.append(f.read())
+    try:
+        return list(translate(tf.constant(contents)).numpy())
+    except tf.errors.OpError as err:
+        if len(batch) == 1:
+            raise Pix2PixError(f"--input_dir: cannot process {batch[0].input_path}: "
+                               f"{_error_line(err)}") from None
+    for row in batch:  # find the culprit (only reached after a failure, e.g. --skip_preflight)
+        _translate_batch([row], translate)
+    raise AssertionError("a batch failed but none of its photos alone did")
+
+
+def translate_photos(rows: Sequence[InferredImage], translate: Translate, batch_size: int,
+                     progress: Optional[ProgressBar] = None) -> None:
+    """Run TRANSLATE over the photos of ROWS, BATCH_SIZE at a time; write each result atomically."""
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start:start + batch_size]
+        for row, result in zip(batch, _translate_batch(batch, translate)):
+            atomic_write_bytes(row.output_path, result)
+        if progress is not None:
+            progress.update(start + len(batch))
+
+
+def write_infer_index(output_dir: str, rows: Sequence[InferredImage]) -> str:
+    """Write OUTPUT_DIR/index.html: a table of name, input, output (paths relative to it)."""
+    def relative(path):
+        try:
+            return os.path.relpath(os.path.abspath(path), os.path.abspath(output_dir))
+        except ValueError:  # another drive on Windows
+            return os.path.abspath(path)
+
+    lines = ["<html><body><table><tr><th>name</th><th>input</th><th>output</th></tr>"]
+    for row in rows:
+        cells = [f"<td>{html.escape(row.name)}</td>"]
+        cells += [f"<td><img src='{html.escape(relative(p))}' style='max-width: 512px'></td>"
+                  for p in (row.input_path, row.output_path)]
+        lines.append("<tr>" + "".join(cells) + "</tr>")
+    lines.append("</table></body></html>\n")
+    path = os.path.join(output_dir, "index.html")
+    atomic_write_text(path, "\n".join(lines))
+    return path
+
+
+def infer_mode(options: Options, explicit_flag_names=None) -> List[InferredImage]:
+    """`--mode infer`; returns one InferredImage row per photo, in order.
+
+    EXPLICIT_FLAG_NAMES: the flags given on the command line (to tell a --deterministic or
+    --output_filetype asked of a SavedModel from the defaults); None if unknown.
+    """
+    if options.batch_size < 1:
+        raise Pix2PixError(f"--batch_size: must be >= 1, got {options.batch_size}")
+    if not options.output_dir:
+        raise Pix2PixError("--output_dir: is required")
+    paths = list_photos(options.input_dir)
+    options, translate = load_model(options, explicit_flag_names)
+    options = dataclasses.replace(options, mode="infer")
+    rows = plan_outputs(paths, options.output_dir, OUTPUT_EXTENSIONS[options.output_filetype])
+    if not options.skip_preflight:
+        check_photos(paths)
+
+    os.makedirs(options.output_dir, exist_ok=True)
+    save_options(options, options.output_dir)
+    progress = ProgressBar(len(rows))
+    try:
+        translate_photos(rows, translate, options.batch_size, progress)
+    finally:
+        progress.close()
+    index = write_infer_index(options.output_dir, rows)
+    print(f"wrote {len(rows)} results and {index}", flush=True)
+    return rows
