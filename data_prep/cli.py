@@ -1,0 +1,176 @@
+"""Command line: ``python -m data_prep --operation OP ...`` / ``pix2pix-prep``.
+
+A thin layer over the Python API: flags are parsed and checked here, then
+passed to process_directory / split_directory / write_samples. Flags are
+defined in this module only, and ``import data_prep`` does not import it, so
+the package can be used next to other absl programs without flag clashes.
+
+Exit status: 0 success, 1 some file failed (or no images found), 2 bad
+flags (nothing written), 130 interrupted.
+"""
+
+import signal
+import sys
+
+from absl import app, flags
+
+from data_prep import image_io, runner, samples, split
+from data_prep.report import PROGRAM, Reporter, UsageError
+
+OPERATIONS = runner.IMAGE_OPERATIONS + ("split", "samples")
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_enum("operation", None, OPERATIONS, "What to do (see docs/data_prep.md).")
+flags.DEFINE_string("input_dir", None, "Folder of input images (not searched recursively).")
+flags.DEFINE_string("output_dir", None, "Folder for the results; created if missing. "
+                                        "split: defaults to --input_dir.")
+flags.DEFINE_integer("workers", 1, "Worker processes (0 = one per CPU).")
+flags.DEFINE_boolean("overwrite", False, "Replace outputs that already exist (default: skip them).")
+flags.DEFINE_boolean("progress", True, "Show a progress indicator on stderr for runs longer than a second.")
+# image reading / writing
+flags.DEFINE_enum("format", "png", image_io.OUTPUT_FORMATS, "Output file format.")
+flags.DEFINE_integer("quality", image_io.DEFAULT_JPEG_QUALITY, "JPEG quality (1-100) with --format jpg.")
+flags.DEFINE_integer("max_pixels", image_io.DEFAULT_MAX_PIXELS,
+                     "Refuse images with more pixels than this (decompression-bomb guard).")
+flags.DEFINE_integer("min_side", runner.DEFAULT_MIN_SIDE, "Refuse images whose shorter side is below this.")
+# resize / colorize
+flags.DEFINE_integer("size", runner.DEFAULT_SIZE, "Output side in pixels (resize, colorize).")
+flags.DEFINE_boolean("pad", False, "Pad to square with black instead of centre-cropping (resize, colorize).")
+# combine
+flags.DEFINE_string("b_dir", None, "combine: folder of B images, matched to A images by base name.")
+# edges
+flags.DEFINE_float("canny_low", None, "edges: Canny low threshold (default: chosen per image).")
+flags.DEFINE_float("canny_high", None, "edges: Canny high threshold (default: chosen per image).")
+flags.DEFINE_integer("min_edge_pixels", None, "edges: drop lines shorter than this (default: scales with size).")
+flags.DEFINE_string("hed_prototxt", None, "edges: HED deploy.prototxt, to use HED instead of Canny.")
+flags.DEFINE_string("hed_caffemodel", None, "edges: HED .caffemodel, to use HED instead of Canny.")
+# colorize
+flags.DEFINE_float("val_frac", 0.0, "colorize: fraction of photos for OUT/val (train gets the rest).")
+flags.DEFINE_integer("crops_per_image", 0, "colorize: random square crops per photo (0 = whole photo).")
+flags.DEFINE_boolean("singles", False, "colorize: write the resized colour image only, not A|B.")
+# split (and colorize)
+flags.DEFINE_float("train_frac", 0.8, "split: fraction of images for train (val gets the rest).")
+flags.DEFINE_float("test_frac", 0.0, "split, colorize: fraction of images for test.")
+flags.DEFINE_integer("seed", split.DEFAULT_SEED, "split, colorize: seed of the shuffle and of the crops.")
+flags.DEFINE_boolean("sort", False, "split: assign in sorted name order instead of shuffling.")
+flags.DEFINE_boolean("copy", False, "split: copy files instead of moving them.")
+
+_IMAGE_FLAGS = {"workers", "format", "quality", "max_pixels", "min_side"}
+_COMMON_FLAGS = {"operation", "output_dir", "overwrite", "progress"}
+
+# Flags each operation reads; giving any other of our flags is an error, so a
+# misplaced option (say --val_frac with resize) is not silently ignored.
+OPERATION_FLAGS = {
+    "grayscale": _IMAGE_FLAGS | {"input_dir"},
+    "resize": _IMAGE_FLAGS | {"input_dir", "size", "pad"},
+    "blank": _IMAGE_FLAGS | {"input_dir"},
+    "combine": _IMAGE_FLAGS | {"input_dir", "b_dir"},
+    "edges": _IMAGE_FLAGS | {"input_dir", "canny_low", "canny_high", "min_edge_pixels",
+                             "hed_prototxt", "hed_caffemodel"},
+    "colorize": _IMAGE_FLAGS | {"input_dir", "size", "pad", "val_frac", "test_frac", "seed",
+                                "crops_per_image", "singles"},
+    "split": {"input_dir", "train_frac", "test_frac", "seed", "sort", "copy"},
+    "samples": {"format", "quality"},
+}
+_ALL_FLAGS = set().union(*OPERATION_FLAGS.values()) | _COMMON_FLAGS
+
+
+def check_flag_use(operation):
+    """UsageError if a flag was given that ``operation`` does not read."""
+    allowed = OPERATION_FLAGS[operation] | _COMMON_FLAGS
+    for name in sorted(_ALL_FLAGS - allowed):
+        if FLAGS[name].present:
+            raise UsageError("--%s does not apply to --operation %s" % (name, operation))
+
+
+def options_from_flags():
+    """runner.Options from the parsed flags."""
+    return runner.Options(
+        size=FLAGS.size, pad=FLAGS.pad, b_dir=FLAGS.b_dir, image_format=FLAGS.format,
+        quality=FLAGS.quality, overwrite=FLAGS.overwrite, max_pixels=FLAGS.max_pixels,
+        min_side=FLAGS.min_side, val_frac=FLAGS.val_frac, test_frac=FLAGS.test_frac, seed=FLAGS.seed,
+        crops_per_image=FLAGS.crops_per_image, singles=FLAGS.singles, canny_low=FLAGS.canny_low,
+        canny_high=FLAGS.canny_high, min_edge_pixels=FLAGS.min_edge_pixels,
+        hed_prototxt=FLAGS.hed_prototxt, hed_caffemodel=FLAGS.hed_caffemodel)
+
+
+def run_operation(operation, reporter):
+    """Dispatch to the API; returns its Summary."""
+    if operation == "samples":
+        return samples.write_samples(FLAGS.output_dir, image_format=FLAGS.format, quality=FLAGS.quality,
+                                     overwrite=FLAGS.overwrite, reporter=reporter)
+    if not FLAGS.input_dir:
+        raise UsageError("--input_dir is required for --operation %s" % operation)
+    if operation == "split":
+        return split.split_directory(FLAGS.input_dir, output_dir=FLAGS.output_dir, train_frac=FLAGS.train_frac,
+                                     test_frac=FLAGS.test_frac, seed=FLAGS.seed, sort=FLAGS.sort,
+                                     copy=FLAGS.copy, overwrite=FLAGS.overwrite, reporter=reporter)
+    return runner.process_directory(operation, FLAGS.input_dir, FLAGS.output_dir, options_from_flags(),
+                                    workers=FLAGS.workers, reporter=reporter)
+
+
+def _interrupt_on_sigterm(signum, frame):
+    raise KeyboardInterrupt  # same clean stop as Ctrl-C: temporary files removed, workers stopped
+
+
+def main(argv):
+    """absl entry point; returns the exit status."""
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    reporter = Reporter(stream=sys.stderr, show_progress=FLAGS.progress)
+    try:
+        if len(argv) > 1:
+            raise UsageError("unexpected argument %r (all options are --flags)" % argv[1])
+        if not FLAGS.operation:
+            raise UsageError("--operation is required (one of %s)" % ", ".join(OPERATIONS))
+        check_flag_use(FLAGS.operation)
+        summary = run_operation(FLAGS.operation, reporter)
+    except UsageError as error:
+        sys.stderr.write("%s: error: %s\n" % (PROGRAM, error))
+        return 2
+    except KeyboardInterrupt:
+        reporter.finish()
+        sys.stderr.write("%s: interrupted\n" % PROGRAM)
+        return 130
+    print(summary.line(), flush=True)
+    if summary.written + summary.skipped + summary.failed == 0:
+        reporter.message("no images found in %s (looked for %s)"
+                         % (FLAGS.input_dir, " ".join(image_io.SUPPORTED_EXTENSIONS)))
+        return 1
+    return 0 if summary.ok else 1
+
+
+def parse_flags(argv):
+    """Parse flags; on a bad flag print one line (no usage dump, no traceback) and exit 2."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as error:
+        sys.stderr.write("%s: error: %s\n" % (PROGRAM, error))
+        sys.exit(2)
+
+
+USAGE = """Turn a folder of photos into pix2pix A|B training sets.
+
+usage: python -m data_prep --operation OP --input_dir IN --output_dir OUT [flags]
+       (or pix2pix-prep ...)
+
+operations: grayscale, resize, blank, combine, edges, colorize, split, samples
+example:    python -m data_prep --operation colorize --input_dir photos \\
+                --output_dir datasets/colorize --size 256 --val_frac 0.1 --workers 2
+Full documentation: docs/data_prep.md
+"""
+
+
+def _show_our_flags_in_short_help():
+    """absl's --help lists the main module's key flags; ours live in this module."""
+    main_module = sys.modules.get("__main__")
+    if main_module is not None and not main_module.__doc__:
+        main_module.__doc__ = USAGE  # the console-script wrapper has no docstring
+    for name in sorted(_ALL_FLAGS):
+        FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS[name])
+
+
+def run():
+    """Console-script entry point (``pix2pix-prep``); also used by ``python -m data_prep``."""
+    _show_our_flags_in_short_help()
+    app.run(main, flags_parser=parse_flags)
