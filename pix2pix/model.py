@@ -18,6 +18,7 @@ import tensorflow as tf
 from pix2pix.errors import Pix2PixError
 from pix2pix.losses import discriminator_loss, generator_losses
 from pix2pix.networks import build_discriminator, build_generator
+from pix2pix.optimizer import FusedAdam
 from pix2pix.options import Options
 
 EMA_DECAY = 0.99
@@ -50,8 +51,8 @@ class LossAverages(tf.Module):
 
 def _adam(options: Options):
     # epsilon 1e-8 is the TF1 default the reference ran with (Keras' default is 1e-7).
-    adam = keras.optimizers.Adam(learning_rate=options.lr, beta_1=options.beta1,
-                                 beta_2=0.999, epsilon=1e-8)
+    adam = FusedAdam(learning_rate=options.lr, beta_1=options.beta1,
+                     beta_2=0.999, epsilon=1e-8)
     if options.mixed_precision == "float16":  # float16 gradients underflow without it
         return keras.optimizers.LossScaleOptimizer(adam)
     return adam

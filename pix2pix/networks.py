@@ -38,6 +38,26 @@ class BatchStatsNorm(keras.layers.Layer):
         return y
 
 
+class LeakyReLU(keras.layers.Layer):
+    """max(x, slope * x): leaky ReLU (slope 0.2 everywhere here). [N, H, W, C] -> same.
+
+    Same values as keras.layers.LeakyReLU, but TF 2.21's Grappler remapper mis-fuses
+    Conv2D + BiasAdd + LeakyRelu when the BiasAdd output has another consumer (the U-Net
+    skip, the LeakyRelu gradient) and then abandons all its fusions for the graph, with an
+    error in the log. This form is not fused, so the rest of the remapper's work stands.
+    """
+
+    def __init__(self, slope=0.2, **kwargs):
+        super().__init__(**kwargs)
+        self.slope = slope
+
+    def call(self, x):
+        return tf.maximum(x, self.slope * x)
+
+    def get_config(self):
+        return {**super().get_config(), "slope": self.slope}
+
+
 def _down(filters, separable, name):
     """4x4 stride-2 'same' convolution: [N, H, W, C] -> [N, H/2, W/2, filters]."""
     if separable:
@@ -81,7 +101,7 @@ def build_generator(input_channels=3, output_channels=3, ngf=64, separable_conv=
 
     skips = [_down(channels[0], separable_conv, "encoder_1_conv")(inputs)]
     for k in range(2, depth + 1):
-        x = keras.layers.LeakyReLU(0.2, name=f"encoder_{k}_lrelu")(skips[-1])
+        x = LeakyReLU(0.2, name=f"encoder_{k}_lrelu")(skips[-1])
         x = _down(channels[k - 1], separable_conv, f"encoder_{k}_conv")(x)
         skips.append(BatchStatsNorm(name=f"encoder_{k}_bn")(x))
 
@@ -120,13 +140,13 @@ def build_discriminator(input_channels=3, target_channels=3, ndf=64, n_layers=3)
     x = keras.layers.Concatenate(name="layer_0_concat")([inputs, targets])
 
     x = _padded_conv(x, ndf, 2, "layer_1")
-    x = keras.layers.LeakyReLU(0.2, name="layer_1_lrelu")(x)
+    x = LeakyReLU(0.2, name="layer_1_lrelu")(x)
     for i in range(n_layers):
         k = i + 2
         stride = 1 if i == n_layers - 1 else 2
         x = _padded_conv(x, ndf * min(2 ** (i + 1), 8), stride, f"layer_{k}")
         x = BatchStatsNorm(name=f"layer_{k}_bn")(x)
-        x = keras.layers.LeakyReLU(0.2, name=f"layer_{k}_lrelu")(x)
+        x = LeakyReLU(0.2, name=f"layer_{k}_lrelu")(x)
 
     last = n_layers + 2
     x = _padded_conv(x, 1, 1, f"layer_{last}")

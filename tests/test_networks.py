@@ -78,3 +78,12 @@ def test_dropout_follows_the_training_argument():
     x = tf.random.uniform([1, 32, 32, 3], -1, 1, seed=4)
     np.testing.assert_array_equal(generator(x, training=False), generator(x, training=False))
     assert not np.allclose(generator(x, training=True), generator(x, training=True))
+
+
+def test_leaky_relu_matches_keras():
+    import keras
+
+    from pix2pix.networks import LeakyReLU
+
+    x = tf.random.normal([2, 5, 5, 3], seed=6)
+    np.testing.assert_array_equal(LeakyReLU(0.2)(x).numpy(), keras.layers.LeakyReLU(0.2)(x).numpy())

@@ -113,3 +113,26 @@ def test_mixed_precision_keeps_float32_variables_losses_and_outputs(precision):
     assert (type(model.generator_optimizer).__name__ == "LossScaleOptimizer") == (precision == "float16")
     # The policy is restored: models built afterwards are plain float32.
     assert Pix2Pix(_tiny_options()).generator.get_layer("encoder_2_conv").compute_dtype == "float32"
+
+
+def test_fused_adam_matches_keras_adam():
+    import keras
+
+    from pix2pix.optimizer import FusedAdam
+
+    rng = np.random.default_rng(0)
+    shapes = [(4, 4, 3, 8), (8,), (100,)]
+    start = [rng.normal(size=s).astype(np.float32) for s in shapes]
+    grads = [[rng.normal(size=s).astype(np.float32) for s in shapes] for _ in range(10)]
+    finals = []
+    for optimizer_class in (keras.optimizers.Adam, FusedAdam):
+        variables = [keras.Variable(a) for a in start]
+        optimizer = optimizer_class(learning_rate=0.01, beta_1=0.5, beta_2=0.999, epsilon=1e-8)
+        optimizer.build(variables)
+        step = tf.function(lambda g: optimizer.apply_gradients(zip(g, variables)))
+        for g in grads:
+            step([tf.constant(x) for x in g])
+        finals.append([v.numpy() for v in variables + optimizer._momentums + optimizer._velocities])
+    for a, b in zip(*finals):
+        np.testing.assert_allclose(a, b, atol=2e-6)
+    assert not np.allclose(finals[1][0], start[0])  # it did move
