@@ -1,0 +1,679 @@
+#!/usr/bin/env python
+"""Time our train step side by side with the TensorFlow tutorial's, in one process.
+
+    .venv/bin/python benchmarks/train_step.py                      # 256x256, ngf=ndf=64, batch 1 and 4
+    .venv/bin/python benchmarks/train_step.py --batch_sizes 1 --rounds 7 --steps_per_round 5
+    .venv/bin/python benchmarks/train_step.py --include_pipeline   # + the whole `pix2pix --mode train` CLI
+    .venv/bin/python benchmarks/train_step.py --profile_steps 3    # + where the time goes, per op type
+
+For each batch size: both steps are built and warmed up (tracing excluded), then timed in
+interleaved rounds (ours, tutorial, matmul, ours, tutorial, matmul, ...) of --steps_per_round
+steps on random tensors already in memory; a loss is fetched to the host once per round.
+Reported: median seconds/step over rounds, steps/s, images/s, the ratio ours/tutorial in steps/s
+(ratio of the medians, and the spread of the per-round ratios), the FLOPs of one step counted
+from the step's graph, achieved GFLOP/s and its fraction of a large float32 matmul measured in
+the same rounds (the machine's practical peak), and the peak RSS of each step alone (measured in
+a fresh subprocess per implementation and batch size).
+
+This measures whatever pix2pix/ currently is: it only uses the public API
+(`pix2pix.Options`, `pix2pix.Pix2Pix(options).train_step(inputs, targets)`).
+"""
+
+import argparse
+import collections
+import datetime
+import gc
+import glob
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+for _path in (REPO, HERE):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import pix2pix  # noqa: E402
+from tutorial_reference import TutorialPix2Pix  # noqa: E402
+
+IMPLEMENTATIONS = ("ours", "tutorial")
+
+
+# ----------------------------------------------------------------- helpers
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB.
+
+    VmHWM from /proc/self/status where there is one: Linux keeps ru_maxrss across execve,
+    so a subprocess started from a big parent would report the parent's peak. Otherwise
+    resource.getrusage's ru_maxrss (KiB on Linux, bytes on macOS).
+    """
+    try:
+        with open("/proc/self/status", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def machine_line() -> str:
+    flags = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            text = f.read()
+        flags = " AVX-512" if "avx512f" in text else ""
+    except OSError:
+        pass
+    load = "/".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"{os.cpu_count()}-core {cpu_name()}{flags}, TF {tf.__version__} "
+            f"(Keras {keras.__version__}), {datetime.date.today().isoformat()}, load average {load}")
+
+
+class LoadMeter:
+    """How many cores other processes kept busy while we measured (from /proc/stat).
+
+    busy CPU time of the whole machine minus this process's CPU time, over wall time.
+    None where /proc/stat is missing.
+    """
+
+    def __init__(self):
+        self.start = self._sample()
+
+    @staticmethod
+    def _sample():
+        try:
+            with open("/proc/stat", encoding="utf-8") as f:
+                fields = [int(x) for x in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        busy = (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+        return busy, time.process_time(), time.perf_counter()
+
+    def others_cores(self):
+        end = self._sample()
+        if self.start is None or end is None:
+            return None
+        busy, mine, wall = (b - a for a, b in zip(self.start, end))
+        return max(0.0, (busy - mine) / wall)
+
+
+def code_version() -> str:
+    """A short hash of pix2pix/*.py as they are now (the repo is edited while benchmarks run)."""
+    import hashlib
+
+    digest = hashlib.sha1()
+    for path in sorted(glob.glob(os.path.join(REPO, "pix2pix", "*.py"))):
+        with open(path, "rb") as f:
+            digest.update(os.path.basename(path).encode() + b"\0" + f.read())
+    return digest.hexdigest()[:10]
+
+
+def make_options(size, ngf, ndf, batch_size, **extra):
+    return pix2pix.Options(mode="train", crop_size=size, scale_size=max(size, round(size * 286 / 256)),
+                           ngf=ngf, ndf=ndf, batch_size=batch_size, **extra)
+
+
+def build(impl, size, ngf, ndf, batch_size, seed=1):
+    """(step_fn(inputs, targets) -> dict of losses, object holding the model)."""
+    tf.keras.utils.set_random_seed(seed)
+    if impl == "ours":
+        model = pix2pix.Pix2Pix(make_options(size, ngf, ndf, batch_size))
+        return model.train_step, model
+    model = TutorialPix2Pix(size, ngf, ndf)
+    return model.train_step, model
+
+
+def random_batch(batch_size, size, channels=(3, 3), seed=2):
+    gen = tf.random.Generator.from_seed(seed)
+    inputs = gen.uniform([batch_size, size, size, channels[0]], -1.0, 1.0)
+    targets = gen.uniform([batch_size, size, size, channels[1]], -1.0, 1.0)
+    return inputs, targets
+
+
+def sync(losses):
+    """Fetch one loss to the host (forces the step to have finished)."""
+    return float(next(iter(losses.values())).numpy())
+
+
+def time_steps(step, inputs, targets, steps):
+    """Mean seconds/step over STEPS consecutive steps, synchronised once at the end."""
+    return time_steps_cpu(step, inputs, targets, steps)[0]
+
+
+def time_steps_cpu(step, inputs, targets, steps):
+    """(wall seconds/step, process CPU seconds/step) over STEPS consecutive steps.
+
+    CPU time (user + system, all threads of this process) is less sensitive than wall time
+    to other processes competing for the cores; both are reported.
+    """
+    cpu, start = time.process_time(), time.perf_counter()
+    for _ in range(steps):
+        losses = step(inputs, targets)
+    sync(losses)
+    return (time.perf_counter() - start) / steps, (time.process_time() - cpu) / steps
+
+
+class Matmul:
+    """A large float32 matmul (2 n^3 FLOPs): the machine's practical peak, measured in the same run."""
+
+    def __init__(self, n):
+        self.n = n
+        self.a = tf.random.normal([n, n], seed=3)
+        self.b = tf.random.normal([n, n], seed=4)
+        self.run()  # warm-up (oneDNN primitive creation)
+
+    def run(self):
+        start = time.perf_counter()
+        c = tf.linalg.matmul(self.a, self.b)
+        float(c[0, 0].numpy())
+        return 2.0 * self.n ** 3 / (time.perf_counter() - start)
+
+
+# ------------------------------------------------------------ FLOP counting
+def concrete_graph(impl, model, inputs, targets):
+    """The FuncGraph of one traced step (the one the timed calls run, when reachable)."""
+    fn = getattr(model, "_step_fn", None) if impl == "ours" else model.train_step
+    if fn is not None and hasattr(fn, "get_concrete_function"):
+        try:
+            args = (inputs, targets, False) if impl == "ours" else (inputs, targets)
+            return fn.get_concrete_function(*args).graph
+        except (TypeError, ValueError):
+            pass
+    # Public API only: wrap train_step; its tf.function shows up as a nested call, walked below.
+    return tf.function(lambda i, t: model.train_step(i, t)).get_concrete_function(inputs, targets).graph
+
+
+def _live_ops(graph):
+    """Ops the function really runs: those its outputs or stateful ops depend on.
+
+    The traced gradient graph also holds branches nobody uses (e.g. D's filter gradients
+    computed while differentiating the generator's loss); Grappler prunes them before running.
+    """
+    stack = [t.op for t in graph.outputs]
+    stack += [op for op in graph.get_operations()
+              if op.op_def is not None and op.op_def.is_stateful and op.type != "Placeholder"]
+    live = set()
+    while stack:
+        op = stack.pop()
+        if op in live:
+            continue
+        live.add(op)
+        stack.extend(t.op for t in op.inputs)
+        stack.extend(op.control_inputs)
+    return live
+
+
+def _dims(tensor):
+    return [int(d) for d in tensor.shape]
+
+
+def _conv_flops(op):
+    """Exact multiply-add FLOPs (2 per MAC, zero padding included) of a 2-D convolution op."""
+    if op.type == "Conv2D":
+        n, h, w, cout = _dims(op.outputs[0])
+        kh, kw, cin, _ = _dims(op.inputs[1])
+    elif op.type == "Conv2DBackpropInput":  # also the forward op of Conv2DTranspose
+        kh, kw, cin, cout = _dims(op.inputs[1])
+        n, h, w, _ = _dims(op.inputs[2])  # the (forward) conv's output
+    elif op.type == "Conv2DBackpropFilter":
+        kh, kw, cin, cout = _dims(op.outputs[0])
+        n, h, w, _ = _dims(op.inputs[2])
+    else:
+        return None
+    return 2 * n * h * w * cout * kh * kw * cin
+
+
+def count_flops(graph, _seen=None):
+    """FLOPs of one execution of GRAPH: {"conv": convolutions (exact), "other": element-wise
+    and reductions (TF's flops registry), "by_type": {op type: flops}}; nested function calls
+    are followed."""
+    from tensorflow.python.framework import ops as tf_ops
+    from tensorflow.python.profiler.internal import flops_registry  # noqa: F401  (registers stats)
+
+    def called(attr_name):
+        fn = graph._get_function(op.get_attr(attr_name).name)
+        graph_of_fn = getattr(fn, "graph", None)
+        if graph_of_fn is None:
+            return None
+        inner = count_flops(graph_of_fn)
+        by_layer.update(inner["by_layer"])
+        return collections.Counter(inner["by_type"])
+
+    by_type, by_layer = collections.Counter(), collections.Counter()
+    for op in _live_ops(graph):
+        if op.type in ("StatefulPartitionedCall", "PartitionedCall"):
+            by_type.update(called("f") or {})
+            continue
+        if op.type in ("If", "StatelessIf"):  # tf.cond: count the costlier branch (the update)
+            branches = [b for b in (called("then_branch"), called("else_branch")) if b is not None]
+            if branches:
+                by_type.update(max(branches, key=lambda c: sum(c.values())))
+            continue
+        if op.type in ("While", "StatelessWhile"):  # unknown trip count: one iteration
+            by_type.update(called("body") or {})
+            continue
+        flops = _conv_flops(op)
+        if flops is not None:
+            by_layer[layer_key(op.name)] += flops
+        elif op.type in ("ResourceApplyAdam", "ApplyAdam"):  # fused Adam: ~12 FLOPs per element
+            flops = 12 * op.inputs[9].shape.num_elements()
+        else:
+            try:
+                flops = tf_ops.get_stats_for_node_def(graph, op.node_def, "flops").value
+            except (ValueError, TypeError):
+                flops = None
+        if flops:
+            by_type[op.type] += int(flops)
+    conv = sum(v for k, v in by_type.items() if k.startswith("Conv2D"))
+    return {"conv": conv, "other": sum(by_type.values()) - conv, "by_type": dict(by_type),
+            "by_layer": dict(by_layer)}
+
+
+def layer_key(op_name):
+    """'G encoder_3' / 'D layer_4' ... for an op of our networks (by the reference's layer names)."""
+    match = re.search(r"(encoder|decoder|layer)_(\d+)_", op_name)
+    if not match:
+        return "other"
+    network = "D" if "discriminator" in op_name else "G"
+    return f"{network} {match.group(1)}_{match.group(2)}"
+
+
+def tfprof_flops(graph):
+    """What tf.compat.v1.profiler's float_operation() says for GRAPH as traced (unpruned)."""
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    return tf.compat.v1.profiler.profile(graph=graph, options=options).total_float_ops
+
+
+# ----------------------------------------------------------- memory probe
+def memory_probe(impl, size, ngf, ndf, batch_size):
+    """Run in a fresh process: build IMPL, run 3 steps, print the peak RSS as JSON."""
+    baseline = peak_rss_mb()
+    step, _ = build(impl, size, ngf, ndf, batch_size)
+    inputs, targets = random_batch(batch_size, size)
+    for _ in range(3):
+        sync(step(inputs, targets))
+    print(json.dumps({"impl": impl, "batch_size": batch_size, "baseline_mb": baseline,
+                      "peak_mb": peak_rss_mb()}), flush=True)
+
+
+def measure_memory(args, batch_sizes, parallel=2):
+    """{(impl, batch_size): probe result or None}, PARALLEL probes at a time (RSS is per process)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
+    pending = [(impl, b) for b in batch_sizes for impl in IMPLEMENTATIONS]
+    running, results = {}, {}
+    while pending or running:
+        while pending and len(running) < parallel:
+            impl, b = key = pending.pop(0)
+            command = [sys.executable, os.path.abspath(__file__), "--_memory_probe", impl,
+                       "--batch_sizes", str(b), "--size", str(args.size),
+                       "--ngf", str(args.ngf), "--ndf", str(args.ndf)]
+            running[key] = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                            text=True, env=env, cwd=REPO)
+        key = next(iter(running))
+        out, err = running.pop(key).communicate()
+        results[key] = next((json.loads(line) for line in out.splitlines() if line.startswith("{")), None)
+        if results[key] is None:
+            sys.stderr.write(f"memory probe {key} failed:\n{err[-2000:]}\n")
+    return results
+
+
+# ---------------------------------------------------- the CLI, end to end
+def time_cli(args, batch_size, steps, images):
+    """Median seconds/step of `python -m pix2pix --mode train` on generated A|B JPEGs.
+
+    The step times are the intervals between consecutive progress lines (--progress_freq 1),
+    timestamped here as they arrive; the first 2 intervals (tracing, pipeline start) are dropped.
+    """
+    from input_pipeline import write_pair_images
+
+    work = tempfile.mkdtemp(prefix="pix2pix_bench_cli_")
+    try:
+        data = os.path.join(work, "pairs")
+        write_pair_images(data, images, args.size, seed=5)
+        scale = max(args.size, round(args.size * 286 / 256))
+        command = [sys.executable, "-m", "pix2pix", "--mode", "train", "--input_dir", data,
+                   "--output_dir", os.path.join(work, "run"), "--max_steps", str(steps + 2),
+                   "--batch_size", str(batch_size), "--crop_size", str(args.size),
+                   "--scale_size", str(scale), "--ngf", str(args.ngf), "--ndf", str(args.ndf),
+                   "--progress_freq", "1", "--summary_freq", "0", "--display_freq", "0",
+                   "--save_freq", "0", "--seed", "1"]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]),
+                   PYTHONUNBUFFERED="1")
+        stamps, rates, lines = [], [], []
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, env=env, cwd=REPO)
+        for line in process.stdout:
+            lines.append(line)
+            match = re.search(r"^progress .*image/sec ([0-9.]+)", line)
+            if match:
+                stamps.append(time.perf_counter())
+                rates.append(float(match.group(1)))
+        process.wait()
+        if process.returncode != 0 or len(stamps) < 3:
+            sys.stderr.write("CLI run failed:\n" + "".join(lines[-30:]))
+            return None
+        intervals = [b - a for a, b in zip(stamps, stamps[1:])][1:]
+        return {"s_per_step": statistics.median(intervals), "steps": len(intervals),
+                "cli_image_per_sec_last": rates[-1]}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# ------------------------------------------------------------- profiling
+def profile_ops(step, inputs, targets, steps):
+    """Op times of STEPS steps from a tf.profiler trace, per step: {"by_type": {type: (ms, count)},
+    "by_name": {"name:type": ms}, "total_ms"} (op durations summed over the inter-op threads)."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    logdir = tempfile.mkdtemp(prefix="pix2pix_bench_trace_")
+    try:
+        tf.profiler.experimental.start(logdir)
+        for _ in range(steps):
+            losses = step(inputs, targets)
+        sync(losses)
+        tf.profiler.experimental.stop()
+        files = glob.glob(os.path.join(logdir, "plugins", "profile", "*", "*.xplane.pb"))
+        space = xplane_pb2.XSpace()
+        with open(files[0], "rb") as f:
+            space.ParseFromString(f.read())
+    finally:
+        shutil.rmtree(logdir, ignore_errors=True)
+    by_type, count, by_name = collections.Counter(), collections.Counter(), collections.Counter()
+    for plane in space.planes:
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):
+                continue
+            for event in line.events:
+                meta = plane.event_metadata[event.metadata_id]
+                if ":" not in meta.name or not meta.display_name or "::" in meta.name:
+                    continue
+                seconds = event.duration_ps / 1e12
+                by_type[meta.display_name] += seconds
+                count[meta.display_name] += 1
+                by_name[meta.name] += seconds
+    return {"steps": steps,
+            "by_type": {k: (1000 * v / steps, count[k] / steps) for k, v in by_type.items()},
+            "by_name": {k: 1000 * v / steps for k, v in by_name.items()},
+            "total_ms": 1000 * sum(by_type.values()) / steps}
+
+
+def op_family(name):
+    """What an op of the trace ("name:Type") is for, in broad strokes."""
+    op_name, _, op_type = name.rpartition(":")
+    lowered = op_name.lower()
+    if "adam" in lowered or "optimizer" in lowered or "ApplyAdam" in op_type:
+        return "Adam updates (optimizer)"
+    if "Conv2D" in op_type or "Conv2D" in op_name:
+        return "convolutions (fwd + both grads, fused bias)"
+    if "BatchNorm" in op_type or "batch_normalization" in lowered or "_bn" in lowered:
+        return "batch norm (fwd + grad)"
+    return "other (activations, concat/slice, pads, losses, ...)"
+
+
+def print_profile(impl, profile, flops, top):
+    total = profile["total_ms"]
+    print(f"\nwhere {impl}'s step spends time (tf.profiler trace of {profile['steps']} steps; "
+          f"op durations summed over the inter-op threads: {total:.0f} ms/step)")
+    families = collections.Counter()
+    for name, ms in profile["by_name"].items():
+        families[op_family(name)] += ms
+    for family, ms in families.most_common():
+        print(f"  {family:<52} {ms:8.1f} ms/step {ms / total:6.1%}")
+    print(f"  {'op type':<52} {'ms/step':>8} {'ops/step':>8}")
+    ranked = sorted(profile["by_type"].items(), key=lambda kv: -kv[1][0])[:top]
+    for op_type, (ms, n) in ranked:
+        print(f"  {op_type:<52} {ms:8.1f} {n:8.0f}")
+    if impl == "ours" and flops.get("by_layer"):
+        conv_ms = collections.Counter()
+        for name, ms in profile["by_name"].items():
+            if op_family(name).startswith("convolutions"):
+                conv_ms[layer_key(name)] += ms
+        print("  convolutions by layer (all uses: fwd, input grad, filter grad; D counts real + fake):")
+        print(f"  {'layer':<14} {'GFLOP/step':>10} {'share':>7} {'ms/step':>8} {'share':>7} {'GFLOP/s':>8}")
+        conv_total = sum(conv_ms.values()) or 1.0
+        flop_total = sum(flops["by_layer"].values()) or 1.0
+        layers = sorted(set(conv_ms) | set(flops["by_layer"]),
+                        key=lambda k: -conv_ms.get(k, 0.0))
+        for layer in layers:
+            gflop = flops["by_layer"].get(layer, 0) / 1e9
+            ms = conv_ms.get(layer, 0.0)
+            rate = f"{gflop / ms * 1000:8.1f}" if ms else f"{'-':>8}"
+            print(f"  {layer:<14} {gflop:10.2f} {gflop * 1e9 / flop_total:7.1%} {ms:8.1f} "
+                  f"{ms / conv_total:7.1%} {rate}")
+    print("  slowest ops:")
+    for name, ms in sorted(profile["by_name"].items(), key=lambda kv: -kv[1])[:10]:
+        print(f"    {ms:8.1f} ms  {name}")
+
+
+# ------------------------------------------------------------------ main
+def gf(flops):
+    """FLOPs as G with 3 significant digits."""
+    return f"{flops / 1e9:.3g} G"
+
+
+def fmt_mb(value):
+    return f"{value / 1024:.2f} GiB" if value else "-"
+
+
+def run(args):
+    batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
+    print(f"machine: {machine_line()}")
+    print(f"code: pix2pix/*.py sha1 {code_version()}")
+    print(f"config: {args.size}x{args.size}, ngf {args.ngf}, ndf {args.ndf}, batch sizes {batch_sizes}, "
+          f"{args.rounds} rounds x {args.steps_per_round} steps, warm-up {args.warmup_steps} steps "
+          f"(+ tracing), matmul {args.matmul_n}^2", flush=True)
+    matmul = Matmul(args.matmul_n)
+    peak_samples = []
+    rows = []
+    for batch_size in batch_sizes:
+        inputs, targets = random_batch(batch_size, args.size)
+        steps, models, trace_s, flops = {}, {}, {}, {}
+        for impl in IMPLEMENTATIONS:
+            steps[impl], models[impl] = build(impl, args.size, args.ngf, args.ndf, batch_size)
+            start = time.perf_counter()
+            sync(steps[impl](inputs, targets))  # trace + first step
+            trace_s[impl] = time.perf_counter() - start
+        for impl in IMPLEMENTATIONS:
+            graph = concrete_graph(impl, models[impl], inputs, targets)
+            flops[impl] = count_flops(graph)
+            if impl == "ours" and not args.no_tfprof:
+                flops[impl]["tfprof"] = tfprof_flops(graph)
+            flops[impl]["graph_ops"] = len(_live_ops(graph))
+        # Warm-up only once every function exists: adding functions to the runtime (building
+        # and tracing the other implementation) makes the next call of a step slow once.
+        for impl in IMPLEMENTATIONS:
+            for _ in range(args.warmup_steps):
+                sync(steps[impl](inputs, targets))
+        print(f"batch {batch_size}: traced (first call incl. tracing: "
+              + ", ".join(f"{k} {v:.1f} s" for k, v in trace_s.items()) + ")", flush=True)
+
+        times = {impl: [] for impl in IMPLEMENTATIONS}
+        cpu_times = {impl: [] for impl in IMPLEMENTATIONS}
+        load = LoadMeter()
+        matmul_samples = []
+        for r in range(args.rounds):
+            for impl in IMPLEMENTATIONS:
+                wall, cpu = time_steps_cpu(steps[impl], inputs, targets, args.steps_per_round)
+                times[impl].append(wall)
+                cpu_times[impl].append(cpu)
+            matmul_samples.append(matmul.run())
+            peak_samples.append(matmul_samples[-1])
+            print(f"  round {r + 1}/{args.rounds}: "
+                  + ", ".join(f"{k} {times[k][-1]:.3f} s/step ({cpu_times[k][-1]:.2f} CPU s)"
+                              for k in IMPLEMENTATIONS)
+                  + f", matmul {peak_samples[-1] / 1e9:.0f} GFLOP/s", flush=True)
+
+        others = load.others_cores()
+
+        cli = None
+        if args.include_pipeline and batch_size == batch_sizes[0]:
+            print("  timing the CLI end to end (pix2pix --mode train on generated JPEGs) ...", flush=True)
+            before = time_steps(steps["ours"], inputs, targets, args.steps_per_round)
+            cli = time_cli(args, batch_size, args.pipeline_steps, args.pipeline_images)
+            after = time_steps(steps["ours"], inputs, targets, args.steps_per_round)
+            if cli:
+                cli["in_process"] = statistics.median([before, after])
+
+        profile = None
+        if args.profile_steps and batch_size == batch_sizes[0]:
+            profile = {impl: profile_ops(steps[impl], inputs, targets, args.profile_steps)
+                       for impl in IMPLEMENTATIONS}
+
+        med = {impl: statistics.median(times[impl]) for impl in IMPLEMENTATIONS}
+        # Paired per round: both steps and the matmul ran under the same outside load.
+        round_ratios = [t / o for o, t in zip(times["ours"], times["tutorial"])]
+        of_peak = {impl: statistics.median(
+            (flops[impl]["conv"] + flops[impl]["other"]) / t / m
+            for t, m in zip(times[impl], matmul_samples)) for impl in IMPLEMENTATIONS}
+        rows.append({"batch_size": batch_size, "times": times, "median": med, "flops": flops,
+                     "cpu": {impl: statistics.median(cpu_times[impl]) for impl in IMPLEMENTATIONS},
+                     "others": others,
+                     "ratio": med["tutorial"] / med["ours"], "round_ratios": round_ratios,
+                     "of_peak": of_peak, "matmul": matmul_samples,
+                     "cli": cli, "profile": profile, "trace_s": trace_s})
+        del steps, models
+        gc.collect()
+        tf.keras.backend.clear_session()
+
+    memory = {}
+    if not args.no_memory:
+        print("measuring peak RSS of each step alone (fresh subprocesses) ...", flush=True)
+        memory = measure_memory(args, batch_sizes)
+    report(args, rows, peak_samples, memory)
+
+
+def report(args, rows, peak_samples, memory):
+    peak = statistics.median(peak_samples)
+    print()
+    print(f"machine: {machine_line()}")
+    print(f"code: pix2pix/*.py sha1 {code_version()}")
+    print(f"train step, {args.size}x{args.size}, ngf {args.ngf} / ndf {args.ndf}: median of "
+          f"{args.rounds} interleaved rounds x {args.steps_per_round} steps; random tensors in memory")
+    print(f"practical peak: float32 matmul {args.matmul_n}x{args.matmul_n} @ {args.matmul_n}x{args.matmul_n} = "
+          f"{peak / 1e9:.0f} GFLOP/s (median of {len(peak_samples)}, range "
+          f"{min(peak_samples) / 1e9:.0f}-{max(peak_samples) / 1e9:.0f}); one per round, so 'of peak' "
+          f"below is the median over rounds of step GFLOP/s / that round's matmul GFLOP/s")
+    print("ours/tut = ours' steps/s over the tutorial's: median of the per-round ratios (paired, "
+          "robust to outside load changing between rounds)")
+    header = (f"{'batch':>5}  {'impl':<9} {'s/step':>7} {'steps/s':>8} {'images/s':>9} "
+              f"{'ours/tut':>9} {'GFLOP/step':>10} {'GFLOP/s':>8} {'of peak':>8} {'peak RSS':>10} "
+              f"{'CPU s/step':>10}")
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        b = row["batch_size"]
+        for impl in IMPLEMENTATIONS:
+            s = row["median"][impl]
+            gflop = (row["flops"][impl]["conv"] + row["flops"][impl]["other"]) / 1e9
+            gflop_text = f"{gflop:10.1f}" if gflop >= 1 else f"{gflop:10.4f}"
+            ratio = f"{statistics.median(row['round_ratios']):.2f}x" if impl == "ours" else ""
+            mem = memory.get((impl, b))
+            print(f"{b:>5}  {impl:<9} {s:7.3f} {1 / s:8.3f} {b / s:9.2f} {ratio:>9} {gflop_text} "
+                  f"{gflop / s:8.1f} {row['of_peak'][impl]:8.1%} {fmt_mb(mem and mem['peak_mb']):>10} "
+                  f"{row['cpu'][impl]:10.2f}")
+    print()
+    for row in rows:
+        b = row["batch_size"]
+        rr = row["round_ratios"]
+        f = row["flops"]["ours"]
+        cpu = row["cpu"]
+        print(f"batch {b}: ours/tutorial in steps/s: {statistics.median(rr):.2f}x (median of per-round "
+              f"ratios, range {min(rr):.2f}-{max(rr):.2f}), {row['ratio']:.2f}x (ratio of medians), "
+              f"{cpu['tutorial'] / cpu['ours']:.2f}x in CPU seconds/step; fastest round: "
+              + ", ".join(f"{impl} {min(row['times'][impl]):.3f} s/step" for impl in IMPLEMENTATIONS)
+              + f"; matmul {statistics.median(row['matmul']) / 1e9:.0f} GFLOP/s (median), "
+              f"{max(row['matmul']) / 1e9:.0f} (best)")
+        if row["others"] is not None:
+            print(f"batch {b}: other processes kept {row['others']:.1f} of {os.cpu_count()} cores busy "
+                  f"on average during these rounds")
+        print(f"batch {b}: per-round s/step "
+              + "; ".join(f"{impl} " + " ".join(f"{t:.3f}" for t in row["times"][impl])
+                          for impl in IMPLEMENTATIONS))
+        line = (f"batch {b}: FLOPs of our step: {gf(f['conv'])} in convolutions (exact, counted on the "
+                f"graph after dead-branch pruning) + {gf(f['other'])} element-wise/reductions")
+        if "tfprof" in f:
+            line += f"; tf.compat.v1.profiler float_operation() on the unpruned graph says {gf(f['tfprof'])}"
+        print(line)
+        t = row["flops"]["tutorial"]
+        print(f"batch {b}: tutorial step {gf(t['conv'])} conv + {gf(t['other'])} other; "
+              f"live graph ops: ours {f['graph_ops']}, tutorial {t['graph_ops']}")
+    base = [m["baseline_mb"] for m in memory.values() if m]
+    if base:
+        print(f"peak RSS: each step alone in a fresh process (3 steps); TF + imports alone: {fmt_mb(max(base))}")
+    for row in rows:
+        cli = row["cli"]
+        if cli:
+            print(f"\nfull CLI path (pix2pix --mode train, {args.pipeline_images} generated "
+                  f"{args.size}x{2 * args.size} A|B JPEGs, batch {row['batch_size']}): "
+                  f"{cli['s_per_step']:.3f} s/step (median of {cli['steps']} steps) vs in-process step "
+                  f"{cli['in_process']:.3f} s/step just before/after -> CLI/step time "
+                  f"{cli['s_per_step'] / cli['in_process']:.2f}x (its own image/sec line: "
+                  f"{cli['cli_image_per_sec_last']}, includes tracing)")
+        profile = row["profile"]
+        if profile:
+            print(f"\nprofile at batch {row['batch_size']}:", end="")
+            for impl in IMPLEMENTATIONS:
+                print_profile(impl, profile[impl], row["flops"][impl], args.profile_top)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch_sizes", default="1,4", help="comma-separated (default 1,4)")
+    parser.add_argument("--rounds", type=int, default=8, help="interleaved rounds per batch size")
+    parser.add_argument("--steps_per_round", type=int, default=3)
+    parser.add_argument("--warmup_steps", type=int, default=2, help="untimed steps after tracing")
+    parser.add_argument("--size", type=int, default=256, help="image size (crop_size), power of two >= 32")
+    parser.add_argument("--ngf", type=int, default=64)
+    parser.add_argument("--ndf", type=int, default=None, help="default: --ngf")
+    parser.add_argument("--matmul_n", type=int, default=4096, help="size of the peak-FLOP/s matmul")
+    parser.add_argument("--no_memory", action="store_true", help="skip the peak-RSS subprocesses")
+    parser.add_argument("--no_tfprof", action="store_true", help="skip tf.compat.v1.profiler's count")
+    parser.add_argument("--include_pipeline", action="store_true",
+                        help="also time `python -m pix2pix --mode train` on generated JPEGs")
+    parser.add_argument("--pipeline_steps", type=int, default=10, help="timed CLI steps")
+    parser.add_argument("--pipeline_images", type=int, default=20, help="generated A|B images for the CLI")
+    parser.add_argument("--profile_steps", type=int, default=0,
+                        help="trace N steps of each implementation with tf.profiler (first batch size)")
+    parser.add_argument("--profile_top", type=int, default=25, help="op types to list")
+    parser.add_argument("--_memory_probe", choices=IMPLEMENTATIONS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.ndf is None:
+        args.ndf = args.ngf
+    if args._memory_probe:
+        memory_probe(args._memory_probe, args.size, args.ngf, args.ndf,
+                     int(args.batch_sizes.split(",")[0]))
+        return
+    run(args)
+
+
+if __name__ == "__main__":
+    main()

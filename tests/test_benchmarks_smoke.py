@@ -1,0 +1,85 @@
+"""Smoke tests of benchmarks/: each script runs with the tiniest settings and prints its table.
+
+No timing assertions: these only prove the scripts work against the current pix2pix API.
+The three scripts are started together (they are mostly start-up and tracing, so they
+overlap well on 2 cores) and each test waits for its own.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCHMARKS = os.path.join(REPO, "benchmarks")
+TIMEOUT = 300
+
+TINY = ["--size", "32", "--ngf", "8"]
+COMMANDS = {
+    "train_step": ["train_step.py", *TINY, "--batch_sizes", "1", "--rounds", "1", "--steps_per_round", "1",
+                   "--warmup_steps", "1", "--matmul_n", "128", "--include_pipeline", "--pipeline_steps", "1",
+                   "--pipeline_images", "2", "--profile_steps", "1", "--profile_top", "5"],
+    "input_pipeline": ["input_pipeline.py", *TINY, "--images", "4", "--image_size", "40", "--rounds", "1",
+                       "--batches", "3", "--warmup_batches", "1", "--steps_per_round", "1"],
+    "input_pipeline_lab": ["input_pipeline.py", *TINY, "--lab_colorization", "--batch_size", "2",
+                           "--images", "4", "--image_size", "40", "--rounds", "1", "--batches", "2",
+                           "--warmup_batches", "1", "--steps_per_round", "1"],
+    "tutorial_reference": ["tutorial_reference.py", *TINY, "--steps", "1"],
+}
+
+
+@pytest.fixture(scope="module")
+def runs():
+    """Start every benchmark at once; {name: Popen}."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
+    processes = {
+        name: subprocess.Popen([sys.executable, os.path.join(BENCHMARKS, script), *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=env, cwd=REPO)
+        for name, (script, *args) in COMMANDS.items()}
+    yield processes
+    for process in processes.values():
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def finish(runs, name):
+    process = runs[name]
+    try:
+        out, err = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        pytest.fail(f"{name} did not finish in {TIMEOUT} s\n{out}\n{err[-3000:]}")
+    assert process.returncode == 0, f"{name} exit {process.returncode}\nstdout:\n{out}\nstderr:\n{err[-3000:]}"
+    return out
+
+
+def test_train_step_prints_its_table(runs):
+    out = finish(runs, "train_step")
+    assert "s/step" in out and "ours/tut" in out and "GFLOP/s" in out and "peak RSS" in out
+    lines = out.splitlines()
+    rows = [line.split() for line in lines if line.split()[:2] in (["1", "ours"], ["1", "tutorial"])]
+    assert len(rows) == 2, out
+    assert "practical peak: float32 matmul" in out
+    assert "FLOPs of our step" in out
+    assert "full CLI path" in out
+    assert "where ours's step spends time" in out and "where tutorial's step spends time" in out
+
+
+def test_input_pipeline_prints_its_table(runs):
+    out = finish(runs, "input_pipeline")
+    assert "input pipeline alone" in out and "train step (Pix2Pix.train_step)" in out
+    assert "pipeline / step" in out and "A|B pairs" in out
+
+
+def test_input_pipeline_lab_colorization(runs):
+    out = finish(runs, "input_pipeline_lab")
+    assert "Lab colorization" in out and "pipeline / step" in out
+
+
+def test_tutorial_reference_runs(runs):
+    out = finish(runs, "tutorial_reference")
+    assert "tutorial pix2pix 32x32" in out and "step 1:" in out
