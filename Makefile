@@ -27,7 +27,7 @@ demo: install-demo
 		--output_dir $(DEMO_DIR)/data --size 72 --crops_per_image 24 --val_frac 0.25 --seed 1
 	$(PY) -m pix2pix --mode train --lab_colorization --input_dir $(DEMO_DIR)/data/train \
 		--output_dir $(DEMO_DIR)/train --crop_size 64 --scale_size 72 --ngf 32 --ndf 32 \
-		--batch_size 4 --max_steps 600 --progress_freq 100 --summary_freq 200 --save_freq 600 --seed 1
+		--batch_size 4 --max_steps 1200 --progress_freq 200 --summary_freq 400 --save_freq 1200 --seed 1
 	$(PY) -m pix2pix --mode test --input_dir $(DEMO_DIR)/data/val --output_dir $(DEMO_DIR)/test \
 		--checkpoint $(DEMO_DIR)/train --batch_size 4 --deterministic
 	@echo "Colorized photos: open $(DEMO_DIR)/test/index.html"

@@ -41,10 +41,12 @@ class BatchStatsNorm(keras.layers.Layer):
 class LeakyReLU(keras.layers.Layer):
     """max(x, slope * x): leaky ReLU (slope 0.2 everywhere here). [N, H, W, C] -> same.
 
-    Same values as keras.layers.LeakyReLU, but TF 2.21's Grappler remapper mis-fuses
-    Conv2D + BiasAdd + LeakyRelu when the BiasAdd output has another consumer (the U-Net
-    skip, the LeakyRelu gradient) and then abandons all its fusions for the graph, with an
-    error in the log. This form is not fused, so the rest of the remapper's work stands.
+    Same values and gradients as keras.layers.LeakyReLU, but TF 2.21's Grappler remapper
+    mis-fuses Conv2D + BiasAdd + LeakyRelu when the BiasAdd output has another consumer
+    (the U-Net skip, the LeakyRelu gradient) and then abandons all its fusions for the
+    graph, with an error in the log. Here the forward op is a Maximum, which it leaves
+    alone, and the gradient is the fused LeakyReluGrad kernel taken on the *output*
+    (positive exactly where the input is), so the convolution's output has one consumer.
     """
 
     def __init__(self, slope=0.2, **kwargs):
@@ -52,10 +54,100 @@ class LeakyReLU(keras.layers.Layer):
         self.slope = slope
 
     def call(self, x):
-        return tf.maximum(x, self.slope * x)
+        slope = self.slope
+
+        @tf.custom_gradient
+        def leaky_relu(x):
+            y = tf.maximum(x, slope * x)
+            return y, lambda dy: tf.raw_ops.LeakyReluGrad(gradients=dy, features=y, alpha=slope)
+
+        return leaky_relu(x)
 
     def get_config(self):
         return {**super().get_config(), "slope": self.slope}
+
+
+# Feature maps at most this many pixels (8x8) go through a matmul instead of oneDNN's
+# convolution, which runs the innermost U-Net layers (1x1 to 8x8 maps, 4-8M-weight kernels)
+# at a few GFLOP/s; as one matmul they run at memory speed. Same variables, same sums.
+SMALL_MAP_PIXELS = 64
+
+
+def _is_small(x):
+    height, width = x.shape[1], x.shape[2]
+    return height is not None and width is not None and height * width <= SMALL_MAP_PIXELS
+
+
+class StridedConv2D(keras.layers.Conv2D):
+    """Conv2D(filters, 4, strides=2, padding="same"), computed as im2col + one matmul on small maps.
+
+    [N, H, W, C] -> [N, H/2, W/2, filters] for even H and W; the kernel [4, 4, C, filters]
+    and bias are Conv2D's own, so checkpoints do not change.
+    """
+
+    def __init__(self, filters, **kwargs):
+        super().__init__(filters, 4, strides=2, padding="same", **kwargs)
+
+    def call(self, inputs):
+        if not _is_small(inputs) or inputs.shape[1] % 2 or inputs.shape[2] % 2:
+            return super().call(inputs)
+        height, width = inputs.shape[1] // 2, inputs.shape[2] // 2
+        padded = tf.pad(inputs, [[0, 0], [1, 1], [1, 1], [0, 0]])  # "same": 1 before, 1 after
+        taps = [padded[:, ky:ky + 2 * height:2, kx:kx + 2 * width:2, :]
+                for ky in range(4) for kx in range(4)]  # [N, H/2, W/2, C] each, (ky, kx) order
+        patches = tf.reshape(tf.stack(taps, axis=3), [-1, 16 * inputs.shape[3]])
+        kernel = tf.reshape(tf.cast(self.kernel, inputs.dtype), [16 * inputs.shape[3], self.filters])
+        outputs = tf.matmul(patches, kernel) + tf.cast(self.bias, inputs.dtype)
+        return tf.reshape(outputs, [-1, height, width, self.filters])
+
+
+def _shifted(t, axis, offset):
+    """t moved by one along AXIS: out[m] = t[m - 1] (offset -1) or t[m + 1] (+1), zeros at the edge."""
+    size = t.shape[axis]
+    pad = [[0, 0]] * len(t.shape)
+    pad[axis] = [1, 0] if offset < 0 else [0, 1]
+    start = [0] * len(t.shape)
+    start[axis] = 0 if offset < 0 else 1
+    return tf.slice(tf.pad(t, pad), start, [-1 if a != axis else size for a in range(len(t.shape))])
+
+
+# For output row 2m + phase: the (kernel row, input row offset) pairs that land there,
+# from the transposed convolution's p = 2i + ky - 1 ("same" pads 1 before).
+_PHASE_TAPS = {0: ((1, 0), (3, -1)), 1: ((2, 0), (0, +1))}
+
+
+class StridedConv2DTranspose(keras.layers.Conv2DTranspose):
+    """Conv2DTranspose(filters, 4, strides=2, padding="same"), as one matmul plus col2im on small maps.
+
+    [N, H, W, C] -> [N, 2H, 2W, filters]; the kernel [4, 4, filters, C] and bias are
+    Conv2DTranspose's own. Each output pixel parity (phase) sums four shifted products.
+    """
+
+    def __init__(self, filters, **kwargs):
+        super().__init__(filters, 4, strides=2, padding="same", **kwargs)
+
+    def call(self, inputs):
+        if not _is_small(inputs):
+            return super().call(inputs)
+        height, width, channels = inputs.shape[1], inputs.shape[2], inputs.shape[3]
+        kernel = tf.transpose(tf.cast(self.kernel, inputs.dtype), [3, 0, 1, 2])  # [C, 4, 4, F]
+        products = tf.matmul(tf.reshape(inputs, [-1, channels]), tf.reshape(kernel, [channels, -1]))
+        products = tf.reshape(products, [-1, height, width, 4, 4, self.filters])
+        rows = []
+        for phase_y in (0, 1):
+            row = []
+            for phase_x in (0, 1):
+                total = 0
+                for ky, dy in _PHASE_TAPS[phase_y]:
+                    for kx, dx in _PHASE_TAPS[phase_x]:
+                        part = products[:, :, :, ky, kx, :]
+                        part = _shifted(part, 1, dy) if dy else part
+                        total += _shifted(part, 2, dx) if dx else part
+                row.append(total)
+            rows.append(tf.stack(row, axis=3))  # [N, H, W, 2 (x phase), F]
+        outputs = tf.stack(rows, axis=2)  # [N, H, 2 (y phase), W, 2, F]
+        outputs = tf.reshape(outputs, [-1, 2 * height, 2 * width, self.filters])
+        return outputs + tf.cast(self.bias, inputs.dtype)
 
 
 def _down(filters, separable, name):
@@ -64,8 +156,7 @@ def _down(filters, separable, name):
         return keras.layers.SeparableConv2D(
             filters, 4, strides=2, padding="same", depthwise_initializer=_weights_init(),
             pointwise_initializer=_weights_init(), name=name)
-    return keras.layers.Conv2D(filters, 4, strides=2, padding="same",
-                               kernel_initializer=_weights_init(), name=name)
+    return StridedConv2D(filters, kernel_initializer=_weights_init(), name=name)
 
 
 def _up(x, filters, separable, name):
@@ -79,8 +170,7 @@ def _up(x, filters, separable, name):
         return keras.layers.SeparableConv2D(
             filters, 4, strides=1, padding="same", depthwise_initializer=_weights_init(),
             pointwise_initializer=_weights_init(), name=name)(x)
-    return keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same",
-                                        kernel_initializer=_weights_init(), name=name)(x)
+    return StridedConv2DTranspose(filters, kernel_initializer=_weights_init(), name=name)(x)
 
 
 def encoder_channels(ngf, depth):

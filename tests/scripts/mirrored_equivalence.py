@@ -39,6 +39,10 @@ inputs = rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
 targets = rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
 dataset = tf.data.Dataset.from_tensor_slices({"inputs": inputs, "targets": targets}).batch(2)
 batch = next(iter(strategy.experimental_distribute_dataset(dataset)))
+# The gradients the optimisers will receive: per replica, summed over replicas.
+replica = strategy.run(mirrored._replica_gradients, args=(batch["inputs"], batch["targets"]))
+summed = [strategy.reduce(tf.distribute.ReduceOp.SUM, g, axis=None)
+          for g in replica["discriminator_gradients"] + replica["generator_gradients"]]
 result = mirrored.train_step(batch["inputs"], batch["targets"])
 
 # By hand: each example alone (its own batch statistics), gradients averaged, D then G applied.
@@ -62,11 +66,19 @@ expected = np.mean(losses, axis=0)
 got = [float(result[k]) for k in ("discrim_loss", "gen_loss_GAN", "gen_loss_L1")]
 print("losses mirrored", got, "by hand", expected.tolist())
 np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
-worst = max(float(np.max(np.abs(a.numpy() - b.numpy())))
-            for a, b in zip(mirrored.generator.trainable_variables + mirrored.discriminator.trainable_variables,
-                            g_vars + d_vars))
-print("largest weight difference after the update", worst)
-assert worst < 1e-5, worst
+by_hand_mean = [g / 2 for g in d_sum + g_sum]
+worst = max(float(np.max(np.abs(a.numpy() - b.numpy())) / (np.max(np.abs(b.numpy())) + 1e-12))
+            for a, b in zip(summed, by_hand_mean))
+print("largest gradient difference, relative to the gradient's scale", worst)
+assert worst < 1e-4, worst
+# Adam's first step moves each weight by about lr * sign(gradient), so a gradient within
+# rounding of zero may step either way (the traced step's fused kernels round differently
+# from the eager reference); all other weights must agree.
+differences = np.concatenate([np.abs(a.numpy() - b.numpy()).ravel()
+                              for a, b in zip(mirrored.generator.trainable_variables
+                                              + mirrored.discriminator.trainable_variables, g_vars + d_vars)])
+print("weights differing by more than 1e-6 after the update:", int(np.sum(differences > 1e-6)), "of", differences.size)
+assert np.mean(differences > 1e-6) < 1e-2
 assert int(mirrored.global_step.numpy()) == 1
 print("MATCH")
 sys.exit(0)
