@@ -167,6 +167,19 @@ def with_model_options(options: Options, stored: dict) -> Options:
     return dataclasses.replace(options, **updates)
 
 
+def merge_stored_options(options: Options, stored: dict, explicit, source: str) -> Options:
+    """OPTIONS with the model options of STORED (an options.json read from SOURCE).
+
+    A model option given explicitly on the command line (named in EXPLICIT) with a value
+    different from the stored one is an error: the stored weights cannot take it.
+    """
+    for name in MODEL_OPTIONS:
+        if name in explicit and name in stored and stored[name] != getattr(options, name):
+            raise Pix2PixError(f"--{name}: {source} says the checkpoint was trained with "
+                               f"{name}={stored[name]!r}, not {getattr(options, name)!r}")
+    return with_model_options(options, stored)
+
+
 def prepare_train_options(options: Options, explicit=()) -> Options:
     """Options for a training run: a seed is chosen if none was given (and recorded).
 
@@ -180,12 +193,8 @@ def prepare_train_options(options: Options, explicit=()) -> Options:
         options = dataclasses.replace(options, seed=random.randint(0, 2**31 - 1))
     if options.checkpoint:
         stored = read_options_file(options.checkpoint)
-        for name in MODEL_OPTIONS:
-            if name in explicit and name in stored and stored[name] != getattr(options, name):
-                raise Pix2PixError(
-                    f"--{name}: the checkpoint in {options.checkpoint} was trained with "
-                    f"{name}={stored[name]!r}, not {getattr(options, name)!r}")
-        options = with_model_options(options, stored)
+        source = os.path.join(options.checkpoint, OPTIONS_FILE)
+        options = merge_stored_options(options, stored, explicit, source)
     return options.validate()
 
 

@@ -34,8 +34,7 @@ import tensorflow as tf
 from pix2pix.errors import Pix2PixError
 from pix2pix.model import Pix2Pix
 from pix2pix.networks import BatchStatsNorm
-from pix2pix.options import (MODEL_OPTIONS, OPTIONS_FILE, Options, read_options_file,
-                             save_options, with_model_options)
+from pix2pix.options import OPTIONS_FILE, Options, merge_stored_options, read_options_file, save_options
 from pix2pix.train import CHECKPOINT_PREFIX
 
 # Keras layer class -> the tf.compat.v1.layers scope the reference's variables live under.
@@ -119,12 +118,7 @@ def prepare_import_options(options: Options, explicit=()) -> Options:
         os.path.dirname(options.checkpoint)
     if os.path.isfile(os.path.join(directory, OPTIONS_FILE)):
         stored = read_options_file(directory)
-        for name in MODEL_OPTIONS:
-            if name in explicit and name in stored and stored[name] != getattr(options, name):
-                raise Pix2PixError(
-                    f"--{name}: {os.path.join(directory, OPTIONS_FILE)} says the checkpoint was "
-                    f"trained with {name}={stored[name]!r}, not {getattr(options, name)!r}")
-        options = with_model_options(options, stored)
+        options = merge_stored_options(options, stored, explicit, os.path.join(directory, OPTIONS_FILE))
     # The reference trained in float32: its checkpoint becomes the one a float32 training
     # run writes (plain Adam, no loss-scale state), whatever --mixed_precision says.
     return dataclasses.replace(options, mode="import", mixed_precision="float32").validate()

@@ -1,10 +1,8 @@
 """The tf.data pipeline: file listing and order, directions, identical jitter, Lab and grey->RGB modes."""
 
-import dataclasses
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from conftest import smooth_photo, write_image
 from pix2pix import Options, Pix2PixError, paired_dataset, rgb_to_lab
