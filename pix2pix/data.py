@@ -40,16 +40,20 @@ def list_image_files(input_dir: str) -> List[str]:
         paths = glob.glob(os.path.join(glob.escape(input_dir), "*.png"))
     if not paths:
         raise Pix2PixError(f"--input_dir: {input_dir} contains no .jpg or .png images")
+    return sort_image_paths(paths)
 
+
+def sort_image_paths(paths: List[str]) -> List[str]:
+    """PATHS by the integer value of their base names when all are integers, else by name."""
     def stem(path):
         return os.path.splitext(os.path.basename(path))[0]
 
     if all(stem(p).isdigit() for p in paths):
-        return sorted(paths, key=lambda p: int(stem(p)))
+        return sorted(paths, key=lambda p: (int(stem(p)), p))
     return sorted(paths)
 
 
-def _decode(contents):
+def decode_rgb(contents):
     """Encoded bytes -> [H, W, 3] float32 in [0, 1]. Grey is expanded to RGB, alpha dropped."""
     image = tf.io.decode_image(contents, channels=3, dtype=tf.uint8, expand_animations=False)
     return tf.image.convert_image_dtype(image, tf.float32)
@@ -63,7 +67,7 @@ def find_unreadable_images(paths: List[str], paired: bool) -> List[Tuple[str, st
     """
     min_width = 2 if paired else 1
     dataset = tf.data.Dataset.from_tensor_slices(paths)
-    dataset = dataset.map(lambda p: (p, tf.shape(_decode(tf.io.read_file(p)))),
+    dataset = dataset.map(lambda p: (p, tf.shape(decode_rgb(tf.io.read_file(p)))),
                           num_parallel_calls=AUTOTUNE).ignore_errors()
     shapes = {}
     for batch_paths, batch_shapes in dataset.batch(1024):
@@ -83,11 +87,17 @@ def find_unreadable_images(paths: List[str], paired: bool) -> List[Tuple[str, st
 def _decode_error(path: str) -> str:
     """Why PATH does not decode, in one line."""
     try:
-        _decode(tf.io.read_file(path))
+        decode_rgb(tf.io.read_file(path))
     except (tf.errors.OpError, ValueError) as err:
         message = getattr(err, "message", str(err)).strip().splitlines()[0]
         return f"not a decodable image ({message})"
     return "not a decodable image"
+
+
+def unusable_images_error(problems, total: int, advice: str, noun: str = "images") -> Pix2PixError:
+    """One error for --input_dir naming every (path, reason) in PROBLEMS."""
+    lines = "\n".join(f"  {path}: {why}" for path, why in problems)
+    return Pix2PixError(f"--input_dir: {len(problems)} of {total} {noun} cannot be used:\n{lines}\n{advice}")
 
 
 def check_images(paths: List[str], options: Options) -> List[str]:
@@ -98,11 +108,10 @@ def check_images(paths: List[str], options: Options) -> List[str]:
     problems = find_unreadable_images(paths, paired=_is_paired(options))
     if not problems:
         return paths
-    lines = "\n".join(f"  {path}: {why}" for path, why in problems)
     if not options.skip_bad_images or len(problems) == len(paths):
-        raise Pix2PixError(
-            f"--input_dir: {len(problems)} of {len(paths)} images cannot be used:\n{lines}\n"
-            "Remove or fix them, or pass --skip_bad_images to leave them out.")
+        raise unusable_images_error(problems, len(paths),
+                                    "Remove or fix them, or pass --skip_bad_images to leave them out.")
+    lines = "\n".join(f"  {path}: {why}" for path, why in problems)
     print(f"warning: leaving out {len(problems)} of {len(paths)} images that cannot be used:\n{lines}",
           file=sys.stderr, flush=True)
     bad = {path for path, _ in problems}
@@ -147,7 +156,7 @@ def _random_draws(seed, index, options: Options, training: bool):
 
 def load_example(path, index, seed, options: Options, training: bool):
     """One file -> {"paths", "inputs" [S, S, Ci], "targets" [S, S, Ct]} with S = crop_size."""
-    image = _decode(tf.io.read_file(path))
+    image = decode_rgb(tf.io.read_file(path))
     inputs, targets = split_example(image, options)
     flip, offset = _random_draws(seed, index, options, training)
     scale = options.scale_size if training else options.crop_size

@@ -27,7 +27,7 @@ import tempfile
 import tensorflow as tf
 
 from pix2pix import color
-from pix2pix.data import split_example
+from pix2pix.data import decode_rgb, split_example
 from pix2pix.errors import Pix2PixError
 from pix2pix.model import generator_for, restore_generator
 from pix2pix.options import OPTIONS_FILE, Options, read_options_file, save_options, with_model_options
@@ -95,8 +95,7 @@ def decode_image(contents, index, field="images"):
         f"{field}: could not decode image", index,
         "of the batch: not PNG, JPEG, GIF or BMP data", hint])
     with tf.control_dependencies([check]):
-        image = tf.io.decode_image(contents, channels=3, dtype=tf.uint8, expand_animations=False)
-    return tf.image.convert_image_dtype(image, tf.float32)
+        return decode_rgb(contents)
 
 
 def encode_image(rgb, filetype):

@@ -20,12 +20,13 @@ from typing import Callable, List, NamedTuple, Optional, Sequence
 
 import tensorflow as tf
 
-from pix2pix.data import find_unreadable_images
+from pix2pix.data import find_unreadable_images, sort_image_paths, unusable_images_error
 from pix2pix.errors import Pix2PixError
 from pix2pix.export import (SAVED_MODEL_FILE, SERVING_SIGNATURE, exported_options, load_translator,
                             prepare_export_options)
 from pix2pix.fileio import atomic_write_bytes, atomic_write_text
 from pix2pix.options import Options, save_options, with_model_options
+from pix2pix.visuals import file_stem
 
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 OUTPUT_EXTENSIONS = {"png": ".png", "jpeg": ".jpg"}
@@ -59,14 +60,7 @@ def list_photos(input_dir: str) -> List[str]:
     if not paths:
         raise Pix2PixError(f"--input_dir: {input_dir} contains no photos "
                            f"({' '.join(PHOTO_EXTENSIONS)})")
-    stems = [_stem(p) for p in paths]
-    if all(stem.isdigit() for stem in stems):
-        return sorted(paths, key=lambda p: (int(_stem(p)), p))
-    return sorted(paths)
-
-
-def _stem(path: str) -> str:
-    return os.path.splitext(os.path.basename(path))[0]
+    return sort_image_paths(paths)
 
 
 def plan_outputs(paths: Sequence[str], output_dir: str, extension: str) -> List[InferredImage]:
@@ -74,7 +68,7 @@ def plan_outputs(paths: Sequence[str], output_dir: str, extension: str) -> List[
     rows, by_output = [], {}
     inputs = {os.path.realpath(p) for p in paths}
     for path in paths:
-        name = _stem(path)
+        name = file_stem(path)
         output_path = os.path.join(output_dir, name + extension)
         if output_path in by_output:
             raise Pix2PixError(f"--input_dir: {by_output[output_path]} and {path} would both be "
@@ -91,10 +85,9 @@ def check_photos(paths: Sequence[str]) -> None:
     """Stop with a clear error naming every photo that does not decode (the pre-flight check)."""
     problems = find_unreadable_images(list(paths), paired=False)
     if problems:
-        lines = "\n".join(f"  {path}: {why}" for path, why in problems)
-        raise Pix2PixError(
-            f"--input_dir: {len(problems)} of {len(paths)} photos cannot be used:\n{lines}\n"
-            "Remove or fix them (or pass --skip_preflight to start anyway).")
+        raise unusable_images_error(problems, len(paths),
+                                    "Remove or fix them (or pass --skip_preflight to start anyway).",
+                                    noun="photos")
 
 
 # ------------------------------------------------------------------------ the model
