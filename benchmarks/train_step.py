@@ -3,12 +3,15 @@
 
     .venv/bin/python benchmarks/train_step.py                      # 256x256, ngf=ndf=64, batch 1 and 4
     .venv/bin/python benchmarks/train_step.py --batch_sizes 1 --rounds 7 --steps_per_round 5
-    .venv/bin/python benchmarks/train_step.py --include_pipeline   # + the whole `pix2pix --mode train` CLI
+    .venv/bin/python benchmarks/train_step.py --no_cli             # without the CLI contender
     .venv/bin/python benchmarks/train_step.py --profile_steps 3    # + where the time goes, per op type
 
 For each batch size: both steps are built and warmed up (tracing excluded), then timed in
-interleaved rounds (ours, tutorial, matmul, ours, tutorial, matmul, ...) of --steps_per_round
-steps on random tensors already in memory; a loss is fetched to the host once per round.
+interleaved rounds (ours, tutorial, CLI, matmul, ours, tutorial, CLI, matmul, ...) of
+--steps_per_round steps; ours and the tutorial's run on random tensors already in memory and
+fetch a loss to the host once per round. At the first batch size the third contender is the
+whole `python -m pix2pix --mode train` in a subprocess on generated A|B JPEGs, with its real
+input pipeline: paused (SIGSTOP) while the others run, resumed for its turn (see CliRun).
 Reported: median seconds/step over rounds, steps/s, images/s, the ratio ours/tutorial in steps/s
 (ratio of the medians, and the spread of the per-round ratios), the FLOPs of one step counted
 from the step's graph, achieved GFLOP/s and its fraction of a large float32 matmul measured in
@@ -30,6 +33,7 @@ import platform
 import re
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -346,45 +350,93 @@ def measure_memory(args, batch_sizes, parallel=2):
 
 
 # ---------------------------------------------------- the CLI, end to end
-def time_cli(args, batch_size, steps, images):
-    """Median seconds/step of `python -m pix2pix --mode train` on generated A|B JPEGs.
+class CliRun:
+    """`python -m pix2pix --mode train` on generated A|B JPEGs, timed as one more contender.
 
-    The step times are the intervals between consecutive progress lines (--progress_freq 1),
-    timestamped here as they arrive; the first 2 intervals (tracing, pipeline start) are dropped.
+    The CLI runs in a subprocess that we pause (SIGSTOP) while the in-process steps run and
+    resume (SIGCONT) for its turn in each round, so it is interleaved with them like they are
+    with each other, under the same outside load, without competing with them for the cores.
+    It prints a progress line every step (--progress_freq 1); a reader thread timestamps
+    each line as it arrives. A step's time is the interval between consecutive lines minus
+    the time the process spent paused within it. Its steps are real training steps: batches
+    from the tf.data pipeline (decode, split, resize, flip, crop), the non-finite check, the
+    loss averages and progress printing; summaries, display and checkpoints are off.
     """
-    from input_pipeline import write_pair_images
 
-    work = tempfile.mkdtemp(prefix="pix2pix_bench_cli_")
-    try:
-        data = os.path.join(work, "pairs")
-        write_pair_images(data, images, args.size, seed=5)
+    def __init__(self, args, batch_size, steps):
+        import threading
+
+        from input_pipeline import write_pair_images
+
+        self.work = tempfile.mkdtemp(prefix="pix2pix_bench_cli_")
+        data = os.path.join(self.work, "pairs")
+        write_pair_images(data, args.pipeline_images, args.size, seed=5)
         scale = max(args.size, round(args.size * 286 / 256))
         command = [sys.executable, "-m", "pix2pix", "--mode", "train", "--input_dir", data,
-                   "--output_dir", os.path.join(work, "run"), "--max_steps", str(steps + 2),
+                   "--output_dir", os.path.join(self.work, "run"), "--max_steps", str(steps),
                    "--batch_size", str(batch_size), "--crop_size", str(args.size),
                    "--scale_size", str(scale), "--ngf", str(args.ngf), "--ndf", str(args.ndf),
                    "--progress_freq", "1", "--summary_freq", "0", "--display_freq", "0",
                    "--save_freq", "0", "--seed", "1"]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]),
                    PYTHONUNBUFFERED="1")
-        stamps, rates, lines = [], [], []
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, env=env, cwd=REPO)
-        for line in process.stdout:
-            lines.append(line)
-            match = re.search(r"^progress .*image/sec ([0-9.]+)", line)
-            if match:
-                stamps.append(time.perf_counter())
-                rates.append(float(match.group(1)))
-        process.wait()
-        if process.returncode != 0 or len(stamps) < 3:
-            sys.stderr.write("CLI run failed:\n" + "".join(lines[-30:]))
-            return None
-        intervals = [b - a for a, b in zip(stamps, stamps[1:])][1:]
-        return {"s_per_step": statistics.median(intervals), "steps": len(intervals),
-                "cli_image_per_sec_last": rates[-1]}
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        self.stamps, self.lines, self.pauses = [], [], []
+        self.changed = threading.Condition()
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True, env=env, cwd=REPO)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            with self.changed:
+                self.lines.append(line)
+                if line.startswith("progress "):
+                    self.stamps.append(time.perf_counter())
+                self.changed.notify_all()
+        with self.changed:
+            self.changed.notify_all()
+
+    def wait_steps(self, count):
+        """Block until COUNT progress lines have been seen; False if the process ended first."""
+        with self.changed:
+            while len(self.stamps) < count:
+                if self.process.poll() is not None and not self.reader.is_alive():
+                    return False
+                self.changed.wait(timeout=1.0)
+        return True
+
+    def pause(self):
+        os.kill(self.process.pid, signal.SIGSTOP)
+        self._paused_at = time.perf_counter()
+
+    def resume(self):
+        now = time.perf_counter()
+        self.pauses.append((self._paused_at, now))
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def run_steps(self, steps):
+        """Resume, let STEPS more steps finish, pause again; mean seconds/step of those steps."""
+        first = len(self.stamps)
+        self.resume()
+        ok = self.wait_steps(first + steps)
+        self.pause()
+        if not ok:
+            raise RuntimeError("the CLI run ended early:\n" + "".join(self.lines[-30:]))
+        intervals = [self._unpaused(a, b) for a, b in zip(self.stamps[first - 1:], self.stamps[first:])]
+        return sum(intervals) / len(intervals)
+
+    def _unpaused(self, start, end):
+        paused = sum(max(0.0, min(end, b) - max(start, a)) for a, b in self.pauses)
+        return end - start - paused
+
+    def close(self):
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)
+            self.process.kill()
+        self.process.wait()
+        self.reader.join(timeout=10)
+        shutil.rmtree(self.work, ignore_errors=True)
 
 
 # ------------------------------------------------------------- profiling
@@ -494,72 +546,16 @@ def run(args):
     peak_samples = []
     rows = []
     for batch_size in batch_sizes:
-        inputs, targets = random_batch(batch_size, args.size)
-        steps, models, trace_s, flops = {}, {}, {}, {}
-        for impl in IMPLEMENTATIONS:
-            steps[impl], models[impl] = build(impl, args.size, args.ngf, args.ndf, batch_size)
-            start = time.perf_counter()
-            sync(steps[impl](inputs, targets))  # trace + first step
-            trace_s[impl] = time.perf_counter() - start
-        for impl in IMPLEMENTATIONS:
-            graph = concrete_graph(impl, models[impl], inputs, targets)
-            flops[impl] = count_flops(graph)
-            if impl == "ours" and not args.no_tfprof:
-                flops[impl]["tfprof"] = tfprof_flops(graph)
-            flops[impl]["graph_ops"] = len(_live_ops(graph))
-        # Warm-up only once every function exists: adding functions to the runtime (building
-        # and tracing the other implementation) makes the next call of a step slow once.
-        for impl in IMPLEMENTATIONS:
-            for _ in range(args.warmup_steps):
-                sync(steps[impl](inputs, targets))
-        print(f"batch {batch_size}: traced (first call incl. tracing: "
-              + ", ".join(f"{k} {v:.1f} s" for k, v in trace_s.items()) + ")", flush=True)
-
-        times = {impl: [] for impl in IMPLEMENTATIONS}
-        cpu_times = {impl: [] for impl in IMPLEMENTATIONS}
-        load = LoadMeter()
-        matmul_samples = []
-        for r in range(args.rounds):
-            for impl in IMPLEMENTATIONS:
-                wall, cpu = time_steps_cpu(steps[impl], inputs, targets, args.steps_per_round)
-                times[impl].append(wall)
-                cpu_times[impl].append(cpu)
-            matmul_samples.append(matmul.run())
-            peak_samples.append(matmul_samples[-1])
-            print(f"  round {r + 1}/{args.rounds}: "
-                  + ", ".join(f"{k} {times[k][-1]:.3f} s/step ({cpu_times[k][-1]:.2f} CPU s)"
-                              for k in IMPLEMENTATIONS)
-                  + f", matmul {peak_samples[-1] / 1e9:.0f} GFLOP/s", flush=True)
-
-        others = load.others_cores()
-
         cli = None
-        if args.include_pipeline and batch_size == batch_sizes[0]:
-            print("  timing the CLI end to end (pix2pix --mode train on generated JPEGs) ...", flush=True)
-            before = time_steps(steps["ours"], inputs, targets, args.steps_per_round)
-            cli = time_cli(args, batch_size, args.pipeline_steps, args.pipeline_images)
-            after = time_steps(steps["ours"], inputs, targets, args.steps_per_round)
+        if not args.no_cli and batch_size == batch_sizes[0]:
+            # Started first: it traces while we build ours and the tutorial's, then waits paused.
+            cli = CliRun(args, batch_size, steps=10 ** 6)
+        contenders = IMPLEMENTATIONS + (("cli",) if cli else ())
+        try:
+            rows.append(measure_batch(args, batch_size, matmul, cli, contenders, peak_samples))
+        finally:
             if cli:
-                cli["in_process"] = statistics.median([before, after])
-
-        profile = None
-        if args.profile_steps and batch_size == batch_sizes[0]:
-            profile = {impl: profile_ops(steps[impl], inputs, targets, args.profile_steps)
-                       for impl in IMPLEMENTATIONS}
-
-        med = {impl: statistics.median(times[impl]) for impl in IMPLEMENTATIONS}
-        # Paired per round: both steps and the matmul ran under the same outside load.
-        round_ratios = [t / o for o, t in zip(times["ours"], times["tutorial"])]
-        of_peak = {impl: statistics.median(
-            (flops[impl]["conv"] + flops[impl]["other"]) / t / m
-            for t, m in zip(times[impl], matmul_samples)) for impl in IMPLEMENTATIONS}
-        rows.append({"batch_size": batch_size, "times": times, "median": med, "flops": flops,
-                     "cpu": {impl: statistics.median(cpu_times[impl]) for impl in IMPLEMENTATIONS},
-                     "others": others,
-                     "ratio": med["tutorial"] / med["ours"], "round_ratios": round_ratios,
-                     "of_peak": of_peak, "matmul": matmul_samples,
-                     "cli": cli, "profile": profile, "trace_s": trace_s})
-        del steps, models
+                cli.close()
         gc.collect()
         tf.keras.backend.clear_session()
 
@@ -570,53 +566,134 @@ def run(args):
     report(args, rows, peak_samples, memory)
 
 
+def measure_batch(args, batch_size, matmul, cli, contenders, peak_samples):
+    """Build, trace and warm up both steps, then time CONTENDERS in interleaved rounds."""
+    inputs, targets = random_batch(batch_size, args.size)
+    steps, models, trace_s, flops = {}, {}, {}, {}
+    for impl in IMPLEMENTATIONS:
+        steps[impl], models[impl] = build(impl, args.size, args.ngf, args.ndf, batch_size)
+        start = time.perf_counter()
+        sync(steps[impl](inputs, targets))  # trace + first step
+        trace_s[impl] = time.perf_counter() - start
+    for impl in IMPLEMENTATIONS:
+        graph = concrete_graph(impl, models[impl], inputs, targets)
+        flops[impl] = count_flops(graph)
+        if impl == "ours" and not args.no_tfprof:
+            flops[impl]["tfprof"] = tfprof_flops(graph)
+        flops[impl]["graph_ops"] = len(_live_ops(graph))
+    if cli:
+        flops["cli"] = flops["ours"]
+        # Its start-up and first steps (tracing, pipeline warm-up) are over once it has done a few.
+        if not cli.wait_steps(args.warmup_steps + 2):
+            raise RuntimeError("the CLI run failed:\n" + "".join(cli.lines[-30:]))
+        cli.pause()
+        cli.run_steps(1)  # its first step after a pause, like the in-process warm-up below
+    # Warm-up only once every function exists: adding functions to the runtime (building
+    # and tracing the other implementation) makes the next call of a step slow once.
+    for impl in IMPLEMENTATIONS:
+        for _ in range(args.warmup_steps):
+            sync(steps[impl](inputs, targets))
+    print(f"batch {batch_size}: traced (first call incl. tracing: "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in trace_s.items()) + ")", flush=True)
+
+    times = {impl: [] for impl in contenders}
+    cpu_times = {impl: [] for impl in IMPLEMENTATIONS}
+    load = LoadMeter()
+    matmul_samples = []
+    for r in range(args.rounds):
+        for impl in IMPLEMENTATIONS:
+            wall, cpu = time_steps_cpu(steps[impl], inputs, targets, args.steps_per_round)
+            times[impl].append(wall)
+            cpu_times[impl].append(cpu)
+        if cli:
+            times["cli"].append(cli.run_steps(args.steps_per_round))
+        matmul_samples.append(matmul.run())
+        peak_samples.append(matmul_samples[-1])
+        print(f"  round {r + 1}/{args.rounds}: "
+              + ", ".join(f"{k} {times[k][-1]:.3f} s/step"
+                          + (f" ({cpu_times[k][-1]:.2f} CPU s)" if k in cpu_times else "")
+                          for k in contenders)
+              + f", matmul {peak_samples[-1] / 1e9:.0f} GFLOP/s", flush=True)
+    others = load.others_cores()  # the paused CLI counts as 'other', but it is not running
+
+    profile = None
+    if args.profile_steps and batch_size == int(args.batch_sizes.split(",")[0]):
+        profile = {impl: profile_ops(steps[impl], inputs, targets, args.profile_steps)
+                   for impl in IMPLEMENTATIONS}
+
+    med = {impl: statistics.median(times[impl]) for impl in contenders}
+    # Paired per round: every contender and the matmul ran under the same outside load.
+    round_ratios = {impl: [t / o for o, t in zip(times[impl], times["tutorial"])] for impl in contenders}
+    of_peak = {impl: statistics.median(
+        (flops[impl]["conv"] + flops[impl]["other"]) / t / m
+        for t, m in zip(times[impl], matmul_samples)) for impl in contenders}
+    return {"batch_size": batch_size, "contenders": contenders, "times": times, "median": med,
+            "flops": flops, "cpu": {impl: statistics.median(cpu_times[impl]) for impl in IMPLEMENTATIONS},
+            "others": others, "ratio": med["tutorial"] / med["ours"], "round_ratios": round_ratios,
+            "of_peak": of_peak, "matmul": matmul_samples, "profile": profile, "trace_s": trace_s}
+
+
+CONTENDER_LABELS = {"ours": "ours", "tutorial": "tutorial", "cli": "ours CLI"}
+
+
 def report(args, rows, peak_samples, memory):
     peak = statistics.median(peak_samples)
     print()
     print(f"machine: {machine_line()}")
     print(f"code: pix2pix/*.py sha1 {code_version()}")
     print(f"train step, {args.size}x{args.size}, ngf {args.ngf} / ndf {args.ndf}: median of "
-          f"{args.rounds} interleaved rounds x {args.steps_per_round} steps; random tensors in memory")
+          f"{args.rounds} interleaved rounds x {args.steps_per_round} steps")
+    print("  ours, tutorial: Pix2Pix.train_step / the tutorial's step in this process on random tensors "
+          "in memory")
+    print(f"  ours CLI: `python -m pix2pix --mode train` in a subprocess on {args.pipeline_images} generated "
+          f"A|B JPEGs (real tf.data pipeline, progress every step), paused while the others run")
     print(f"practical peak: float32 matmul {args.matmul_n}x{args.matmul_n} @ {args.matmul_n}x{args.matmul_n} = "
           f"{peak / 1e9:.0f} GFLOP/s (median of {len(peak_samples)}, range "
           f"{min(peak_samples) / 1e9:.0f}-{max(peak_samples) / 1e9:.0f}); one per round, so 'of peak' "
           f"below is the median over rounds of step GFLOP/s / that round's matmul GFLOP/s")
-    print("ours/tut = ours' steps/s over the tutorial's: median of the per-round ratios (paired, "
+    print("vs tut = steps/s over the tutorial's: median of the per-round ratios (paired, "
           "robust to outside load changing between rounds)")
     header = (f"{'batch':>5}  {'impl':<9} {'s/step':>7} {'steps/s':>8} {'images/s':>9} "
-              f"{'ours/tut':>9} {'GFLOP/step':>10} {'GFLOP/s':>8} {'of peak':>8} {'peak RSS':>10} "
+              f"{'vs tut':>7} {'GFLOP/step':>10} {'GFLOP/s':>8} {'of peak':>8} {'peak RSS':>10} "
               f"{'CPU s/step':>10}")
     print(header)
     print("-" * len(header))
     for row in rows:
         b = row["batch_size"]
-        for impl in IMPLEMENTATIONS:
+        for impl in row["contenders"]:
             s = row["median"][impl]
             gflop = (row["flops"][impl]["conv"] + row["flops"][impl]["other"]) / 1e9
             gflop_text = f"{gflop:10.1f}" if gflop >= 1 else f"{gflop:10.4f}"
-            ratio = f"{statistics.median(row['round_ratios']):.2f}x" if impl == "ours" else ""
+            ratio = f"{statistics.median(row['round_ratios'][impl]):.2f}x" if impl != "tutorial" else ""
             mem = memory.get((impl, b))
-            print(f"{b:>5}  {impl:<9} {s:7.3f} {1 / s:8.3f} {b / s:9.2f} {ratio:>9} {gflop_text} "
-                  f"{gflop / s:8.1f} {row['of_peak'][impl]:8.1%} {fmt_mb(mem and mem['peak_mb']):>10} "
-                  f"{row['cpu'][impl]:10.2f}")
+            cpu = f"{row['cpu'][impl]:10.2f}" if impl in row["cpu"] else f"{'-':>10}"
+            print(f"{b:>5}  {CONTENDER_LABELS[impl]:<9} {s:7.3f} {1 / s:8.3f} {b / s:9.2f} {ratio:>7} "
+                  f"{gflop_text} {gflop / s:8.1f} {row['of_peak'][impl]:8.1%} "
+                  f"{fmt_mb(mem and mem['peak_mb']):>10} {cpu}")
     print()
     for row in rows:
         b = row["batch_size"]
-        rr = row["round_ratios"]
         f = row["flops"]["ours"]
         cpu = row["cpu"]
-        print(f"batch {b}: ours/tutorial in steps/s: {statistics.median(rr):.2f}x (median of per-round "
-              f"ratios, range {min(rr):.2f}-{max(rr):.2f}), {row['ratio']:.2f}x (ratio of medians), "
-              f"{cpu['tutorial'] / cpu['ours']:.2f}x in CPU seconds/step; fastest round: "
-              + ", ".join(f"{impl} {min(row['times'][impl]):.3f} s/step" for impl in IMPLEMENTATIONS)
+        for impl in row["contenders"]:
+            if impl == "tutorial":
+                continue
+            rr = row["round_ratios"][impl]
+            print(f"batch {b}: {CONTENDER_LABELS[impl]}/tutorial in steps/s: {statistics.median(rr):.2f}x "
+                  f"(median of per-round ratios, range {min(rr):.2f}-{max(rr):.2f}), "
+                  f"{row['median']['tutorial'] / row['median'][impl]:.2f}x (ratio of medians)"
+                  + (f", {cpu['tutorial'] / cpu[impl]:.2f}x in CPU seconds/step" if impl in cpu else ""))
+        print(f"batch {b}: fastest round: "
+              + ", ".join(f"{CONTENDER_LABELS[impl]} {min(row['times'][impl]):.3f} s/step"
+                          for impl in row["contenders"])
               + f"; matmul {statistics.median(row['matmul']) / 1e9:.0f} GFLOP/s (median), "
               f"{max(row['matmul']) / 1e9:.0f} (best)")
         if row["others"] is not None:
             print(f"batch {b}: other processes kept {row['others']:.1f} of {os.cpu_count()} cores busy "
                   f"on average during these rounds")
         print(f"batch {b}: per-round s/step "
-              + "; ".join(f"{impl} " + " ".join(f"{t:.3f}" for t in row["times"][impl])
-                          for impl in IMPLEMENTATIONS))
+              + "; ".join(f"{CONTENDER_LABELS[impl]} " + " ".join(f"{t:.3f}" for t in row["times"][impl])
+                          for impl in row["contenders"]))
         line = (f"batch {b}: FLOPs of our step: {gf(f['conv'])} in convolutions (exact, counted on the "
                 f"graph after dead-branch pruning) + {gf(f['other'])} element-wise/reductions")
         if "tfprof" in f:
@@ -629,14 +706,6 @@ def report(args, rows, peak_samples, memory):
     if base:
         print(f"peak RSS: each step alone in a fresh process (3 steps); TF + imports alone: {fmt_mb(max(base))}")
     for row in rows:
-        cli = row["cli"]
-        if cli:
-            print(f"\nfull CLI path (pix2pix --mode train, {args.pipeline_images} generated "
-                  f"{args.size}x{2 * args.size} A|B JPEGs, batch {row['batch_size']}): "
-                  f"{cli['s_per_step']:.3f} s/step (median of {cli['steps']} steps) vs in-process step "
-                  f"{cli['in_process']:.3f} s/step just before/after -> CLI/step time "
-                  f"{cli['s_per_step'] / cli['in_process']:.2f}x (its own image/sec line: "
-                  f"{cli['cli_image_per_sec_last']}, includes tracing)")
         profile = row["profile"]
         if profile:
             print(f"\nprofile at batch {row['batch_size']}:", end="")
@@ -657,9 +726,8 @@ def main(argv=None):
     parser.add_argument("--matmul_n", type=int, default=4096, help="size of the peak-FLOP/s matmul")
     parser.add_argument("--no_memory", action="store_true", help="skip the peak-RSS subprocesses")
     parser.add_argument("--no_tfprof", action="store_true", help="skip tf.compat.v1.profiler's count")
-    parser.add_argument("--include_pipeline", action="store_true",
-                        help="also time `python -m pix2pix --mode train` on generated JPEGs")
-    parser.add_argument("--pipeline_steps", type=int, default=10, help="timed CLI steps")
+    parser.add_argument("--no_cli", action="store_true",
+                        help="do not time `python -m pix2pix --mode train` on generated JPEGs alongside")
     parser.add_argument("--pipeline_images", type=int, default=20, help="generated A|B images for the CLI")
     parser.add_argument("--profile_steps", type=int, default=0,
                         help="trace N steps of each implementation with tf.profiler (first batch size)")

@@ -130,8 +130,11 @@ class StridedConv2DTranspose(keras.layers.Conv2DTranspose):
         if not _is_small(inputs):
             return super().call(inputs)
         height, width, channels = inputs.shape[1], inputs.shape[2], inputs.shape[3]
-        kernel = tf.transpose(tf.cast(self.kernel, inputs.dtype), [3, 0, 1, 2])  # [C, 4, 4, F]
-        products = tf.matmul(tf.reshape(inputs, [-1, channels]), tf.reshape(kernel, [channels, -1]))
+        # The kernel [4, 4, F, C] read as [16F, C] and multiplied transposed: no copy of it
+        # (an explicit transpose of these 8-32 MB kernels, forward and in the gradient, cost
+        # more than the matmul). Columns of the product are in (ky, kx, f) order.
+        kernel = tf.reshape(tf.cast(self.kernel, inputs.dtype), [-1, channels])
+        products = tf.matmul(tf.reshape(inputs, [-1, channels]), kernel, transpose_b=True)
         products = tf.reshape(products, [-1, height, width, 4, 4, self.filters])
         rows = []
         for phase_y in (0, 1):
