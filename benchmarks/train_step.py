@@ -102,23 +102,31 @@ def machine_line() -> str:
 class LoadMeter:
     """How many cores other processes kept busy while we measured (from /proc/stat).
 
-    busy CPU time of the whole machine minus this process's CPU time, over wall time.
-    None where /proc/stat is missing.
+    busy CPU time of the whole machine minus this process's CPU time and that of PIDS (our
+    own subprocesses, e.g. the CLI contender), over wall time. None where /proc is missing.
     """
 
-    def __init__(self):
+    def __init__(self, pids=()):
+        self.pids = tuple(pids)
         self.start = self._sample()
 
-    @staticmethod
-    def _sample():
+    def _sample(self):
         try:
             with open("/proc/stat", encoding="utf-8") as f:
                 fields = [int(x) for x in f.readline().split()[1:]]
+            children = sum(self._cpu_of(pid) for pid in self.pids)
         except (OSError, ValueError):
             return None
         idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
         busy = (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-        return busy, time.process_time(), time.perf_counter()
+        return busy, time.process_time() + children, time.perf_counter()
+
+    @staticmethod
+    def _cpu_of(pid):
+        """User + system CPU seconds of process PID so far."""
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def others_cores(self):
         end = self._sample()
@@ -598,7 +606,7 @@ def measure_batch(args, batch_size, matmul, cli, contenders, peak_samples):
 
     times = {impl: [] for impl in contenders}
     cpu_times = {impl: [] for impl in IMPLEMENTATIONS}
-    load = LoadMeter()
+    load = LoadMeter(pids=[cli.process.pid] if cli else [])
     matmul_samples = []
     for r in range(args.rounds):
         for impl in IMPLEMENTATIONS:
@@ -614,7 +622,7 @@ def measure_batch(args, batch_size, matmul, cli, contenders, peak_samples):
                           + (f" ({cpu_times[k][-1]:.2f} CPU s)" if k in cpu_times else "")
                           for k in contenders)
               + f", matmul {peak_samples[-1] / 1e9:.0f} GFLOP/s", flush=True)
-    others = load.others_cores()  # the paused CLI counts as 'other', but it is not running
+    others = load.others_cores()
 
     profile = None
     if args.profile_steps and batch_size == int(args.batch_sizes.split(",")[0]):

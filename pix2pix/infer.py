@@ -12,7 +12,6 @@ its export would, and each photo's result does not depend on the others in its b
 """
 
 import dataclasses
-import html
 import os
 import sys
 import time
@@ -24,9 +23,9 @@ from pix2pix.data import find_unreadable_images, sort_image_paths, unusable_imag
 from pix2pix.errors import Pix2PixError
 from pix2pix.export import (SAVED_MODEL_FILE, SERVING_SIGNATURE, exported_options, load_translator,
                             prepare_export_options)
-from pix2pix.fileio import atomic_write_bytes, atomic_write_text
+from pix2pix.fileio import atomic_write_bytes
 from pix2pix.options import Options, save_options, with_model_options
-from pix2pix.visuals import file_stem
+from pix2pix.visuals import file_stem, write_index
 
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 OUTPUT_EXTENSIONS = {"png": ".png", "jpeg": ".jpg"}
@@ -211,6 +210,9 @@ def translate_photos(rows: Sequence[InferredImage], translate: Translate, batch_
             progress.update(start + len(batch))
 
 
+INFER_COLUMNS = (("name", "name", False), ("input", "input", True), ("output", "output", True))
+
+
 def write_infer_index(output_dir: str, rows: Sequence[InferredImage]) -> str:
     """Write OUTPUT_DIR/index.html: a table of name, input, output (paths relative to it)."""
     def relative(path):
@@ -219,16 +221,9 @@ def write_infer_index(output_dir: str, rows: Sequence[InferredImage]) -> str:
         except ValueError:  # another drive on Windows
             return os.path.abspath(path)
 
-    lines = ["<html><body><table><tr><th>name</th><th>input</th><th>output</th></tr>"]
-    for row in rows:
-        cells = [f"<td>{html.escape(row.name)}</td>"]
-        cells += [f"<td><img src='{html.escape(relative(p))}' style='max-width: 512px'></td>"
-                  for p in (row.input_path, row.output_path)]
-        lines.append("<tr>" + "".join(cells) + "</tr>")
-    lines.append("</table></body></html>\n")
-    path = os.path.join(output_dir, "index.html")
-    atomic_write_text(path, "\n".join(lines))
-    return path
+    table = [{"name": row.name, "input": relative(row.input_path), "output": relative(row.output_path)}
+             for row in rows]
+    return write_index(output_dir, table, columns=INFER_COLUMNS, image_style="max-width: 512px")
 
 
 def infer_mode(options: Options, explicit_flag_names=None) -> List[InferredImage]:

@@ -21,8 +21,8 @@ from pix2pix.model import LOSS_NAMES, Pix2Pix, latest_checkpoint
 from pix2pix.networks import count_trainable_parameters
 from pix2pix.options import Options, save_options
 from pix2pix.plots import append_loss_history, plot_losses, read_loss_history, truncate_loss_history
-from pix2pix.visuals import (file_stem, probabilities_to_uint8, save_pictures, to_display,
-                             write_index)
+from pix2pix.visuals import (PAIR_COLUMNS, STEP_COLUMN, file_stem, probabilities_to_uint8,
+                             save_pictures, to_display, write_index)
 
 CHECKPOINT_PREFIX = "model"
 LOSSES_CSV = "losses.csv"  # the averaged losses of every progress report
@@ -84,7 +84,7 @@ def _write_display(output_dir, batch, details, step, options):
     rows = save_pictures(output_dir, names, pictures, prefix=f"{step:08d}-")
     for row in rows:
         row["step"] = step
-    write_index(output_dir, rows, step_column=True, append=True)
+    write_index(output_dir, rows, columns=STEP_COLUMN + PAIR_COLUMNS, append=True)
 
 
 def _print_progress(model, step, start_step, start_time, max_steps, steps_per_epoch, batch_size):

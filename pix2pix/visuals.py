@@ -91,24 +91,30 @@ def save_pictures(output_dir, names, pictures, prefix=""):
 _TABLE_END = "</table></body></html>\n"
 
 
-def write_index(output_dir, rows, step_column=False, append=False):
-    """Write output_dir/index.html: a table of name, input, output, target (and step).
+PAIR_COLUMNS = (("name", "name", False), ("input", "inputs", True),
+                ("output", "outputs", True), ("target", "targets", True))
+STEP_COLUMN = (("step", "step", False),)
 
-    With APPEND the rows are added to an existing index (training's display_freq);
-    the file is always rewritten whole and atomically.
+
+def write_index(output_dir, rows, columns=PAIR_COLUMNS, append=False, image_style=""):
+    """Write output_dir/index.html: a table with one row per dict of ROWS.
+
+    COLUMNS are (heading, key, is_image): an image cell shows row[key] (a path relative to
+    output_dir), any other cell its text. With APPEND the rows are added to an existing index
+    (training's display_freq); the file is always rewritten whole and atomically.
     """
     path = os.path.join(output_dir, "index.html")
-    head = "<html><body><table><tr>" + ("<th>step</th>" if step_column else "")
-    head += "<th>name</th><th>input</th><th>output</th><th>target</th></tr>\n"
+    head = "<html><body><table><tr>" + "".join(f"<th>{title}</th>" for title, _, _ in columns)
+    head += "</tr>\n"
     body = ""
     if append and os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             existing = f.read()
         head, body = "", re.sub(re.escape(_TABLE_END) + r"\s*$", "", existing)
+    style = f" style='{image_style}'" if image_style else ""
     for row in rows:
-        cells = f"<td>{row['step']}</td>" if step_column else ""
-        cells += f"<td>{html.escape(row['name'])}</td>"
-        cells += "".join(f"<td><img src='{html.escape(row[k])}'></td>" for k in KINDS)
+        cells = "".join(f"<td><img src='{html.escape(str(row[key]))}'{style}></td>" if is_image
+                        else f"<td>{html.escape(str(row[key]))}</td>" for _, key, is_image in columns)
         body += f"<tr>{cells}</tr>\n"
     atomic_write_text(path, head + body + _TABLE_END)
     return path
