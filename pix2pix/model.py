@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from pix2pix.errors import Pix2PixError
 from pix2pix.losses import discriminator_loss, generator_losses
-from pix2pix.networks import build_discriminator, build_generator
+from pix2pix.networks import build_discriminator, build_generator, discriminate_real_and_fake
 from pix2pix.optimizer import FusedAdam
 from pix2pix.options import Options
 
@@ -110,8 +110,12 @@ class Pix2Pix:
         replicas = tf.distribute.get_replica_context().num_replicas_in_sync
         with tf.GradientTape(persistent=True) as tape:
             outputs = self.generator(inputs, training=True)
-            predict_real = self.discriminator([inputs, targets], training=True)
-            predict_fake = self.discriminator([inputs, outputs], training=True)
+            if inputs.shape[0] == 1:  # measured: 1.04x the step at batch 1, slower at batch 4
+                predict_real, predict_fake = discriminate_real_and_fake(
+                    self.discriminator, inputs, targets, outputs)
+            else:
+                predict_real = self.discriminator([inputs, targets], training=True)
+                predict_fake = self.discriminator([inputs, outputs], training=True)
             d_loss = discriminator_loss(predict_real, predict_fake)
             g_loss, g_gan, g_l1 = generator_losses(
                 predict_fake, targets, outputs, options.gan_weight, options.l1_weight)

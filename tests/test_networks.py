@@ -121,3 +121,31 @@ def test_small_map_matmul_path_equals_keras_convolution(size, transposed):
     grads_ref = tape.gradient(loss_ref, [x, reference.kernel.value, reference.bias.value])
     for a, b in zip(grads_ours, grads_ref):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_stacked_real_and_fake_pass_equals_two_discriminator_calls():
+    """One stacked pass with per-half batch norm: same predictions and gradients as two calls."""
+    from pix2pix.networks import discriminate_real_and_fake
+
+    discriminator = build_discriminator(3, 3, ndf=8)
+    rng = np.random.default_rng(1)
+    inputs, targets, outputs = (tf.constant(rng.uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32))
+                                for _ in range(3))
+    variables = discriminator.trainable_variables
+
+    def loss(real, fake):  # different weights on the halves, so a mixed-up half would show
+        return tf.reduce_sum(tf.math.log(real + 1e-6)) + 3.0 * tf.reduce_sum(tf.math.log(1.0 - fake + 1e-6))
+
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(outputs)
+        stacked = discriminate_real_and_fake(discriminator, inputs, targets, outputs)
+        separate = (discriminator([inputs, targets]), discriminator([inputs, outputs]))
+        loss_stacked, loss_separate = loss(*stacked), loss(*separate)
+    for a, b in zip(stacked, separate):
+        assert a.shape == b.shape == (1, 6, 6, 1)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for a, b in zip(tape.gradient(loss_stacked, [outputs, *variables]),
+                    tape.gradient(loss_separate, [outputs, *variables])):
+        # Biases feeding a batch norm have a gradient of zero up to rounding, so the tolerance
+        # is absolute at 1e-4 of the tensor's largest gradient (and at least 1e-4).
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(b).max())))
