@@ -4,6 +4,8 @@
 
 writes OUT/NAME.png (NAME.jpg with --output_filetype jpeg) for every photo PHOTOS/NAME.EXT,
 at the photo's own size, plus OUT/index.html (name, input, output) and OUT/options.json.
+JPEGs whose EXIF says they are stored turned or mirrored are turned upright first (as image
+viewers show them), so a phone photo comes out the right way up.
 
 Both kinds of --checkpoint run the same code: a training directory is wrapped in the
 `ImageTranslator` that export mode saves, a SavedModel directory is loaded and its
@@ -13,10 +15,13 @@ its export would, and each photo's result does not depend on the others in its b
 
 import dataclasses
 import os
+import struct
 import sys
 import time
 from typing import Callable, List, NamedTuple, Optional, Sequence
 
+import cv2
+import numpy as np
 import tensorflow as tf
 
 from pix2pix.data import find_unreadable_images, sort_image_paths, unusable_images_error
@@ -78,6 +83,60 @@ def plan_outputs(paths: Sequence[str], output_dir: str, extension: str) -> List[
         by_output[output_path] = path
         rows.append(InferredImage(name, path, output_path))
     return rows
+
+
+def jpeg_orientation(contents: bytes) -> int:
+    """The EXIF Orientation (1-8) of JPEG bytes; 1 (as stored) when absent or not a JPEG.
+
+    Walks the segments before the image data to the APP1 "Exif" one and reads tag 0x0112
+    from its first directory (either byte order).
+    """
+    if contents[:2] != b"\xff\xd8":
+        return 1
+    pos = 2
+    while pos + 4 <= len(contents) and contents[pos] == 0xFF:
+        marker = contents[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0xDA, 0xD9):  # image data (or the end) starts: no EXIF before it
+            return 1
+        length = struct.unpack(">H", contents[pos + 2:pos + 4])[0]
+        segment = contents[pos + 4:pos + 2 + length]
+        if marker == 0xE1 and segment[:6] == b"Exif\0\0":
+            return _tiff_orientation(segment[6:])
+        pos += 2 + length
+    return 1
+
+
+def _tiff_orientation(tiff: bytes) -> int:
+    order = {b"II": "<", b"MM": ">"}.get(tiff[:2])
+    if order is None or len(tiff) < 8:
+        return 1
+    directory = struct.unpack(order + "I", tiff[4:8])[0]
+    if directory + 2 > len(tiff):
+        return 1
+    for i in range(struct.unpack(order + "H", tiff[directory:directory + 2])[0]):
+        entry = tiff[directory + 2 + 12 * i:directory + 14 + 12 * i]
+        if len(entry) < 12:
+            break
+        if struct.unpack(order + "H", entry[:2])[0] == 0x0112:
+            value = struct.unpack(order + "H", entry[8:10])[0]
+            return value if 1 <= value <= 8 else 1
+    return 1
+
+
+def upright(contents: bytes) -> bytes:
+    """CONTENTS as the photo is meant to be seen: a JPEG whose EXIF says it is stored turned
+    or mirrored is decoded with the orientation applied (OpenCV does) and re-encoded as PNG,
+    losslessly; anything else is returned as it is. The model then sees, and writes, the
+    photo the right way up, as image viewers show it."""
+    if jpeg_orientation(contents) == 1:
+        return contents
+    image = cv2.imdecode(np.frombuffer(contents, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:  # let the model's decoder report the problem
+        return contents
+    return cv2.imencode(".png", image)[1].tobytes()
 
 
 def check_photos(paths: Sequence[str]) -> None:
@@ -187,7 +246,7 @@ def _translate_batch(batch: Sequence[InferredImage], translate: Translate) -> Li
     contents = []
     for row in batch:
         with open(row.input_path, "rb") as f:
-            contents.append(f.read())
+            contents.append(upright(f.read()))
     try:
         return list(translate(tf.constant(contents)).numpy())
     except tf.errors.OpError as err:

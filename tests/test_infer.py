@@ -129,3 +129,50 @@ def test_list_photos_and_progress_bar(tmp_path, photos):
     bar.close()
     lines = log.text.splitlines()
     assert lines[0].startswith("infer [####----] 2/4 photos") and lines[1].startswith("infer [########] 4/4")
+
+
+def _exif_jpeg(rgb, orientation, little_endian=False):
+    """JPEG bytes of RGB with an EXIF segment holding Orientation (a Make tag first, as cameras write)."""
+    import struct
+
+    import cv2
+
+    order = "<" if little_endian else ">"
+    jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 100])[1].tobytes()
+    entries = struct.pack(order + "HHI4s", 0x010F, 2, 4, b"cam\0")
+    entries += struct.pack(order + "HHIHH", 0x0112, 3, 1, orientation, 0)
+    tiff = (b"II*\0" if little_endian else b"MM\0*") + struct.pack(order + "I", 8)
+    tiff += struct.pack(order + "H", 2) + entries + struct.pack(order + "I", 0)
+    payload = b"Exif\0\0" + tiff
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
+
+
+@pytest.mark.parametrize("little_endian", [False, True])
+def test_jpeg_orientation_reads_the_exif_tag(little_endian):
+    from pix2pix.infer import jpeg_orientation
+
+    rgb = smooth_photo(np.random.default_rng(0), 16, 24)
+    for orientation in range(1, 9):
+        assert jpeg_orientation(_exif_jpeg(rgb, orientation, little_endian)) == orientation
+    import cv2
+
+    assert jpeg_orientation(cv2.imencode(".jpg", rgb)[1].tobytes()) == 1  # no EXIF at all
+    assert jpeg_orientation(b"\x89PNG\r\n\x1a\n") == 1 and jpeg_orientation(b"") == 1
+
+
+def test_infer_turns_photos_the_way_their_exif_says(tmp_path, models):
+    """A phone photo stored sideways (EXIF 6: turn 90 degrees clockwise) comes out upright."""
+    run, _ = models
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    stored = smooth_photo(np.random.default_rng(3), 40, 64)  # as stored: 40 high, 64 wide
+    stored[:8, :8] = 255  # a white corner, top left as stored
+    (photos / "phone.jpg").write_bytes(_exif_jpeg(stored, 6))
+    original = (photos / "phone.jpg").read_bytes()
+    infer_mode(infer_options(run, photos, tmp_path / "out", deterministic=True))
+    result = read_rgb(tmp_path / "out" / "phone.png")
+    assert result.shape == (64, 40, 3)  # as displayed: 64 high, 40 wide
+    # Turned clockwise, the stored top-left corner is at the top right; the photo's own
+    # lightness is kept, so the white corner stays white there.
+    assert result[:6, -6:].min() > 200 and result[:6, :6].max() < 250
+    assert (photos / "phone.jpg").read_bytes() == original  # the input is never modified
