@@ -276,9 +276,11 @@ def count_flops(graph, _seen=None):
             return None
         inner = count_flops(graph_of_fn)
         by_layer.update(inner["by_layer"])
+        matmul_conv[0] += inner["matmul_conv"]
         return collections.Counter(inner["by_type"])
 
     by_type, by_layer = collections.Counter(), collections.Counter()
+    matmul_conv = [0]  # FLOPs of small-map convolutions done as matmuls
     for op in _live_ops(graph):
         if op.type in ("StatefulPartitionedCall", "PartitionedCall"):
             by_type.update(called("f") or {})
@@ -301,11 +303,14 @@ def count_flops(graph, _seen=None):
                 flops = tf_ops.get_stats_for_node_def(graph, op.node_def, "flops").value
             except (ValueError, TypeError):
                 flops = None
+            if flops and op.type in ("MatMul", "BatchMatMulV2") and layer_key(op.name) != "other":
+                by_layer[layer_key(op.name)] += flops  # a small-map convolution done as a matmul
+                matmul_conv[0] += int(flops)
         if flops:
             by_type[op.type] += int(flops)
-    conv = sum(v for k, v in by_type.items() if k.startswith("Conv2D"))
+    conv = sum(v for k, v in by_type.items() if k.startswith("Conv2D")) + matmul_conv[0]
     return {"conv": conv, "other": sum(by_type.values()) - conv, "by_type": dict(by_type),
-            "by_layer": dict(by_layer)}
+            "by_layer": dict(by_layer), "matmul_conv": matmul_conv[0]}
 
 
 def layer_key(op_name):
@@ -313,7 +318,7 @@ def layer_key(op_name):
     match = re.search(r"(encoder|decoder|layer)_(\d+)_", op_name)
     if not match:
         return "other"
-    network = "D" if "discriminator" in op_name else "G"
+    network = "D" if match.group(1) == "layer" else "G"  # the stacked D pass has no model scope
     return f"{network} {match.group(1)}_{match.group(2)}"
 
 
@@ -491,7 +496,8 @@ def op_family(name):
     lowered = op_name.lower()
     if "adam" in lowered or "optimizer" in lowered or "ApplyAdam" in op_type:
         return "Adam updates (optimizer)"
-    if "Conv2D" in op_type or "Conv2D" in op_name:
+    # Our small-map convolutions are matmuls (+ the slices/pads around them) in a *_conv scope.
+    if "Conv2D" in op_type or "Conv2D" in op_name or re.search(r"_\d+_(de)?conv(_\d+)?/", op_name):
         return "convolutions (fwd + both grads, fused bias)"
     if "BatchNorm" in op_type or "batch_normalization" in lowered or "_bn" in lowered:
         return "batch norm (fwd + grad)"
