@@ -52,6 +52,15 @@ def _wait_for_progress(proc, timeout=120):
     return lines
 
 
+def _wait_for_a_new_checkpoint(proc, out, timeout=120):
+    """Wait until PROC has written a checkpoint (the newest one changes) or has ended."""
+    before, deadline = tf.train.latest_checkpoint(str(out)), time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if tf.train.latest_checkpoint(str(out)) != before:
+            return
+        time.sleep(0.02)
+
+
 def _kill_during_a_save(proc, out, timeout=60):
     """SIGKILL PROC as soon as a checkpoint write is under way (its temp files appear)."""
     deadline = time.time() + timeout
@@ -72,19 +81,23 @@ def test_sigkill_at_random_moments_never_loses_more_than_save_freq(tmp_path, ab_
     max_steps, last_saved, kills, during_save = 400, 0, 0, 0
     for attempt in range(12):
         proc = _start(_train_args(ab_dir, out, max_steps, "--save_freq", 2))
-        if attempt % 3 == 2:
-            _wait_for_progress(proc)
-            during_save += _kill_during_a_save(proc, out)
-        else:
+        if attempt % 3 == 0:
             time.sleep(rng.uniform(2.0, 9.0))  # anywhere: start-up, tracing, stepping, saving
             proc.kill()
+        elif attempt % 3 == 1:  # mid-training, once this run has saved (so the runs make progress)
+            _wait_for_a_new_checkpoint(proc, out)
+            time.sleep(rng.uniform(0.0, 1.5))
+            proc.kill()
+        else:
+            _wait_for_progress(proc)
+            during_save += _kill_during_a_save(proc, out)
         _, stderr = proc.communicate(timeout=60)
         assert proc.returncode in (-signal.SIGKILL, 0), stderr
         kills += proc.returncode == -signal.SIGKILL
         saved = _saved_step(out)
         assert saved >= last_saved, f"step went backwards: {saved} < {last_saved}"
         last_saved = saved
-    assert kills >= 10 and during_save >= 2, (kills, during_save)
+    assert kills >= 10 and during_save >= 2 and last_saved > 0, (kills, during_save, last_saved)
 
     # Resuming after all that works, continues from the last save, and finishes.
     final = run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", out, "--checkpoint", out,
