@@ -19,7 +19,7 @@ setup(
         "matplotlib",
     ],
     extras_require={
-        "test": ["pytest", "scikit-image", "nbclient", "nbformat", "ipykernel"],
+        "test": ["pytest", "pytest-xdist", "scikit-image", "nbclient", "nbformat", "ipykernel"],
         "demo": ["scikit-image"],
     },
     entry_points={
