@@ -136,3 +136,16 @@ def test_fused_adam_matches_keras_adam():
     for a, b in zip(*finals):
         np.testing.assert_allclose(a, b, atol=2e-6)
     assert not np.allclose(finals[1][0], start[0])  # it did move
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])  # 1: the stacked discriminator pass; 3: two calls
+def test_step_is_traced_once_per_kind_however_many_batches(batch_size):
+    """New batches of the same shape reuse the traced step; only `details` adds a second trace."""
+    model = Pix2Pix(_tiny_options(batch_size=batch_size))
+    rng = np.random.default_rng(0)
+    for details in (False, False, False, True, False, True):
+        x, y = (tf.constant(rng.uniform(-1, 1, (batch_size, 32, 32, 3)).astype(np.float32)) for _ in range(2))
+        result = model.train_step(x, y, details=details)
+        assert bool(result["applied"])
+    assert model._step_fn.experimental_get_tracing_count() == 2
+    assert int(model.global_step.numpy()) == 6
