@@ -297,24 +297,17 @@ def remove_unfinished_temporaries():
             os.unlink(temporary)
 
 
-def write_bytes_atomically(path, data):
-    """Write ``data`` to ``path`` so that ``path`` is either absent, the old
-    file, or the complete new file — never a partial one.
-
-    The bytes go to a hidden temporary file in the same directory (same file
-    system, so the final rename is atomic), are flushed to disk, then the
-    temporary file is renamed over ``path`` with os.replace.
-    """
+@contextlib.contextmanager
+def _replacing(path):
+    """Yield (descriptor, temporary path) of a new hidden file beside PATH; when the block
+    succeeds the file is renamed over PATH, when it fails it is deleted. Until then it is
+    listed for remove_unfinished_temporaries."""
     directory = os.path.dirname(path) or "."
     descriptor, temporary = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
                                              suffix=".tmp")
     _unfinished_temporaries.add(temporary)
     try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, _FILE_MODE)
+        yield descriptor, temporary
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -324,6 +317,22 @@ def write_bytes_atomically(path, data):
         _unfinished_temporaries.discard(temporary)
 
 
+def write_bytes_atomically(path, data):
+    """Write ``data`` to ``path`` so that ``path`` is either absent, the old
+    file, or the complete new file — never a partial one.
+
+    The bytes go to a hidden temporary file in the same directory (same file
+    system, so the final rename is atomic), are flushed to disk, then the
+    temporary file is renamed over ``path`` with os.replace.
+    """
+    with _replacing(path) as (descriptor, temporary):
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, _FILE_MODE)
+
+
 def write_image(path, image, quality=DEFAULT_JPEG_QUALITY):
     """Atomically write an RGB uint8 image; PNG or JPEG chosen by the extension."""
     write_bytes_atomically(path, encode_image(image, output_format(path), quality))
@@ -331,14 +340,6 @@ def write_image(path, image, quality=DEFAULT_JPEG_QUALITY):
 
 def copy_file_atomically(source, destination):
     """Copy a file (contents and times) so the destination is never partial."""
-    directory = os.path.dirname(destination) or "."
-    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(destination) + ".",
-                                             suffix=".tmp")
-    os.close(descriptor)
-    try:
+    with _replacing(destination) as (descriptor, temporary):
+        os.close(descriptor)
         shutil.copy2(source, temporary)
-        os.replace(temporary, destination)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
