@@ -25,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import data_prep  # noqa: E402
+from machine import cpu_name  # noqa: E402  (benchmarks/, this script's folder)
 
 # (width, height) of the generated photos: common camera aspect ratios, 1.0-2.0 MP.
 PHOTO_SIZES = ((1152, 864), (1280, 960), (1440, 960), (1600, 900), (1632, 1224), (1200, 1200))
@@ -81,17 +82,6 @@ def time_run(input_dir, scratch, workers, size):
     return seconds, cpu
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=200, help="number of synthetic photos")
@@ -102,7 +92,7 @@ def main():
     worker_counts = [int(value) for value in args.workers.split(",")]
 
     print("machine: %s, %d CPUs; Python %s, OpenCV %s, numpy %s; %s" % (
-        cpu_model(), os.cpu_count(), platform.python_version(), cv2.__version__, np.__version__,
+        cpu_name(), os.cpu_count(), platform.python_version(), cv2.__version__, np.__version__,
         datetime.date.today().isoformat()))
     print("load average before (1, 5, 15 min): %.2f %.2f %.2f" % os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="data_prep_bench_") as scratch:

@@ -29,7 +29,6 @@ import gc
 import glob
 import json
 import os
-import platform
 import re
 import resource
 import shutil
@@ -51,6 +50,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import pix2pix  # noqa: E402
+from machine import cpu_name  # noqa: E402
 from tutorial_reference import TutorialPix2Pix  # noqa: E402
 
 IMPLEMENTATIONS = ("ours", "tutorial")
@@ -73,17 +73,6 @@ def peak_rss_mb() -> float:
         pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def machine_line() -> str:
@@ -560,13 +549,15 @@ def run(args):
     peak_samples = []
     rows = []
     for batch_size in batch_sizes:
+        first = batch_size == batch_sizes[0]  # the CLI and the profile: first batch size only
         cli = None
-        if not args.no_cli and batch_size == batch_sizes[0]:
+        if not args.no_cli and first:
             # Started first: it traces while we build ours and the tutorial's, then waits paused.
             cli = CliRun(args, batch_size, steps=10 ** 6)
         contenders = IMPLEMENTATIONS + (("cli",) if cli else ())
         try:
-            rows.append(measure_batch(args, batch_size, matmul, cli, contenders, peak_samples))
+            rows.append(measure_batch(args, batch_size, matmul, cli, contenders, peak_samples,
+                                      profile_steps=args.profile_steps if first else 0))
         finally:
             if cli:
                 cli.close()
@@ -580,7 +571,7 @@ def run(args):
     report(args, rows, peak_samples, memory)
 
 
-def measure_batch(args, batch_size, matmul, cli, contenders, peak_samples):
+def measure_batch(args, batch_size, matmul, cli, contenders, peak_samples, profile_steps):
     """Build, trace and warm up both steps, then time CONTENDERS in interleaved rounds."""
     inputs, targets = random_batch(batch_size, args.size)
     steps, models, trace_s, flops = {}, {}, {}, {}
@@ -631,8 +622,8 @@ def measure_batch(args, batch_size, matmul, cli, contenders, peak_samples):
     others = load.others_cores()
 
     profile = None
-    if args.profile_steps and batch_size == int(args.batch_sizes.split(",")[0]):
-        profile = {impl: profile_ops(steps[impl], inputs, targets, args.profile_steps)
+    if profile_steps:
+        profile = {impl: profile_ops(steps[impl], inputs, targets, profile_steps)
                    for impl in IMPLEMENTATIONS}
 
     med = {impl: statistics.median(times[impl]) for impl in contenders}
