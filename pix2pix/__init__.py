@@ -17,28 +17,47 @@ The public API:
     ImageTranslator                        the exported SavedModel's root: any-size photos in, pictures out
     plots                                  plot_losses, plot_results (matplotlib, written atomically)
     Pix2PixError                           raised for bad input; its message names the flag or file
+    metrics                                image quality figures on 8-bit RGB (numpy only)
+
+Names are imported on first use, so `import pix2pix.metrics` (data_prep does) does not load
+TensorFlow.
 """
 
-from pix2pix.color import lab_to_rgb, rgb_to_lab
-from pix2pix.data import paired_dataset
-from pix2pix.errors import Pix2PixError
-from pix2pix.evaluate import test
-from pix2pix.export import ImageTranslator, export_mode
-from pix2pix.infer import InferredImage, infer_mode
-from pix2pix.losses import discriminator_loss, generator_losses
-from pix2pix.model import Pix2Pix
-from pix2pix.networks import build_discriminator, build_generator, count_trainable_parameters
-from pix2pix.options import Options, prepare_test_options, prepare_train_options
-from pix2pix.tf1_import import import_mode
-from pix2pix.train import train
-from pix2pix import plots
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "build_generator", "build_discriminator", "count_trainable_parameters",
-    "discriminator_loss", "generator_losses", "rgb_to_lab", "lab_to_rgb",
-    "Options", "prepare_train_options", "prepare_test_options", "paired_dataset",
-    "Pix2Pix", "train", "test", "Pix2PixError", "export_mode", "infer_mode", "import_mode",
-    "ImageTranslator", "InferredImage", "plots",
-]
+# public name -> the module that defines it
+_EXPORTS = {
+    "lab_to_rgb": "color", "rgb_to_lab": "color",
+    "paired_dataset": "data",
+    "Pix2PixError": "errors",
+    "test": "evaluate",
+    "ImageTranslator": "export", "export_mode": "export",
+    "InferredImage": "infer", "infer_mode": "infer",
+    "discriminator_loss": "losses", "generator_losses": "losses",
+    "Pix2Pix": "model",
+    "build_discriminator": "networks", "build_generator": "networks",
+    "count_trainable_parameters": "networks",
+    "Options": "options", "prepare_test_options": "options", "prepare_train_options": "options",
+    "import_mode": "tf1_import",
+    "train": "training",
+}
+_SUBMODULES = ("plots", "metrics")
+
+__all__ = sorted(_EXPORTS) + list(_SUBMODULES)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"pix2pix.{_EXPORTS[name]}"), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"pix2pix.{name}")
+    else:
+        raise AttributeError(f"module 'pix2pix' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__ + ["__version__"]

@@ -87,7 +87,7 @@ def _explicit_flags():
 def run(options: Options) -> None:
     """Run the mode OPTIONS asks for."""
     if options.mode == "train":
-        from pix2pix.train import train
+        from pix2pix.training import train
         model = train(prepare_train_options(options, _explicit_flags()))
         if model.stopped_by:  # saved and resumable, but not finished: say so in the status
             sys.exit(128 + signal.Signals[model.stopped_by].value)

@@ -35,7 +35,7 @@ from pix2pix.errors import Pix2PixError
 from pix2pix.model import Pix2Pix
 from pix2pix.networks import BatchStatsNorm
 from pix2pix.options import OPTIONS_FILE, Options, merge_stored_options, read_options_file, save_options
-from pix2pix.train import CHECKPOINT_PREFIX
+from pix2pix.training import CHECKPOINT_PREFIX
 
 # Keras layer class -> the tf.compat.v1.layers scope the reference's variables live under.
 _TF1_LAYER_SCOPES = (

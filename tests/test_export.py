@@ -17,7 +17,7 @@ from pix2pix.errors import Pix2PixError
 from pix2pix.export import ImageTranslator, export_mode, load_translator, prepare_export_options
 from pix2pix.model import Pix2Pix, generator_for, restore_generator
 from pix2pix.options import Options, prepare_test_options, save_options
-from pix2pix.train import CHECKPOINT_PREFIX
+from pix2pix.training import CHECKPOINT_PREFIX
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
