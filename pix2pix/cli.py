@@ -22,7 +22,7 @@ flags.DEFINE_integer("seed", None, "random seed (chosen and recorded in options.
 flags.DEFINE_string("checkpoint", None,
                     "directory with checkpoint to resume training from or use for test/export/infer "
                     "(infer: also a SavedModel); import: the TF1 checkpoint directory")
-flags.DEFINE_integer("max_steps", None, "number of training steps (0 to disable)")
+flags.DEFINE_integer("max_steps", None, "number of training steps (default: --max_epochs, else no limit)")
 flags.DEFINE_integer("max_epochs", None, "number of training epochs")
 flags.DEFINE_integer("summary_freq", _D.summary_freq, "update summaries every summary_freq steps")
 flags.DEFINE_integer("progress_freq", _D.progress_freq, "display progress every progress_freq steps")
@@ -51,6 +51,9 @@ flags.DEFINE_enum("output_filetype", _D.output_filetype, ["png", "jpeg"], "expor
 # Additions; their defaults reproduce the reference.
 flags.DEFINE_bool("rgb_colorization", _D.rgb_colorization,
                   "single colour photos: grey (luma, 1 channel) in, RGB out")
+flags.DEFINE_string("task", _D.task,
+                    "data mode by name: pairs (A|B files), lab (= --lab_colorization), "
+                    "rgb (= --rgb_colorization), or one registered in pix2pix.tasks")
 flags.DEFINE_integer("crop_size", _D.crop_size,
                      "training/test image size, a power of two >= 32; the U-Net depth follows it "
                      "(8 levels at 256, 7 at 128, 9 at 512)")

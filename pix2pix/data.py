@@ -1,10 +1,7 @@
 """tf.data pipelines: listing image files, decoding, A|B / Lab / grey->RGB examples, jitter.
 
-Data semantics are SPEC.md's "Data" section:
-- pairs: one image holds A on the left half and B on the right (split at width // 2);
-- lab_colorization: one colour image -> L in, ab out;
-- rgb_colorization (ours): one colour image -> luma in (1 channel), RGB out;
-- which_direction BtoA swaps inputs and targets.
+Data semantics are SPEC.md's "Data" section; how one file becomes inputs and targets is
+the task's (tasks.py: pairs, lab, rgb; which_direction BtoA swaps them).
 Images are in [-1, 1]. Training applies the same random flip, area resize to
 scale_size and random crop to crop_size to inputs and targets.
 """
@@ -18,9 +15,10 @@ from typing import List, Tuple
 
 import tensorflow as tf
 
-from pix2pix.color import lab_to_network, rgb_to_lab
 from pix2pix.errors import Pix2PixError
+from pix2pix.imaging import decode_rgb
 from pix2pix.options import Options
+from pix2pix.tasks import task_for
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -51,12 +49,6 @@ def sort_image_paths(paths: List[str]) -> List[str]:
     if all(stem(p).isdigit() for p in paths):
         return sorted(paths, key=lambda p: (int(stem(p)), p))
     return sorted(paths)
-
-
-def decode_rgb(contents):
-    """Encoded bytes -> [H, W, 3] float32 in [0, 1]. Grey is expanded to RGB, alpha dropped."""
-    image = tf.io.decode_image(contents, channels=3, dtype=tf.uint8, expand_animations=False)
-    return tf.image.convert_image_dtype(image, tf.float32)
 
 
 def find_unreadable_images(paths: List[str], paired: bool) -> List[Tuple[str, str]]:
@@ -105,7 +97,7 @@ def check_images(paths: List[str], options: Options) -> List[str]:
 
     With options.skip_bad_images the bad files are named on stderr and left out instead.
     """
-    problems = find_unreadable_images(paths, paired=_is_paired(options))
+    problems = find_unreadable_images(paths, paired=task_for(options).PAIRED)
     if not problems:
         return paths
     if not options.skip_bad_images or len(problems) == len(paths):
@@ -119,20 +111,9 @@ def check_images(paths: List[str], options: Options) -> List[str]:
 
 
 # ------------------------------------------------------------------- examples
-def _is_paired(options: Options) -> bool:
-    return not (options.lab_colorization or options.rgb_colorization)
-
-
 def split_example(image, options: Options):
-    """[H, W, 3] RGB in [0, 1] -> (inputs, targets) in [-1, 1] for this data mode."""
-    if options.lab_colorization:
-        a, b = lab_to_network(rgb_to_lab(image))
-    elif options.rgb_colorization:
-        a, b = tf.image.rgb_to_grayscale(image) * 2 - 1, image * 2 - 1
-    else:
-        half = tf.shape(image)[1] // 2
-        a, b = image[:, :half, :] * 2 - 1, image[:, half:, :] * 2 - 1
-    return (a, b) if options.which_direction == "AtoB" else (b, a)
+    """[H, W, 3] RGB in [0, 1] -> (inputs, targets) in [-1, 1] for this task."""
+    return task_for(options).split(image)
 
 
 def _jitter(image, flip, offset, scale_size, crop_size):

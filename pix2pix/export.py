@@ -26,11 +26,11 @@ import tempfile
 
 import tensorflow as tf
 
-from pix2pix import color
-from pix2pix.data import decode_rgb, split_example
 from pix2pix.errors import Pix2PixError
+from pix2pix.imaging import decode_rgb, resize
 from pix2pix.model import generator_for, restore_generator
 from pix2pix.options import OPTIONS_FILE, Options, read_options_file, save_options, with_model_options
+from pix2pix.tasks import task_for
 
 SERVING_SIGNATURE = "serving_default"
 BASE64_SIGNATURE = "base64"
@@ -61,23 +61,6 @@ def prepare_export_options(options: Options) -> Options:
 
 
 # --------------------------------------------------------------------- image helpers
-def resize(image, height, width):
-    """[H, W, C] -> [height, width, C], float32.
-
-    Area averaging when shrinking in both directions (what training and test mode use to
-    reach crop_size, so the network sees the kind of image it was trained on); bicubic when
-    enlarging in both; antialiased bicubic for a mix (shrinking one way, enlarging the other).
-    """
-    size = tf.shape(image)[:2]
-    target = [height, width]
-    shrinking = tf.reduce_all(size >= tf.stack(target))
-    enlarging = tf.reduce_all(size <= tf.stack(target))
-    return tf.case([
-        (shrinking, lambda: tf.image.resize(image, target, method="area")),
-        (enlarging, lambda: tf.image.resize(image, target, method="bicubic")),
-    ], default=lambda: tf.image.resize(image, target, method="bicubic", antialias=True))
-
-
 def decode_image(contents, index, field="images"):
     """Encoded bytes (scalar string) -> [H, W, 3] float32 RGB in [0, 1].
 
@@ -117,11 +100,6 @@ def decode_base64(text):
     text = tf.strings.regex_replace(text, r"\+", "-")  # tf.io.decode_base64 reads URL-safe only
     text = tf.strings.regex_replace(text, "/", "_")
     return tf.io.decode_base64(text)
-
-
-def _grey(values01):
-    """[..., 1] in [0, 1] -> [..., 3] grey RGB."""
-    return tf.tile(values01, [1, 1, 3])
 
 
 # ----------------------------------------------------------------------- the module
@@ -181,60 +159,14 @@ class ImageTranslator(tf.Module):
         """One photo [H, W, 3] RGB in [0, 1] -> the model's picture [H, W, 3] RGB in [0, 1].
 
         The generator sees the photo resized to crop_size x crop_size (on its own: a batch of
-        one, so its batch statistics are its own); the picture comes back at H x W.
+        one, so its batch statistics are its own); the task brings the picture back to H x W.
         """
-        options = self.options
-        if options.lab_colorization:
-            if options.which_direction == "AtoB":
-                return self._colorize_lab(rgb)
-            return self._lightness_from_lab_colour(rgb)
-        if options.rgb_colorization:
-            if options.which_direction == "AtoB":
-                return self._colorize_rgb(rgb)
-            return self._luma_from_rgb(rgb)
-        return self._translate_pair_image(rgb)
+        return task_for(self.options).translate(rgb, self._at_crop_size)
 
     def _at_crop_size(self, full_inputs):
         """[H, W, Ci] network inputs -> [crop, crop, Co] network outputs."""
         crop = self.options.crop_size
         return self.generate(resize(full_inputs, crop, crop)[tf.newaxis])[0]
-
-    @staticmethod
-    def _at_size_of(image, photo):
-        """IMAGE [h, w, C] resized to the height and width of PHOTO [H, W, 3]."""
-        return resize(image, tf.shape(photo)[0], tf.shape(photo)[1])
-
-    def _colorize_lab(self, rgb):
-        """L -> ab: the photo's own full-resolution L with the predicted ab upsampled onto it."""
-        luminance, lightness = color.luminance_and_lightness(rgb)
-        ab = self._at_crop_size(lightness / 50.0 - 1.0)  # L as split_example feeds it
-        ab = tf.clip_by_value(self._at_size_of(ab, rgb), -1.0, 1.0) * 110.0
-        return color.colorize_keeping_luminance(luminance, ab)
-
-    def _lightness_from_lab_colour(self, rgb):
-        """ab -> L: a grey picture of the predicted L, as test mode shows it."""
-        inputs, _ = split_example(rgb, self.options)  # ab / 110
-        lightness = (self._at_crop_size(inputs) + 1.0) * 50.0
-        no_colour = tf.zeros_like(tf.concat([lightness, lightness], axis=-1))
-        grey = color.lab_to_rgb(tf.concat([lightness, no_colour], axis=-1))
-        return tf.clip_by_value(self._at_size_of(grey, rgb), 0.0, 1.0)
-
-    def _colorize_rgb(self, rgb):
-        """Luma -> RGB: the photo's own full-resolution luma plus the predicted chroma upsampled."""
-        photo_luma = color.luma(rgb)
-        outputs = (self._at_crop_size(photo_luma * 2.0 - 1.0) + 1.0) / 2.0  # as split_example
-        chroma = outputs - color.luma(outputs)
-        return color.add_chroma_within_gamut(photo_luma, self._at_size_of(chroma, rgb))
-
-    def _luma_from_rgb(self, rgb):
-        """RGB -> luma: a grey picture of the predicted luma."""
-        outputs = (self._at_crop_size(rgb * 2.0 - 1.0) + 1.0) / 2.0
-        return tf.clip_by_value(self._at_size_of(_grey(outputs), rgb), 0.0, 1.0)
-
-    def _translate_pair_image(self, rgb):
-        """A|B pair models: image in, image out, resized back (nothing to keep at full size)."""
-        outputs = (self._at_crop_size(rgb * 2.0 - 1.0) + 1.0) / 2.0
-        return tf.clip_by_value(self._at_size_of(outputs, rgb), 0.0, 1.0)
 
     def translate_encoded(self, images, field="images"):
         """[N] encoded images -> [N] encoded results (PNG or JPEG), each at its own size.

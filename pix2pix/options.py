@@ -24,7 +24,7 @@ PRECISIONS = ("float32", "float16", "bfloat16")
 # first four; the others are ours and are needed to rebuild the same model).
 MODEL_OPTIONS = (
     "which_direction", "ngf", "ndf", "lab_colorization",
-    "rgb_colorization", "separable_conv", "crop_size",
+    "rgb_colorization", "separable_conv", "crop_size", "task",
 )
 
 OPTIONS_FILE = "options.json"
@@ -69,6 +69,20 @@ class Options:
     skip_nonfinite: bool = False
     strategy: str = "none"
     mixed_precision: str = "float32"
+    # The data mode by name (tasks.py). --lab_colorization / --rgb_colorization, the
+    # reference's way to say it, select "lab" / "rgb" and are kept in step with it.
+    task: str = "pairs"
+
+    def __post_init__(self):
+        if self.task == "pairs":
+            if self.lab_colorization and not self.rgb_colorization:
+                self.task = "lab"
+            elif self.rgb_colorization and not self.lab_colorization:
+                self.task = "rgb"
+        elif self.task == "lab":
+            self.lab_colorization = True
+        elif self.task == "rgb":
+            self.rgb_colorization = True
 
     # ----------------------------------------------------------------- derived
     @property
@@ -78,14 +92,9 @@ class Options:
 
     @property
     def channels(self):
-        """(input_channels, target_channels) of the networks for this data mode."""
-        if self.lab_colorization:
-            a, b = 1, 2  # L in, ab out
-        elif self.rgb_colorization:
-            a, b = 1, 3  # luma in, RGB out
-        else:
-            a, b = 3, 3
-        return (a, b) if self.which_direction == "AtoB" else (b, a)
+        """(input_channels, target_channels) of the networks for this task and direction."""
+        from pix2pix.tasks import task_for  # TensorFlow: loaded only when asked
+        return task_for(self).channels
 
     # -------------------------------------------------------------- validation
     def validate(self) -> "Options":
@@ -107,6 +116,12 @@ class Options:
             fail("mixed_precision", f"must be one of {', '.join(PRECISIONS)}, got {self.mixed_precision!r}")
         if self.lab_colorization and self.rgb_colorization:
             fail("rgb_colorization", "cannot be combined with --lab_colorization")
+        from pix2pix.tasks import TASKS
+        if self.task not in TASKS:
+            fail("task", f"must be one of {', '.join(TASKS)}, got {self.task!r}")
+        for flag, task in (("lab_colorization", "lab"), ("rgb_colorization", "rgb")):
+            if getattr(self, flag) and self.task != task:
+                fail("task", f"{self.task} cannot be combined with --{flag} (task {task})")
         if self.crop_size < 32 or self.crop_size & (self.crop_size - 1):
             fail("crop_size", f"must be a power of two >= 32 (the U-Net halves it "
                  f"down to 1x1 and the PatchGAN needs 32), got {self.crop_size}")
@@ -164,6 +179,9 @@ def with_model_options(options: Options, stored: dict) -> Options:
     """
     known = {f.name for f in dataclasses.fields(Options)}
     updates = {k: stored[k] for k in MODEL_OPTIONS if k in stored and k in known}
+    if "task" not in stored:  # written before tasks had names: the booleans say which
+        updates["task"] = Options(lab_colorization=bool(stored.get("lab_colorization")),
+                                  rgb_colorization=bool(stored.get("rgb_colorization"))).task
     return dataclasses.replace(options, **updates)
 
 

@@ -9,45 +9,19 @@ import re
 
 import tensorflow as tf
 
-from pix2pix.color import lab_to_rgb, network_to_lab
 from pix2pix.fileio import atomic_write_bytes, atomic_write_text
 from pix2pix.options import Options
+from pix2pix.tasks import task_for
 
 KINDS = ("inputs", "outputs", "targets")
-
-
-def _rgb01(images):
-    """[N, H, W, 1 or 3] in [-1, 1] -> [N, H, W, 3] in [0, 1]; grey is repeated on 3 channels."""
-    images = (tf.cast(images, tf.float32) + 1.0) / 2.0
-    if images.shape[-1] == 1:
-        images = tf.tile(images, [1, 1, 1, 3])
-    return images
-
-
-def _lab_rgb(l, ab):
-    return lab_to_rgb(network_to_lab(tf.cast(l, tf.float32), tf.cast(ab, tf.float32)))
 
 
 def to_display(inputs, targets, outputs, options: Options):
     """{"inputs", "targets", "outputs"} as [N, H, W', 3] uint8 RGB, ready to save.
 
-    Lab pictures are converted back to RGB: the L image is shown grey, the ab images
-    with the L they belong with (the reference's convention). W' follows aspect_ratio.
+    The task draws each picture (tasks.Task.pictures); W' follows aspect_ratio.
     """
-    if options.lab_colorization:
-        if options.which_direction == "AtoB":  # inputs L; targets and outputs ab
-            zeros = tf.zeros_like(tf.concat([inputs, inputs], axis=-1))
-            pictures = {"inputs": _lab_rgb(inputs, zeros),
-                        "targets": _lab_rgb(inputs, targets),
-                        "outputs": _lab_rgb(inputs, outputs)}
-        else:  # inputs ab; targets and outputs L
-            zeros = tf.zeros_like(tf.concat([targets, targets], axis=-1))
-            pictures = {"inputs": _lab_rgb(targets, inputs),
-                        "targets": _lab_rgb(targets, zeros),
-                        "outputs": _lab_rgb(outputs, zeros)}
-    else:
-        pictures = {"inputs": _rgb01(inputs), "targets": _rgb01(targets),
-                    "outputs": _rgb01(outputs)}
+    pictures = task_for(options).pictures(inputs, targets, outputs)
     return {kind: _to_uint8(image, options.aspect_ratio) for kind, image in pictures.items()}
 
 
