@@ -11,14 +11,13 @@ files are checked for truncation, so a bad file fails with a one-line reason
 (``ImageError``) instead of an OpenCV warning or a half-grey image.
 """
 
-import contextlib
 import os
-import shutil
 import struct
-import tempfile
 
 import cv2
 import numpy as np
+
+from pix2pix import fileio, jpeg
 
 SUPPORTED_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 OUTPUT_FORMATS = ("png", "jpg")
@@ -52,41 +51,21 @@ def _png_dimensions(data):
     return None
 
 
-# JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic...);
-# C4 (DHT), C8 (JPG) and CC (DAC) share the range but are not frames.
-_JPEG_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-# Markers that stand alone, without a length field.
-_JPEG_STANDALONE_MARKERS = frozenset([0x01] + list(range(0xD0, 0xD9)))
-
-
 def _jpeg_layout(data):
-    """Walk the JPEG marker segments up to the first scan.
+    """((width, height) or None, offset of the first SOS marker) of JPEG DATA.
 
-    Returns ((width, height) or None, offset of the first SOS marker): the
-    offset is None if the data ends before any scan (truncated) and -1 if the
-    segments do not chain up (some writers leave junk between segments, which
-    libjpeg tolerates, so that alone is not treated as an error).
+    The offset is None if the data ends before any scan (truncated) and -1 if the segments
+    do not chain up (some writers leave junk between segments, which libjpeg tolerates, so
+    that alone is not treated as an error). The walk is pix2pix.jpeg's, shared with infer.
     """
-    position = 2
     dimensions = None
-    while position + 4 <= len(data):
-        if data[position] != 0xFF:
-            return dimensions, -1
-        marker = data[position + 1]
-        if marker == 0xFF:  # fill byte
-            position += 1
-            continue
-        if marker in _JPEG_STANDALONE_MARKERS:
-            position += 2
-            continue
-        if marker == 0xDA:  # start of scan: entropy-coded data follows
-            return dimensions, position
-        (length,) = struct.unpack(">H", data[position + 2:position + 4])
-        if marker in _JPEG_SOF_MARKERS and dimensions is None and position + 9 <= len(data):
-            height, width = struct.unpack(">HH", data[position + 5:position + 9])
-            if width and height:  # height 0 means "defined later" (DNL); rare
-                dimensions = (width, height)
-        position += 2 + length
+    for segment in jpeg.segments(data):
+        if segment.marker is None:  # the chain broke (junk) or the data ended
+            return dimensions, (-1 if segment.broken else None)
+        if segment.marker == jpeg.START_OF_SCAN:
+            return dimensions, segment.position
+        if dimensions is None:
+            dimensions = jpeg.frame_dimensions(segment)
     return dimensions, None
 
 
@@ -248,17 +227,6 @@ def read_image(path, max_pixels=DEFAULT_MAX_PIXELS, min_side=1):
 
 # --- writing ----------------------------------------------------------------
 
-def _current_umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-# Read once: mkstemp creates files as 0600, and we give outputs the
-# permissions a plain open() would have given them.
-_FILE_MODE = 0o666 & ~_current_umask()
-
-
 def output_format(path):
     """"png" or "jpg" from the output file's extension."""
     extension = os.path.splitext(path)[1].lower()
@@ -285,61 +253,13 @@ def encode_image(image, image_format="png", quality=DEFAULT_JPEG_QUALITY):
     return encoded.tobytes()
 
 
-# Temporary files being written by this process; see remove_unfinished_temporaries.
-_unfinished_temporaries = set()
-
-
-def remove_unfinished_temporaries():
-    """Delete this process's in-progress temporary files (for signal handlers
-    that end the process without running ``finally`` blocks)."""
-    for temporary in list(_unfinished_temporaries):
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-
-
-@contextlib.contextmanager
-def _replacing(path):
-    """Yield (descriptor, temporary path) of a new hidden file beside PATH; when the block
-    succeeds the file is renamed over PATH, when it fails it is deleted. Until then it is
-    listed for remove_unfinished_temporaries."""
-    directory = os.path.dirname(path) or "."
-    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                                             suffix=".tmp")
-    _unfinished_temporaries.add(temporary)
-    try:
-        yield descriptor, temporary
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    finally:
-        _unfinished_temporaries.discard(temporary)
-
-
-def write_bytes_atomically(path, data):
-    """Write ``data`` to ``path`` so that ``path`` is either absent, the old
-    file, or the complete new file — never a partial one.
-
-    The bytes go to a hidden temporary file in the same directory (same file
-    system, so the final rename is atomic), are flushed to disk, then the
-    temporary file is renamed over ``path`` with os.replace.
-    """
-    with _replacing(path) as (descriptor, temporary):
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, _FILE_MODE)
+# The project's one atomic writer (pix2pix/fileio.py): a temporary file beside the target,
+# fsynced, renamed over it; unfinished temporaries are removed by the workers' signal handler.
+remove_unfinished_temporaries = fileio.remove_unfinished_temporaries
+write_bytes_atomically = fileio.atomic_write_bytes
+copy_file_atomically = fileio.atomic_copy
 
 
 def write_image(path, image, quality=DEFAULT_JPEG_QUALITY):
     """Atomically write an RGB uint8 image; PNG or JPEG chosen by the extension."""
     write_bytes_atomically(path, encode_image(image, output_format(path), quality))
-
-
-def copy_file_atomically(source, destination):
-    """Copy a file (contents and times) so the destination is never partial."""
-    with _replacing(destination) as (descriptor, temporary):
-        os.close(descriptor)
-        shutil.copy2(source, temporary)

@@ -10,7 +10,7 @@ import sys
 from absl import app, flags, logging
 
 from pix2pix.errors import Pix2PixError
-from pix2pix.options import MODES, PRECISIONS, STRATEGIES, Options, prepare_test_options, prepare_train_options
+from pix2pix.options import MODES, PRECISIONS, STRATEGIES, Options, prepare
 
 _D = Options()  # the defaults, so flags and the record cannot disagree
 
@@ -72,6 +72,23 @@ flags.DEFINE_enum("mixed_precision", _D.mixed_precision, list(PRECISIONS),
                   "compute dtype for training: float16 (with dynamic loss scaling) or bfloat16 are for "
                   "GPUs/TPUs; variables, losses and outputs stay float32")
 
+# The model zoo: names as the PyTorch pix2pix's flags; defaults are the reference's model.
+flags.DEFINE_string("netG", _D.netG, "generator: unet (the reference's, depth from --crop_size), "
+                    "encoder_decoder (the paper's U-Net without skips), resnet_9blocks, resnet_6blocks")
+flags.DEFINE_string("netD", _D.netD, "discriminator: basic (70x70 PatchGAN), n_layers (with "
+                    "--n_layers_D), pixel (1x1 PixelGAN)")
+flags.DEFINE_integer("n_layers_D", None, "--netD n_layers only: 1 = 16x16 patches, 3 = 70x70, "
+                     "5 = 286x286 (ImageGAN at 256); default 3")
+flags.DEFINE_bool("condition_GAN", _D.condition_GAN, "the discriminator sees the input beside the "
+                  "target/output (--nocondition_GAN: the image alone, the paper's GAN rows)")
+flags.DEFINE_string("gan_mode", _D.gan_mode, "vanilla (the reference's cross-entropy), lsgan, wgangp")
+flags.DEFINE_string("norm", _D.norm, "batch (batch statistics always, the reference's), instance, none")
+flags.DEFINE_bool("no_dropout", _D.no_dropout, "no dropout in the U-Net decoders / ResNet blocks")
+flags.DEFINE_string("lr_policy", _D.lr_policy, "constant, linear (decay to 0 over the last "
+                    "--n_epochs_decay epochs), step (x0.1 every --lr_decay_iters steps), cosine")
+flags.DEFINE_integer("n_epochs_decay", _D.n_epochs_decay, "--lr_policy linear: epochs of decay to 0")
+flags.DEFINE_integer("lr_decay_iters", None, "--lr_policy step: steps between the x0.1 drops")
+
 FLAGS = flags.FLAGS
 
 
@@ -91,15 +108,15 @@ def run(options: Options) -> None:
     """Run the mode OPTIONS asks for."""
     if options.mode == "train":
         from pix2pix.training import train
-        model = train(prepare_train_options(options, _explicit_flags()))
+        model = train(prepare(options, _explicit_flags()))
         if model.stopped_by:  # saved and resumable, but not finished: say so in the status
             sys.exit(128 + signal.Signals[model.stopped_by].value)
     elif options.mode == "test":
         from pix2pix.evaluate import test
-        test(prepare_test_options(options))
+        test(prepare(options, _explicit_flags()))
     elif options.mode == "export":
         from pix2pix.export import export_mode
-        export_mode(options)
+        export_mode(options, _explicit_flags())
     elif options.mode == "infer":
         from pix2pix.infer import infer_mode
         infer_mode(options, _explicit_flags())

@@ -15,7 +15,7 @@ from typing import List, Tuple
 
 import tensorflow as tf
 
-from pix2pix.errors import Pix2PixError
+from pix2pix.errors import Pix2PixError, error_line
 from pix2pix.imaging import decode_rgb
 from pix2pix.options import Options
 from pix2pix.tasks import task_for
@@ -24,20 +24,31 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 
 # ---------------------------------------------------------------- listing files
-def list_image_files(input_dir: str) -> List[str]:
-    """The *.jpg files of INPUT_DIR, else its *.png files, in the reference's order.
+def list_image_files(input_dir: str, extensions=None, purpose: str = "", noun: str = "images") -> List[str]:
+    """The images of INPUT_DIR in the reference's order; the project's one image lister.
 
-    Sorted by the integer value of the base names when all are integers, else by name.
+    Without EXTENSIONS, the reference's rule: the *.jpg files, else the *.png files. With
+    EXTENSIONS (lower case, e.g. (".jpg", ".png")), every non-hidden file whose name ends in
+    one of them, in any case. Sorted by the integer value of the base names when all are
+    integers, else by name. PURPOSE ends the "is required" error (e.g. "for --mode infer"),
+    NOUN names the files in the "contains no" error.
     """
     if not input_dir:
-        raise Pix2PixError("--input_dir: is required")
+        raise Pix2PixError(f"--input_dir: is required{' ' + purpose if purpose else ''}")
     if not os.path.isdir(input_dir):
         raise Pix2PixError(f"--input_dir: {input_dir} does not exist or is not a directory")
-    paths = glob.glob(os.path.join(glob.escape(input_dir), "*.jpg"))
+    if extensions is None:
+        paths = glob.glob(os.path.join(glob.escape(input_dir), "*.jpg"))
+        if not paths:
+            paths = glob.glob(os.path.join(glob.escape(input_dir), "*.png"))
+        wanted = ".jpg or .png images"
+    else:
+        paths = [os.path.join(input_dir, name) for name in os.listdir(input_dir)
+                 if not name.startswith(".") and name.lower().endswith(tuple(extensions))
+                 and os.path.isfile(os.path.join(input_dir, name))]
+        wanted = f"{noun} ({' '.join(extensions)})"
     if not paths:
-        paths = glob.glob(os.path.join(glob.escape(input_dir), "*.png"))
-    if not paths:
-        raise Pix2PixError(f"--input_dir: {input_dir} contains no .jpg or .png images")
+        raise Pix2PixError(f"--input_dir: {input_dir} contains no {wanted}")
     return sort_image_paths(paths)
 
 
@@ -81,7 +92,7 @@ def _decode_error(path: str) -> str:
     try:
         decode_rgb(tf.io.read_file(path))
     except (tf.errors.OpError, ValueError) as err:
-        message = getattr(err, "message", str(err)).strip().splitlines()[0]
+        message = error_line(err)
         return f"not a decodable image ({message})"
     return "not a decodable image"
 

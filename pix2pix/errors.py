@@ -7,3 +7,14 @@ class Pix2PixError(Exception):
     The message names the flag or file and says what is wrong; the CLI prints it
     as `pix2pix: error: MESSAGE` and exits with status 1, without a traceback.
     """
+
+
+def error_line(err: BaseException, prefer=()) -> str:
+    """The informative line of an exception's message (TensorFlow's run to many lines): the
+    first line containing one of PREFER, else the first non-empty line."""
+    text = getattr(err, "message", None) or str(err)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        if any(marker in line for marker in prefer):
+            return line
+    return lines[0] if lines else type(err).__name__

@@ -27,16 +27,17 @@ import tempfile
 import tensorflow as tf
 
 from pix2pix.errors import Pix2PixError
+from pix2pix.fileio import check_output_dir
 from pix2pix.imaging import decode_rgb, resize
 from pix2pix.model import generator_for, restore_generator
-from pix2pix.options import OPTIONS_FILE, Options, read_options_file, save_options, with_model_options
+from pix2pix.networks import side_multiple
+from pix2pix.options import SAVED_MODEL_FILE, Options, prepare, save_options
 from pix2pix.tasks import task_for
 
 SERVING_SIGNATURE = "serving_default"
 BASE64_SIGNATURE = "base64"
 TENSORS_SIGNATURE = "tensors"
 JPEG_QUALITY = 80  # the reference's export used quality 80
-SAVED_MODEL_FILE = "saved_model.pb"
 
 # Leading bytes of the formats tf.io.decode_image reads. Checked first so that bytes which
 # are no image at all fail with a message that says so, not with a decoder's internals.
@@ -47,17 +48,12 @@ _MAGIC_NUMBERS = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b
 
 
 # --------------------------------------------------------------------------- options
-def prepare_export_options(options: Options) -> Options:
-    """OPTIONS with the model-defining fields read from --checkpoint's options.json.
+def prepare_export_options(options: Options, explicit=None) -> Options:
+    """options.prepare() for export: the model options read from --checkpoint's options.json.
 
     Flags that only shape the export (deterministic, output_filetype) keep their values.
     """
-    if not options.checkpoint:
-        raise Pix2PixError(f"--checkpoint: is required for --mode {options.mode} "
-                           "(the training output directory to use)")
-    stored = read_options_file(options.checkpoint)
-    options = with_model_options(options, stored)
-    return options.validate()
+    return prepare(dataclasses.replace(options, mode="export"), explicit)
 
 
 # --------------------------------------------------------------------- image helpers
@@ -146,12 +142,12 @@ class ImageTranslator(tf.Module):
         return self._keras_generator(inputs, training=not self.options.deterministic)
 
     def _tensors(self, inputs):
-        multiple = 2 ** self.options.unet_depth
+        multiple = side_multiple(self.options)
         size = tf.shape(inputs)[1:3]
         tf.debugging.assert_equal(
             size % multiple, tf.zeros_like(size),
             message=f"inputs: height and width must be multiples of {multiple} "
-                    f"(2**{self.options.unet_depth}, the U-Net's depth)")
+                    f"(what --netG {self.options.netG} needs at this crop size)")
         return {"outputs": self.generate(inputs)}
 
     # ------------------------------------------------------------- one photo
@@ -201,17 +197,6 @@ def load_translator(options: Options, options_file=None) -> ImageTranslator:
     return ImageTranslator(generator, options, options_file)
 
 
-def _check_output_dir(path: str) -> None:
-    """EXPORT_DIR may be new, empty, or an earlier export (replaced); anything else is refused."""
-    if not os.path.exists(path):
-        return
-    if not os.path.isdir(path):
-        raise Pix2PixError(f"--output_dir: {path} exists and is not a directory")
-    if os.listdir(path) and not os.path.isfile(os.path.join(path, SAVED_MODEL_FILE)):
-        raise Pix2PixError(f"--output_dir: {path} is not empty and holds no earlier export; "
-                           "choose a new directory (an export replaces the whole directory)")
-
-
 def _move_into_place(staging: str, final: str) -> None:
     """Rename the finished STAGING directory to FINAL, replacing an earlier export there."""
     if not os.path.exists(final):
@@ -234,7 +219,8 @@ def _move_into_place(staging: str, final: str) -> None:
 def export(options: Options) -> str:
     """Write the SavedModel for OPTIONS (already prepared) at options.output_dir; returns it."""
     final = os.path.abspath(options.output_dir)
-    _check_output_dir(final)
+    if os.path.exists(final):  # new, empty, or an earlier export (replaced)
+        check_output_dir(final, reuse=SAVED_MODEL_FILE)
     parent = os.path.dirname(final)
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix="." + os.path.basename(final) + ".partial-", dir=parent)
@@ -250,21 +236,13 @@ def export(options: Options) -> str:
     return final
 
 
-def export_mode(options: Options) -> str:
-    """`--mode export`: read the model options from --checkpoint and write the SavedModel."""
-    options = prepare_export_options(options)
-    options = dataclasses.replace(options, mode="export")
+def export_mode(options: Options, explicit=None) -> str:
+    """`--mode export`: read the model options from --checkpoint and write the SavedModel.
+
+    EXPLICIT: the flags given on the command line (see options.prepare)."""
+    options = prepare_export_options(options, explicit)
     path = export(options)
     what = "dropout off" if options.deterministic else "dropout on, as in training"
     print(f"exported {path}: signatures {SERVING_SIGNATURE}, {BASE64_SIGNATURE}, "
           f"{TENSORS_SIGNATURE}; {options.output_filetype} output; {what}", flush=True)
     return path
-
-
-def exported_options(saved_model_dir: str) -> dict:
-    """The options dict an export kept as its asset (assets/options.json)."""
-    assets = os.path.join(saved_model_dir, "assets")
-    if not os.path.isfile(os.path.join(assets, OPTIONS_FILE)):
-        raise Pix2PixError(f"--checkpoint: {saved_model_dir} is a SavedModel without "
-                           f"assets/{OPTIONS_FILE}; use one written by `pix2pix --mode export`")
-    return read_options_file(assets)

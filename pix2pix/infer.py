@@ -15,7 +15,6 @@ its export would, and each photo's result does not depend on the others in its b
 
 import dataclasses
 import os
-import struct
 import sys
 import time
 from typing import Callable, List, NamedTuple, Optional, Sequence
@@ -24,12 +23,12 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from pix2pix.data import find_unreadable_images, sort_image_paths, unusable_images_error
-from pix2pix.errors import Pix2PixError
-from pix2pix.export import (SAVED_MODEL_FILE, SERVING_SIGNATURE, exported_options, load_translator,
-                            prepare_export_options)
+from pix2pix.data import find_unreadable_images, list_image_files, unusable_images_error
+from pix2pix import jpeg
+from pix2pix.errors import Pix2PixError, error_line
+from pix2pix.export import SERVING_SIGNATURE, load_translator
 from pix2pix.fileio import atomic_write_bytes
-from pix2pix.options import Options, save_options, with_model_options
+from pix2pix.options import Options, is_saved_model, prepare, save_options
 from pix2pix.visuals import file_stem, write_index
 
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
@@ -49,22 +48,10 @@ class InferredImage(NamedTuple):
 
 # ------------------------------------------------------------------------ the photos
 def list_photos(input_dir: str) -> List[str]:
-    """The photos (.jpg .jpeg .png .bmp .gif, any case) of INPUT_DIR, in the reference's order.
-
-    Sorted by the integer value of the base names when all are integers, else by name.
-    Hidden files are skipped.
-    """
-    if not input_dir:
-        raise Pix2PixError("--input_dir: is required for --mode infer (a folder of photos)")
-    if not os.path.isdir(input_dir):
-        raise Pix2PixError(f"--input_dir: {input_dir} does not exist or is not a directory")
-    paths = [os.path.join(input_dir, name) for name in os.listdir(input_dir)
-             if not name.startswith(".") and name.lower().endswith(PHOTO_EXTENSIONS)
-             and os.path.isfile(os.path.join(input_dir, name))]
-    if not paths:
-        raise Pix2PixError(f"--input_dir: {input_dir} contains no photos "
-                           f"({' '.join(PHOTO_EXTENSIONS)})")
-    return sort_image_paths(paths)
+    """The photos (.jpg .jpeg .png .bmp .gif, any case, not hidden) of INPUT_DIR, in the
+    reference's order (numeric names by value)."""
+    return list_image_files(input_dir, PHOTO_EXTENSIONS, purpose="for --mode infer (a folder of photos)",
+                            noun="photos")
 
 
 def plan_outputs(paths: Sequence[str], output_dir: str, extension: str) -> List[InferredImage]:
@@ -86,44 +73,8 @@ def plan_outputs(paths: Sequence[str], output_dir: str, extension: str) -> List[
 
 
 def jpeg_orientation(contents: bytes) -> int:
-    """The EXIF Orientation (1-8) of JPEG bytes; 1 (as stored) when absent or not a JPEG.
-
-    Walks the segments before the image data to the APP1 "Exif" one and reads tag 0x0112
-    from its first directory (either byte order).
-    """
-    if contents[:2] != b"\xff\xd8":
-        return 1
-    pos = 2
-    while pos + 4 <= len(contents) and contents[pos] == 0xFF:
-        marker = contents[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0xDA, 0xD9):  # image data (or the end) starts: no EXIF before it
-            return 1
-        length = struct.unpack(">H", contents[pos + 2:pos + 4])[0]
-        segment = contents[pos + 4:pos + 2 + length]
-        if marker == 0xE1 and segment[:6] == b"Exif\0\0":
-            return _tiff_orientation(segment[6:])
-        pos += 2 + length
-    return 1
-
-
-def _tiff_orientation(tiff: bytes) -> int:
-    order = {b"II": "<", b"MM": ">"}.get(tiff[:2])
-    if order is None or len(tiff) < 8:
-        return 1
-    directory = struct.unpack(order + "I", tiff[4:8])[0]
-    if directory + 2 > len(tiff):
-        return 1
-    for i in range(struct.unpack(order + "H", tiff[directory:directory + 2])[0]):
-        entry = tiff[directory + 2 + 12 * i:directory + 14 + 12 * i]
-        if len(entry) < 12:
-            break
-        if struct.unpack(order + "H", entry[:2])[0] == 0x0112:
-            value = struct.unpack(order + "H", entry[8:10])[0]
-            return value if 1 <= value <= 8 else 1
-    return 1
+    """The EXIF Orientation (1-8) of JPEG bytes; 1 (as stored) when absent or not a JPEG."""
+    return jpeg.orientation(contents)
 
 
 def upright(contents: bytes) -> bytes:
@@ -149,56 +100,18 @@ def check_photos(paths: Sequence[str]) -> None:
 
 
 # ------------------------------------------------------------------------ the model
-def _explicitly_set(options: Options, name: str, explicit: Optional[Sequence[str]]) -> bool:
-    """Was flag NAME given? Without the CLI's list, a non-default value counts as given."""
-    if explicit is not None:
-        return name in explicit
-    return getattr(options, name) != getattr(Options(), name)
-
-
-# Flags that shape an export; a SavedModel has them fixed (its assets/options.json says how).
-_EXPORT_FLAGS = ("deterministic", "output_filetype")
-
-
-def _flag_value(value) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _saved_model_options(options: Options, directory: str, explicit) -> Options:
-    """OPTIONS with the model options and export flags of the SavedModel in DIRECTORY.
-
-    An export flag asked for with another value than the model was exported with is an
-    error: the SavedModel cannot change it.
-    """
-    stored = exported_options(directory)
-    for name in _EXPORT_FLAGS:
-        wanted = getattr(options, name)
-        if _explicitly_set(options, name, explicit) and name in stored and stored[name] != wanted:
-            raise Pix2PixError(
-                f"--{name}: the SavedModel in {directory} was exported with {name}="
-                f"{_flag_value(stored[name])}; export it again with --{name}={_flag_value(wanted)}, "
-                "or pass the training directory as --checkpoint")
-    options = with_model_options(options, stored)
-    return dataclasses.replace(
-        options, **{name: stored[name] for name in _EXPORT_FLAGS if name in stored}).validate()
-
-
 def load_model(options: Options, explicit=None):
     """(prepared options, translate function) for --checkpoint, a SavedModel or a training dir."""
-    if not options.checkpoint:
-        raise Pix2PixError("--checkpoint: is required for --mode infer (a training output "
-                           "directory or a SavedModel written by --mode export)")
+    options = prepare(dataclasses.replace(options, mode="infer"), explicit)
     directory = options.checkpoint
-    if os.path.isfile(os.path.join(directory, SAVED_MODEL_FILE)):
-        options = _saved_model_options(options, directory, explicit)
+    if is_saved_model(directory):
         try:
             serve = tf.saved_model.load(directory).signatures[SERVING_SIGNATURE]
         except (KeyError, ValueError, OSError, tf.errors.OpError) as err:
             raise Pix2PixError(f"--checkpoint: cannot load the SavedModel in {directory}: "
-                               f"{str(err).splitlines()[0]}") from None
+                               f"{error_line(err)}") from None
         print(f"loaded {directory}", flush=True)
         return options, lambda images: serve(images=images)["outputs"]
-    options = prepare_export_options(options)
     translator = load_translator(options)
     return options, lambda images: translator.serve(images)["outputs"]
 
@@ -234,13 +147,6 @@ class ProgressBar:
 
 
 # ---------------------------------------------------------------------------- run
-def _error_line(err: tf.errors.OpError) -> str:
-    """The informative line of a TensorFlow error (the assertion or decoder message)."""
-    lines = [line.strip() for line in getattr(err, "message", str(err)).splitlines() if line.strip()]
-    return next((line for line in lines if "could not decode" in line or "Invalid" in line),
-                lines[0] if lines else type(err).__name__)
-
-
 def _translate_batch(batch: Sequence[InferredImage], translate: Translate) -> List[bytes]:
     """The encoded results for BATCH; a failure names the photo that caused it."""
     contents = []
@@ -252,7 +158,7 @@ def _translate_batch(batch: Sequence[InferredImage], translate: Translate) -> Li
     except tf.errors.OpError as err:
         if len(batch) == 1:
             raise Pix2PixError(f"--input_dir: cannot process {batch[0].input_path}: "
-                               f"{_error_line(err)}") from None
+                               f"{error_line(err, prefer=('could not decode', 'Invalid'))}") from None
     for row in batch:  # find the culprit (only reached after a failure, e.g. --skip_preflight)
         _translate_batch([row], translate)
     raise AssertionError("a batch failed but none of its photos alone did")

@@ -7,6 +7,10 @@ global step + 1. (The TF1 original computed G's gradient after D's in-place upda
 mixing old activations with new weights; the PyTorch port recomputes D(x, G(x))
 after the D update at the cost of an extra forward. We take the accepted port: one
 forward pass, both gradients from it, D applied first.)
+
+The networks come from the registries (networks.py: --netG, --netD), the GAN loss from
+losses.py (--gan_mode); the names of the losses the model reports (`loss_names`) are
+declared there once and drive progress lines, TensorBoard, losses.csv and losses.png.
 """
 
 import contextlib
@@ -15,27 +19,32 @@ import os
 import keras
 import tensorflow as tf
 
-from pix2pix.errors import Pix2PixError
-from pix2pix.losses import discriminator_loss, generator_losses
-from pix2pix.networks import build_discriminator, build_generator, discriminate_real_and_fake
-from pix2pix.optimizer import FusedAdam
+from pix2pix import kernels
+from pix2pix.errors import Pix2PixError, error_line
+from pix2pix.losses import BASE_LOSS_NAMES, gan_loss_for, l1_loss, loss_names
+from pix2pix.networks import (can_stack, define_discriminator, define_generator, discriminate,
+                              discriminate_real_and_fake)
 from pix2pix.options import Options
+from pix2pix.schedules import learning_rate
 
 EMA_DECAY = 0.99
-LOSS_NAMES = ("discrim_loss", "gen_loss_GAN", "gen_loss_L1")
+LOSS_NAMES = BASE_LOSS_NAMES  # the default model's; Pix2Pix.loss_names says a model's own
 
 
 class LossAverages(tf.Module):
-    """Exponential moving averages (decay 0.99) of the three losses, as the reference shows them.
+    """Exponential moving averages (decay 0.99) of the losses NAMES, as the reference shows them.
 
-    Like tf.compat.v1.train.ExponentialMovingAverage on tensors, the averages start
-    at zero and are divided by (1 - decay**n) when read (zero-debiasing).
+    The averages start at zero and are divided by (1 - decay**n) when read (zero-debiasing).
+    This is a deliberate difference: the reference's tf.train.ExponentialMovingAverage runs
+    with zero_debias=False, so it prints about 0.01 x the loss at step 1 and creeps up over
+    the first few hundred steps; after that the two agree (README, "Faithfulness").
     """
 
-    def __init__(self, decay=EMA_DECAY):
+    def __init__(self, names=LOSS_NAMES, decay=EMA_DECAY):
         super().__init__(name="loss_averages")
+        self.names = tuple(names)
         self.decay = decay
-        self.biased = tf.Variable(tf.zeros([len(LOSS_NAMES)]), trainable=False, name="biased")
+        self.biased = tf.Variable(tf.zeros([len(self.names)]), trainable=False, name="biased")
         self.updates = tf.Variable(0.0, trainable=False, name="updates")
 
     def update(self, losses):
@@ -46,13 +55,13 @@ class LossAverages(tf.Module):
         """{name: float} of the debiased averages (zeros before the first update)."""
         correction = 1.0 - self.decay ** tf.maximum(self.updates, 1.0)
         values = (self.biased / correction).numpy()
-        return dict(zip(LOSS_NAMES, (float(v) for v in values)))
+        return dict(zip(self.names, (float(v) for v in values)))
 
 
 def _adam(options: Options):
     # epsilon 1e-8 is the TF1 default the reference ran with (Keras' default is 1e-7).
-    adam = FusedAdam(learning_rate=options.lr, beta_1=options.beta1,
-                     beta_2=0.999, epsilon=1e-8)
+    adam = kernels.adam(learning_rate=options.lr, beta_1=options.beta1,
+                        beta_2=0.999, epsilon=1e-8)
     if options.mixed_precision == "float16":  # float16 gradients underflow without it
         return keras.optimizers.LossScaleOptimizer(adam)
     return adam
@@ -71,10 +80,8 @@ def _dtype_policy(precision):
 
 
 def generator_for(options: Options):
-    """The generator OPTIONS describe (channels, ngf, separable_conv, depth from crop_size)."""
-    input_channels, output_channels = options.channels
-    return build_generator(input_channels, output_channels, options.ngf,
-                           options.separable_conv, options.unet_depth)
+    """The generator OPTIONS describe (--netG; channels from the task)."""
+    return define_generator(options)
 
 
 class Pix2Pix:
@@ -89,36 +96,58 @@ class Pix2Pix:
     def __init__(self, options: Options, strategy=None):
         self.options = options
         self.strategy = strategy or tf.distribute.get_strategy()
-        input_channels, output_channels = options.channels
+        self.gan_loss = gan_loss_for(options)
+        self.loss_names = loss_names(self.gan_loss)
         with self.strategy.scope(), _dtype_policy(options.mixed_precision):
             self.generator = generator_for(options)
-            self.discriminator = build_discriminator(input_channels, output_channels, options.ndf)
+            self.discriminator = define_discriminator(options, sigmoid=self.gan_loss.SIGMOID)
             self.generator_optimizer = _adam(options)
             self.discriminator_optimizer = _adam(options)
             # Built now so no variable is created inside the traced step.
             self.generator_optimizer.build(self.generator.trainable_variables)
             self.discriminator_optimizer.build(self.discriminator.trainable_variables)
             self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-            self.loss_averages = LossAverages()
+            self.loss_averages = LossAverages(self.loss_names)
         self.stopped_by = None  # set by the trainer when a signal ended the run early
+        self._stack_discriminator_batches = can_stack(self.discriminator)
+        self._schedule = None
         self._step_fn = tf.function(self._train_step)
+
+    def follow_schedule(self, total_steps: int, steps_per_epoch: int) -> None:
+        """Set both learning rates from --lr_policy before every step of a TOTAL_STEPS run."""
+        if self.options.lr_policy != "constant":
+            self._schedule = (total_steps, steps_per_epoch)
+
+    def current_learning_rate(self, step=None) -> float:
+        """The rate of the step taken at global step STEP (default: the next one)."""
+        step = int(self.global_step.numpy()) if step is None else step
+        if self._schedule is None:
+            return self.options.lr
+        return learning_rate(self.options, step, *self._schedule)
 
     # ------------------------------------------------------------------ step
     def _replica_gradients(self, inputs, targets):
         """Forward and backward pass on this replica's share of the batch."""
         options = self.options
         replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+        discriminator = self.discriminator
         with tf.GradientTape(persistent=True) as tape:
             outputs = self.generator(inputs, training=True)
-            if inputs.shape[0] == 1:  # measured: 1.04x the step at batch 1, slower at batch 4
+            # Measured: 1.04x the step at batch 1, slower at batch 4.
+            if inputs.shape[0] == 1 and self._stack_discriminator_batches:
                 predict_real, predict_fake = discriminate_real_and_fake(
-                    self.discriminator, inputs, targets, outputs)
+                    discriminator, inputs, targets, outputs)
             else:
-                predict_real = self.discriminator([inputs, targets], training=True)
-                predict_fake = self.discriminator([inputs, outputs], training=True)
-            d_loss = discriminator_loss(predict_real, predict_fake)
-            g_loss, g_gan, g_l1 = generator_losses(
-                predict_fake, targets, outputs, options.gan_weight, options.l1_weight)
+                predict_real = discriminate(discriminator, inputs, targets)
+                predict_fake = discriminate(discriminator, inputs, outputs)
+            extra = self.gan_loss.extra_terms(
+                lambda x, images: discriminate(discriminator, x, images), inputs, targets, outputs)
+            d_loss = self.gan_loss.discriminator_loss(predict_real, predict_fake)
+            for term in extra.values():
+                d_loss += term
+            g_gan = self.gan_loss.generator_loss(predict_fake)
+            g_l1 = l1_loss(targets, outputs)
+            g_loss = options.gan_weight * g_gan + options.l1_weight * g_l1
             # The optimisers sum gradients over replicas: this makes it a global-batch mean.
             d_scaled, g_scaled = d_loss / replicas, g_loss / replicas
             if options.mixed_precision == "float16":  # unscaled again by LossScaleOptimizer
@@ -128,7 +157,8 @@ class Pix2Pix:
         g_grads = tape.gradient(g_scaled, self.generator.trainable_variables)
         del tape
         finite = tf.reduce_all(tf.math.is_finite(tf.stack([d_loss, g_loss])))
-        return {"losses": tf.stack([d_loss, g_gan, g_l1]), "bad": 1.0 - tf.cast(finite, tf.float32),
+        losses = [d_loss, g_gan, g_l1] + [extra[name] for name in self.gan_loss.EXTRA_NAMES]
+        return {"losses": tf.stack(losses), "bad": 1.0 - tf.cast(finite, tf.float32),
                 "discriminator_gradients": d_grads, "generator_gradients": g_grads,
                 "outputs": outputs, "predict_real": predict_real, "predict_fake": predict_fake}
 
@@ -137,13 +167,19 @@ class Pix2Pix:
         self.discriminator_optimizer.apply_gradients(zip(d_grads, self.discriminator.trainable_variables))
         self.generator_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_variables))
 
-    def _train_step(self, inputs, targets, details=False):
+    def _set_learning_rates(self, rate):
+        for optimizer in (self.discriminator_optimizer, self.generator_optimizer):
+            optimizer.learning_rate.assign(tf.cast(rate, optimizer.learning_rate.dtype))
+
+    def _train_step(self, inputs, targets, details=False, rate=None):
         strategy = self.strategy
         replica = strategy.run(self._replica_gradients, args=(inputs, targets))
         losses = strategy.reduce(tf.distribute.ReduceOp.MEAN, replica["losses"], axis=None)
         finite = strategy.reduce(tf.distribute.ReduceOp.SUM, replica["bad"], axis=None) == 0
 
         def apply_updates():
+            if rate is not None:
+                self._set_learning_rates(rate)
             strategy.run(self._replica_apply, args=(replica["discriminator_gradients"],
                                                     replica["generator_gradients"]))
             self.global_step.assign_add(1)
@@ -153,7 +189,7 @@ class Pix2Pix:
         # A non-finite loss leaves weights, optimiser state and step untouched, so the
         # trainer can stop (or skip the batch) without NaN ever reaching a checkpoint.
         applied = tf.cond(finite, apply_updates, lambda: tf.constant(False))
-        result = dict(zip(LOSS_NAMES, tf.unstack(losses)), applied=applied)
+        result = dict(zip(self.loss_names, tf.unstack(losses)), applied=applied)
         if details:  # the first replica's tensors, for summaries and display
             for key in ("outputs", "predict_real", "predict_fake",
                         "discriminator_gradients", "generator_gradients"):
@@ -169,7 +205,10 @@ class Pix2Pix:
         was not finite. With DETAILS (a Python bool; traced separately) also the outputs,
         the discriminator's predictions and both gradient lists, for summaries and display.
         """
-        return self._step_fn(inputs, targets, details)
+        if self._schedule is None:
+            return self._step_fn(inputs, targets, details)
+        rate = tf.constant(self.current_learning_rate(), tf.float32)
+        return self._step_fn(inputs, targets, details, rate)
 
     # ------------------------------------------------------------ checkpoint
     def checkpoint(self) -> tf.train.Checkpoint:
@@ -198,5 +237,5 @@ def restore_generator(generator, directory: str) -> str:
         tf.train.Checkpoint(generator=generator).restore(path).expect_partial().assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as err:
         raise Pix2PixError(f"--checkpoint: {path} does not match the generator these options "
-                           f"describe: {str(err).splitlines()[0]}") from None
+                           f"describe: {error_line(err)}") from None
     return path

@@ -25,7 +25,10 @@ PRECISIONS = ("float32", "float16", "bfloat16")
 MODEL_OPTIONS = (
     "which_direction", "ngf", "ndf", "lab_colorization",
     "rgb_colorization", "separable_conv", "crop_size", "task",
+    "netG", "netD", "n_layers_D", "norm", "condition_GAN", "gan_mode", "no_dropout",
 )
+# Options a resumed run may change (the log says so); everything else of the model is fixed.
+SCHEDULE_OPTIONS = ("lr_policy", "n_epochs_decay", "lr_decay_iters")
 
 OPTIONS_FILE = "options.json"
 
@@ -72,6 +75,17 @@ class Options:
     # The data mode by name (tasks.py). --lab_colorization / --rgb_colorization, the
     # reference's way to say it, select "lab" / "rgb" and are kept in step with it.
     task: str = "pairs"
+    # The model zoo (names as the PyTorch pix2pix's flags); the defaults are the reference's.
+    netG: str = "unet"
+    netD: str = "basic"
+    n_layers_D: Optional[int] = None  # only with --netD n_layers (3 when not given)
+    condition_GAN: bool = True
+    gan_mode: str = "vanilla"
+    norm: str = "batch"
+    no_dropout: bool = False
+    lr_policy: str = "constant"
+    n_epochs_decay: int = 100
+    lr_decay_iters: Optional[int] = None
 
     def __post_init__(self):
         if self.task == "pairs":
@@ -143,7 +157,48 @@ class Options:
             fail("beta1", f"must be in [0, 1), got {self.beta1}")
         if not self.aspect_ratio > 0:
             fail("aspect_ratio", f"must be > 0, got {self.aspect_ratio}")
+        self._validate_zoo(fail)
         return self
+
+    def _validate_zoo(self, fail):
+        """The model zoo's names and the combinations that cannot work, refused up front."""
+        from pix2pix.discriminators import DISCRIMINATORS
+        from pix2pix.generators import GENERATORS
+        from pix2pix.losses import GAN_LOSSES
+        from pix2pix.norms import NORMS
+        from pix2pix.schedules import SCHEDULES
+
+        for registry, value in ((GENERATORS, self.netG), (DISCRIMINATORS, self.netD),
+                                (GAN_LOSSES, self.gan_mode), (NORMS, self.norm),
+                                (SCHEDULES, self.lr_policy)):
+            if value not in registry:
+                fail(registry.flag, f"must be one of {', '.join(registry.names())}, got {value!r}")
+        discriminator = DISCRIMINATORS.get(self.netD)
+        if self.n_layers_D is not None:
+            if not discriminator.has_layers:
+                fail("n_layers_D", f"only applies to --netD n_layers, not --netD {self.netD}")
+            if self.n_layers_D < 1:
+                fail("n_layers_D", f"must be >= 1, got {self.n_layers_D}")
+        minimum = discriminator.minimum_crop(self)
+        if self.crop_size < minimum:
+            depth = f" --n_layers_D {self.n_layers_D}" if self.n_layers_D else ""
+            fail("crop_size", f"--netD {self.netD}{depth} needs --crop_size >= {minimum} (its output "
+                 f"map would vanish at {self.crop_size}), got {self.crop_size}")
+        multiple = GENERATORS.get(self.netG).side_multiple(self)
+        if self.crop_size % multiple:
+            fail("crop_size", f"--netG {self.netG} needs a multiple of {multiple}, got {self.crop_size}")
+        if self.gan_mode == "wgangp" and self.gan_weight == 0:
+            fail("gan_weight", "is 0, so --gan_mode wgangp would train its critic for nothing; "
+                 "use --gan_mode vanilla (or a gan_weight > 0)")
+        if self.n_epochs_decay < 1:
+            fail("n_epochs_decay", f"must be >= 1, got {self.n_epochs_decay}")
+        if self.mode == "train" and self.lr_policy != "constant":
+            if self.max_steps is None and self.max_epochs is None:
+                fail("lr_policy", f"{self.lr_policy} needs the run's length: give --max_steps or --max_epochs")
+        if self.lr_policy == "step" and not (self.lr_decay_iters or 0) >= 1:
+            fail("lr_decay_iters", f"is required (>= 1, in steps) with --lr_policy step, got {self.lr_decay_iters}")
+        if self.lr_decay_iters is not None and self.lr_policy != "step":
+            fail("lr_decay_iters", f"only applies to --lr_policy step, not {self.lr_policy}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -185,45 +240,116 @@ def with_model_options(options: Options, stored: dict) -> Options:
     return dataclasses.replace(options, **updates)
 
 
-def merge_stored_options(options: Options, stored: dict, explicit, source: str) -> Options:
-    """OPTIONS with the model options of STORED (an options.json read from SOURCE).
+def flags_given(options: Options, explicit=None) -> frozenset:
+    """The names of the options the user set: EXPLICIT (the command line's flags) when known,
+    else (the Python API) every option whose value differs from its default."""
+    if explicit is not None:
+        return frozenset(explicit)
+    defaults = Options()
+    return frozenset(f.name for f in dataclasses.fields(Options)
+                     if getattr(options, f.name) != getattr(defaults, f.name))
 
-    A model option given explicitly on the command line (named in EXPLICIT) with a value
-    different from the stored one is an error: the stored weights cannot take it.
+
+def merge_stored_options(options: Options, stored: dict, explicit, source: str, names=MODEL_OPTIONS,
+                         says: str = "says the checkpoint was trained with", advice: str = "") -> Options:
+    """OPTIONS with the options NAMES (default: the model's) of STORED, read from SOURCE.
+
+    One given explicitly (named in EXPLICIT) with a value different from the stored one is
+    an error: the stored weights (or export) cannot take it. ADVICE ends that error.
     """
-    for name in MODEL_OPTIONS:
+    for name in names:
         if name in explicit and name in stored and stored[name] != getattr(options, name):
-            raise Pix2PixError(f"--{name}: {source} says the checkpoint was trained with "
-                               f"{name}={stored[name]!r}, not {getattr(options, name)!r}")
-    return with_model_options(options, stored)
+            raise Pix2PixError(f"--{name}: {source} {says} "
+                               f"{name}={_flag_value(stored[name])}, not {_flag_value(getattr(options, name))}"
+                               f"{advice}")
+    if names is MODEL_OPTIONS:
+        return with_model_options(options, stored)
+    return dataclasses.replace(options, **{name: stored[name] for name in names if name in stored})
 
 
-def prepare_train_options(options: Options, explicit=()) -> Options:
-    """Options for a training run: a seed is chosen if none was given (and recorded).
+def _flag_value(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else repr(value)
 
-    With --checkpoint, the model-defining options come from the checkpoint's
-    options.json; one given explicitly on the command line (named in EXPLICIT)
-    with a different value is an error, since the stored weights cannot take it.
+
+# What a SavedModel written by export keeps in its assets, and the flags that shape an export
+# (fixed in the SavedModel: asking for another value is an error).
+SAVED_MODEL_FILE = "saved_model.pb"
+EXPORT_OPTIONS = ("deterministic", "output_filetype")
+
+
+def is_saved_model(directory) -> bool:
+    return bool(directory) and os.path.isfile(os.path.join(directory, SAVED_MODEL_FILE))
+
+
+def _note_schedule_changes(options: Options, stored: dict) -> None:
+    changed = [f"{name} {stored[name]} -> {getattr(options, name)}" for name in SCHEDULE_OPTIONS
+               if name in stored and stored[name] != getattr(options, name)]
+    if changed:
+        print(f"note: resuming with a different learning-rate schedule ({', '.join(changed)}); "
+              "it applies from the resumed step on", flush=True)
+
+
+def prepare(options: Options, explicit=None) -> Options:
+    """The one place options are made ready for their mode (every mode, CLI and Python API alike).
+
+    EXPLICIT names the options the user set (the command line's flags); None means every value
+    that differs from its default counts as set (flags_given). Then:
+    - train: a seed is chosen if none was given (and recorded); with --checkpoint (resume) the
+      model options come from its options.json;
+    - test, export, infer (a training directory): --checkpoint is required, the model options
+      come from its options.json; test also runs at crop_size with no flip (the reference's);
+    - infer (a SavedModel): model options and export flags from the export's assets/options.json;
+    - import: model options from the TF1 directory's options.json if it has one; float32.
+    A model option set explicitly to another value than stored is an error; the result is
+    validated.
     """
-    import random
-
-    if options.seed is None:
+    given = flags_given(options, explicit)
+    mode, checkpoint = options.mode, options.checkpoint
+    if mode in ("test", "export", "infer") and not checkpoint:
+        what = ("a training output directory or a SavedModel written by --mode export"
+                if mode == "infer" else "the training output directory to use")
+        raise Pix2PixError(f"--checkpoint: is required for --mode {mode} ({what})")
+    if mode == "train" and options.seed is None:
+        import random
         options = dataclasses.replace(options, seed=random.randint(0, 2**31 - 1))
-    if options.checkpoint:
-        stored = read_options_file(options.checkpoint)
-        source = os.path.join(options.checkpoint, OPTIONS_FILE)
-        options = merge_stored_options(options, stored, explicit, source)
+
+    if mode == "infer" and is_saved_model(checkpoint):
+        assets = os.path.join(checkpoint, "assets")
+        if not os.path.isfile(os.path.join(assets, OPTIONS_FILE)):
+            raise Pix2PixError(f"--checkpoint: {checkpoint} is a SavedModel without "
+                               f"assets/{OPTIONS_FILE}; use one written by `pix2pix --mode export`")
+        stored, source = read_options_file(assets), f"the SavedModel in {checkpoint}"
+        options = merge_stored_options(
+            options, stored, given, source, EXPORT_OPTIONS, says="was exported with",
+            advice="; export it again with that value, or pass the training directory as --checkpoint")
+        options = merge_stored_options(options, stored, given, source, says="was exported with")
+    elif mode == "import":
+        directory = checkpoint if os.path.isdir(checkpoint) else os.path.dirname(checkpoint)
+        if os.path.isfile(os.path.join(directory, OPTIONS_FILE)):
+            options = merge_stored_options(options, read_options_file(directory), given,
+                                           os.path.join(directory, OPTIONS_FILE))
+        # The reference trained in float32: its checkpoint becomes the one a float32 training
+        # run writes (plain Adam, no loss-scale state), whatever --mixed_precision says.
+        options = dataclasses.replace(options, mixed_precision="float32")
+    elif checkpoint:
+        stored = read_options_file(checkpoint)
+        options = merge_stored_options(options, stored, given, os.path.join(checkpoint, OPTIONS_FILE))
+        if mode == "train":
+            _note_schedule_changes(options, stored)
+
+    if mode == "test":
+        if options.seed is None:
+            options = dataclasses.replace(options, seed=0)
+        # The reference's test mode: scale_size = CROP_SIZE, flip off.
+        options = dataclasses.replace(options, scale_size=options.crop_size, flip=False)
     return options.validate()
 
 
-def prepare_test_options(options: Options) -> Options:
-    """Options for test mode: model options read back from the checkpoint, no jitter."""
-    if not options.checkpoint:
-        raise Pix2PixError(f"--checkpoint: is required for --mode {options.mode}")
-    stored = read_options_file(options.checkpoint)
-    options = with_model_options(options, stored)
-    if options.seed is None:
-        options = dataclasses.replace(options, seed=0)
-    # The reference's test mode: scale_size = CROP_SIZE, flip off.
-    options = dataclasses.replace(options, scale_size=options.crop_size, flip=False)
-    return options.validate()
+def prepare_train_options(options: Options, explicit=None) -> Options:
+    """prepare() for a training run (mode train)."""
+    return prepare(dataclasses.replace(options, mode="train"), explicit)
+
+
+def prepare_test_options(options: Options, explicit=None) -> Options:
+    """prepare() for test mode."""
+    return prepare(dataclasses.replace(options, mode="test"), explicit)

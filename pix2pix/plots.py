@@ -10,10 +10,13 @@ file this package writes.
     plot_results(rows, "test/results.png", base_dir="test", max_rows=16)
 
 The loss history file has one row per progress report of the trainer, holding the
-averaged losses it prints:
+averaged losses it prints (the model's loss names, whatever they are):
 
     step,discrim_loss,gen_loss_GAN,gen_loss_L1
     50,1.2026,0.8929,0.1405
+
+A run whose model reports other losses (another --gan_mode) continues the file with the
+union of the columns; a loss a row does not have is an empty cell (None when read).
 """
 
 import csv
@@ -27,15 +30,17 @@ from matplotlib.figure import Figure
 
 from pix2pix.fileio import atomic_write_bytes, atomic_write_text
 
-LOSS_FIELDS = ("step", "discrim_loss", "gen_loss_GAN", "gen_loss_L1")
-LOSS_NAMES = LOSS_FIELDS[1:]
+LOSS_FIELDS = ("step", "discrim_loss", "gen_loss_GAN", "gen_loss_L1")  # the default model's file
 LOSS_TITLES = {
     "discrim_loss": "discriminator loss",
     "gen_loss_GAN": "generator GAN loss",
     "gen_loss_L1": "generator L1 loss",
+    "discrim_loss_GP": "discriminator gradient penalty",
 }
 # One fixed colour per loss, so the curves look the same in every run (and tests can find them).
-LOSS_COLORS = {"discrim_loss": "#1f77b4", "gen_loss_GAN": "#d62728", "gen_loss_L1": "#2ca02c"}
+LOSS_COLORS = {"discrim_loss": "#1f77b4", "gen_loss_GAN": "#d62728", "gen_loss_L1": "#2ca02c",
+               "discrim_loss_GP": "#9467bd"}
+OTHER_LOSS_COLOR = "#7f7f7f"
 
 RESULT_KINDS = ("inputs", "outputs", "targets")
 RESULT_TITLES = {"inputs": "input", "outputs": "output", "targets": "target"}
@@ -50,14 +55,19 @@ MAX_FIGURE_INCHES = 300.0
 
 
 # ------------------------------------------------------------------ loss history (losses.csv)
-def _format_row(record) -> str:
+def loss_columns(history):
+    """The loss names of HISTORY's records, in order of first appearance."""
+    names = []
+    for record in history:
+        names += [name for name in record if name != "step" and name not in names]
+    return names
+
+
+def _format_row(record, names) -> str:
     """One CSV line for a loss record; floats keep full precision (repr round-trips)."""
-    values = [str(int(record["step"]))] + [repr(float(record[name])) for name in LOSS_NAMES]
+    values = [str(int(record["step"]))]
+    values += ["" if record.get(name) is None else repr(float(record[name])) for name in names]
     return ",".join(values) + "\n"
-
-
-def _header() -> str:
-    return ",".join(LOSS_FIELDS) + "\n"
 
 
 def read_loss_history(csv_path):
@@ -73,18 +83,21 @@ def read_loss_history(csv_path):
         header = next(reader, None)
         if header is None:
             return []
-        if tuple(header) != LOSS_FIELDS:
-            raise ValueError(f"{csv_path}: header must be {','.join(LOSS_FIELDS)}, got {','.join(header)}")
+        if not header or header[0] != "step" or len(set(header)) != len(header) or "" in header:
+            raise ValueError(f"{csv_path}: header must be step followed by loss names, "
+                             f"got {','.join(header)}")
+        names = header[1:]
         history = []
         for row in reader:
             if not row:
                 continue
-            if len(row) != len(LOSS_FIELDS):
+            if len(row) != len(header):
                 raise ValueError(f"{csv_path}, line {reader.line_num}: expected "
-                                 f"{len(LOSS_FIELDS)} values, got {len(row)}")
+                                 f"{len(header)} values, got {len(row)}")
             try:
                 record = {"step": int(row[0])}
-                record.update((name, float(value)) for name, value in zip(LOSS_NAMES, row[1:]))
+                record.update((name, float(value) if value != "" else None)
+                              for name, value in zip(names, row[1:]))
             except ValueError as err:
                 raise ValueError(f"{csv_path}, line {reader.line_num}: {err}") from None
             history.append(record)
@@ -93,23 +106,25 @@ def read_loss_history(csv_path):
 
 def _write_loss_history(csv_path, history) -> None:
     """Replace CSV_PATH with HISTORY in one atomic rename (a crash leaves the old or the new file)."""
-    atomic_write_text(csv_path, _header() + "".join(_format_row(r) for r in history))
+    names = loss_columns(history)
+    text = ",".join(["step"] + names) + "\n" + "".join(_format_row(r, names) for r in history)
+    atomic_write_text(csv_path, text)
 
 
 def append_loss_history(csv_path, record) -> None:
-    """Add RECORD ({"step", "discrim_loss", "gen_loss_GAN", "gen_loss_L1"}) to CSV_PATH.
+    """Add RECORD ({"step", loss name: value, ...}) to CSV_PATH.
 
     The file is created with its header if missing and always rewritten whole and
     atomically, so it is never seen half-written. Rows at RECORD's step or later are
     replaced: a step has one set of averages, and re-running it (after a resume from an
-    older checkpoint) supersedes what the earlier attempt recorded.
+    older checkpoint) supersedes what the earlier attempt recorded. Columns are the union
+    of the file's and the record's.
     """
-    missing = [name for name in LOSS_FIELDS if name not in record]
-    if missing:
-        raise ValueError(f"loss record lacks {', '.join(missing)}: {record!r}")
+    if "step" not in record or len(record) < 2:
+        raise ValueError(f"loss record needs a step and at least one loss: {record!r}")
     step = int(record["step"])
     history = [r for r in read_loss_history(csv_path) if r["step"] < step]
-    history.append({name: record[name] for name in LOSS_FIELDS})
+    history.append(dict(record))
     _write_loss_history(csv_path, history)
 
 
@@ -145,24 +160,26 @@ def save_png(figure: Figure, path) -> str:
 
 # ----------------------------------------------------------------------------- loss curves
 def plot_losses(history, path=None, title="Training losses") -> Figure:
-    """Draw the three averaged losses over steps, one panel each; save as PNG if PATH is given.
+    """Draw the averaged losses over steps, one panel each; save as PNG if PATH is given.
 
     Separate panels because the L1 loss is an order of magnitude smaller than the other two.
     An empty history (a run stopped before its first progress report) gives the panels
     with a note instead of curves. Returns the Figure; its axes hold one Line2D per loss.
     """
     history = sorted(history, key=lambda r: r["step"])
-    steps = [r["step"] for r in history]
-    figure = _new_figure(7.0, 7.0)
-    axes = figure.subplots(len(LOSS_NAMES), 1, sharex=True, squeeze=False)[:, 0]
+    names = loss_columns(history) or list(LOSS_FIELDS[1:])
+    figure = _new_figure(7.0, 7.0 * max(len(names), 3) / 3)
+    axes = figure.subplots(len(names), 1, sharex=True, squeeze=False)[:, 0]
     # Markers make single points and short runs visible; on long runs they would only clutter.
     marker = "o" if len(history) <= 30 else None
-    for ax, name in zip(axes, LOSS_NAMES):
-        ax.set_title(LOSS_TITLES[name])
+    for ax, name in zip(axes, names):
+        ax.set_title(LOSS_TITLES.get(name, name))
         ax.set_ylabel(name)
         ax.grid(True, alpha=0.3)
-        if history:
-            ax.plot(steps, [r[name] for r in history], color=LOSS_COLORS[name], marker=marker,
+        points = [(r["step"], r[name]) for r in history if r.get(name) is not None]
+        if points:
+            ax.plot([p[0] for p in points], [p[1] for p in points],
+                    color=LOSS_COLORS.get(name, OTHER_LOSS_COLOR), marker=marker,
                     markersize=3, linewidth=1.5, label=name)
         else:
             ax.text(0.5, 0.5, "no losses recorded yet", ha="center", va="center",

@@ -31,10 +31,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pix2pix.errors import Pix2PixError
+from pix2pix.errors import Pix2PixError, error_line
+from pix2pix.fileio import check_output_dir
 from pix2pix.model import Pix2Pix
-from pix2pix.networks import BatchStatsNorm
-from pix2pix.options import OPTIONS_FILE, Options, merge_stored_options, read_options_file, save_options
+from pix2pix.norms import BatchStatsNorm
+from pix2pix.options import OPTIONS_FILE, Options, prepare, save_options
 from pix2pix.training import CHECKPOINT_PREFIX
 
 # Keras layer class -> the tf.compat.v1.layers scope the reference's variables live under.
@@ -95,7 +96,7 @@ class Tf1Checkpoint:
                            self._reader.get_variable_to_shape_map().items()}
         except (tf.errors.OpError, ValueError) as err:
             raise Pix2PixError(f"--checkpoint: cannot read {prefix}: "
-                               f"{str(err).strip().splitlines()[0]}") from None
+                               f"{error_line(err)}") from None
         if "_CHECKPOINTABLE_OBJECT_GRAPH" in self.shapes:
             raise Pix2PixError(f"--checkpoint: {prefix} is already a TF2 checkpoint (written "
                                "by this port); use it directly, no import needed")
@@ -108,20 +109,27 @@ class Tf1Checkpoint:
         return self._reader.get_tensor(name)
 
 
-def prepare_import_options(options: Options, explicit=()) -> Options:
-    """Model options from TF1_DIR/options.json if present, else from the flags.
+def prepare_import_options(options: Options, explicit=None) -> Options:
+    """options.prepare() for import, then the check that the options describe the reference's model.
 
-    A model option given explicitly (named in EXPLICIT) that disagrees with options.json
-    is an error: the stored weights were trained with the stored value.
+    Model options come from TF1_DIR/options.json if present, else from the flags.
     """
-    directory = options.checkpoint if os.path.isdir(options.checkpoint) else \
-        os.path.dirname(options.checkpoint)
-    if os.path.isfile(os.path.join(directory, OPTIONS_FILE)):
-        stored = read_options_file(directory)
-        options = merge_stored_options(options, stored, explicit, os.path.join(directory, OPTIONS_FILE))
-    # The reference trained in float32: its checkpoint becomes the one a float32 training
-    # run writes (plain Adam, no loss-scale state), whatever --mixed_precision says.
-    return dataclasses.replace(options, mode="import", mixed_precision="float32").validate()
+    options = prepare(dataclasses.replace(options, mode="import"), explicit)
+    _check_reference_model(options)
+    return options
+
+
+# The only model the reference could train: import refuses any other value of these.
+_REFERENCE_MODEL = {"netG": "unet", "netD": "basic", "n_layers_D": None, "norm": "batch",
+                    "condition_GAN": True, "gan_mode": "vanilla", "no_dropout": False}
+
+
+def _check_reference_model(options: Options) -> None:
+    for name, value in _REFERENCE_MODEL.items():
+        if getattr(options, name) != value:
+            raise Pix2PixError(f"--{name}: the TF1 reference only trained --{name}="
+                               f"{'default' if value is None else value}; a TF1 checkpoint "
+                               f"cannot be imported as --{name}={getattr(options, name)}")
 
 
 def describe_tf1_model(checkpoint: Tf1Checkpoint) -> str:
@@ -242,11 +250,6 @@ def load_tf1_weights(model: Pix2Pix, checkpoint: Tf1Checkpoint, what: str) -> di
 
 
 # ---------------------------------------------------------------------------- writing
-def _check_output_dir(path: str) -> None:
-    if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
-        raise Pix2PixError(f"--output_dir: {path} already exists and is not an empty directory")
-
-
 def write_checkpoint(model: Pix2Pix, options: Options, output_dir: str, step: int) -> str:
     """OUTPUT_DIR/model-STEP.* + checkpoint + options.json, staged and renamed into place."""
     final = os.path.abspath(output_dir)
@@ -267,11 +270,12 @@ def write_checkpoint(model: Pix2Pix, options: Options, output_dir: str, step: in
     return tf.train.latest_checkpoint(final)
 
 
-def import_mode(options: Options, explicit_flag_names=()) -> str:
+def import_mode(options: Options, explicit_flag_names=None) -> str:
     """`--mode import`: read the TF1 checkpoint, write the TF2 one; returns its path prefix."""
     prefix = find_tf1_checkpoint(options.checkpoint)
-    options = prepare_import_options(options, explicit_flag_names or ())
-    _check_output_dir(os.path.abspath(options.output_dir))
+    options = prepare_import_options(options, explicit_flag_names)
+    if os.path.exists(options.output_dir):
+        check_output_dir(os.path.abspath(options.output_dir), reuse="empty")
     checkpoint = Tf1Checkpoint(prefix)
     describe = describe_tf1_model(checkpoint)
 

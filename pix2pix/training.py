@@ -16,8 +16,9 @@ import time
 import tensorflow as tf
 
 from pix2pix.data import paired_dataset
-from pix2pix.errors import Pix2PixError
-from pix2pix.model import LOSS_NAMES, Pix2Pix, latest_checkpoint
+from pix2pix.errors import Pix2PixError, error_line
+from pix2pix.fileio import check_output_dir
+from pix2pix.model import Pix2Pix, latest_checkpoint
 from pix2pix.networks import count_trainable_parameters
 from pix2pix.options import Options, save_options
 from pix2pix.plots import append_loss_history, plot_losses, read_loss_history, truncate_loss_history
@@ -58,17 +59,25 @@ class _StopRequest:
             signal.signal(sig, handler)
 
 
+# TensorBoard names of the reference's three losses; any other loss is shown under its own name.
+SUMMARY_NAMES = {"discrim_loss": "discriminator_loss", "gen_loss_GAN": "generator_loss_GAN",
+                 "gen_loss_L1": "generator_loss_L1"}
+
+
 def _write_summaries(writer, model, batch, details, step, options):
     averages = model.loss_averages.read()
     pictures = to_display(batch["inputs"], batch["targets"], details["outputs"], options)
+    # Scores of a discriminator without a sigmoid are shown through one, as probabilities.
+    as_probabilities = (lambda scores: scores) if model.gan_loss.SIGMOID else tf.sigmoid
     with writer.as_default(step=step):
-        tf.summary.scalar("discriminator_loss", averages["discrim_loss"])
-        tf.summary.scalar("generator_loss_GAN", averages["gen_loss_GAN"])
-        tf.summary.scalar("generator_loss_L1", averages["gen_loss_L1"])
+        for name, value in averages.items():
+            tf.summary.scalar(SUMMARY_NAMES.get(name, name), value)
+        if options.lr_policy != "constant":
+            tf.summary.scalar("learning_rate", model.current_learning_rate(step - 1))
         for kind, images in pictures.items():
             tf.summary.image(kind, images)
-        tf.summary.image("predict_real", probabilities_to_uint8(details["predict_real"]))
-        tf.summary.image("predict_fake", probabilities_to_uint8(details["predict_fake"]))
+        for kind in ("predict_real", "predict_fake"):
+            tf.summary.image(kind, probabilities_to_uint8(as_probabilities(details[kind])))
         for network, grads in ((model.discriminator, details["discriminator_gradients"]),
                                (model.generator, details["generator_gradients"])):
             for var, grad in zip(network.trainable_variables, grads):
@@ -92,8 +101,11 @@ def _print_progress(model, step, start_step, start_time, max_steps, steps_per_ep
     step_in_epoch = (step - 1) % steps_per_epoch + 1
     rate = (step - start_step) * batch_size / max(time.time() - start_time, 1e-9)
     remaining = (max_steps - step) * batch_size / max(rate, 1e-9)
+    learning_rate = ""
+    if model.options.lr_policy != "constant":  # the reference's line otherwise
+        learning_rate = f"  lr {model.current_learning_rate(step - 1):.4g}"
     print(f"progress  epoch {epoch}  step {step_in_epoch}  image/sec {rate:0.1f}  "
-          f"remaining {remaining / 60:.0f}m", flush=True)
+          f"remaining {remaining / 60:.0f}m{learning_rate}", flush=True)
     for name, value in model.loss_averages.read().items():
         print(name, value, flush=True)
 
@@ -125,20 +137,10 @@ def _save(manager, model, step, output_dir):
     try:
         manager.save(checkpoint_number=step)
     except (tf.errors.OpError, OSError) as err:
-        reason = getattr(err, "message", None) or str(err)
         raise Pix2PixError(
             f"could not write the checkpoint for step {step} in {output_dir} "
-            f"({reason.strip().splitlines()[0]}; is the disk full?). The previous checkpoint, "
+            f"({error_line(err)}; is the disk full?). The previous checkpoint, "
             f"{manager.latest_checkpoint or 'none'}, is intact.") from None
-
-
-def _prepare_output_dir(output_dir):
-    try:
-        os.makedirs(output_dir, exist_ok=True)
-    except OSError as err:
-        raise Pix2PixError(f"--output_dir: cannot create {output_dir}: {err.strerror}") from None
-    if not os.access(output_dir, os.W_OK):
-        raise Pix2PixError(f"--output_dir: {output_dir} is not writable")
 
 
 def _restore(model, checkpoint, resume_from):
@@ -146,13 +148,13 @@ def _restore(model, checkpoint, resume_from):
         checkpoint.restore(resume_from).assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as err:
         raise Pix2PixError(f"--checkpoint: {resume_from} does not match these options: "
-                           f"{str(err).splitlines()[0]}") from None
+                           f"{error_line(err)}") from None
     print(f"resumed from {resume_from} at step {int(model.global_step.numpy())}", flush=True)
 
 
 def _non_finite(results, step, batch, model, options):
     """Report a batch whose loss was NaN/inf (its update was not applied); raise unless skipping."""
-    losses = ", ".join(f"{name}={float(results[name]):.4g}" for name in LOSS_NAMES)
+    losses = ", ".join(f"{name}={float(results[name]):.4g}" for name in model.loss_names)
     names = ", ".join(file_stem(p) for p in batch["paths"].numpy())
     bad_weight = _first_non_finite_weight(model)
     if not options.skip_nonfinite or bad_weight:
@@ -234,6 +236,7 @@ def train(options: Options) -> Pix2Pix:
     examples = paired_dataset(options, training=True, seed=options.seed,
                               start=start_step * options.batch_size)
     max_steps = total_steps(options, examples.steps_per_epoch)
+    model.follow_schedule(max_steps, examples.steps_per_epoch)
     parameters = (count_trainable_parameters(model.generator)
                   + count_trainable_parameters(model.discriminator))
     dataset = strategy.experimental_distribute_dataset(examples.dataset) if strategy else examples.dataset
@@ -244,7 +247,7 @@ def train(options: Options) -> Pix2Pix:
               flush=True)
 
     # Nothing is written before every check above has passed.
-    _prepare_output_dir(output_dir)
+    check_output_dir(output_dir)
     if chief:
         save_options(options, output_dir)
         # Rows past the resumed step belong to steps this run does again (all rows, when starting afresh).

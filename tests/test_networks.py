@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from pix2pix import build_discriminator, build_generator, count_trainable_parameters
-from pix2pix.networks import BatchStatsNorm
+from pix2pix.norms import BatchStatsNorm
 
 
 def test_default_parameter_counts_match_the_reference():
@@ -78,49 +78,6 @@ def test_dropout_follows_the_training_argument():
     x = tf.random.uniform([1, 32, 32, 3], -1, 1, seed=4)
     np.testing.assert_array_equal(generator(x, training=False), generator(x, training=False))
     assert not np.allclose(generator(x, training=True), generator(x, training=True))
-
-
-def test_leaky_relu_matches_keras():
-    import keras
-
-    from pix2pix.networks import LeakyReLU
-
-    x = tf.random.normal([2, 5, 5, 3], seed=6)
-    ours, theirs = LeakyReLU(0.2), keras.layers.LeakyReLU(0.2)
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch(x)
-        y_ours, y_theirs = ours(x), theirs(x)
-        loss_ours, loss_theirs = tf.reduce_sum(y_ours * x), tf.reduce_sum(y_theirs * x)
-    np.testing.assert_array_equal(y_ours.numpy(), y_theirs.numpy())
-    np.testing.assert_allclose(tape.gradient(loss_ours, x), tape.gradient(loss_theirs, x), rtol=1e-6)
-
-
-@pytest.mark.parametrize("size", [(2, 2), (4, 4), (8, 8), (2, 4), (16, 16)])
-@pytest.mark.parametrize("transposed", [False, True])
-def test_small_map_matmul_path_equals_keras_convolution(size, transposed):
-    import keras
-
-    from pix2pix.networks import StridedConv2D, StridedConv2DTranspose
-
-    rng = np.random.default_rng(0)
-    x = tf.constant(rng.normal(size=(3, *size, 6)).astype(np.float32))
-    ours = (StridedConv2DTranspose if transposed else StridedConv2D)(5)
-    keras_class = keras.layers.Conv2DTranspose if transposed else keras.layers.Conv2D
-    reference = keras_class(5, 4, strides=2, padding="same")
-    ours.build(x.shape)
-    reference.build(x.shape)
-    ours.bias.assign(rng.normal(size=5).astype(np.float32))
-    reference.kernel.assign(ours.kernel.numpy())
-    reference.bias.assign(ours.bias.numpy())
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch(x)
-        y_ours, y_ref = ours(x), reference(x)
-        loss_ours, loss_ref = (tf.reduce_sum(y * tf.sin(y)) for y in (y_ours, y_ref))
-    np.testing.assert_allclose(y_ours, y_ref, rtol=1e-5, atol=1e-5)
-    grads_ours = tape.gradient(loss_ours, [x, ours.kernel.value, ours.bias.value])
-    grads_ref = tape.gradient(loss_ref, [x, reference.kernel.value, reference.bias.value])
-    for a, b in zip(grads_ours, grads_ref):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
 def test_stacked_real_and_fake_pass_equals_two_discriminator_calls():

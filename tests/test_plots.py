@@ -91,14 +91,33 @@ def test_append_leaves_no_temporary_files_and_keeps_the_old_file_on_failure(tmp_
 
 def test_bad_history_files_are_reported_with_file_and_line(tmp_path):
     csv_path = tmp_path / "losses.csv"
-    csv_path.write_text("step,loss\n1,2\n")
+    csv_path.write_text("loss,step\n1,2\n")
+    with pytest.raises(ValueError, match="header"):
+        plots.read_loss_history(csv_path)
+    csv_path.write_text("step,loss,loss\n1,2,3\n")
     with pytest.raises(ValueError, match="header"):
         plots.read_loss_history(csv_path)
     csv_path.write_text("step,discrim_loss,gen_loss_GAN,gen_loss_L1\n50,1,2,3\n100,1,x,3\n")
     with pytest.raises(ValueError, match="line 3"):
         plots.read_loss_history(csv_path)
-    with pytest.raises(ValueError, match="gen_loss_L1"):
-        plots.append_loss_history(csv_path, {"step": 1, "discrim_loss": 1.0, "gen_loss_GAN": 1.0})
+    with pytest.raises(ValueError, match="at least one loss"):
+        plots.append_loss_history(csv_path, {"step": 1})
+
+
+def test_a_run_with_other_losses_continues_the_file_with_the_union_of_columns(tmp_path):
+    """A resumed run whose model reports other losses (e.g. a gradient penalty) keeps the file."""
+    csv_path = tmp_path / "losses.csv"
+    plots.append_loss_history(csv_path, _record(50))
+    plots.append_loss_history(csv_path, {**_record(100), "discrim_loss_GP": 0.25})
+    lines = csv_path.read_text().splitlines()
+    assert lines[0] == "step,discrim_loss,gen_loss_GAN,gen_loss_L1,discrim_loss_GP"
+    assert lines[1].endswith(",") and lines[2].endswith(",0.25")
+    history = plots.read_loss_history(csv_path)
+    assert history[0]["discrim_loss_GP"] is None and history[1]["discrim_loss_GP"] == 0.25
+    figure = plots.plot_losses(history, tmp_path / "losses.png")
+    assert [ax.get_ylabel() for ax in figure.axes] == list(plots.LOSS_FIELDS[1:]) + ["discrim_loss_GP"]
+    gp_lines = figure.axes[3].get_lines()
+    assert len(gp_lines) == 1 and list(gp_lines[0].get_xdata()) == [100]
 
 
 # ------------------------------------------------------------------------------- losses.png
@@ -109,7 +128,7 @@ def test_plot_losses_draws_three_curves_in_their_colours(tmp_path):
 
     lines = [line for ax in figure.axes for line in ax.get_lines()]
     assert len(figure.axes) == 3 and len(lines) == 3
-    assert sorted(line.get_label() for line in lines) == sorted(plots.LOSS_NAMES)
+    assert sorted(line.get_label() for line in lines) == sorted(plots.LOSS_FIELDS[1:])
     for line in lines:
         assert list(line.get_xdata()) == [r["step"] for r in history]
         assert list(line.get_ydata()) == [r[line.get_label()] for r in history]
@@ -117,7 +136,7 @@ def test_plot_losses_draws_three_curves_in_their_colours(tmp_path):
     assert figure.axes[-1].get_xlabel() == "step"
 
     image = _read_png(png)
-    for colour in plots.LOSS_COLORS.values():
+    for colour in (plots.LOSS_COLORS[name] for name in plots.LOSS_FIELDS[1:]):
         assert _has_colour(image, colour), colour
 
 

@@ -158,7 +158,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, ab_d
     result = run_cli(*_train_args(ab_dir, out, 50, "--gan_weight", "1e38", "--l1_weight", "1e38")[3:],
                      check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "step 4: non-finite loss" in result.stderr and "last checkpoint is untouched" in result.stderr
+    assert re.search(r"step \d+: non-finite loss", result.stderr) and "last checkpoint is untouched" in result.stderr
     assert tf.train.latest_checkpoint(str(out)) == good
     assert hashlib.sha256(open(good + ".data-00000-of-00001", "rb").read()).hexdigest() == digest
 

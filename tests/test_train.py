@@ -115,29 +115,6 @@ def test_mixed_precision_keeps_float32_variables_losses_and_outputs(precision):
     assert Pix2Pix(_tiny_options()).generator.get_layer("encoder_2_conv").compute_dtype == "float32"
 
 
-def test_fused_adam_matches_keras_adam():
-    import keras
-
-    from pix2pix.optimizer import FusedAdam
-
-    rng = np.random.default_rng(0)
-    shapes = [(4, 4, 3, 8), (8,), (100,)]
-    start = [rng.normal(size=s).astype(np.float32) for s in shapes]
-    grads = [[rng.normal(size=s).astype(np.float32) for s in shapes] for _ in range(10)]
-    finals = []
-    for optimizer_class in (keras.optimizers.Adam, FusedAdam):
-        variables = [keras.Variable(a) for a in start]
-        optimizer = optimizer_class(learning_rate=0.01, beta_1=0.5, beta_2=0.999, epsilon=1e-8)
-        optimizer.build(variables)
-        step = tf.function(lambda g: optimizer.apply_gradients(zip(g, variables)))
-        for g in grads:
-            step([tf.constant(x) for x in g])
-        finals.append([v.numpy() for v in variables + optimizer._momentums + optimizer._velocities])
-    for a, b in zip(*finals):
-        np.testing.assert_allclose(a, b, atol=2e-6)
-    assert not np.allclose(finals[1][0], start[0])  # it did move
-
-
 @pytest.mark.parametrize("batch_size", [1, 3])  # 1: the stacked discriminator pass; 3: two calls
 def test_step_is_traced_once_per_kind_however_many_batches(batch_size):
     """New batches of the same shape reuse the traced step; only `details` adds a second trace."""

@@ -1,0 +1,217 @@
+"""CPU speed paths, kept apart from the maths: each computes exactly what a plain Keras layer
+(or optimiser) computes, only faster on this project's CPUs, and is tested equal to it in
+values and gradients (tests/test_kernels.py).
+
+One switch chooses them: `enabled()` is True unless the environment sets
+PIX2PIX_PLAIN_KERNELS=1, or code runs inside `with plain_kernels():`. The builders below
+(conv4x4_down, deconv4x4_up, leaky_relu, adam) return the fast layer when the switch is on
+and the plain Keras one when it is off; both have the same variables, so checkpoints move
+freely between the two.
+
+- Small feature maps (<= 8x8 pixels): the U-Net's 4x4 stride-2 convolution as im2col + one
+  matmul, and its transposed convolution as one matmul plus a phase-decomposed col2im.
+  oneDNN runs these layers (1x1 to 8x8 maps, 4-8M-weight kernels) at a few GFLOP/s; as
+  one matmul they run at memory speed.
+- LeakyReLU as Maximum with the fused LeakyReluGrad gradient, which keeps TF 2.21's Grappler
+  remapper from mis-fusing Conv2D + BiasAdd + LeakyRelu (see LeakyReLU below).
+- Adam as TensorFlow's fused ResourceApplyAdam kernel (one op per variable, as the TF1
+  reference ran it) instead of Keras 3's ten element-wise ops.
+"""
+
+import contextlib
+import os
+
+import keras
+import tensorflow as tf
+
+_plain_depth = 0
+
+
+def enabled() -> bool:
+    """True when the speed paths are to be used (the default)."""
+    return _plain_depth == 0 and os.environ.get("PIX2PIX_PLAIN_KERNELS", "") in ("", "0")
+
+
+@contextlib.contextmanager
+def plain_kernels():
+    """Build with the plain Keras layers and optimiser inside this block."""
+    global _plain_depth
+    _plain_depth += 1
+    try:
+        yield
+    finally:
+        _plain_depth -= 1
+
+
+# ----------------------------------------------------------------------- LeakyReLU
+class LeakyReLU(keras.layers.Layer):
+    """max(x, slope * x): the same values and gradients as keras.layers.LeakyReLU.
+
+    TF 2.21's Grappler remapper mis-fuses Conv2D + BiasAdd + LeakyRelu when the BiasAdd
+    output has another consumer (the U-Net skip, the LeakyRelu gradient) and then abandons
+    all its fusions for the graph, with an error in the log. Here the forward op is a
+    Maximum, which it leaves alone, and the gradient is the fused LeakyReluGrad kernel taken
+    on the *output* (positive exactly where the input is), so the convolution's output has
+    one consumer.
+    """
+
+    def __init__(self, slope=0.2, **kwargs):
+        super().__init__(**kwargs)
+        self.slope = slope
+
+    def call(self, x):
+        slope = self.slope
+
+        @tf.custom_gradient
+        def leaky_relu(x):
+            y = tf.maximum(x, slope * x)
+            return y, lambda dy: tf.raw_ops.LeakyReluGrad(gradients=dy, features=y, alpha=slope)
+
+        return leaky_relu(x)
+
+    def get_config(self):
+        return {**super().get_config(), "slope": self.slope}
+
+
+def leaky_relu(slope, name):
+    if enabled():
+        return LeakyReLU(slope, name=name)
+    return keras.layers.LeakyReLU(negative_slope=slope, name=name)
+
+
+# ------------------------------------------------------------ small-map convolutions
+SMALL_MAP_PIXELS = 64  # maps of at most this many pixels (8x8) take the matmul path
+
+
+def _is_small(x):
+    height, width = x.shape[1], x.shape[2]
+    return height is not None and width is not None and height * width <= SMALL_MAP_PIXELS
+
+
+class StridedConv2D(keras.layers.Conv2D):
+    """Conv2D(filters, 4, strides=2, padding="same"), computed as im2col + one matmul on small maps.
+
+    [N, H, W, C] -> [N, H/2, W/2, filters] for even H and W; the kernel [4, 4, C, filters]
+    and bias are Conv2D's own, so checkpoints do not change.
+    """
+
+    def __init__(self, filters, **kwargs):
+        super().__init__(filters, 4, strides=2, padding="same", **kwargs)
+
+    def call(self, inputs):
+        if not _is_small(inputs) or inputs.shape[1] % 2 or inputs.shape[2] % 2:
+            return super().call(inputs)
+        height, width = inputs.shape[1] // 2, inputs.shape[2] // 2
+        padded = tf.pad(inputs, [[0, 0], [1, 1], [1, 1], [0, 0]])  # "same": 1 before, 1 after
+        taps = [padded[:, ky:ky + 2 * height:2, kx:kx + 2 * width:2, :]
+                for ky in range(4) for kx in range(4)]  # [N, H/2, W/2, C] each, (ky, kx) order
+        patches = tf.reshape(tf.stack(taps, axis=3), [-1, 16 * inputs.shape[3]])
+        kernel = tf.reshape(tf.cast(self.kernel, inputs.dtype), [16 * inputs.shape[3], self.filters])
+        outputs = tf.matmul(patches, kernel)
+        if self.use_bias:
+            outputs += tf.cast(self.bias, inputs.dtype)
+        return tf.reshape(outputs, [-1, height, width, self.filters])
+
+
+def _shifted(t, axis, offset):
+    """t moved by one along AXIS: out[m] = t[m - 1] (offset -1) or t[m + 1] (+1), zeros at the edge."""
+    size = t.shape[axis]
+    pad = [[0, 0]] * len(t.shape)
+    pad[axis] = [1, 0] if offset < 0 else [0, 1]
+    start = [0] * len(t.shape)
+    start[axis] = 0 if offset < 0 else 1
+    return tf.slice(tf.pad(t, pad), start, [-1 if a != axis else size for a in range(len(t.shape))])
+
+
+# For output row 2m + phase: the (kernel row, input row offset) pairs that land there,
+# from the transposed convolution's p = 2i + ky - 1 ("same" pads 1 before).
+_PHASE_TAPS = {0: ((1, 0), (3, -1)), 1: ((2, 0), (0, +1))}
+
+
+class StridedConv2DTranspose(keras.layers.Conv2DTranspose):
+    """Conv2DTranspose(filters, 4, strides=2, padding="same"), as one matmul plus col2im on small maps.
+
+    [N, H, W, C] -> [N, 2H, 2W, filters]; the kernel [4, 4, filters, C] and bias are
+    Conv2DTranspose's own. Each output pixel parity (phase) sums four shifted products.
+    """
+
+    def __init__(self, filters, **kwargs):
+        super().__init__(filters, 4, strides=2, padding="same", **kwargs)
+
+    def call(self, inputs):
+        if not _is_small(inputs):
+            return super().call(inputs)
+        height, width, channels = inputs.shape[1], inputs.shape[2], inputs.shape[3]
+        # The kernel [4, 4, F, C] read as [16F, C] and multiplied transposed: no copy of it
+        # (an explicit transpose of these 8-32 MB kernels, forward and in the gradient, cost
+        # more than the matmul). Columns of the product are in (ky, kx, f) order.
+        kernel = tf.reshape(tf.cast(self.kernel, inputs.dtype), [-1, channels])
+        products = tf.matmul(tf.reshape(inputs, [-1, channels]), kernel, transpose_b=True)
+        products = tf.reshape(products, [-1, height, width, 4, 4, self.filters])
+        rows = []
+        for phase_y in (0, 1):
+            row = []
+            for phase_x in (0, 1):
+                total = 0
+                for ky, dy in _PHASE_TAPS[phase_y]:
+                    for kx, dx in _PHASE_TAPS[phase_x]:
+                        part = products[:, :, :, ky, kx, :]
+                        part = _shifted(part, 1, dy) if dy else part
+                        total += _shifted(part, 2, dx) if dx else part
+                row.append(total)
+            rows.append(tf.stack(row, axis=3))  # [N, H, W, 2 (x phase), F]
+        outputs = tf.stack(rows, axis=2)  # [N, H, 2 (y phase), W, 2, F]
+        outputs = tf.reshape(outputs, [-1, 2 * height, 2 * width, self.filters])
+        if self.use_bias:
+            outputs += tf.cast(self.bias, inputs.dtype)
+        return outputs
+
+
+def conv4x4_down(filters, name, **kwargs):
+    """Conv2D(filters, 4, strides=2, padding="same"), fast on small maps when enabled."""
+    if enabled():
+        return StridedConv2D(filters, name=name, **kwargs)
+    return keras.layers.Conv2D(filters, 4, strides=2, padding="same", name=name, **kwargs)
+
+
+def deconv4x4_up(filters, name, **kwargs):
+    """Conv2DTranspose(filters, 4, strides=2, padding="same"), fast on small maps when enabled."""
+    if enabled():
+        return StridedConv2DTranspose(filters, name=name, **kwargs)
+    return keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", name=name, **kwargs)
+
+
+# ------------------------------------------------------------------------------ Adam
+def _resource(variable):
+    """The tf.Variable behind a Keras variable (or the variable itself)."""
+    return variable.value if isinstance(variable, keras.Variable) else variable
+
+
+class FusedAdam(keras.optimizers.Adam):
+    """keras.optimizers.Adam whose per-variable update is one ResourceApplyAdam op.
+
+    The same formula (m <- m + (g - m)(1 - beta1), v <- v + (g^2 - v)(1 - beta2),
+    var <- var - lr * sqrt(1 - beta2^t) / (1 - beta1^t) * m / (sqrt(v) + epsilon)),
+    the same slots and checkpoints as Keras Adam; only the speed differs.
+    """
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.amsgrad:
+            return super().update_step(gradient, variable, learning_rate)
+        dtype = variable.dtype
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1 = tf.cast(self.beta_1, dtype)
+        beta_2 = tf.cast(self.beta_2, dtype)
+        index = self._get_variable_index(variable)
+        tf.raw_ops.ResourceApplyAdam(
+            var=_resource(variable).handle,
+            m=_resource(self._momentums[index]).handle,
+            v=_resource(self._velocities[index]).handle,
+            beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
+            lr=tf.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
+            epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(gradient, dtype), use_locking=False)
+
+
+def adam(**kwargs):
+    """keras.optimizers.Adam(**KWARGS), as the fused kernel when enabled."""
+    return FusedAdam(**kwargs) if enabled() else keras.optimizers.Adam(**kwargs)

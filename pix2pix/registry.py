@@ -1,0 +1,46 @@
+"""Name -> builder tables: how generators, discriminators, GAN losses, norms and LR policies
+are chosen by a flag (as the PyTorch pix2pix's define_G / define_D / GANLoss, Keras-native).
+
+    GENERATORS = Registry("generator", flag="netG")
+
+    @GENERATORS.register("unet")
+    def unet(...): ...
+
+    GENERATORS.get("unet")          # the builder, or a Pix2PixError naming --netG and the choices
+"""
+
+from typing import Callable, Dict, List
+
+from pix2pix.errors import Pix2PixError
+
+
+class Registry:
+    """An ordered table of named builders for one kind of thing, chosen by one flag."""
+
+    def __init__(self, kind: str, flag: str):
+        self.kind, self.flag = kind, flag
+        self._entries: Dict[str, Callable] = {}
+
+    def register(self, name: str, **facts):
+        """Decorator: add the decorated builder under NAME; FACTS become its attributes."""
+        def add(builder):
+            if name in self._entries:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            for key, value in facts.items():
+                setattr(builder, key, value)
+            builder.registered_name = name
+            self._entries[name] = builder
+            return builder
+        return add
+
+    def get(self, name: str) -> Callable:
+        if name not in self._entries:
+            raise Pix2PixError(f"--{self.flag}: no {self.kind} named {name!r}; "
+                               f"choose one of {', '.join(self._entries)}")
+        return self._entries[name]
+
+    def names(self) -> List[str]:
+        return list(self._entries)
+
+    def __contains__(self, name) -> bool:
+        return name in self._entries
