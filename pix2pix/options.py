@@ -13,7 +13,7 @@ from typing import Optional
 from pix2pix.errors import Pix2PixError
 from pix2pix.fileio import atomic_write_text
 
-MODES = ("train", "test", "export", "infer", "import")
+MODES = ("train", "test", "export", "infer", "import", "score")
 DIRECTIONS = ("AtoB", "BtoA")
 FILETYPES = ("png", "jpeg")
 STRATEGIES = ("none", "mirrored", "multiworker")
@@ -69,6 +69,10 @@ class Options:
     skip_nonfinite: bool = False
     strategy: str = "none"
     mixed_precision: str = "float32"
+    target_dir: Optional[str] = None  # score: the targets the predictions in input_dir are scored against
+    pred_suffix: str = ""  # score: only predictions whose stems end in this (removed before matching)
+    target_suffix: str = ""  # score: the same for targets
+    fid_weights: Optional[str] = None  # test, score: InceptionV3 weights file (or "imagenet") for FID
 
     # ----------------------------------------------------------------- derived
     @property
