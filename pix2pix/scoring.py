@@ -137,8 +137,8 @@ class Matching:
 
 
 def _pictures_by_name(directory, suffix, kind):
-    """{name: path} of the pictures in DIRECTORY whose stems end in SUFFIX (removed from the
-    name), and a problem line for every name that several files share (left out)."""
+    """({name: path}, names given twice, problem lines) for the pictures in DIRECTORY whose stems
+    end in SUFFIX (removed from the name); a name that several files share is left out."""
     paths_by_name = {}
     for filename in sorted(os.listdir(directory)):
         path = os.path.join(directory, filename)
@@ -147,7 +147,8 @@ def _pictures_by_name(directory, suffix, kind):
             paths_by_name.setdefault(stem[:len(stem) - len(suffix)], []).append(path)
     problems = [f"{kind} {name!r} is given by {len(paths)} files ({', '.join(paths)}); not scored"
                 for name, paths in paths_by_name.items() if len(paths) > 1]
-    return {name: paths[0] for name, paths in paths_by_name.items() if len(paths) == 1}, problems
+    unique = {name: paths[0] for name, paths in paths_by_name.items() if len(paths) == 1}
+    return unique, set(paths_by_name) - set(unique), problems
 
 
 def _listed(names, most=20) -> str:
@@ -161,11 +162,12 @@ def match_folders(pred_dir, target_dir, pred_suffix="", target_suffix="") -> Mat
     With a suffix, only files whose stems end in it take part (test mode's images/ folder:
     pred_suffix "-outputs", target_suffix "-targets").
     """
-    predictions, problems = _pictures_by_name(pred_dir, pred_suffix, "prediction")
-    targets, target_problems = _pictures_by_name(target_dir, target_suffix, "target")
+    predictions, pred_twice, problems = _pictures_by_name(pred_dir, pred_suffix, "prediction")
+    targets, target_twice, target_problems = _pictures_by_name(target_dir, target_suffix, "target")
     problems += target_problems
-    without_target = sort_image_paths([n for n in predictions if n not in targets])
-    without_prediction = sort_image_paths([n for n in targets if n not in predictions])
+    # a name given twice on one side is reported as that, not also as unmatched on the other
+    without_target = sort_image_paths([n for n in predictions if n not in targets and n not in target_twice])
+    without_prediction = sort_image_paths([n for n in targets if n not in predictions and n not in pred_twice])
     if without_target:
         problems.append(f"no target in {target_dir} for {len(without_target)} prediction(s): "
                         f"{_listed(without_target)}")
