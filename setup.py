@@ -19,7 +19,7 @@ setup(
         "matplotlib",
     ],
     extras_require={
-        "test": ["pytest", "pytest-xdist", "scikit-image", "nbclient", "nbformat", "ipykernel"],
+        "test": ["pytest", "pytest-xdist", "scikit-image", "scipy", "nbclient", "nbformat", "ipykernel"],
         "demo": ["scikit-image"],
     },
     entry_points={

@@ -15,7 +15,8 @@ from pix2pix.options import MODES, PRECISIONS, STRATEGIES, Options, prepare
 _D = Options()  # the defaults, so flags and the record cannot disagree
 
 flags.DEFINE_enum("mode", None, list(MODES),
-                  "train, test, export (SavedModel), infer (folder of photos), import (TF1 checkpoint)")
+                  "train, test, export (SavedModel), infer (folder of photos), import (TF1 checkpoint), "
+                  "score (metrics of predictions against targets)")
 flags.DEFINE_string("input_dir", None, "path to folder containing images")
 flags.DEFINE_string("output_dir", None, "where to put output files")
 flags.DEFINE_integer("seed", None, "random seed (chosen and recorded in options.json if not given)")
@@ -71,6 +72,17 @@ flags.DEFINE_enum("strategy", _D.strategy, list(STRATEGIES),
 flags.DEFINE_enum("mixed_precision", _D.mixed_precision, list(PRECISIONS),
                   "compute dtype for training: float16 (with dynamic loss scaling) or bfloat16 are for "
                   "GPUs/TPUs; variables, losses and outputs stay float32")
+# Metrics (test mode writes metrics.csv/json) and --mode score.
+flags.DEFINE_string("target_dir", _D.target_dir,
+                    "score: folder of targets; the predictions in --input_dir are matched to them by file stem")
+flags.DEFINE_string("pred_suffix", _D.pred_suffix,
+                    "score: match only predictions whose stems end in this, removed first (test mode's "
+                    "images/: -outputs)")
+flags.DEFINE_string("target_suffix", _D.target_suffix,
+                    "score: match only targets whose stems end in this, removed first (test mode's images/: -targets)")
+flags.DEFINE_string("fid_weights", _D.fid_weights,
+                    "test, score: also compute FID with this weights file of Keras' InceptionV3(include_top=False, "
+                    "pooling='avg'), or 'imagenet' to let Keras fetch them; compares runs of this project only")
 
 # The model zoo: names as the PyTorch pix2pix's flags; defaults are the reference's model.
 flags.DEFINE_string("netG", _D.netG, "generator: unet (the reference's, depth from --crop_size), "
@@ -123,6 +135,9 @@ def run(options: Options) -> None:
     elif options.mode == "import":
         from pix2pix.tf1_import import import_mode
         import_mode(options, _explicit_flags())
+    elif options.mode == "score":
+        from pix2pix.scoring import score_mode
+        score_mode(options)
 
 
 def main(argv):

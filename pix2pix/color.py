@@ -7,18 +7,7 @@ channels; any leading shape works, e.g. [H, W, 3] or [N, H, W, 3].
 
 import tensorflow as tf
 
-DELTA = 6.0 / 29.0
-RGB_TO_XYZ = [  # rows: R, G, B (linear RGB as a row vector times this matrix)
-    [0.412453, 0.212671, 0.019334],
-    [0.357580, 0.715160, 0.119193],
-    [0.180423, 0.072169, 0.950227],
-]
-XYZ_TO_RGB = [  # rows: x, y, z
-    [3.2404542, -0.9692660, 0.0556434],
-    [-1.5371385, 1.8760108, -0.2040259],
-    [-0.4985314, 0.0415560, 1.0572252],
-]
-WHITE_POINT = [0.950456, 1.0, 1.088754]
+from pix2pix.lab_constants import DELTA, RGB_TO_XYZ, WHITE_POINT, XYZ_TO_RGB
 
 
 def _times_matrix(pixels, matrix):

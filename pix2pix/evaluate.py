@@ -1,4 +1,4 @@
-"""Test mode: run a trained generator over a set once; write images/ and index.html.
+"""Test mode: run a trained generator over a set once; write images/, metrics and index.html.
 
 As in the reference, the generator runs exactly as in training (batch statistics,
 dropout on) unless `--deterministic` turns dropout off.
@@ -12,7 +12,8 @@ from pix2pix.data import paired_dataset
 from pix2pix.model import generator_for, restore_generator
 from pix2pix.options import Options, save_options
 from pix2pix.plots import plot_results
-from pix2pix.visuals import file_stem, save_pictures, to_display, write_index
+from pix2pix.scoring import MetricsRecorder
+from pix2pix.visuals import PAIR_COLUMNS, file_stem, save_pictures, to_display
 
 RESULTS_PNG = "results.png"
 RESULTS_MAX_ROWS = 16  # a glance at the results; index.html has them all
@@ -22,14 +23,17 @@ def test(options: Options) -> str:
     """Run `--mode test` for OPTIONS (model options already read from the checkpoint).
 
     Writes output_dir/images/NAME-{inputs,outputs,targets}.png, output_dir/index.html
-    (a fresh table of name, input, output, target) and output_dir/results.png (the first
-    RESULTS_MAX_ROWS rows as one picture); returns the index.html path.
+    (a fresh table of name, input, output, target and each picture's figures),
+    metrics.csv and metrics.json (the figures of the outputs against the targets, as saved;
+    pix2pix.scoring) and output_dir/results.png (the first RESULTS_MAX_ROWS rows as one
+    picture); returns the index.html path.
     """
     tf.keras.utils.set_random_seed(options.seed)
     examples = paired_dataset(options, training=False)
     generator = generator_for(options)
     restored = restore_generator(generator, options.checkpoint)
     print(f"loaded {restored}", flush=True)
+    recorder = MetricsRecorder(options.fid_weights)
 
     os.makedirs(options.output_dir, exist_ok=True)
     save_options(options, options.output_dir)
@@ -40,10 +44,11 @@ def test(options: Options) -> str:
         pictures = to_display(batch["inputs"], batch["targets"], outputs, options)
         names = [file_stem(p) for p in batch["paths"].numpy()]
         rows += save_pictures(options.output_dir, names, pictures)
-        for name in names:
+        outputs, targets = pictures["outputs"].numpy(), pictures["targets"].numpy()
+        for i, name in enumerate(names):
+            recorder.add(name, outputs[i], targets[i])  # the very arrays the PNGs hold
             print("evaluated image", name, flush=True)
-    index = write_index(options.output_dir, rows)
-    print(f"wrote {index}", flush=True)
+    index = recorder.write(options.output_dir, rows, PAIR_COLUMNS)
     if rows:
         results_png = os.path.join(options.output_dir, RESULTS_PNG)
         plot_results(rows, results_png, base_dir=options.output_dir, max_rows=RESULTS_MAX_ROWS)

@@ -13,7 +13,7 @@ from typing import Optional
 from pix2pix.errors import Pix2PixError
 from pix2pix.fileio import atomic_write_text
 
-MODES = ("train", "test", "export", "infer", "import")
+MODES = ("train", "test", "export", "infer", "import", "score")
 DIRECTIONS = ("AtoB", "BtoA")
 FILETYPES = ("png", "jpeg")
 STRATEGIES = ("none", "mirrored", "multiworker")
@@ -86,6 +86,11 @@ class Options:
     lr_policy: str = "constant"
     n_epochs_decay: int = 100
     lr_decay_iters: Optional[int] = None
+
+    target_dir: Optional[str] = None  # score: the targets the predictions in input_dir are scored against
+    pred_suffix: str = ""  # score: only predictions whose stems end in this (removed before matching)
+    target_suffix: str = ""  # score: the same for targets
+    fid_weights: Optional[str] = None  # test, score: InceptionV3 weights file (or "imagenet") for FID
 
     def __post_init__(self):
         if self.task == "pairs":
@@ -299,12 +304,20 @@ def prepare(options: Options, explicit=None) -> Options:
     - test, export, infer (a training directory): --checkpoint is required, the model options
       come from its options.json; test also runs at crop_size with no flip (the reference's);
     - infer (a SavedModel): model options and export flags from the export's assets/options.json;
-    - import: model options from the TF1 directory's options.json if it has one; float32.
+    - import: model options from the TF1 directory's options.json if it has one; float32;
+    - score: --input_dir and --target_dir must be folders.
     A model option set explicitly to another value than stored is an error; the result is
     validated.
     """
     given = flags_given(options, explicit)
     mode, checkpoint = options.mode, options.checkpoint
+    if mode == "score":  # two folders of pictures, no model
+        for flag in ("input_dir", "target_dir"):
+            directory = getattr(options, flag)
+            if not directory:
+                raise Pix2PixError(f"--{flag}: is required for --mode score")
+            if not os.path.isdir(directory):
+                raise Pix2PixError(f"--{flag}: {directory} does not exist or is not a directory")
     if mode in ("test", "export", "infer") and not checkpoint:
         what = ("a training output directory or a SavedModel written by --mode export"
                 if mode == "infer" else "the training output directory to use")

@@ -70,12 +70,13 @@ PAIR_COLUMNS = (("name", "name", False), ("input", "inputs", True),
 STEP_COLUMN = (("step", "step", False),)
 
 
-def write_index(output_dir, rows, columns=PAIR_COLUMNS, append=False, image_style=""):
+def write_index(output_dir, rows, columns=PAIR_COLUMNS, append=False, image_style="", footer=None):
     """Write output_dir/index.html: a table with one row per dict of ROWS.
 
     COLUMNS are (heading, key, is_image): an image cell shows row[key] (a path relative to
-    output_dir), any other cell its text. With APPEND the rows are added to an existing index
-    (training's display_freq); the file is always rewritten whole and atomically.
+    output_dir), any other cell its text. FOOTER, a dict, adds a last row of text (a summary;
+    cells for keys it lacks and for image columns stay empty). With APPEND the rows are added
+    to an existing index (training's display_freq); the file is always rewritten whole and atomically.
     """
     path = os.path.join(output_dir, "index.html")
     head = "<html><body><table><tr>" + "".join(f"<th>{title}</th>" for title, _, _ in columns)
@@ -90,5 +91,9 @@ def write_index(output_dir, rows, columns=PAIR_COLUMNS, append=False, image_styl
         cells = "".join(f"<td><img src='{html.escape(str(row[key]))}'{style}></td>" if is_image
                         else f"<td>{html.escape(str(row[key]))}</td>" for _, key, is_image in columns)
         body += f"<tr>{cells}</tr>\n"
+    if footer is not None:
+        cells = "".join(f"<td>{html.escape(str(footer[key]))}</td>" if key in footer and not is_image
+                        else "<td></td>" for _, key, is_image in columns)
+        body += f"<tr class='summary'>{cells}</tr>\n"
     atomic_write_text(path, head + body + _TABLE_END)
     return path

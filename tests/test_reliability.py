@@ -6,6 +6,7 @@ Every test runs the real `python -m pix2pix` in a subprocess on real files.
 import hashlib
 import os
 import random
+import re
 import resource
 import signal
 import subprocess
