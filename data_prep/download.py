@@ -30,12 +30,12 @@ import shutil
 import tarfile
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 import zlib
 
 from data_prep import image_io
 from data_prep.report import Reporter, Summary, UsageError
+from pix2pix import fileio
 
 # The datasets of the pix2pix paper that its authors serve as NAME.tar.gz (Cityscapes is not
 # among them: its licence forbids redistribution; see the README for preparing it).
@@ -66,7 +66,9 @@ def source_url(name, url=None):
     """The URL to fetch: ``url`` (a local file path becomes a file: URL) or the authors' server."""
     if not url:
         return DEFAULT_URL % name
-    if "://" not in url and os.path.exists(url):
+    if "://" not in url:
+        if not os.path.isfile(url):
+            raise UsageError("--url: not a URL (scheme://...) and no such file: %s" % url)
         return pathlib.Path(url).resolve().as_uri()
     return url
 
@@ -110,7 +112,7 @@ def _start_transfer(url, offset, reporter):
     try:
         response = _open(url, offset)
     except urllib.error.HTTPError as error:
-        total = _content_range(error.headers.get("Content-Range"))[1]
+        total = _content_range(error.headers.get("Content-Range") if error.headers else None)[1]
         error.close()
         if error.code == 416 and offset:  # Range Not Satisfiable: nothing left to send, or a different file
             if total == offset:
@@ -142,6 +144,10 @@ def _start_transfer(url, offset, reporter):
     return response, 0, length
 
 
+def _size_text(size):
+    return "%d bytes" % size if size < 1e6 else "%.1f MB" % (size / 1e6)
+
+
 def fetch(url, part_path, reporter):
     """Download ``url`` into ``part_path``, resuming what is there; returns the URL it came from.
 
@@ -154,19 +160,23 @@ def fetch(url, part_path, reporter):
         return url
     final_url = getattr(response, "url", None) or url
     stopped = None
-    size_text = "%.1f MB" % (total / 1e6) if total is not None else "size not announced"
+    size_text = _size_text(total) if total is not None else "size not announced"
     reporter.message("%s %s (%s) into %s" % ("resuming at byte %d:" % offset if offset else "downloading",
                                              url, size_text, part_path))
     os.makedirs(os.path.dirname(part_path) or ".", exist_ok=True)
     reporter.start(total or 0, unit="bytes", done=offset)
     try:
         with response, open(part_path, "ab" if offset else "wb") as handle:
+            # read1: whatever has arrived (up to a chunk), so a stalled or interrupted
+            # transfer has written everything it received to the .part
+            read_some = getattr(response, "read1", response.read)
             try:
                 while True:
-                    chunk = response.read(CHUNK_BYTES)
+                    chunk = read_some(CHUNK_BYTES)
                     if not chunk:
                         break
                     handle.write(chunk)
+                    handle.flush()  # on disk as it arrives: what the .part holds is what was received
                     reporter.advance(len(chunk))
             except (OSError, http.client.HTTPException) as error:  # reset, timeout, truncated chunk
                 stopped = _reason(error)
@@ -305,22 +315,6 @@ def _new_hidden_folder(parent, label):
             continue
 
 
-def _put_in_place(root, destination):
-    """Rename ``root`` to ``destination``, replacing an existing one only once the new one is ready."""
-    if not os.path.lexists(destination):
-        os.rename(root, destination)
-        return
-    holder = _new_hidden_folder(os.path.dirname(destination) or ".", os.path.basename(destination) + ".replaced")
-    previous = os.path.join(holder, "previous")
-    os.rename(destination, previous)
-    try:
-        os.rename(root, destination)
-    except BaseException:
-        os.rename(previous, destination)
-        raise
-    shutil.rmtree(holder, ignore_errors=True)
-
-
 def _source_record(name, url, final_url, sha256, size, splits, files):
     record = {"dataset": name, "url": url, "sha256": sha256, "bytes": size, "files": files, "splits": splits,
               "downloaded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
@@ -347,7 +341,7 @@ def _unpack(name, url, final_url, part, output_dir, destination):
         splits = split_file_counts(root)
         image_io.write_bytes_atomically(os.path.join(root, SOURCE_FILE), _source_record(
             name, url, final_url, sha256, size, splits, files).encode("utf-8"))
-        _put_in_place(root, destination)
+        fileio.replace_directory(root, destination)  # an existing one (--force) goes only now
     except OSError as error:
         raise DownloadError("cannot extract into %s: %s" % (output_dir, _reason(error))) from None
     finally:
@@ -388,9 +382,9 @@ def download_dataset(name, output_dir, url=None, force=False, reporter=None):
                              % (part, os.path.getsize(part)))
         raise
     files, splits, sha256 = _unpack(name, url, final_url, part, output_dir, destination)
-    reporter.message("%s: %s in %s (sha256 %s, in %s)" % (
-        name, ", ".join("%s %d files" % item for item in splits.items()) or "%d files" % files,
-        destination, sha256, SOURCE_FILE))
+    reporter.message("%s: %d files (%s) in %s; sha256 %s recorded in %s" % (
+        name, files, ", ".join("%s %d" % item for item in splits.items()) or "no sub-folders", destination,
+        sha256, SOURCE_FILE))
     summary.written = 1
     summary.files_written = files
     summary.seconds = time.monotonic() - started
