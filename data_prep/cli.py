@@ -14,10 +14,10 @@ import sys
 
 from absl import app, flags
 
-from data_prep import image_io, runner, samples, split
+from data_prep import colour_filter, download, image_io, runner, samples, split
 from data_prep.report import PROGRAM, Reporter, UsageError
 
-OPERATIONS = runner.IMAGE_OPERATIONS + ("split", "samples")
+OPERATIONS = runner.IMAGE_OPERATIONS + ("split", "samples", "download")
 
 FLAGS = flags.FLAGS
 
@@ -55,23 +55,38 @@ flags.DEFINE_float("test_frac", 0.0, "split, colorize: fraction of images for te
 flags.DEFINE_integer("seed", split.DEFAULT_SEED, "split, colorize: seed of the shuffle and of the crops.")
 flags.DEFINE_boolean("sort", False, "split: assign in sorted name order instead of shuffling.")
 flags.DEFINE_boolean("copy", False, "split: copy files instead of moving them.")
+# filter_grey (and colorize)
+flags.DEFINE_float("min_colourfulness", None,
+                   "filter_grey, colorize: leave out photos less colourful than this (Hasler & Suesstrunk; "
+                   "filter_grey's default %g, colorize: off)." % colour_filter.DEFAULT_MIN_COLOURFULNESS)
+flags.DEFINE_float("min_hue_spread", None,
+                   "filter_grey, colorize: leave out toned (e.g. sepia) photos whose hue spread is below this "
+                   "many degrees (filter_grey's default %g, colorize: off)." % colour_filter.DEFAULT_MIN_HUE_SPREAD)
+# download
+flags.DEFINE_enum("dataset", None, download.DATASETS, "download: which pix2pix dataset.")
+flags.DEFINE_string("url", None, "download: where to get the .tar.gz instead of the authors' server "
+                                 "(a mirror, a file: URL or a local path).")
+flags.DEFINE_boolean("force", False, "download: replace an existing OUT/DATASET.")
 
-_IMAGE_FLAGS = {"workers", "format", "quality", "max_pixels", "min_side"}
-_COMMON_FLAGS = {"operation", "output_dir", "overwrite", "progress"}
+_READ_FLAGS = {"input_dir", "workers", "max_pixels", "min_side", "overwrite"}
+_IMAGE_FLAGS = _READ_FLAGS | {"format", "quality"}
+_COLOUR_FILTER_FLAGS = {"min_colourfulness", "min_hue_spread"}
+_COMMON_FLAGS = {"operation", "output_dir", "progress"}
 
 # Flags each operation reads; giving any other of our flags is an error, so a
 # misplaced option (say --val_frac with resize) is not silently ignored.
 OPERATION_FLAGS = {
-    "grayscale": _IMAGE_FLAGS | {"input_dir"},
-    "resize": _IMAGE_FLAGS | {"input_dir", "size", "pad"},
-    "blank": _IMAGE_FLAGS | {"input_dir"},
-    "combine": _IMAGE_FLAGS | {"input_dir", "b_dir"},
-    "edges": _IMAGE_FLAGS | {"input_dir", "canny_low", "canny_high", "min_edge_pixels",
-                             "hed_prototxt", "hed_caffemodel"},
-    "colorize": _IMAGE_FLAGS | {"input_dir", "size", "pad", "val_frac", "test_frac", "seed",
-                                "crops_per_image", "singles"},
-    "split": {"input_dir", "train_frac", "test_frac", "seed", "sort", "copy"},
-    "samples": {"format", "quality"},
+    "grayscale": _IMAGE_FLAGS,
+    "resize": _IMAGE_FLAGS | {"size", "pad"},
+    "blank": _IMAGE_FLAGS,
+    "combine": _IMAGE_FLAGS | {"b_dir"},
+    "edges": _IMAGE_FLAGS | {"canny_low", "canny_high", "min_edge_pixels", "hed_prototxt", "hed_caffemodel"},
+    "colorize": _IMAGE_FLAGS | _COLOUR_FILTER_FLAGS | {"size", "pad", "val_frac", "test_frac", "seed",
+                                                      "crops_per_image", "singles"},
+    "filter_grey": _READ_FLAGS | _COLOUR_FILTER_FLAGS,  # copies files as they are: no --format
+    "split": {"input_dir", "train_frac", "test_frac", "seed", "sort", "copy", "overwrite"},
+    "samples": {"format", "quality", "overwrite"},
+    "download": {"dataset", "url", "force"},
 }
 _ALL_FLAGS = set().union(*OPERATION_FLAGS.values()) | _COMMON_FLAGS
 
@@ -92,7 +107,8 @@ def options_from_flags():
         min_side=FLAGS.min_side, val_frac=FLAGS.val_frac, test_frac=FLAGS.test_frac, seed=FLAGS.seed,
         crops_per_image=FLAGS.crops_per_image, singles=FLAGS.singles, canny_low=FLAGS.canny_low,
         canny_high=FLAGS.canny_high, min_edge_pixels=FLAGS.min_edge_pixels,
-        hed_prototxt=FLAGS.hed_prototxt, hed_caffemodel=FLAGS.hed_caffemodel)
+        hed_prototxt=FLAGS.hed_prototxt, hed_caffemodel=FLAGS.hed_caffemodel,
+        min_colourfulness=FLAGS.min_colourfulness, min_hue_spread=FLAGS.min_hue_spread)
 
 
 def run_operation(operation, reporter):
@@ -100,6 +116,12 @@ def run_operation(operation, reporter):
     if operation == "samples":
         return samples.write_samples(FLAGS.output_dir, image_format=FLAGS.format, quality=FLAGS.quality,
                                      overwrite=FLAGS.overwrite, reporter=reporter)
+    if operation == "download":
+        if not FLAGS.dataset:
+            raise UsageError("--dataset is required for --operation download (one of %s)"
+                             % ", ".join(download.DATASETS))
+        return download.download_dataset(FLAGS.dataset, FLAGS.output_dir, url=FLAGS.url, force=FLAGS.force,
+                                         reporter=reporter)
     if not FLAGS.input_dir:
         raise UsageError("--input_dir is required for --operation %s" % operation)
     if operation == "split":
@@ -128,12 +150,16 @@ def main(argv):
     except UsageError as error:
         sys.stderr.write("%s: error: %s\n" % (PROGRAM, error))
         return 2
+    except download.DownloadError as error:
+        reporter.finish()
+        sys.stderr.write("%s: error: %s\n" % (PROGRAM, error))
+        return 1
     except KeyboardInterrupt:
         reporter.finish()
         sys.stderr.write("%s: interrupted\n" % PROGRAM)
         return 130
     print(summary.line(), flush=True)
-    if summary.written + summary.skipped + summary.failed == 0:
+    if summary.written + summary.skipped + summary.failed + (summary.left_out or 0) == 0:
         reporter.message("no images found in %s (looked for %s)"
                          % (FLAGS.input_dir, " ".join(image_io.SUPPORTED_EXTENSIONS)))
         return 1
@@ -154,7 +180,7 @@ USAGE = """Turn a folder of photos into pix2pix A|B training sets.
 usage: python -m data_prep --operation OP --input_dir IN --output_dir OUT [flags]
        (or pix2pix-prep ...)
 
-operations: grayscale, resize, blank, combine, edges, colorize, split, samples
+operations: grayscale, resize, blank, combine, edges, colorize, filter_grey, split, samples, download
 example:    python -m data_prep --operation colorize --input_dir photos \\
                 --output_dir datasets/colorize --size 256 --val_frac 0.1 --workers 2
 Full documentation: docs/data_prep.md

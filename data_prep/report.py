@@ -3,6 +3,7 @@
 import dataclasses
 import sys
 import time
+from typing import Optional
 
 PROGRAM = "data_prep"
 
@@ -31,6 +32,8 @@ class Summary:
     files_written: int = 0
     seconds: float = 0.0
     failures: list = dataclasses.field(default_factory=list)  # (label, reason) pairs
+    left_out: Optional[int] = None  # photos the colour filter left out; None when no filter ran
+    left_out_files: list = dataclasses.field(default_factory=list)  # (label, reason) pairs
 
     @property
     def ok(self):
@@ -42,8 +45,10 @@ class Summary:
         files = ""
         if self.files_written != self.written:
             files = " (%d files)" % self.files_written
-        return "%s: %s: %s %d%s, skipped %d, failed %d (%.1f s)" % (
-            PROGRAM, self.operation, self.verb, self.written, files, self.skipped, self.failed, self.seconds)
+        left_out = "" if self.left_out is None else ", left out %d" % self.left_out
+        return "%s: %s: %s %d%s, skipped %d, failed %d%s (%.1f s)" % (
+            PROGRAM, self.operation, self.verb, self.written, files, self.skipped, self.failed, left_out,
+            self.seconds)
 
 
 class Reporter:
@@ -60,14 +65,19 @@ class Reporter:
         self.is_terminal = bool(getattr(self.stream, "isatty", lambda: False)())
         self.total = 0
         self.done = 0
+        self.initial = 0
+        self.unit = "files"
         self.started = time.monotonic()
         self.last_drawn = 0.0
         self.bar_visible = False
 
-    def start(self, total):
-        """Begin counting ``total`` units of work."""
+    def start(self, total, unit="files", done=0):
+        """Begin counting ``total`` units of work (``unit`` "files" or "bytes"), ``done`` of
+        them already done before this run (a resumed download); the rate counts this run's only."""
         self.total = total
-        self.done = 0
+        self.done = done
+        self.initial = done
+        self.unit = unit
         self.started = time.monotonic()
         self.last_drawn = self.started
 
@@ -89,6 +99,10 @@ class Reporter:
         """Report a file that was skipped because it could not be processed."""
         self.message("skipped %s: %s" % (label, reason))
 
+    def file_left_out(self, label, reason):
+        """Report a photo that the colour filter did not keep, with its figures."""
+        self.message("left out %s: %s" % (label, reason))
+
     def advance(self, count=1):
         """Record finished work and redraw the progress indicator if due."""
         self.done += count
@@ -104,16 +118,25 @@ class Reporter:
         elif now - self.last_drawn < LOG_LINE_SECONDS or self.done == self.total:
             return  # in logs, the summary line reports the end
         self.last_drawn = now
-        rate = self.done / elapsed if elapsed > 0 else 0.0
+        rate = (self.done - self.initial) / elapsed if elapsed > 0 else 0.0
         remaining = (self.total - self.done) / rate if rate > 0 else 0.0
+        counts, speed = self._counts_and_speed(rate)
         if self.is_terminal:
-            filled = int(BAR_WIDTH * self.done / self.total)
-            self._write("\r[%s%s] %d/%d  %.1f files/s  ~%ds left\x1b[K" % (
-                "#" * filled, "." * (BAR_WIDTH - filled), self.done, self.total, rate, remaining))
+            filled = min(BAR_WIDTH, int(BAR_WIDTH * self.done / self.total))
+            self._write("\r[%s%s] %s  %s  ~%ds left\x1b[K" % (
+                "#" * filled, "." * (BAR_WIDTH - filled), counts, speed, remaining))
             self.bar_visible = True
         else:
-            self._write("%s: %d/%d files (%d%%), %.1f files/s, ~%ds left\n" % (
-                PROGRAM, self.done, self.total, 100 * self.done // self.total, rate, remaining))
+            if self.unit == "files":
+                counts += " files"
+            self._write("%s: %s (%d%%), %s, ~%ds left\n" % (
+                PROGRAM, counts, 100 * self.done // self.total, speed, remaining))
+
+    def _counts_and_speed(self, rate):
+        """("12/40", "3.1 files/s") or, for bytes, ("12.3/30.1 MB", "2.1 MB/s")."""
+        if self.unit == "bytes":
+            return "%.1f/%.1f MB" % (self.done / 1e6, self.total / 1e6), "%.1f MB/s" % (rate / 1e6)
+        return "%d/%d" % (self.done, self.total), "%.1f files/s" % rate
 
     def finish(self):
         """Remove the bar so the summary starts on a clean line."""

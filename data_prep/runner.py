@@ -9,6 +9,7 @@ which order it ran, so any ``workers`` value gives byte-identical outputs.
 
 import dataclasses
 import functools
+import math
 import multiprocessing
 import os
 import signal
@@ -17,11 +18,14 @@ from typing import Optional, Tuple
 
 import cv2
 
-from data_prep import edges, image_io, ops, split
+from data_prep import colour_filter, edges, image_io, ops, split
 from data_prep.report import Reporter, Summary, UsageError
 
 # Operations that read each image of input_dir and write image(s) to output_dir.
-IMAGE_OPERATIONS = ("grayscale", "resize", "blank", "combine", "edges", "colorize")
+IMAGE_OPERATIONS = ("grayscale", "resize", "blank", "combine", "edges", "colorize", "filter_grey")
+
+# Operations that can leave out grey and toned photos (--min_colourfulness, --min_hue_spread).
+COLOUR_FILTERED_OPERATIONS = ("colorize", "filter_grey")
 
 DEFAULT_SIZE = 256
 DEFAULT_MIN_SIDE = 16
@@ -55,6 +59,19 @@ class Options:
     min_edge_pixels: Optional[int] = None
     hed_prototxt: Optional[str] = None
     hed_caffemodel: Optional[str] = None
+    min_colourfulness: Optional[float] = None  # None: filter_grey's default, off for colorize
+    min_hue_spread: Optional[float] = None     # degrees; None: filter_grey's default, off for colorize
+
+    def colour_thresholds(self, operation):
+        """The colour_filter.Thresholds ``operation`` applies (none are active outside
+        COLOUR_FILTERED_OPERATIONS; filter_grey fills in the measured defaults)."""
+        if operation == "filter_grey":
+            return colour_filter.Thresholds(
+                colour_filter.DEFAULT_MIN_COLOURFULNESS if self.min_colourfulness is None else self.min_colourfulness,
+                colour_filter.DEFAULT_MIN_HUE_SPREAD if self.min_hue_spread is None else self.min_hue_spread)
+        if operation == "colorize":
+            return colour_filter.Thresholds(self.min_colourfulness, self.min_hue_spread)
+        return colour_filter.Thresholds()
 
     @property
     def splits_output(self):
@@ -82,6 +99,10 @@ class Options:
             raise UsageError("--crops_per_image must be 0 or more, got %d" % self.crops_per_image)
         if self.crops_per_image and self.pad:
             raise UsageError("--pad has no effect with --crops_per_image (crops are already square)")
+        for flag in ("min_colourfulness", "min_hue_spread"):
+            value = getattr(self, flag)
+            if value is not None and not (value >= 0 and math.isfinite(value)):
+                raise UsageError("--%s must be a number >= 0 (0 switches the test off), got %g" % (flag, value))
         self._validate_edge_options()
 
     def _validate_edge_options(self):
@@ -119,6 +140,7 @@ class Outcome:
     label: str
     files_written: int = 0
     error: Optional[str] = None
+    left_out: Optional[str] = None   # why a grey or toned photo was left out (colour filter)
 
 
 # --- planning (parent process) ---------------------------------------------
@@ -163,7 +185,10 @@ def _sibling_index(b_dir):
     return index
 
 
-def _output_names(base, options, operation):
+def _output_names(name, options, operation):
+    base = os.path.splitext(name)[0]
+    if operation == "filter_grey":
+        return [name]  # a byte-for-byte copy keeps its name and format
     extension = "." + options.image_format
     if operation == "colorize" and options.crops_per_image:
         return ["%s_c%d%s" % (base, index, extension) for index in range(options.crops_per_image)]
@@ -211,7 +236,7 @@ class _Planner:
         """Add ``name``'s task, failure or skip to ``plan``."""
         label = os.path.join(self.input_dir, name)
         base = os.path.splitext(name)[0]
-        if base in self.first_with_base:
+        if base in self.first_with_base and self.operation != "filter_grey":
             plan.failures.append((label, "same base name as %s, so it would overwrite its output; "
                                          "rename one of them" % self.first_with_base[base]))
             return
@@ -219,7 +244,7 @@ class _Planner:
         subset = self.assignment[name] if self.assignment else None
         target_dir = os.path.join(self.output_dir, subset) if subset else self.output_dir
         outputs = tuple(os.path.join(target_dir, output)
-                        for output in _output_names(base, self.options, self.operation))
+                        for output in _output_names(name, self.options, self.operation))
         sibling = None
         if self.siblings is not None:
             if base not in self.siblings:
@@ -289,9 +314,11 @@ def _edges(image, options):
                               min_edge_pixels=options.min_edge_pixels)
 
 
-def produce_images(operation, task, options):
-    """Read the task's input and return the output images, in ``task.outputs`` order."""
-    image = image_io.read_image(task.source, options.max_pixels, options.min_side)
+def produce_images(operation, task, options, image=None):
+    """Return the output images, in ``task.outputs`` order, of the task's input
+    (``image`` if given: the input already decoded; else it is read)."""
+    if image is None:
+        image = image_io.read_image(task.source, options.max_pixels, options.min_side)
     if operation == "grayscale":
         return [ops.to_grayscale(image)]
     if operation == "resize":
@@ -307,15 +334,39 @@ def produce_images(operation, task, options):
     raise ValueError("unknown operation %r" % operation)
 
 
+def _left_out_reason(task, reason):
+    """The colour filter's reason, plus a warning if an earlier run's output is still there."""
+    remaining = [output for output in task.outputs if os.path.exists(output)]
+    if remaining:
+        reason += "; an earlier output is still there: %s (delete it or use a fresh --output_dir)" % remaining[0]
+    return reason
+
+
+def _encoded_outputs(operation, task, options):
+    """(bytes to write per output, None) or (None, why the photo is left out)."""
+    data = image_io.read_file_bytes(task.source)
+    image = image_io.decode_image(data, options.max_pixels, options.min_side)
+    thresholds = options.colour_thresholds(operation)
+    if thresholds.active:
+        reason = colour_filter.rejection(colour_filter.colour_figures(image), thresholds)
+        if reason:
+            return None, _left_out_reason(task, reason)
+    if operation == "filter_grey":
+        return [data], None  # the very bytes that were judged
+    images = produce_images(operation, task, options, image)
+    return [image_io.encode_image(output, options.image_format, options.quality) for output in images], None
+
+
 def run_task(operation, task, options):
     """Produce and atomically write a task's outputs; never raises for bad files."""
     try:
-        images = produce_images(operation, task, options)
-        encoded = [image_io.encode_image(image, options.image_format, options.quality) for image in images]
+        encoded, left_out = _encoded_outputs(operation, task, options)
     except image_io.ImageError as error:
         return Outcome(task.source, error=str(error))
     except Exception as error:  # a bug or an OpenCV surprise: report it, keep going
         return Outcome(task.source, error="unexpected error: %s: %s" % (type(error).__name__, error))
+    if left_out:
+        return Outcome(task.source, left_out=left_out)
     written = 0
     for path, data in zip(task.outputs, encoded):
         try:
@@ -387,11 +438,17 @@ def process_directory(operation, input_dir, output_dir, options=None, workers=1,
     if operation not in IMAGE_OPERATIONS:
         raise UsageError("--operation must be one of %s, got %r" % (", ".join(IMAGE_OPERATIONS), operation))
     options.validate()
+    if operation not in COLOUR_FILTERED_OPERATIONS:
+        for flag in ("min_colourfulness", "min_hue_spread"):
+            if getattr(options, flag) is not None:
+                raise UsageError("--%s only applies to --operation %s" % (flag, " and ".join(COLOUR_FILTERED_OPERATIONS)))
     check_directories(operation, input_dir, output_dir, options)
     workers = resolve_workers(workers)
     reporter = reporter or Reporter()
     started = time.monotonic()
-    summary = Summary(operation)
+    summary = Summary(operation, verb="copied" if operation == "filter_grey" else "written")
+    if options.colour_thresholds(operation).active:
+        summary.left_out = 0
 
     plan = plan_work(operation, input_dir, output_dir, options)
     for directory in plan.directories:
@@ -409,6 +466,10 @@ def process_directory(operation, input_dir, output_dir, options=None, workers=1,
             summary.failed += 1
             summary.failures.append((outcome.label, outcome.error))
             reporter.file_failed(outcome.label, outcome.error)
+        elif outcome.left_out:
+            summary.left_out += 1
+            summary.left_out_files.append((outcome.label, outcome.left_out))
+            reporter.file_left_out(outcome.label, outcome.left_out)
         else:
             summary.written += 1
         reporter.advance()

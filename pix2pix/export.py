@@ -27,7 +27,7 @@ import tempfile
 import tensorflow as tf
 
 from pix2pix.errors import Pix2PixError
-from pix2pix.fileio import check_output_dir
+from pix2pix.fileio import check_output_dir, replace_directory
 from pix2pix.imaging import decode_rgb, resize
 from pix2pix.model import generator_for, restore_generator
 from pix2pix.networks import side_multiple
@@ -197,25 +197,6 @@ def load_translator(options: Options, options_file=None) -> ImageTranslator:
     return ImageTranslator(generator, options, options_file)
 
 
-def _move_into_place(staging: str, final: str) -> None:
-    """Rename the finished STAGING directory to FINAL, replacing an earlier export there."""
-    if not os.path.exists(final):
-        os.rename(staging, final)
-        return
-    # Two renames: the earlier export steps aside, then the new one takes its name (and the
-    # earlier one comes back if that fails). Deleted only once the new one is in place.
-    aside = tempfile.mkdtemp(prefix="." + os.path.basename(final) + ".old-",
-                             dir=os.path.dirname(final))
-    os.rmdir(aside)
-    os.rename(final, aside)
-    try:
-        os.rename(staging, final)
-    except BaseException:
-        os.rename(aside, final)
-        raise
-    shutil.rmtree(aside, ignore_errors=True)
-
-
 def export(options: Options) -> str:
     """Write the SavedModel for OPTIONS (already prepared) at options.output_dir; returns it."""
     final = os.path.abspath(options.output_dir)
@@ -230,7 +211,7 @@ def export(options: Options) -> str:
             translator = load_translator(options, options_file)
             saved = os.path.join(staging, "model")
             tf.saved_model.save(translator, saved, signatures=translator.signatures())
-        _move_into_place(saved, final)
+        replace_directory(saved, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return final

@@ -100,3 +100,24 @@ def check_output_dir(path: str, flag: str = "output_dir", reuse: str = "any") ->
         raise Pix2PixError(f"--{flag}: cannot create {path}: {err.strerror}") from None
     if not os.access(path, os.W_OK):
         raise Pix2PixError(f"--{flag}: {path} is not writable")
+
+
+def replace_directory(staging: str, final: str) -> None:
+    """Rename the finished directory STAGING to FINAL, replacing whatever FINAL is.
+
+    FINAL never holds a mix of old and new: the old one first moves to a hidden name beside it,
+    then STAGING takes FINAL's name (if that fails the old one moves back), and only then is the
+    old one deleted. Both must be on the same file system.
+    """
+    if not os.path.lexists(final):
+        os.rename(staging, final)
+        return
+    aside = tempfile.mkdtemp(prefix="." + os.path.basename(final) + ".old-", dir=os.path.dirname(final) or ".")
+    previous = os.path.join(aside, "previous")
+    os.rename(final, previous)
+    try:
+        os.rename(staging, final)
+    except BaseException:
+        os.rename(previous, final)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)

@@ -1,0 +1,376 @@
+"""pix2pix-prep --operation download, against archives made here and served from 127.0.0.1.
+
+The server (a thread with http.server) honours Range requests like the authors' Apache does, and
+can misbehave on purpose: drop the connection half-way through the first download, or ignore
+Range and answer 200. No test touches the internet.
+"""
+
+import hashlib
+import http.server
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import REPO, run_cli, smooth_photo
+from data_prep import download
+from data_prep.report import Reporter
+
+
+# --- archives ------------------------------------------------------------------------------------
+
+def ab_jpeg(seed):
+    """A real 32x64 A|B pair as JPEG bytes (B is the colour-inverted A)."""
+    a = smooth_photo(np.random.default_rng(seed), 32, 32)
+    ok, encoded = cv2.imencode(".jpg", np.concatenate([a, 255 - a], axis=1)[:, :, ::-1])
+    assert ok
+    return encoded.tobytes()
+
+
+def dataset_files(name="facades"):
+    """{archive path: bytes}: NAME/train/1-3.jpg and NAME/val/1.jpg, as the authors' archives hold them."""
+    return {"%s/train/%d.jpg" % (name, i): ab_jpeg(i) for i in (1, 2, 3)} | {"%s/val/1.jpg" % name: ab_jpeg(9)}
+
+
+def tar_gz(files, extra=()):
+    """A .tar.gz with ``files`` ({name: bytes}, folders added as members too) then the ``extra`` TarInfos."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        folders = sorted({os.path.dirname(name) for name in files} | {name.split("/")[0] for name in files})
+        for folder in folders:
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for info in extra:
+            tar.addfile(info, io.BytesIO(b"x" * info.size) if info.isfile() else None)
+    return buffer.getvalue()
+
+
+def member(name, kind=tarfile.REGTYPE, linkname="", size=1):
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, linkname
+    info.size = size if kind == tarfile.REGTYPE else 0
+    return info
+
+
+# --- the local server ----------------------------------------------------------------------------
+
+class ArchiveServer:
+    """Serves {url path: bytes} on 127.0.0.1 from a thread and records each request's Range header.
+
+    drop_first: the first full download sends half the bytes (after announcing them all) and closes.
+    stall_first: the same, but it waits (until ``release`` is set) instead of closing.
+    honour_range: False makes it answer every request with 200 and the whole file.
+    """
+
+    def __init__(self, files, drop_first=False, stall_first=False, honour_range=True):
+        self.files, self.drop_first, self.stall_first = files, drop_first, stall_first
+        self.honour_range = honour_range
+        self.release = threading.Event()
+        self.requests = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                server.requests.append((self.path, self.headers.get("Range")))
+                body = server.files.get(self.path)
+                if body is None:
+                    self.send_error(404, "Not Found")
+                    return
+                start = 0
+                wanted = self.headers.get("Range")
+                if wanted and server.honour_range:
+                    start = int(wanted.split("=")[1].rstrip("-"))
+                    if start >= len(body):
+                        self.send_response(416)
+                        self.send_header("Content-Range", "bytes */%d" % len(body))
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(body) - 1, len(body)))
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Type", "application/gzip")
+                self.send_header("Content-Length", str(len(body) - start))
+                self.end_headers()
+                if (server.drop_first or server.stall_first) and start == 0:
+                    stall, server.drop_first, server.stall_first = server.stall_first, False, False
+                    self.wfile.write(body[:len(body) // 2])
+                    self.wfile.flush()
+                    if stall:
+                        server.release.wait(60)
+                    self.close_connection = True
+                    return
+                self.wfile.write(body[start:])
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.httpd.server_address[1], path)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def run_download(datasets, url, *more, check=False):
+    return run_cli("--operation", "download", "--dataset", "facades", "--output_dir", datasets, "--url", url,
+                   *more, module="data_prep", check=check)
+
+
+def error_lines(result):
+    return [line for line in result.stderr.splitlines() if line.startswith("data_prep: error:")]
+
+
+def assert_dataset_extracted(datasets, files, archive):
+    """DATASETS/facades holds exactly the archive's files, SOURCE.json its sha256; nothing else is left."""
+    root = datasets / "facades"
+    for name, data in files.items():
+        assert (datasets / name).read_bytes() == data
+    assert sorted(os.listdir(root)) == ["SOURCE.json", "train", "val"]
+    source = json.loads((root / "SOURCE.json").read_text())
+    assert source["sha256"] == hashlib.sha256(archive).hexdigest()
+    assert source["bytes"] == len(archive) and source["files"] == len(files)
+    assert source["splits"] == {"train": 3, "val": 1} and source["dataset"] == "facades"
+    assert os.listdir(datasets) == ["facades"]  # no .part, no hidden temporary folder
+    return source
+
+
+# --- tests ---------------------------------------------------------------------------------------
+
+def test_download_extracts_the_splits_and_records_the_source(tmp_path):
+    files = dataset_files()
+    archive = tar_gz(files)
+    datasets = tmp_path / "datasets"
+    with ArchiveServer({"/facades.tar.gz": archive}) as server:
+        result = run_download(datasets, server.url("/facades.tar.gz"), check=True)
+    assert "data_prep: download: downloaded 1 (4 files), skipped 0, failed 0" in result.stdout
+    source = assert_dataset_extracted(datasets, files, archive)
+    assert source["url"] == server.url("/facades.tar.gz")
+    assert "facades: 4 files (train 3, val 1) in %s" % (datasets / "facades") in result.stderr
+    assert server.requests == [("/facades.tar.gz", None)]
+
+
+def test_a_dropped_connection_is_resumed_with_a_range_request(tmp_path):
+    files = dataset_files()
+    archive = tar_gz(files)
+    datasets = tmp_path / "datasets"
+    with ArchiveServer({"/facades.tar.gz": archive}, drop_first=True) as server:
+        url = server.url("/facades.tar.gz")
+        first = run_download(datasets, url)
+        assert first.returncode == 1 and "Traceback" not in first.stderr
+        assert error_lines(first) == ["data_prep: error: download of %s stopped after %d of %d bytes (the connection "
+                                      "closed early); run the same command again to resume"
+                                      % (url, len(archive) // 2, len(archive))]
+        assert os.listdir(datasets) == ["facades.tar.gz.part"]  # nothing but the resumable .part
+        assert (datasets / "facades.tar.gz.part").read_bytes() == archive[:len(archive) // 2]
+
+        second = run_download(datasets, url, check=True)
+    assert server.requests == [("/facades.tar.gz", None), ("/facades.tar.gz", "bytes=%d-" % (len(archive) // 2))]
+    assert "resuming at byte %d" % (len(archive) // 2) in second.stderr
+    assert_dataset_extracted(datasets, files, archive)
+
+
+def test_ctrl_c_keeps_the_part_and_the_next_run_resumes(tmp_path):
+    files = dataset_files()
+    archive = tar_gz(files)
+    datasets = tmp_path / "datasets"
+    part = datasets / "facades.tar.gz.part"
+    with ArchiveServer({"/facades.tar.gz": archive}, stall_first=True) as server:
+        url = server.url("/facades.tar.gz")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "data_prep", "--operation", "download", "--dataset", "facades",
+             "--output_dir", str(datasets), "--url", url],
+            env=dict(os.environ, PYTHONPATH=REPO), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not (part.exists() and part.stat().st_size == len(archive) // 2) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert part.stat().st_size == len(archive) // 2  # half received, the rest stalled
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 130, stderr
+        assert "stopped: %s keeps the %d bytes received; run the same command again to resume" % (
+            part, len(archive) // 2) in stderr
+        assert "data_prep: interrupted" in stderr and "Traceback" not in stderr
+        assert os.listdir(datasets) == ["facades.tar.gz.part"]
+        run_download(datasets, url, check=True)
+    assert server.requests[-1] == ("/facades.tar.gz", "bytes=%d-" % (len(archive) // 2))
+    assert_dataset_extracted(datasets, files, archive)
+
+
+def test_progress_of_a_download_is_shown_in_megabytes():
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    reporter = Reporter(stream=stream)
+    reporter.start(10_000_000, unit="bytes", done=2_000_000)  # resumed at 2 MB
+    reporter.started -= 2.0  # as if 2 s had passed since the start and the last redraw
+    reporter.last_drawn -= 2.0
+    reporter.advance(1_000_000)
+    assert "] 3.0/10.0 MB  0.5 MB/s  ~14s left" in stream.getvalue()  # rate: this run's 1 MB in 2 s
+
+
+def test_a_server_that_ignores_range_is_downloaded_again_from_the_start(tmp_path):
+    files = dataset_files()
+    archive = tar_gz(files)
+    datasets = tmp_path / "datasets"
+    datasets.mkdir()
+    (datasets / "facades.tar.gz.part").write_bytes(b"stale bytes of some other download")
+    with ArchiveServer({"/facades.tar.gz": archive}, honour_range=False) as server:
+        result = run_download(datasets, server.url("/facades.tar.gz"), check=True)
+    assert server.requests == [("/facades.tar.gz", "bytes=34-")]
+    assert "does not resume downloads (it answered 200" in result.stderr
+    assert_dataset_extracted(datasets, files, archive)
+
+
+def test_a_complete_part_is_extracted_without_downloading_again(tmp_path):
+    files = dataset_files()
+    archive = tar_gz(files)
+    datasets = tmp_path / "datasets"
+    datasets.mkdir()
+    (datasets / "facades.tar.gz.part").write_bytes(archive)
+    with ArchiveServer({"/facades.tar.gz": archive}) as server:
+        run_download(datasets, server.url("/facades.tar.gz"), check=True)
+    assert server.requests == [("/facades.tar.gz", "bytes=%d-" % len(archive))]  # answered 416, nothing sent
+    assert_dataset_extracted(datasets, files, archive)
+
+
+def test_a_local_copy_is_accepted_as_url(tmp_path):
+    files = dataset_files()
+    archive = tar_gz(files)
+    local = tmp_path / "mirror" / "facades.tar.gz"
+    local.parent.mkdir()
+    local.write_bytes(archive)
+    datasets = tmp_path / "datasets"
+    run_download(datasets, local, check=True)
+    source = assert_dataset_extracted(datasets, files, archive)
+    assert source["url"] == local.as_uri()
+
+
+def test_a_malicious_archive_is_refused_by_name_and_nothing_is_written(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    absolute_target = outside / "absolute.txt"
+    archive = tar_gz(dataset_files(), extra=[
+        member("../evil"),
+        member(str(absolute_target)),
+        member("facades/etc", tarfile.SYMTYPE, linkname="/etc"),
+        member("facades/train/up", tarfile.SYMTYPE, linkname="../../../outside"),
+        member("facades/val/passwd", tarfile.LNKTYPE, linkname="../../etc/passwd"),
+        member("facades/null", tarfile.CHRTYPE),
+        member("facades/pipe", tarfile.FIFOTYPE),
+    ])
+    datasets = tmp_path / "datasets"
+    with ArchiveServer({"/facades.tar.gz": archive}) as server:
+        url = server.url("/facades.tar.gz")
+        result = run_download(datasets, url)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = error_lines(result)
+    assert len(lines) == 1, result.stderr
+    line = lines[0]
+    assert line.startswith("data_prep: error: refused the archive from %s: 7 unsafe members: " % url)
+    for words in ("../evil ('..' in the path)", "%s (absolute path)" % absolute_target,
+                  "facades/etc (symlink to /etc, outside the folder)",
+                  "facades/train/up (symlink to ../../../outside leaves the folder)"):
+        assert words in line
+    assert "and 2 more; nothing was extracted" in line
+    assert os.listdir(datasets) == []  # no dataset, no temporary folder, no archive
+    assert os.listdir(outside) == [] and not (tmp_path / "evil").exists()
+
+
+def test_unsafe_members_are_recognised(tmp_path):
+    assert download.member_problem(member("facades/train/1.jpg")) is None
+    assert download.member_problem(member("facades/train/link", tarfile.SYMTYPE, linkname="../val/1.jpg")) is None
+    assert download.member_problem(member("facades/a/../../b")) == "'..' in the path"
+    assert download.member_problem(member("C:/Windows/x")) == "absolute path"
+    assert download.member_problem(member("facades/dev", tarfile.BLKTYPE)) == "device file"
+    assert download.member_problem(member("facades/x", tarfile.LNKTYPE, linkname="/etc/passwd")) == (
+        "hard link to /etc/passwd leaves the folder")
+    # a chain of links that only the extraction filter can see through: s1 -> ".", s2 -> "s1/.."
+    archive = tmp_path / "chain.tar.gz"
+    archive.write_bytes(tar_gz({"facades/train/1.jpg": ab_jpeg(1)}, extra=[
+        member("facades/s1", tarfile.SYMTYPE, linkname="."),
+        member("facades/s2", tarfile.SYMTYPE, linkname="s1/../.."),
+        member("facades/s2/escaped"),
+    ]))
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    with pytest.raises(download.UnsafeArchiveError):
+        download.extract_safely(str(archive), str(folder), "chain.tar.gz")
+    assert not (tmp_path / "escaped").exists()
+
+
+def test_http_404_and_an_unreachable_server_give_one_line_and_leave_nothing(tmp_path):
+    datasets = tmp_path / "datasets"
+    with ArchiveServer({}) as server:
+        url = server.url("/facades.tar.gz")
+        result = run_download(datasets, url)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == ["data_prep: error: cannot download %s: HTTP 404 Not Found" % url]
+    assert not datasets.exists()
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = "http://127.0.0.1:%d/facades.tar.gz" % port
+    result = run_download(datasets, url)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == ["data_prep: error: cannot download %s: Connection refused" % url]
+    assert not datasets.exists()
+
+
+def test_an_existing_dataset_is_left_alone_unless_force(tmp_path):
+    files = dataset_files()
+    archive = tar_gz(files)
+    datasets = tmp_path / "datasets"
+    (datasets / "facades").mkdir(parents=True)
+    (datasets / "facades" / "mine.txt").write_text("keep me")
+    with ArchiveServer({"/facades.tar.gz": archive}) as server:
+        url = server.url("/facades.tar.gz")
+        kept = run_download(datasets, url, check=True)
+        assert "already exists: left alone (--force downloads facades again and replaces it)" in kept.stderr
+        assert "skipped 1" in kept.stdout
+        assert server.requests == []
+        assert (datasets / "facades" / "mine.txt").read_text() == "keep me"
+
+        run_download(datasets, url, "--force", check=True)
+    assert not (datasets / "facades" / "mine.txt").exists()
+    assert_dataset_extracted(datasets, files, archive)
+
+
+def test_download_flags_are_checked(tmp_path):
+    result = run_cli("--operation", "download", "--output_dir", tmp_path / "d", module="data_prep", check=False)
+    assert result.returncode == 2 and "--dataset is required for --operation download" in result.stderr
+    result = run_cli("--operation", "download", "--dataset", "cityscapes", "--output_dir", tmp_path / "d",
+                     module="data_prep", check=False)
+    assert result.returncode == 2 and "--dataset" in result.stderr and "Traceback" not in result.stderr
+    result = run_cli("--operation", "download", "--dataset", "maps", "--output_dir", tmp_path / "d",
+                     "--overwrite", module="data_prep", check=False)
+    assert result.returncode == 2 and "--overwrite does not apply to --operation download" in result.stderr
+    assert not (tmp_path / "d").exists()
