@@ -9,7 +9,8 @@ import os
 import tensorflow as tf
 
 from pix2pix.data import paired_dataset
-from pix2pix.model import generator_for, restore_generator
+from pix2pix.model import restore_generator
+from pix2pix.networks import define_generator
 from pix2pix.options import Options, save_options
 from pix2pix.plots import plot_results
 from pix2pix.scoring import MetricsRecorder
@@ -30,7 +31,7 @@ def test(options: Options) -> str:
     """
     tf.keras.utils.set_random_seed(options.seed)
     examples = paired_dataset(options, training=False)
-    generator = generator_for(options)
+    generator = define_generator(options)
     restored = restore_generator(generator, options.checkpoint)
     print(f"loaded {restored}", flush=True)
     recorder = MetricsRecorder(options.fid_weights)

@@ -29,8 +29,8 @@ import tensorflow as tf
 from pix2pix.errors import Pix2PixError
 from pix2pix.fileio import check_output_dir, replace_directory
 from pix2pix.imaging import decode_rgb, resize
-from pix2pix.model import generator_for, restore_generator
-from pix2pix.networks import side_multiple
+from pix2pix.model import restore_generator
+from pix2pix.networks import define_generator, side_multiple
 from pix2pix.options import SAVED_MODEL_FILE, Options, prepare, save_options
 from pix2pix.tasks import task_for
 
@@ -191,7 +191,7 @@ class ImageTranslator(tf.Module):
 # ------------------------------------------------------------------------ the mode
 def load_translator(options: Options, options_file=None) -> ImageTranslator:
     """An ImageTranslator with the generator restored from options.checkpoint (prepared options)."""
-    generator = generator_for(options)
+    generator = define_generator(options)
     restored = restore_generator(generator, options.checkpoint)
     print(f"loaded {restored}", flush=True)
     return ImageTranslator(generator, options, options_file)

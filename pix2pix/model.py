@@ -79,11 +79,6 @@ def _dtype_policy(precision):
         keras.config.set_dtype_policy(previous)
 
 
-def generator_for(options: Options):
-    """The generator OPTIONS describe (--netG; channels from the task)."""
-    return define_generator(options)
-
-
 class Pix2Pix:
     """Generator, discriminator, two Adam optimisers, global step and loss averages.
 
@@ -99,7 +94,7 @@ class Pix2Pix:
         self.gan_loss = gan_loss_for(options)
         self.loss_names = loss_names(self.gan_loss)
         with self.strategy.scope(), _dtype_policy(options.mixed_precision):
-            self.generator = generator_for(options)
+            self.generator = define_generator(options)
             self.discriminator = define_discriminator(options, sigmoid=self.gan_loss.SIGMOID)
             self.generator_optimizer = _adam(options)
             self.discriminator_optimizer = _adam(options)

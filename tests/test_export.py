@@ -15,7 +15,8 @@ from conftest import TINY, run_cli, smooth_photo, write_image
 from pix2pix.color import rgb_to_lab
 from pix2pix.errors import Pix2PixError
 from pix2pix.export import ImageTranslator, export_mode, load_translator, prepare_export_options
-from pix2pix.model import Pix2Pix, generator_for, restore_generator
+from pix2pix.networks import define_generator
+from pix2pix.model import Pix2Pix, restore_generator
 from pix2pix.options import Options, prepare_test_options, save_options
 from pix2pix.training import CHECKPOINT_PREFIX
 
@@ -142,7 +143,7 @@ def test_exported_model_serves_any_size_in_a_fresh_process(exported_pairs):
 def test_tensors_signature_equals_the_training_checkpoints_generator(trained_pairs, exported_pairs):
     loaded = tf.saved_model.load(str(exported_pairs))
     options = prepare_test_options(Options(mode="test", checkpoint=str(trained_pairs), output_dir="x"))
-    generator = generator_for(options)
+    generator = define_generator(options)
     restore_generator(generator, str(trained_pairs))
     inputs = tf.random.uniform([2, 32, 64, 3], -1, 1, seed=3)  # multiples of 2**5
     exported = loaded.signatures["tensors"](inputs=inputs)["outputs"].numpy()

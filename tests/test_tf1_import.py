@@ -16,7 +16,8 @@ import tensorflow as tf
 
 from conftest import run_cli
 from pix2pix.errors import Pix2PixError
-from pix2pix.model import Pix2Pix, generator_for, latest_checkpoint, restore_generator
+from pix2pix.networks import define_generator
+from pix2pix.model import Pix2Pix, latest_checkpoint, restore_generator
 from pix2pix.networks import build_discriminator
 from pix2pix.options import Options, prepare_test_options
 from pix2pix.tf1_import import _adam_slots, import_mode
@@ -192,7 +193,7 @@ def test_imported_model_reproduces_the_tf1_graph(tmp_path, separable):
     # What test mode does: model options from OUT/options.json, the generator from OUT.
     options = prepare_test_options(Options(mode="test", checkpoint=str(out), output_dir=str(tmp_path)))
     assert (options.ngf, options.ndf, options.separable_conv, options.crop_size) == (NGF, NDF, separable, 256)
-    generator = generator_for(options)
+    generator = define_generator(options)
     assert restore_generator(generator, str(out)).endswith(f"model-{STEP}")
     outputs = generator(inputs, training=False).numpy()
     np.testing.assert_allclose(outputs, expected["outputs"], atol=1e-4, rtol=0)
