@@ -62,6 +62,9 @@ flags.DEFINE_bool("deterministic", _D.deterministic,
                   "test, export, infer: dropout off, so the same input gives the same output")
 flags.DEFINE_bool("skip_preflight", _D.skip_preflight,
                   "don't decode every input image before starting")
+flags.DEFINE_integer("max_pixels", _D.max_pixels,
+                     "infer: refuse (naming it) a photo whose header claims more pixels than this "
+                     "(decompression bombs; as data_prep's --max_pixels)")
 flags.DEFINE_bool("skip_bad_images", _D.skip_bad_images,
                   "leave out (and name) images that cannot be decoded instead of stopping")
 flags.DEFINE_bool("skip_nonfinite", _D.skip_nonfinite,

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from data_prep import image_io
 from pix2pix.data import find_unreadable_images, list_image_files, unusable_images_error
 from pix2pix import jpeg
 from pix2pix.errors import Pix2PixError, error_line
@@ -77,6 +78,18 @@ def jpeg_orientation(contents: bytes) -> int:
     return jpeg.orientation(contents)
 
 
+def check_pixel_limit(contents: bytes, source: str, max_pixels: int) -> None:
+    """Refuse, naming SOURCE, a photo whose header claims more than MAX_PIXELS pixels, before
+    anything decodes it (a small file can claim gigapixels: a decompression bomb). Read with
+    data_prep's header parser, so both tools count the same way; a header it does not know is
+    left to the decoder."""
+    dimensions = image_io.image_dimensions(contents)
+    if dimensions is not None and dimensions[0] * dimensions[1] > max_pixels:
+        width, height = dimensions
+        raise Pix2PixError(f"{source}: the image claims {width}x{height} = {width * height:,} "
+                           f"pixels, over the limit of {max_pixels:,} (--max_pixels)")
+
+
 def upright(contents: bytes) -> bytes:
     """CONTENTS as the photo is meant to be seen: a JPEG whose EXIF says it is stored turned
     or mirrored is decoded with the orientation applied (OpenCV does) and re-encoded as PNG,
@@ -90,8 +103,12 @@ def upright(contents: bytes) -> bytes:
     return cv2.imencode(".png", image)[1].tobytes()
 
 
-def check_photos(paths: Sequence[str]) -> None:
-    """Stop with a clear error naming every photo that does not decode (the pre-flight check)."""
+def check_photos(paths: Sequence[str], max_pixels: int = Options.max_pixels) -> None:
+    """Stop with a clear error naming every photo that does not decode (the pre-flight check),
+    or, before anything is decoded, the first one over MAX_PIXELS."""
+    for path in paths:
+        with open(path, "rb") as f:
+            check_pixel_limit(f.read(), path, max_pixels)
     problems = find_unreadable_images(list(paths), paired=False)
     if problems:
         raise unusable_images_error(problems, len(paths),
@@ -147,12 +164,15 @@ class ProgressBar:
 
 
 # ---------------------------------------------------------------------------- run
-def _translate_batch(batch: Sequence[InferredImage], translate: Translate) -> List[bytes]:
+def _translate_batch(batch: Sequence[InferredImage], translate: Translate,
+                     max_pixels: int) -> List[bytes]:
     """The encoded results for BATCH; a failure names the photo that caused it."""
     contents = []
     for row in batch:
         with open(row.input_path, "rb") as f:
-            contents.append(upright(f.read()))
+            photo = f.read()
+        check_pixel_limit(photo, row.input_path, max_pixels)
+        contents.append(upright(photo))
     try:
         return list(translate(tf.constant(contents)).numpy())
     except tf.errors.OpError as err:
@@ -160,16 +180,17 @@ def _translate_batch(batch: Sequence[InferredImage], translate: Translate) -> Li
             raise Pix2PixError(f"--input_dir: cannot process {batch[0].input_path}: "
                                f"{error_line(err, prefer=('could not decode', 'Invalid'))}") from None
     for row in batch:  # find the culprit (only reached after a failure, e.g. --skip_preflight)
-        _translate_batch([row], translate)
+        _translate_batch([row], translate, max_pixels)
     raise AssertionError("a batch failed but none of its photos alone did")
 
 
 def translate_photos(rows: Sequence[InferredImage], translate: Translate, batch_size: int,
-                     progress: Optional[ProgressBar] = None) -> None:
+                     progress: Optional[ProgressBar] = None,
+                     max_pixels: int = Options.max_pixels) -> None:
     """Run TRANSLATE over the photos of ROWS, BATCH_SIZE at a time; write each result atomically."""
     for start in range(0, len(rows), batch_size):
         batch = rows[start:start + batch_size]
-        for row, result in zip(batch, _translate_batch(batch, translate)):
+        for row, result in zip(batch, _translate_batch(batch, translate, max_pixels)):
             atomic_write_bytes(row.output_path, result)
         if progress is not None:
             progress.update(start + len(batch))
@@ -206,13 +227,13 @@ def infer_mode(options: Options, explicit_flag_names=None) -> List[InferredImage
     options = dataclasses.replace(options, mode="infer")
     rows = plan_outputs(paths, options.output_dir, OUTPUT_EXTENSIONS[options.output_filetype])
     if not options.skip_preflight:
-        check_photos(paths)
+        check_photos(paths, options.max_pixels)
 
     os.makedirs(options.output_dir, exist_ok=True)
     save_options(options, options.output_dir)
     progress = ProgressBar(len(rows))
     try:
-        translate_photos(rows, translate, options.batch_size, progress)
+        translate_photos(rows, translate, options.batch_size, progress, options.max_pixels)
     finally:
         progress.close()
     index = write_infer_index(options.output_dir, rows)

@@ -68,6 +68,9 @@ class Options:
     crop_size: int = 256
     deterministic: bool = False
     skip_preflight: bool = False
+    # infer (and serve): the most pixels a photo may have, read from its header before decoding
+    # (decompression bombs); the same meaning and default as data_prep's --max_pixels.
+    max_pixels: int = 100_000_000
     skip_bad_images: bool = False
     skip_nonfinite: bool = False
     strategy: str = "none"
@@ -146,6 +149,8 @@ class Options:
                  f"down to 1x1 and the PatchGAN needs 32), got {self.crop_size}")
         if self.mode == "train" and self.scale_size < self.crop_size:
             fail("scale_size", f"must be >= --crop_size ({self.crop_size}), got {self.scale_size}")
+        if self.max_pixels < 1:
+            fail("max_pixels", f"must be positive, got {self.max_pixels}")
         for name in ("batch_size", "ngf", "ndf"):
             if getattr(self, name) < 1:
                 fail(name, f"must be >= 1, got {getattr(self, name)}")

@@ -176,3 +176,27 @@ def test_infer_turns_photos_the_way_their_exif_says(tmp_path, models):
     # lightness is kept, so the white corner stays white there.
     assert result[:6, -6:].min() > 200 and result[:6, :6].max() < 250
     assert (photos / "phone.jpg").read_bytes() == original  # the input is never modified
+
+
+def test_infer_refuses_a_photo_over_max_pixels_before_decoding_it(tmp_path, models, photos):
+    """A PNG whose header claims 40000x40000 (a decompression bomb in 100 bytes) is named with the
+    limit, with and without the pre-flight check; the real photos' sizes pass the default."""
+    import struct
+    import zlib
+    run, _ = models
+    ihdr = struct.pack(">IIBBBBB", 40000, 40000, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    bomb = (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
+            + struct.pack(">I", zlib.crc32(chunk)))
+    (photos / "bomb.png").write_bytes(bomb)
+    for skip in (False, True):
+        with pytest.raises(Pix2PixError, match=r"bomb\.png: the image claims 40000x40000 = "
+                                               r"1,600,000,000 pixels, over the limit of "
+                                               r"100,000,000 \(--max_pixels\)"):
+            infer_mode(infer_options(run, photos, tmp_path / "out", skip_preflight=skip))
+    (photos / "bomb.png").unlink()
+    result = run_cli("--mode", "infer", "--checkpoint", run, "--input_dir", photos,
+                     "--output_dir", tmp_path / "small", "--max_pixels", 3000, check=False)
+    assert result.returncode != 0
+    assert "over the limit of 3,000 (--max_pixels)" in result.stderr
+    assert "Traceback" not in result.stderr
