@@ -26,6 +26,7 @@ setup(
         "console_scripts": [
             "pix2pix=pix2pix.cli:entry_point",
             "pix2pix-prep=data_prep.cli:run",
+            "pix2pix-reproduce=pix2pix.reproduce:main",
         ],
     },
 )

@@ -48,6 +48,9 @@ flags.DEFINE_string("hed_caffemodel", None, "edges: HED .caffemodel, to use HED 
 # colorize
 flags.DEFINE_float("val_frac", 0.0, "colorize: fraction of photos for OUT/val (train gets the rest).")
 flags.DEFINE_integer("crops_per_image", 0, "colorize: random square crops per photo (0 = whole photo).")
+flags.DEFINE_float("val_region", 0.0, "colorize with --crops_per_image: hold out this fraction (at most 0.5) "
+                   "of every photo, its right end (bottom if portrait), for OUT/val crops; training "
+                   "crops come from the rest.")
 flags.DEFINE_boolean("singles", False, "colorize: write the resized colour image only, not A|B.")
 # split (and colorize)
 flags.DEFINE_float("train_frac", 0.8, "split: fraction of images for train (val gets the rest).")
@@ -82,7 +85,7 @@ OPERATION_FLAGS = {
     "combine": _IMAGE_FLAGS | {"b_dir"},
     "edges": _IMAGE_FLAGS | {"canny_low", "canny_high", "min_edge_pixels", "hed_prototxt", "hed_caffemodel"},
     "colorize": _IMAGE_FLAGS | _COLOUR_FILTER_FLAGS | {"size", "pad", "val_frac", "test_frac", "seed",
-                                                      "crops_per_image", "singles"},
+                                                      "crops_per_image", "singles", "val_region"},
     "filter_grey": _READ_FLAGS | _COLOUR_FILTER_FLAGS,  # copies files as they are: no --format
     "split": {"input_dir", "train_frac", "test_frac", "seed", "sort", "copy", "overwrite"},
     "samples": {"format", "quality", "overwrite"},
@@ -105,8 +108,8 @@ def options_from_flags():
         size=FLAGS.size, pad=FLAGS.pad, b_dir=FLAGS.b_dir, image_format=FLAGS.format,
         quality=FLAGS.quality, overwrite=FLAGS.overwrite, max_pixels=FLAGS.max_pixels,
         min_side=FLAGS.min_side, val_frac=FLAGS.val_frac, test_frac=FLAGS.test_frac, seed=FLAGS.seed,
-        crops_per_image=FLAGS.crops_per_image, singles=FLAGS.singles, canny_low=FLAGS.canny_low,
-        canny_high=FLAGS.canny_high, min_edge_pixels=FLAGS.min_edge_pixels,
+        crops_per_image=FLAGS.crops_per_image, val_region=FLAGS.val_region, singles=FLAGS.singles,
+        canny_low=FLAGS.canny_low, canny_high=FLAGS.canny_high, min_edge_pixels=FLAGS.min_edge_pixels,
         hed_prototxt=FLAGS.hed_prototxt, hed_caffemodel=FLAGS.hed_caffemodel,
         min_colourfulness=FLAGS.min_colourfulness, min_hue_spread=FLAGS.min_hue_spread)
 

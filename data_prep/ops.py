@@ -136,21 +136,48 @@ def crop_rng(seed, name):
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
-def random_square_boxes(height, width, count, rng):
+def random_square_boxes(height, width, count, rng, reference_side=None):
     """``count`` random squares (top, left, side) inside a height x width image.
 
-    side is uniform in [0.5, 1.0] * min(height, width) (rounded, at least 1)
-    and the position is uniform over all places where the square fits.
+    side is uniform in [0.5, 1.0] * reference_side (default min(height, width); rounded, at
+    least 1, at most what fits) and the position is uniform over all places where the square fits.
     """
     shorter = min(height, width)
+    reference = shorter if reference_side is None else reference_side
     boxes = []
     for _ in range(count):
-        side = int(round(rng.uniform(*CROP_SIDE_RANGE) * shorter))
+        side = int(round(rng.uniform(*CROP_SIDE_RANGE) * reference))
         side = min(max(side, 1), shorter)
         top = rng.randint(0, height - side)
         left = rng.randint(0, width - side)
         boxes.append((top, left, side))
     return boxes
+
+
+def split_off_region(image, fraction):
+    """(kept, held_out): ``image`` cut across its longer side, held_out being the last
+    ``fraction`` of it (the right part of a landscape photo, the bottom of a portrait one)."""
+    height, width = image.shape[:2]
+    if width >= height:
+        cut = width - max(1, int(round(width * fraction)))
+        return image[:, :cut], image[:, cut:]
+    cut = height - max(1, int(round(height * fraction)))
+    return image[:cut], image[cut:]
+
+
+def region_crops(image, fraction, counts, size, rng):
+    """Random square crops of the two regions of split_off_region: counts[0] of the kept part,
+    then counts[1] of the held-out part, each scaled to ``size``. Both parts' crop sides are drawn
+    against the held-out part's shorter side, so the two sets show things at the same scale."""
+    check_rgb(image)
+    parts = split_off_region(image, fraction)
+    reference = min(parts[1].shape[:2])
+    crops = []
+    for part, count in zip(parts, counts):
+        height, width = part.shape[:2]
+        crops += [scale_square(part[top:top + side, left:left + side], size)
+                  for top, left, side in random_square_boxes(height, width, count, rng, reference)]
+    return crops
 
 
 def random_square_crops(image, count, size, rng):

@@ -53,6 +53,7 @@ class Options:
     test_frac: float = 0.0
     seed: int = split.DEFAULT_SEED
     crops_per_image: int = 0
+    val_region: float = 0.0  # colorize with crops: hold out this end of every photo for OUT/val
     singles: bool = False
     canny_low: Optional[float] = None
     canny_high: Optional[float] = None
@@ -76,7 +77,14 @@ class Options:
     @property
     def splits_output(self):
         """True if colorize writes train/val/test subfolders."""
-        return self.val_frac > 0 or self.test_frac > 0
+        return self.val_frac > 0 or self.test_frac > 0 or self.val_region > 0
+
+    @property
+    def region_counts(self):
+        """(training crops, held-out crops) per photo with --val_region: the held-out count in
+        proportion to the held-out part's area, at least one."""
+        held_out = max(1, int(round(self.crops_per_image * self.val_region / (1.0 - self.val_region))))
+        return self.crops_per_image, held_out
 
     def validate(self):
         """Raise UsageError for out-of-range or contradictory values."""
@@ -97,6 +105,15 @@ class Options:
             raise UsageError("--val_frac + --test_frac must be at most 1, got %g" % (self.val_frac + self.test_frac))
         if self.crops_per_image < 0:
             raise UsageError("--crops_per_image must be 0 or more, got %d" % self.crops_per_image)
+        if self.val_region:
+            if not 0 < self.val_region <= 0.5:
+                raise UsageError("--val_region must be in (0, 0.5] (the held-out end of each photo), got %g"
+                                 % self.val_region)
+            if not self.crops_per_image:
+                raise UsageError("--val_region needs --crops_per_image (crops are taken from each region)")
+            if self.val_frac or self.test_frac:
+                raise UsageError("--val_region holds out part of every photo; it cannot be combined with "
+                                 "--val_frac or --test_frac, which hold out whole photos")
         if self.crops_per_image and self.pad:
             raise UsageError("--pad has no effect with --crops_per_image (crops are already square)")
         for flag in ("min_colourfulness", "min_hue_spread"):
@@ -195,9 +212,17 @@ def _output_names(name, options, operation):
     return [base + extension]
 
 
+def _region_outputs(name, output_dir, options):
+    """--val_region: train/NAME_cK crops of the kept part, then val/NAME_vK of the held-out end."""
+    base, extension = os.path.splitext(name)[0], "." + options.image_format
+    kept, held_out = options.region_counts
+    return tuple([os.path.join(output_dir, "train", "%s_c%d%s" % (base, i, extension)) for i in range(kept)]
+                 + [os.path.join(output_dir, "val", "%s_v%d%s" % (base, i, extension)) for i in range(held_out)])
+
+
 def _colorize_assignment(names, options):
-    """{name: subset} when colorize splits its output, else None."""
-    if not options.splits_output:
+    """{name: subset} when colorize splits its output by photo, else None."""
+    if not options.splits_output or options.val_region:
         return None
     counts = split.subset_counts(len(names), {"val": options.val_frac, "test": options.test_frac},
                                  remainder="train")
@@ -227,6 +252,8 @@ class _Planner:
         self.first_with_base = {}
 
     def output_dirs(self):
+        if self.operation == "colorize" and self.options.val_region:
+            return [os.path.join(self.output_dir, subset) for subset in ("train", "val")]
         if not self.assignment:
             return [self.output_dir]
         used = set(self.assignment.values())
@@ -245,6 +272,8 @@ class _Planner:
         target_dir = os.path.join(self.output_dir, subset) if subset else self.output_dir
         outputs = tuple(os.path.join(target_dir, output)
                         for output in _output_names(name, self.options, self.operation))
+        if self.operation == "colorize" and self.options.val_region:
+            outputs = _region_outputs(name, self.output_dir, self.options)
         sibling = None
         if self.siblings is not None:
             if base not in self.siblings:
@@ -296,7 +325,10 @@ def _read_b_image(task, image_a, options):
 
 
 def _colorize(image, task, options):
-    if options.crops_per_image:
+    if options.crops_per_image and options.val_region:
+        rng = ops.crop_rng(options.seed, os.path.basename(task.source))
+        colours = ops.region_crops(image, options.val_region, options.region_counts, options.size, rng)
+    elif options.crops_per_image:
         rng = ops.crop_rng(options.seed, os.path.basename(task.source))
         colours = ops.random_square_crops(image, options.crops_per_image, options.size, rng)
     else:

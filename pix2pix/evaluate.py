@@ -12,12 +12,13 @@ from pix2pix.data import paired_dataset
 from pix2pix.model import restore_generator
 from pix2pix.networks import define_generator
 from pix2pix.options import Options, save_options
-from pix2pix.plots import plot_results
+from pix2pix.plots import plot_results, spread_rows
 from pix2pix.scoring import MetricsRecorder
+from pix2pix.tasks import task_for
 from pix2pix.visuals import PAIR_COLUMNS, file_stem, save_pictures, to_display
 
 RESULTS_PNG = "results.png"
-RESULTS_MAX_ROWS = 16  # a glance at the results; index.html has them all
+RESULTS_MAX_ROWS = 16  # a glance at the results, spread over the whole set; index.html has them all
 
 
 def test(options: Options) -> str:
@@ -26,8 +27,8 @@ def test(options: Options) -> str:
     Writes output_dir/images/NAME-{inputs,outputs,targets}.png, output_dir/index.html
     (a fresh table of name, input, output, target and each picture's figures),
     metrics.csv and metrics.json (the figures of the outputs against the targets, as saved;
-    pix2pix.scoring) and output_dir/results.png (the first RESULTS_MAX_ROWS rows as one
-    picture); returns the index.html path.
+    pix2pix.scoring; for colorization also the grey baseline's) and output_dir/results.png
+    (RESULTS_MAX_ROWS rows spread over the set, as one picture); returns the index.html path.
     """
     tf.keras.utils.set_random_seed(options.seed)
     examples = paired_dataset(options, training=False)
@@ -35,6 +36,8 @@ def test(options: Options) -> str:
     restored = restore_generator(generator, options.checkpoint)
     print(f"loaded {restored}", flush=True)
     recorder = MetricsRecorder(options.fid_weights)
+    baseline = task_for(options).baseline  # "grey" for colorization: scored beside the model
+    baselines = {baseline: MetricsRecorder()} if baseline else {}
 
     os.makedirs(options.output_dir, exist_ok=True)
     save_options(options, options.output_dir)
@@ -45,13 +48,16 @@ def test(options: Options) -> str:
         pictures = to_display(batch["inputs"], batch["targets"], outputs, options)
         names = [file_stem(p) for p in batch["paths"].numpy()]
         rows += save_pictures(options.output_dir, names, pictures)
-        outputs, targets = pictures["outputs"].numpy(), pictures["targets"].numpy()
+        inputs, outputs, targets = (pictures[kind].numpy() for kind in ("inputs", "outputs", "targets"))
         for i, name in enumerate(names):
             recorder.add(name, outputs[i], targets[i])  # the very arrays the PNGs hold
+            for baseline_recorder in baselines.values():
+                baseline_recorder.add(name, inputs[i], targets[i])
             print("evaluated image", name, flush=True)
-    index = recorder.write(options.output_dir, rows, PAIR_COLUMNS)
+    index = recorder.write(options.output_dir, rows, PAIR_COLUMNS, baselines)
     if rows:
         results_png = os.path.join(options.output_dir, RESULTS_PNG)
-        plot_results(rows, results_png, base_dir=options.output_dir, max_rows=RESULTS_MAX_ROWS)
+        plot_results(spread_rows(rows, RESULTS_MAX_ROWS), results_png, base_dir=options.output_dir,
+                     total=len(rows))
         print(f"wrote {results_png}", flush=True)
     return index

@@ -7,7 +7,7 @@ file this package writes.
 
     history = read_loss_history("run/losses.csv")      # [{"step", "discrim_loss", ...}, ...]
     plot_losses(history, "run/losses.png")
-    plot_results(rows, "test/results.png", base_dir="test", max_rows=16)
+    plot_results(spread_rows(rows, 16), "test/results.png", base_dir="test", total=len(rows))
 
 The loss history file has one row per progress report of the trainer, holding the
 averaged losses it prints (the model's loss names, whatever they are):
@@ -41,6 +41,9 @@ LOSS_TITLES = {
 LOSS_COLORS = {"discrim_loss": "#1f77b4", "gen_loss_GAN": "#d62728", "gen_loss_L1": "#2ca02c",
                "discrim_loss_GP": "#9467bd"}
 OTHER_LOSS_COLOR = "#7f7f7f"
+# Runs compared in one panel (plot_loss_comparison): matplotlib's tab10, minus the grey.
+RUN_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+              "#bcbd22", "#17becf", "#7f7f7f")
 
 RESULT_KINDS = ("inputs", "outputs", "targets")
 RESULT_TITLES = {"inputs": "input", "outputs": "output", "targets": "target"}
@@ -166,24 +169,47 @@ def plot_losses(history, path=None, title="Training losses") -> Figure:
     An empty history (a run stopped before its first progress report) gives the panels
     with a note instead of curves. Returns the Figure; its axes hold one Line2D per loss.
     """
-    history = sorted(history, key=lambda r: r["step"])
-    names = loss_columns(history) or list(LOSS_FIELDS[1:])
+    return _plot_loss_panels({None: history}, path, title)
+
+
+def plot_loss_comparison(histories, path=None, title="Training losses") -> Figure:
+    """HISTORIES {label: history}: the runs' curves over each other, one panel per loss, one
+    colour and legend entry per run (pix2pix-reproduce's losses.png). A run without a loss
+    has no line in its panel."""
+    return _plot_loss_panels(dict(histories), path, title)
+
+
+def _plot_loss_panels(histories, path, title) -> Figure:
+    """The panels of plot_losses for one or more runs ({None: history} for a single run,
+    coloured by loss; otherwise coloured by run)."""
+    histories = {label: sorted(history, key=lambda r: r["step"]) for label, history in histories.items()}
+    names = []
+    for history in histories.values():
+        names += [name for name in loss_columns(history) if name not in names]
+    names = names or list(LOSS_FIELDS[1:])
     figure = _new_figure(7.0, 7.0 * max(len(names), 3) / 3)
     axes = figure.subplots(len(names), 1, sharex=True, squeeze=False)[:, 0]
-    # Markers make single points and short runs visible; on long runs they would only clutter.
-    marker = "o" if len(history) <= 30 else None
+    run_colors = {label: RUN_COLORS[i % len(RUN_COLORS)] for i, label in enumerate(histories)}
     for ax, name in zip(axes, names):
         ax.set_title(LOSS_TITLES.get(name, name))
         ax.set_ylabel(name)
         ax.grid(True, alpha=0.3)
-        points = [(r["step"], r[name]) for r in history if r.get(name) is not None]
-        if points:
-            ax.plot([p[0] for p in points], [p[1] for p in points],
-                    color=LOSS_COLORS.get(name, OTHER_LOSS_COLOR), marker=marker,
-                    markersize=3, linewidth=1.5, label=name)
-        else:
+        drawn = 0
+        for label, history in histories.items():
+            points = [(r["step"], r[name]) for r in history if r.get(name) is not None]
+            if not points:
+                continue
+            # Markers make single points and short runs visible; on long runs they would only clutter.
+            color = LOSS_COLORS.get(name, OTHER_LOSS_COLOR) if label is None else run_colors[label]
+            ax.plot([p[0] for p in points], [p[1] for p in points], color=color,
+                    marker="o" if len(points) <= 30 else None, markersize=3, linewidth=1.5,
+                    label=name if label is None else label)
+            drawn += 1
+        if not drawn:
             ax.text(0.5, 0.5, "no losses recorded yet", ha="center", va="center",
                     transform=ax.transAxes, color="grey")
+        elif None not in histories:
+            ax.legend(fontsize=7, loc="upper right")
     axes[-1].set_xlabel("step")
     figure.suptitle(title)
     figure.tight_layout()
@@ -227,22 +253,29 @@ def _cell_aspect(images) -> float:
     return min(max(ratios[len(ratios) // 2], 0.25), 4.0)
 
 
-def plot_results(rows, path=None, base_dir=None, max_rows=None, title=None) -> Figure:
+def plot_results(rows, path=None, base_dir=None, max_rows=None, title=None, columns=None,
+                 total=None) -> Figure:
     """Draw a grid of results, one row per example: input | output | target.
 
     ROWS are dicts with "name", "inputs", "outputs" and optionally "targets": image paths,
     absolute or relative to BASE_DIR (the rows test mode's save_pictures returns fit as
     they are). The target column is drawn when any row has a target. Only the first
-    MAX_ROWS rows are drawn if given. Saves a PNG to PATH if given; returns the Figure,
-    whose axes form a (rows x columns) grid.
+    MAX_ROWS rows are drawn if given (spread_rows picks rows across the whole set instead).
+    COLUMNS, {key: title} in order, draws other columns (pix2pix-reproduce's grid: one per
+    configuration); a row without a key's picture gets a "no ..." cell. TOTAL: how many
+    rows ROWS was chosen from, for the heading. Saves a PNG to PATH if given; returns the
+    Figure, whose axes form a (rows x columns) grid.
     """
     rows = list(rows)
     if not rows:
         raise ValueError("plot_results: no results to draw")
-    total = len(rows)
-    if max_rows is not None:
+    chosen_from = total or len(rows)
+    truncated = max_rows is not None and len(rows) > max(1, int(max_rows))
+    if truncated:
         rows = rows[:max(1, int(max_rows))]
-    kinds = [k for k in RESULT_KINDS if k != "targets" or any(row.get("targets") for row in rows)]
+    titles = dict(columns) if columns else RESULT_TITLES
+    kinds = list(titles) if columns else [
+        k for k in RESULT_KINDS if k != "targets" or any(row.get("targets") for row in rows)]
     images = [{kind: _read_rgb(_resolve(row[kind], base_dir)) if row.get(kind) else None for kind in kinds}
               for row in rows]
     names = [_short_name(row.get("name", "")) for row in rows]
@@ -268,18 +301,32 @@ def plot_results(rows, path=None, base_dir=None, max_rows=None, title=None) -> F
                 _show(ax, row_images[kind])
             else:
                 _show(ax, [[[255, 255, 255]]])
-                ax.text(0.5, 0.5, f"no {RESULT_TITLES[kind]}", ha="center", va="center",
+                ax.text(0.5, 0.5, f"no {titles[kind]}", ha="center", va="center",
                         transform=ax.transAxes, color="grey")
             if r == 0:
-                ax.set_title(RESULT_TITLES[kind])
+                ax.set_title(titles[kind], fontsize=NAME_FONT_SIZE if columns else None)
         grid[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=NAME_FONT_SIZE)
     heading = title or "Results"
-    if len(rows) < total:
-        heading += f" (first {len(rows)} of {total})"
+    if truncated:
+        heading += f" (first {len(rows)} of {chosen_from})"
+    elif len(rows) < chosen_from:
+        heading += f" ({len(rows)} of {chosen_from}, spread over the set)"
     figure.suptitle(heading, y=1.0 - 0.08 / height, va="top")
     if path is not None:
         save_png(figure, path)
     return figure
+
+
+def spread_rows(rows, count):
+    """COUNT of ROWS evenly spread over the whole list, first and last included (all of them
+    if there are no more). Test mode's crops of one photo sort together, so a spread shows
+    every photo of a held-out set, where the first COUNT would show the first photo only."""
+    rows = list(rows)
+    if len(rows) <= count:
+        return rows
+    if count <= 1:
+        return rows[:1]
+    return [rows[round(i * (len(rows) - 1) / (count - 1))] for i in range(count)]
 
 
 def _natural_key(name):

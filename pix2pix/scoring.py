@@ -26,6 +26,12 @@ from pix2pix.visuals import write_index
 
 METRICS_CSV = "metrics.csv"
 METRICS_JSON = "metrics.json"
+# Predictions test mode scores beside the model's (tasks.Task.baseline), as metrics.json says.
+BASELINE_DEFINITIONS = {
+    "grey": "the do-nothing colorization: the input's lightness as a grey RGB picture (no colour), "
+            "scored against the same targets; a model whose colours are worse than none has an "
+            "ab_mae above this one's",
+}
 
 # How index.html and the printed means show each figure (the files keep full precision).
 FIGURE_FORMATS = {"l1": "{:.2f}", "psnr": "{:.2f}", "ssim": "{:.4f}", "delta_e2000": "{:.2f}",
@@ -83,11 +89,19 @@ class MetricsRecorder:
             summary["definitions"]["fid"] = FID_DEFINITION
         return summary
 
-    def write(self, output_dir, picture_rows, picture_columns) -> str:
+    def write(self, output_dir, picture_rows, picture_columns, baselines=None) -> str:
         """Write metrics.csv, metrics.json and index.html (PICTURE_ROWS, one per scored pair,
         shown in PICTURE_COLUMNS, then the figures and a row of means); print the means.
+        BASELINES {name: MetricsRecorder} (names of BASELINE_DEFINITIONS) of other predictions
+        of the same targets go into metrics.json and are printed after the model's means.
         Returns the index.html path."""
         summary = self.summary()
+        baseline_summaries = {name: recorder.summary() for name, recorder in (baselines or {}).items()}
+        if baseline_summaries:
+            summary["baselines"] = {
+                name: {"definition": BASELINE_DEFINITIONS[name], "means": figures["means"],
+                       "colourfulness_ratio": figures["colourfulness_ratio"]}
+                for name, figures in baseline_summaries.items()}
         csv_path = os.path.join(output_dir, METRICS_CSV)
         atomic_write_text(csv_path, metrics_csv(self.rows))
         json_path = os.path.join(output_dir, METRICS_JSON)
@@ -100,6 +114,8 @@ class MetricsRecorder:
         for path in (csv_path, json_path, index):
             print(f"wrote {path}", flush=True)
         print(means_line(summary), flush=True)
+        for name, figures in baseline_summaries.items():
+            print(means_line(figures, f"{name} baseline"), flush=True)
         if summary.get("fid") is not None and summary["count"] < FID_MIN_UNBIASED:
             print(f"note: FID on {summary['count']} images (< {FID_MIN_UNBIASED}) is biased; compare it only "
                   f"with runs of this project on the same number of images", flush=True)
@@ -118,13 +134,13 @@ def metrics_csv(rows) -> str:
     return text.getvalue()
 
 
-def means_line(summary) -> str:
-    """One line of the means, e.g. 'metrics of 5 images: l1 12.34  psnr 20.10 ...'."""
+def means_line(summary, label="metrics") -> str:
+    """One line of the means, e.g. 'metrics (means of 5 images): l1 12.34  psnr 20.10 ...'."""
     parts = [f"{c} {_formatted(c, summary['means'][c])}" for c in COLUMNS]
     parts.append(f"colourfulness_ratio {_formatted('colourfulness_ratio', summary['colourfulness_ratio']) or 'n/a'}")
     if summary.get("fid") is not None:
         parts.append(f"fid {_formatted('fid', summary['fid'])}")
-    return f"metrics (means of {summary['count']} images): " + "  ".join(parts)
+    return f"{label} (means of {summary['count']} images): " + "  ".join(parts)
 
 
 # ------------------------------------------------------------------ --mode score

@@ -17,7 +17,7 @@ Adding a task: subclass Task in a new module (or here), fill in the four methods
 register it with `@register_task("name")`; `--task name` selects it (docs/extending.md).
 """
 
-from typing import Callable, Dict, Tuple, Type
+from typing import Callable, Dict, Optional, Tuple, Type
 
 import tensorflow as tf
 
@@ -46,6 +46,9 @@ class Task:
     name = "?"
     SIDE_CHANNELS: Tuple[int, int] = (3, 3)  # channels of side A and side B
     PAIRED = False  # True when one file holds both sides (A|B): needs a width of 2 or more
+    # Colorization: the input picture (lightness drawn as grey) is the do-nothing prediction,
+    # which test mode scores beside the model as a baseline (Task.baseline).
+    GREY_INPUT_BASELINE = False
 
     def __init__(self, which_direction: str = "AtoB"):
         self.a_to_b = which_direction == "AtoB"
@@ -94,6 +97,12 @@ class Task:
             target_picture, input_picture = self.side_pictures(targets, inputs)
             output_picture, _ = self.side_pictures(outputs, inputs)
         return {"inputs": input_picture, "targets": target_picture, "outputs": output_picture}
+
+    @property
+    def baseline(self) -> Optional[str]:
+        """What test mode scores the input picture as ("grey": a colorization's input, the
+        prediction of no colour at all), or None when the input is no prediction of the target."""
+        return "grey" if self.GREY_INPUT_BASELINE and self.a_to_b else None
 
     def translate(self, rgb, generate: Generate):
         """One photo [H, W, 3] RGB in [0, 1] -> the model's picture [H, W, 3] RGB in [0, 1]."""
@@ -144,6 +153,7 @@ class LabColorization(Task):
     """
 
     SIDE_CHANNELS = (1, 2)
+    GREY_INPUT_BASELINE = True
 
     def split_sides(self, image):
         return color.lab_to_network(color.rgb_to_lab(image))
@@ -173,6 +183,7 @@ class RgbColorization(Task):
     """Ours (--rgb_colorization): A = luma (1 channel), B = the RGB photo."""
 
     SIDE_CHANNELS = (1, 3)
+    GREY_INPUT_BASELINE = True
 
     def split_sides(self, image):
         return color.luma(image) * 2 - 1, image * 2 - 1

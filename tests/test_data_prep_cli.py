@@ -1,6 +1,7 @@
 """Every data_prep operation run through the CLI (``python -m data_prep``) on real files."""
 
 import os
+import re
 import pathlib
 import sys
 
@@ -332,3 +333,36 @@ def test_help_lists_the_flags():
     assert "Traceback" not in result.stderr
     for flag in ("--operation", "--input_dir", "--crops_per_image", "--val_frac", "--b_dir"):
         assert flag in result.stdout
+
+
+def test_colorize_val_region_holds_out_the_same_end_of_every_photo(tmp_path):
+    """Training crops come only from the kept part of each photo, val crops only from its held-out
+    end (right of a landscape photo, bottom of a portrait one), at the same scale."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    landscape = np.zeros((40, 60, 3), np.uint8)
+    landscape[:, :42] = (0, 200, 0)   # kept: green
+    landscape[:, 42:] = (200, 0, 0)   # the last 0.3 of the width (18 columns): red
+    portrait = np.transpose(landscape, (1, 0, 2)).copy()  # bottom 18 rows red
+    fx.write_image_file(str(photos / "wide.png"), landscape)
+    fx.write_image_file(str(photos / "tall.png"), portrait)
+    out = tmp_path / "out"
+    result = fx.run_cli("--operation", "colorize", "--singles", "--input_dir", photos, "--output_dir", out,
+                        "--size", 8, "--crops_per_image", 7, "--val_region", 0.3)
+    assert_success(result)
+    assert sorted(os.listdir(out)) == ["train", "val"]
+    for name in ("wide", "tall"):
+        train = [fx.read_rgb(out / "train" / ("%s_c%d.png" % (name, k))) for k in range(7)]
+        val = [fx.read_rgb(out / "val" / ("%s_v%d.png" % (name, k))) for k in range(3)]  # 7 * 0.3 / 0.7
+        assert all((crop == (0, 200, 0)).all() for crop in train)
+        assert all((crop == (200, 0, 0)).all() for crop in val)
+    assert len(os.listdir(out / "val")) == 6 and len(os.listdir(out / "train")) == 14
+
+    for flags, message in (([], "--val_region needs --crops_per_image"),
+                           (["--crops_per_image", 2, "--val_frac", 0.2], "cannot be combined with --val_frac"),
+                           (["--crops_per_image", 2, "--val_region", 0.6], r"must be in \(0, 0.5\]")):
+        args = ["--val_region", 0.3] + flags if "--val_region" not in flags else flags
+        result = fx.run_cli("--operation", "colorize", "--input_dir", photos, "--output_dir", tmp_path / "bad",
+                            "--size", 8, *args)
+        assert result.returncode != 0 and re.search(message, result.stderr), result.stderr
+        assert not (tmp_path / "bad").exists()

@@ -80,6 +80,7 @@ def test_test_mode_writes_summary_index_and_means(tested):
     assert summary["colourfulness_ratio"] == pytest.approx(
         summary["means"]["colourfulness_output"] / summary["means"]["colourfulness_target"])
     assert "fid" not in summary  # only with --fid_weights
+    assert "baselines" not in summary  # an A|B pair's input is no prediction of its target
     page = (test / "index.html").read_text()
     assert ("<th>name</th><th>input</th><th>output</th><th>target</th><th>l1</th><th>psnr</th><th>ssim</th>"
             "<th>delta_e2000</th><th>ab_mae</th><th>colourfulness_output</th><th>colourfulness_target</th>") in page
@@ -100,6 +101,23 @@ def test_score_of_test_modes_images_folder_matches_its_metrics(tested, tmp_path)
     assert scored["means"] == tested_summary["means"] and scored["count"] == 5
     assert "resized" not in result.stdout  # -inputs files are left out, not reported
     assert "<img src='../" in (out / "index.html").read_text()
+
+
+def test_colorization_test_mode_scores_the_grey_input_as_a_baseline(photo_dir, tmp_path):
+    train, test = tmp_path / "train", tmp_path / "test"
+    run_cli("--mode", "train", "--lab_colorization", "--input_dir", photo_dir, "--output_dir", train,
+            "--max_steps", 1, "--seed", 4, *TINY)
+    result = run_cli("--mode", "test", "--input_dir", photo_dir, "--output_dir", test, "--checkpoint", train)
+    summary = json.loads((test / "metrics.json").read_text())
+    grey = summary["baselines"]["grey"]
+    assert "the input's lightness as a grey RGB picture" in grey["definition"]
+    by_hand = [metrics.score_pair(read_rgb(test / "images" / f"photo{i}-inputs.png"),
+                                  read_rgb(test / "images" / f"photo{i}-targets.png")) for i in range(4)]
+    for column in metrics.COLUMNS:
+        assert grey["means"][column] == pytest.approx(np.mean([row[column] for row in by_hand]), rel=1e-9)
+    assert grey["means"]["colourfulness_output"] < 1.0  # grey has (almost) no colour
+    assert grey["colourfulness_ratio"] < 0.05
+    assert f"grey baseline (means of 4 images): l1 {grey['means']['l1']:.2f}" in result.stdout
 
 
 # ------------------------------------------------------------------ hand-checked cases

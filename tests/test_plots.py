@@ -251,3 +251,40 @@ def test_cells_follow_the_photos_shape_and_long_names_are_shortened(tmp_path):
     label = ax.get_ylabel()
     assert label.startswith("a_photo_with") and label.endswith("\u2026") and len(label) <= plots.MAX_NAME_CHARS
     _read_png(tmp_path / "wide-results.png")
+
+
+def test_spread_rows_covers_the_whole_set_first_and_last_included():
+    rows = [{"name": f"photo{p}_c{c}"} for p in range(3) for c in range(16)]  # 3 photos, sorted
+    chosen = plots.spread_rows(rows, 16)
+    assert len(chosen) == 16 and chosen[0] is rows[0] and chosen[-1] is rows[-1]
+    assert {row["name"].split("_")[0] for row in chosen} == {"photo0", "photo1", "photo2"}
+    assert sum(row["name"].startswith("photo1") for row in chosen) >= 4  # evenly, not all at the ends
+    assert plots.spread_rows(rows[:5], 16) == rows[:5]
+    assert plots.spread_rows(rows, 1) == rows[:1]
+
+
+def test_plot_results_draws_the_columns_it_is_given_and_says_it_was_spread(results_dir):
+    rows = plots.result_rows(results_dir)
+    table = [{"name": row["name"], "inputs": row["inputs"], "run_a": row["outputs"], "targets": row["targets"]}
+             for row in rows[:2]]
+    figure = plots.plot_results(table, base_dir=results_dir, total=3,
+                                columns={"inputs": "input", "run_a": "run_a", "run_b": "run_b", "targets": "target"})
+    assert _grid_shape(figure) == (2, 4)
+    assert [ax.get_title() for ax in figure.axes[:4]] == ["input", "run_a", "run_b", "target"]
+    assert "no run_b" in [text.get_text() for text in figure.axes[2].texts]  # a run without this picture
+    assert "2 of 3, spread over the set" in figure.texts[0].get_text()
+
+
+def test_loss_comparison_draws_one_line_per_run_in_each_panel(tmp_path):
+    histories = {"l1": [{"step": 10, "discrim_loss": 1.0, "gen_loss_GAN": 0.5, "gen_loss_L1": 0.2},
+                        {"step": 20, "discrim_loss": 0.9, "gen_loss_GAN": 0.6, "gen_loss_L1": 0.1}],
+                 "wgan": [{"step": 10, "discrim_loss": -1.0, "gen_loss_GAN": 0.5, "gen_loss_L1": 0.3,
+                           "discrim_loss_GP": 0.01}]}
+    figure = plots.plot_loss_comparison(histories, tmp_path / "losses.png")
+    panels = {ax.get_ylabel(): ax for ax in figure.axes}
+    assert set(panels) == {"discrim_loss", "gen_loss_GAN", "gen_loss_L1", "discrim_loss_GP"}
+    assert [line.get_label() for line in panels["discrim_loss"].get_lines()] == ["l1", "wgan"]
+    assert [line.get_label() for line in panels["discrim_loss_GP"].get_lines()] == ["wgan"]
+    colours = {line.get_color() for line in panels["gen_loss_L1"].get_lines()}
+    assert len(colours) == 2
+    _read_png(tmp_path / "losses.png")
