@@ -28,6 +28,8 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads (validate_runs), as the CLI
+
 from pix2pix.errors import Pix2PixError
 from pix2pix.fileio import atomic_write_text
 from pix2pix.options import Options
@@ -356,10 +358,9 @@ def _cell(key, value) -> str:
 def table_texts(runs: Sequence[Run], runs_dir: str) -> Tuple[str, str]:
     """(table.md, table.csv): one row per table row (rows sharing a run show its figures)."""
     results = {run.name: row_results(runs_dir, run) for run in runs}
-    tables = {}
-    for run in runs:
-        for table, row in run.rows:
-            tables.setdefault(table, []).append((row, run))
+    run_of = {table_row: run for run in runs for table_row in run.rows}
+    tables = {table: [(row, run_of[(table, row)]) for row, _ in rows]  # each in the paper's row order
+              for table, rows in TABLES.items() if (table, rows[0][0]) in run_of}
     columns = TABLE_COLUMNS + ("steps", "minutes", "status")
     markdown = io.StringIO()
     text = io.StringIO()
