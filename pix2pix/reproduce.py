@@ -295,6 +295,15 @@ def _tail(path, lines=5) -> str:
         return "".join(f.readlines()[-lines:])
 
 
+def _check_status(status: int, run: Run, what: str, log_path: str) -> None:
+    """Carry a child's stop by signal up as an interrupt; a failure names the row and shows its log."""
+    if status in (INTERRUPTED, 128 + signal.SIGTERM):
+        raise KeyboardInterrupt
+    if status != 0:
+        raise Pix2PixError(f"row {run.name}: {what} failed (exit {status}); the end of {log_path}:\n"
+                           f"{_tail(log_path)}")
+
+
 def run_row(run: Run, arguments, passed_on) -> None:
     """Train RUN to the budget (resuming) and test it; records progress in its row.json."""
     runs_dir = arguments.output_dir
@@ -311,20 +320,12 @@ def run_row(run: Run, arguments, passed_on) -> None:
             state["train_seconds"] += time.time() - start
             state["steps"] = checkpoint_step(os.path.join(row_dir, "train"))
             write_row(runs_dir, run, state)
-        if status == INTERRUPTED or status == 128 + signal.SIGTERM:
-            raise KeyboardInterrupt
-        if status != 0:
-            raise Pix2PixError(f"row {run.name}: training failed (exit {status}); the end of "
-                               f"{os.path.join(row_dir, 'train.log')}:\n{_tail(os.path.join(row_dir, 'train.log'))}")
+        _check_status(status, run, "training", os.path.join(row_dir, "train.log"))
         state["trained"] = True
         write_row(runs_dir, run, state)
     print(f"{run.name}: testing on {arguments.val_dir}", flush=True)
     status = _run_logged(test_command, os.path.join(row_dir, "test.log"), run.name)
-    if status == INTERRUPTED:
-        raise KeyboardInterrupt
-    if status != 0:
-        raise Pix2PixError(f"row {run.name}: test failed (exit {status}); the end of "
-                           f"{os.path.join(row_dir, 'test.log')}:\n{_tail(os.path.join(row_dir, 'test.log'))}")
+    _check_status(status, run, "test", os.path.join(row_dir, "test.log"))
     state["tested"] = True
     write_row(runs_dir, run, state)
 

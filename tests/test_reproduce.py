@@ -158,3 +158,15 @@ def test_ctrl_c_saves_the_running_row_and_marks_the_table_incomplete(tmp_path):
     markdown = (runs / "table.md").read_text()
     assert "Incomplete (re-run the same command to finish): l1, gan, cgan, l1_gan, l1_cgan" in markdown
     assert "| l1 | `--gan_weight 0 --l1_weight 100` |" in markdown and "incomplete |" in markdown
+
+
+def test_a_row_that_fails_is_named_with_the_end_of_its_log(tmp_path):
+    train, val = photos(tmp_path / "train", 2, 32, 0), photos(tmp_path / "val", 1, 32, 1)
+    (train / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    runs = tmp_path / "runs"
+    result = reproduce("--table", "losses", "--input_dir", train, "--val_dir", val, "--output_dir", runs,
+                       "--max_steps", 1, *TINY_32)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert re.search(r"row l1: training failed \(exit 1\); the end of \S*l1/train.log:\n(.*\n)*.*broken\.png",
+                     result.stderr), result.stderr
+    assert not (runs / "gan").exists()  # stopped at the first failure
