@@ -286,10 +286,11 @@ def infer_mode(options: Options, explicit_flag_names=None) -> List[InferredImage
                     if os.path.exists(result.output_path) else "")
             failures.append(result.error + kept)
             print(f"error: {failures[-1]}", file=sys.stderr, flush=True)
-        done_videos.append(row._replace(output_path=result.output_path))
+        if os.path.exists(result.output_path):  # a video that could not be opened has no row
+            done_videos.append(row._replace(output_path=result.output_path))
     all_rows = rows + done_videos
     index = write_infer_index(options.output_dir, all_rows)
-    videos_made = f", {len(done_videos) - len(failures)} videos" if videos else ""
+    videos_made = f", {len(videos) - len(failures)} videos" if videos else ""
     print(f"wrote {len(rows)} results{videos_made} and {index}", flush=True)
     if failures:
         raise Pix2PixError(f"{len(failures)} of {len(videos)} videos failed: " + "; ".join(failures))

@@ -101,7 +101,7 @@ class Options:
     max_render_pixels: int = 4_194_304  # padded render height x width (memory); 2048 x 2048
     video_codec: str = "mp4v"  # fourcc of the videos infer writes (mp4v -> .mp4, VP80/VP90 -> .webm)
     temporal_smoothing: float = 0.0  # colorization video: s_t = A s_(t-1) + (1 - A) p_t; 0 = off
-    scene_cut: float = 0.4  # grey-histogram change (0..1) between frames that counts as a cut
+    scene_cut: float = 0.25  # grey-histogram change (0..1) between frames that counts as a cut
 
     def __post_init__(self):
         if self.task == "pairs":

@@ -1,7 +1,7 @@
 """Videos in `--mode infer`: each frame translated, the predicted colour steadied over time.
 
     pix2pix --mode infer --checkpoint MODEL --input_dir IN --output_dir OUT
-            [--temporal_smoothing 0.8] [--scene_cut 0.4] [--video_codec mp4v]
+            [--temporal_smoothing 0.8] [--scene_cut 0.25] [--video_codec mp4v]
 
 Every video IN/NAME.EXT (.mp4 .avi .mov .mkv .webm, whatever OpenCV's FFmpeg reads) becomes
 OUT/NAME.mp4 (the extension follows --video_codec: .webm for VP80/VP90, .avi for MJPG/XVID;
