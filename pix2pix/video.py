@@ -43,7 +43,7 @@ from typing import Callable, List, Optional, Sequence
 import cv2
 import numpy as np
 
-from pix2pix.errors import Pix2PixError
+from pix2pix.errors import Pix2PixError, error_line
 from pix2pix.video_codecs import CODEC_EXTENSIONS, EVEN_SIDE_CODECS
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -238,8 +238,6 @@ def translate_video(input_path: str, final_path: str, model: FrameModel, options
     """Translate the video INPUT_PATH into FINAL_PATH (written as its .partial first); never raises
     for a bad video: the VideoResult's `error` says what went wrong and `output_path` is then
     the partial file kept (or the final path if nothing could be written)."""
-    from pix2pix.export import check_render_pixels
-
     stream = stream if stream is not None else sys.stderr
     result = VideoResult(input_path, final_path)
     start = time.time()
@@ -249,13 +247,15 @@ def translate_video(input_path: str, final_path: str, model: FrameModel, options
         return result
     try:
         return _translate_open_video(capture, input_path, final_path, model, options, colorization,
-                                     stream, result, start, check_render_pixels)
+                                     stream, result, start)
     finally:
         capture.release()
 
 
 def _translate_open_video(capture, input_path, final_path, model, options, colorization, stream,
-                          result, start, check_render_pixels):
+                          result, start):
+    from pix2pix.export import check_render_pixels  # TensorFlow: only once a video is open
+
     width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
     height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
     result.fps = fps = float(capture.get(cv2.CAP_PROP_FPS)) or 25.0
@@ -307,6 +307,9 @@ def _translate_open_video(capture, input_path, final_path, model, options, color
             if isinstance(item, _Failure):
                 raise item
             index, frame = item
+            if frame.shape[:2] != (height, width):
+                raise _Failure(f"{input_path}: frame {index}: is {frame.shape[1]}x{frame.shape[0]}, "
+                               f"not the video's {width}x{height}")
             histogram = grey_histogram(frame)
             cut = (previous_histogram is not None
                    and histogram_change(previous_histogram, histogram) > options.scene_cut)
@@ -318,7 +321,6 @@ def _translate_open_video(capture, input_path, final_path, model, options, color
                 colour = smoother(model.colour(rgb), reset=cut)
                 picture = model.picture(rgb, colour)
             except Exception as err:  # noqa: BLE001 (a TF error: name the frame)
-                from pix2pix.errors import error_line
                 raise _Failure(f"{input_path}: frame {index}: the model failed: {error_line(err)}") from None
             encoded.put(np.ascontiguousarray(picture[:out_height, :out_width, ::-1]))
             result.frames = index + 1
