@@ -285,3 +285,14 @@ def test_an_export_makes_the_same_video_and_an_old_export_is_refused(tmp_path, m
     tf.saved_model.save(translator, str(old), signatures=signatures)
     with pytest.raises(Pix2PixError, match="export it again"):
         infer(old, clips, tmp_path / "from_old")
+
+
+def test_an_export_with_render_size_makes_the_video_at_the_frames_aspect_ratio(tmp_path, models, clips):
+    lab_run, _ = models
+    exported = export(prepare(export_options(lab_run, tmp_path / "export", render_size=32)))
+    colour = tf.saved_model.load(exported).signatures["frame_colour"](
+        frame=tf.constant(clip_frame(0)[..., ::-1].copy()))["colour"]
+    assert colour.shape == (32, 43, 2)  # 48x36 -> 43x32 (padded to 64x32 for the generator, cropped)
+    infer(exported, clips, tmp_path / "out")
+    frames, fps, _ = read_video(tmp_path / "out" / "clip.mp4")
+    assert frames.shape == (FRAMES, HEIGHT, WIDTH, 3) and fps == pytest.approx(FPS)
