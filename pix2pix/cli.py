@@ -87,6 +87,23 @@ flags.DEFINE_string("fid_weights", _D.fid_weights,
                     "test, score: also compute FID with this weights file of Keras' InceptionV3(include_top=False, "
                     "pooling='avg'), or 'imagenet' to let Keras fetch them; compares runs of this project only")
 
+# Native aspect ratio and videos (issue 13): infer, export.
+flags.DEFINE_integer("render_size", _D.render_size,
+                     "infer, export: run the generator at the photo's aspect ratio, short side resized to this "
+                     "(long side in proportion, reflection-padded to the multiple the generator needs); "
+                     "0 = crop_size x crop_size, the reference's square. Fixed into an export")
+flags.DEFINE_integer("max_render_pixels", _D.max_render_pixels,
+                     "infer, export: refuse (naming it) a photo or video that --render_size would give the "
+                     "generator more pixels than this (padded height x width; memory)")
+flags.DEFINE_string("video_codec", _D.video_codec,
+                    "infer: fourcc of the videos written: mp4v (.mp4), VP80 or VP90 (.webm), MJPG or XVID (.avi)")
+flags.DEFINE_float("temporal_smoothing", _D.temporal_smoothing,
+                   "infer, colorization videos: smooth the predicted colour over time, "
+                   "s_t = A s_(t-1) + (1 - A) p_t, A in [0, 1); 0 = off. Reset at scene cuts")
+flags.DEFINE_float("scene_cut", _D.scene_cut,
+                   "infer, videos: a grey-histogram change between frames (half the L1 distance of the "
+                   "normalised 64-bin histograms, 0..1) above this is a scene cut")
+
 # The model zoo: names as the PyTorch pix2pix's flags; defaults are the reference's model.
 flags.DEFINE_string("netG", _D.netG, "generator: unet (the reference's, depth from --crop_size), "
                     "encoder_decoder (the paper's U-Net without skips), resnet_9blocks, resnet_6blocks")

@@ -8,11 +8,18 @@
 - `base64`: the reference's contract for JSON clients: `input` [N] base64 text of an image
   and `key` [N] -> `output` [N] URL-safe base64 of the encoded result and `key` passed through;
 - `tensors`: `inputs` [N, H, W, Ci] float32 in [-1, 1] (H, W multiples of 2**depth) ->
-  `outputs` [N, H, W, Co], the raw generator.
+  `outputs` [N, H, W, Co], the raw generator;
+- `frame_colour` and `frame_picture`, what video needs (pix2pix/video.py), dropout always off:
+  `frame_colour`: `frame` [H, W, 3] uint8 RGB -> `colour` [h, w, Co] float32, the generator's
+  output at its working size (the predicted colour of a colorization model, in network units);
+  `frame_picture`: `frame` and a `colour` of that shape -> `picture` [H, W, 3] uint8 RGB, the
+  frame translated with that colour (infer smooths the colour over time between the two).
 
 The image signatures run the generator at crop_size x crop_size, one image at a time (so a
 result never depends on which other images share the request), and bring the result back to
-the input's size. Colorization models keep the input's own full-resolution lightness and only
+the input's size. With --render_size N (fixed into the export) the generator sees the photo at
+its own aspect ratio instead: short side N, long side in proportion, reflection-padded to the
+next multiple the generator needs (the padding split evenly and cropped off its output). Colorization models keep the input's own full-resolution lightness and only
 upsample the predicted colour onto it, so a large photo comes back sharp (see `ImageTranslator`).
 
 Export is atomic: the SavedModel is written into a temporary directory next to EXPORT_DIR and
@@ -37,6 +44,8 @@ from pix2pix.tasks import task_for
 SERVING_SIGNATURE = "serving_default"
 BASE64_SIGNATURE = "base64"
 TENSORS_SIGNATURE = "tensors"
+FRAME_COLOUR_SIGNATURE = "frame_colour"
+FRAME_PICTURE_SIGNATURE = "frame_picture"
 JPEG_QUALITY = 80  # the reference's export used quality 80
 
 # Leading bytes of the formats tf.io.decode_image reads. Checked first so that bytes which
@@ -98,6 +107,40 @@ def decode_base64(text):
     return tf.io.decode_base64(text)
 
 
+# ------------------------------------------------------------------ render geometry
+def render_shape(height: int, width: int, render_size: int):
+    """(h, w) the photo is resized to for --render_size: the short side RENDER_SIZE, the long side
+    in proportion (rounded half to even, as tf.round), never below RENDER_SIZE."""
+    if height <= width:
+        return render_size, max(render_size, int(round(width * render_size / height)))
+    return max(render_size, int(round(height * render_size / width))), render_size
+
+
+def padded_shape(height: int, width: int, render_size: int, multiple: int):
+    """(H', W') the generator sees for --render_size: render_shape rounded up to MULTIPLE."""
+    h, w = render_shape(height, width, render_size)
+    return -(-h // multiple) * multiple, -(-w // multiple) * multiple
+
+
+def check_render_pixels(height: int, width: int, options: Options, source: str) -> None:
+    """Refuse, naming SOURCE, a photo or video frame of HEIGHT x WIDTH for which --render_size
+    would give the generator more than --max_render_pixels pixels."""
+    if not options.render_size:
+        return
+    h, w = padded_shape(height, width, options.render_size, side_multiple(options))
+    if h * w > options.max_render_pixels:
+        raise Pix2PixError(f"{source}: {width}x{height} at --render_size {options.render_size} gives the "
+                           f"generator {w}x{h} = {w * h:,} pixels, over the limit of "
+                           f"{options.max_render_pixels:,} (--max_render_pixels)")
+
+
+def _render_shape_tf(size, render_size):
+    """render_shape on a [2] int32 tensor (height, width) -> [2] int32."""
+    short = tf.reduce_min(size)
+    scaled = tf.cast(tf.round(tf.cast(size, tf.float64) * render_size / tf.cast(short, tf.float64)), tf.int32)
+    return tf.maximum(tf.where(size == short, render_size, scaled), render_size)
+
+
 # ----------------------------------------------------------------------- the module
 class ImageTranslator(tf.Module):
     """A restored generator with everything around it: the exported SavedModel's root.
@@ -126,20 +169,30 @@ class ImageTranslator(tf.Module):
         self.serve_base64 = tf.function(self._serve_base64, input_signature=[
             tf.TensorSpec([None], tf.string, name="input"),
             tf.TensorSpec([None], tf.string, name="key")])
+        _, output_channels = options.channels
+        self.frame_colour = tf.function(self._frame_colour, input_signature=[
+            tf.TensorSpec([None, None, 3], tf.uint8, name="frame")])
+        self.frame_picture = tf.function(self._frame_picture, input_signature=[
+            tf.TensorSpec([None, None, 3], tf.uint8, name="frame"),
+            tf.TensorSpec([None, None, output_channels], tf.float32, name="colour")])
 
     def signatures(self):
         """{signature name: tf.function} for tf.saved_model.save."""
         return {SERVING_SIGNATURE: self.serve, BASE64_SIGNATURE: self.serve_base64,
-                TENSORS_SIGNATURE: self.tensors}
+                TENSORS_SIGNATURE: self.tensors, FRAME_COLOUR_SIGNATURE: self.frame_colour,
+                FRAME_PICTURE_SIGNATURE: self.frame_picture}
 
     # ------------------------------------------------------------ the generator
-    def generate(self, inputs):
+    def generate(self, inputs, dropout=None):
         """[N, H, W, Ci] in [-1, 1] -> [N, H, W, Co] in [-1, 1].
 
         Batch statistics always; dropout on unless the model was exported --deterministic
-        (the reference runs the generator at test time exactly as in training).
+        (the reference runs the generator at test time exactly as in training), or DROPOUT
+        says otherwise (video frames: always off).
         """
-        return self._keras_generator(inputs, training=not self.options.deterministic)
+        if dropout is None:
+            dropout = not self.options.deterministic
+        return self._keras_generator(inputs, training=dropout)
 
     def _tensors(self, inputs):
         multiple = side_multiple(self.options)
@@ -157,12 +210,53 @@ class ImageTranslator(tf.Module):
         The generator sees the photo resized to crop_size x crop_size (on its own: a batch of
         one, so its batch statistics are its own); the task brings the picture back to H x W.
         """
-        return task_for(self.options).translate(rgb, self._at_crop_size)
+        return task_for(self.options).translate(rgb, self._at_working_size)
 
-    def _at_crop_size(self, full_inputs):
-        """[H, W, Ci] network inputs -> [crop, crop, Co] network outputs."""
+    def _at_working_size(self, full_inputs, dropout=None):
+        """[H, W, Ci] network inputs -> [h, w, Co] network outputs: crop x crop, or with
+        --render_size the photo's aspect ratio (render_shape)."""
+        if self.options.render_size:
+            return self._at_render_size(full_inputs, dropout)
         crop = self.options.crop_size
-        return self.generate(resize(full_inputs, crop, crop)[tf.newaxis])[0]
+        return self.generate(resize(full_inputs, crop, crop)[tf.newaxis], dropout)[0]
+
+    def _at_render_size(self, full_inputs, dropout=None):
+        """--render_size: resize to render_shape, reflection-pad each side up to the generator's
+        multiple (split evenly, the extra pixel after), generate, crop the padding off."""
+        multiple = side_multiple(self.options)
+        shape = _render_shape_tf(tf.shape(full_inputs)[:2], self.options.render_size)
+        padded = (shape + multiple - 1) // multiple * multiple
+        limit = self.options.max_render_pixels
+        check = tf.debugging.assert_less_equal(
+            tf.cast(padded[0], tf.int64) * tf.cast(padded[1], tf.int64), tf.constant(limit, tf.int64),
+            message=f"images: at render_size {self.options.render_size} the generator would see more "
+                    f"than {limit} pixels (max_render_pixels)")
+        with tf.control_dependencies([check]):
+            inputs = resize(full_inputs, shape[0], shape[1])
+        before = (padded - shape) // 2
+        after = padded - shape - before
+        inputs = tf.pad(inputs, [[before[0], after[0]], [before[1], after[1]], [0, 0]], mode="REFLECT")
+        outputs = self.generate(inputs[tf.newaxis], dropout)[0]
+        return outputs[before[0]:before[0] + shape[0], before[1]:before[1] + shape[1]]
+
+    # ------------------------------------------------------------ video frames
+    def _frame_colour(self, frame):
+        """[H, W, 3] uint8 RGB -> the generator's output [h, w, Co] at its working size, dropout off."""
+        captured = []
+
+        def generate(full_inputs):
+            captured.append(self._at_working_size(full_inputs, dropout=False))
+            return captured[-1]
+
+        task_for(self.options).translate(tf.image.convert_image_dtype(frame, tf.float32), generate)
+        return {"colour": captured[0]}
+
+    def _frame_picture(self, frame, colour):
+        """FRAME translated with the generator output COLOUR (from frame_colour, perhaps smoothed)."""
+        rgb = tf.image.convert_image_dtype(frame, tf.float32)
+        picture = task_for(self.options).translate(rgb, lambda _: colour)
+        pixels = tf.image.convert_image_dtype(tf.clip_by_value(picture, 0.0, 1.0), tf.uint8, saturate=True)
+        return {"picture": pixels}
 
     def translate_encoded(self, images, field="images"):
         """[N] encoded images -> [N] encoded results (PNG or JPEG), each at its own size.
@@ -224,6 +318,9 @@ def export_mode(options: Options, explicit=None) -> str:
     options = prepare_export_options(options, explicit)
     path = export(options)
     what = "dropout off" if options.deterministic else "dropout on, as in training"
+    size = (f"render_size {options.render_size} (aspect ratio kept)" if options.render_size
+            else f"{options.crop_size}x{options.crop_size}")
     print(f"exported {path}: signatures {SERVING_SIGNATURE}, {BASE64_SIGNATURE}, "
-          f"{TENSORS_SIGNATURE}; {options.output_filetype} output; {what}", flush=True)
+          f"{TENSORS_SIGNATURE}, {FRAME_COLOUR_SIGNATURE}, {FRAME_PICTURE_SIGNATURE}; "
+          f"{options.output_filetype} output; {what}; generator at {size}", flush=True)
     return path

@@ -95,6 +95,14 @@ class Options:
     target_suffix: str = ""  # score: the same for targets
     fid_weights: Optional[str] = None  # test, score: InceptionV3 weights file (or "imagenet") for FID
 
+    # infer, export (issue 13): the generator at the photo's own aspect ratio (0 = crop_size square,
+    # the reference's), a cap on the pixels it then sees, and videos (pix2pix/video.py).
+    render_size: int = 0  # short side resized to this, long side in proportion, padded to side_multiple
+    max_render_pixels: int = 4_194_304  # padded render height x width (memory); 2048 x 2048
+    video_codec: str = "mp4v"  # fourcc of the videos infer writes (mp4v -> .mp4, VP80/VP90 -> .webm)
+    temporal_smoothing: float = 0.0  # colorization video: s_t = A s_(t-1) + (1 - A) p_t; 0 = off
+    scene_cut: float = 0.25  # grey-histogram change (0..1) between frames that counts as a cut
+
     def __post_init__(self):
         if self.task == "pairs":
             if self.lab_colorization and not self.rgb_colorization:
@@ -168,7 +176,36 @@ class Options:
         if not self.aspect_ratio > 0:
             fail("aspect_ratio", f"must be > 0, got {self.aspect_ratio}")
         self._validate_zoo(fail)
+        self._validate_rendering(fail)
         return self
+
+    def _validate_rendering(self, fail):
+        """--render_size, --max_render_pixels and the video flags (issue 13)."""
+        from pix2pix.generators import GENERATORS
+        multiple = GENERATORS.get(self.netG).side_multiple(self)
+        if self.render_size < 0:
+            fail("render_size", f"must be 0 (off: crop_size square) or >= {multiple}, got {self.render_size}")
+        if 0 < self.render_size < multiple:
+            fail("render_size", f"must be >= {multiple} (the multiple --netG {self.netG} needs at "
+                 f"--crop_size {self.crop_size}), got {self.render_size}")
+        if self.max_render_pixels < 1:
+            fail("max_render_pixels", f"must be positive, got {self.max_render_pixels}")
+        from pix2pix.video_codecs import CODEC_EXTENSIONS
+        if self.video_codec not in CODEC_EXTENSIONS:
+            fail("video_codec", f"must be one of {', '.join(CODEC_EXTENSIONS)}, got {self.video_codec!r}")
+        if not 0 <= self.temporal_smoothing < 1:
+            fail("temporal_smoothing", f"must be in [0, 1), got {self.temporal_smoothing}")
+        if not 0 < self.scene_cut <= 1:
+            fail("scene_cut", f"must be in (0, 1], got {self.scene_cut}")
+        if self.temporal_smoothing and self.mode == "infer" and not self.is_colorization:
+            fail("temporal_smoothing", f"only applies to colorization models (task lab or rgb, AtoB); "
+                 f"this one is task {self.task} {self.which_direction}, whose video is translated "
+                 "frame by frame")
+
+    @property
+    def is_colorization(self) -> bool:
+        """True for a model that predicts colour from lightness (task lab or rgb, AtoB)."""
+        return self.task in ("lab", "rgb") and self.which_direction == "AtoB"
 
     def _validate_zoo(self, fail):
         """The model zoo's names and the combinations that cannot work, refused up front."""
@@ -284,7 +321,7 @@ def _flag_value(value) -> str:
 # What a SavedModel written by export keeps in its assets, and the flags that shape an export
 # (fixed in the SavedModel: asking for another value is an error).
 SAVED_MODEL_FILE = "saved_model.pb"
-EXPORT_OPTIONS = ("deterministic", "output_filetype")
+EXPORT_OPTIONS = ("deterministic", "output_filetype", "render_size", "max_render_pixels")
 
 
 def is_saved_model(directory) -> bool:

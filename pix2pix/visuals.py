@@ -70,6 +70,17 @@ PAIR_COLUMNS = (("name", "name", False), ("input", "inputs", True),
 STEP_COLUMN = (("step", "step", False),)
 
 
+_VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+
+
+def _media_cell(path, style) -> str:
+    """An image cell: <img>, or <video controls> for a video file (infer's videos)."""
+    source = html.escape(str(path))
+    if str(path).lower().endswith(_VIDEO_SUFFIXES):
+        return f"<td><video src='{source}' controls muted{style}></video></td>"
+    return f"<td><img src='{source}'{style}></td>"
+
+
 def write_index(output_dir, rows, columns=PAIR_COLUMNS, append=False, image_style="", footer=None):
     """Write output_dir/index.html: a table with one row per dict of ROWS.
 
@@ -88,7 +99,7 @@ def write_index(output_dir, rows, columns=PAIR_COLUMNS, append=False, image_styl
         head, body = "", re.sub(re.escape(_TABLE_END) + r"\s*$", "", existing)
     style = f" style='{image_style}'" if image_style else ""
     for row in rows:
-        cells = "".join(f"<td><img src='{html.escape(str(row[key]))}'{style}></td>" if is_image
+        cells = "".join(_media_cell(row[key], style) if is_image
                         else f"<td>{html.escape(str(row[key]))}</td>" for _, key, is_image in columns)
         body += f"<tr>{cells}</tr>\n"
     if footer is not None:
