@@ -84,6 +84,12 @@ class Signature:
     function: Callable
     inputs: Dict[str, tf.TensorSpec]
     outputs: Dict[str, tuple]  # name -> (dtype, shape)
+    positional: Optional[List[str]] = None  # a traced tf.function takes its inputs in this order
+
+    def __call__(self, tensors: dict) -> dict:
+        if self.positional is not None:
+            return self.function(*[tensors[name] for name in self.positional])
+        return self.function(**tensors)
 
 
 @dataclasses.dataclass
@@ -123,9 +129,13 @@ def default_model_name(directory: str) -> str:
 
 
 def _signature(name, concrete) -> Signature:
-    _, inputs = concrete.structured_input_signature
+    """A loaded SavedModel's signatures take keywords; the translator's traced functions (a
+    training directory) take positional inputs, named by their TensorSpecs as in the export."""
+    args, kwargs = concrete.structured_input_signature
     outputs = {key: (value.dtype, value.shape) for key, value in concrete.structured_outputs.items()}
-    return Signature(name, concrete, dict(inputs), outputs)
+    if kwargs:
+        return Signature(name, concrete, dict(kwargs), outputs)
+    return Signature(name, concrete, {spec.name: spec for spec in args}, outputs, [spec.name for spec in args])
 
 
 def load_served_model(options: Options, explicit=None) -> ServedModel:
@@ -328,7 +338,7 @@ def response_body(signature: Signature, outputs: dict, row: bool) -> dict:
 def run_signature(signature: Signature, arrays: dict) -> dict:
     tensors = {name: tf.constant(arrays[name], dtype=spec.dtype) for name, spec in signature.inputs.items()}
     try:
-        outputs = signature.function(**tensors)
+        outputs = signature(tensors)
         return {name: value.numpy() for name, value in outputs.items()}
     except tf.errors.InvalidArgumentError as err:
         raise RequestError(400, error_line(err, prefer=("could not decode", "Invalid", "must"))) from None
@@ -519,6 +529,7 @@ def build_app(server: ModelServer):
     app = Starlette(routes=[Route("/", page),
                             Route("/v1/models/{rest:path}", models, methods=["GET", "POST"])],
                     exception_handlers={HTTPException: http_error, Exception: internal_error})
+    app.router.redirect_slashes = False  # an unknown path is a JSON 404, not a redirect
     return AccessLog(app)
 
 
