@@ -341,7 +341,15 @@ def run_signature(signature: Signature, arrays: dict) -> dict:
         outputs = signature(tensors)
         return {name: value.numpy() for name, value in outputs.items()}
     except tf.errors.InvalidArgumentError as err:
-        raise RequestError(400, error_line(err, prefer=("could not decode", "Invalid", "must"))) from None
+        line = error_line(err, prefer=("could not decode", "Invalid", "must"))
+        # the export's check reads `assertion failed: [images: could not decode image] [K] [of the
+        # batch: not PNG, ...] [hint]`: said plainly, naming the input and its position
+        decode = re.search(r"\[(\w+): could not decode image\] \[(\d+)\] \[of the batch: ([^\]]*)\] \[([^\]]*)\]",
+                           line)
+        if decode:
+            field, index, what, hint = decode.groups()
+            line = f"{field}[{index}]: could not decode image: {what}{hint}"
+        raise RequestError(400, line) from None
 
 
 # ------------------------------------------------------------------------ documents
