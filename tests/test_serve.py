@@ -12,12 +12,14 @@ import http.client
 import json
 import os
 import re
+import subprocess
+import sys
 import threading
 
 import numpy as np
 import pytest
 
-from conftest import run_cli, smooth_photo
+from conftest import REPO, run_cli, smooth_photo
 from serve_fixtures import (ServerProcess, b64, bomb_png, call, decode_png, encode_png, photos,
                             served_models, server)  # noqa: F401 (fixtures)
 
@@ -299,3 +301,25 @@ def test_a_directory_that_is_no_model_is_a_clear_error(tmp_path):
     assert "Traceback" not in result.stderr
     missing = run_cli("--mode", "serve", check=False)
     assert missing.returncode == 1 and "--checkpoint: is required for --mode serve" in missing.stderr
+
+
+def test_only_serve_mode_imports_the_web_stack():
+    code = ("import sys, pix2pix, pix2pix.cli, pix2pix.options; pix2pix.Options; "
+            "print(sorted(m for m in ('starlette', 'uvicorn', 'pix2pix.serve') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, PYTHONPATH=REPO))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_the_load_benchmark_runs(tmp_path):
+    """benchmarks/serve_load.py at its smallest (no timing assertions: it must finish, answer
+    200 with infer's pixels, and print its figures)."""
+    result = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "serve_load.py"), "--crop_size", "32",
+                             "--ngf", "8", "--clients", "2", "--requests", "2", "--photos", "2",
+                             "--work_dir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=900, env=dict(os.environ, PYTHONPATH=REPO))
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert "4/4 HTTP 200 and identical to --mode infer's pixels" in result.stdout
+    assert re.search(r"latency: p50 \d+ ms, p95 \d+ ms", result.stdout) and "requests/s" in result.stdout
