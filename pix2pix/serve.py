@@ -605,6 +605,10 @@ def serve_mode(options: Options, explicit=None) -> None:
     model = load_served_model(options, explicit)
     options = model.options
     _warm_up(model)
+    if options.host in ALL_INTERFACES:
+        print(f"warning: --host {options.host or '(empty)'} listens on every network interface: anyone who "
+              "can reach this machine can use the model (there is no authentication)", file=sys.stderr,
+              flush=True)
     sock = bind_socket(options.host, options.port)
     server = ModelServer(model, options.max_request_mb, options.max_queue)
     config = uvicorn.Config(build_app(server), log_level="warning", access_log=False, lifespan="off",
@@ -613,10 +617,6 @@ def serve_mode(options: Options, explicit=None) -> None:
 
     host, port = sock.getsockname()[:2]
     shown = "127.0.0.1" if host in ALL_INTERFACES else (f"[{host}]" if ":" in host else host)
-    if options.host in ALL_INTERFACES:
-        print(f"warning: --host {options.host or '(empty)'} listens on every network interface: anyone who "
-              "can reach this machine can use the model (there is no authentication)", file=sys.stderr,
-              flush=True)
     dropout = "dropout off" if options.deterministic else "dropout on"
     print(f"serving model {model.name!r} version {model.version} from {model.path} (task {options.task}, "
           f"crop_size {options.crop_size}, {options.output_filetype} output, {dropout})", flush=True)

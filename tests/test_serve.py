@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -213,6 +214,19 @@ def test_every_request_is_one_access_log_line(server):
 def test_binds_loopback_by_default(server):
     assert server.url.startswith("http://127.0.0.1:")
     assert not any("warning" in line for line in server.stderr_lines)
+
+
+def test_all_interfaces_warns_and_a_taken_port_is_a_clear_error(served_models):
+    """--host 0.0.0.0 warns; here its port is taken on loopback, so it never listens beyond it."""
+    _, base = served_models
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = run_cli("--mode", "serve", "--checkpoint", base, "--host", "0.0.0.0", "--port", port, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "warning: --host 0.0.0.0 listens on every network interface" in result.stderr
+    assert f"pix2pix: error: --host 0.0.0.0 --port {port}: cannot listen there" in result.stderr
 
 
 # ------------------------------------------------------------------------ load vs infer
