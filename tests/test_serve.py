@@ -337,3 +337,12 @@ def test_the_load_benchmark_runs(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "4/4 HTTP 200 and identical to --mode infer's pixels" in result.stdout
     assert re.search(r"latency: p50 \d+ ms, p95 \d+ ms", result.stdout) and "requests/s" in result.stdout
+
+
+def test_photos_stored_sideways_are_turned_upright_as_infer_does(server):
+    from test_infer import _exif_jpeg
+    sideways = _exif_jpeg(smooth_photo(np.random.default_rng(2), 24, 40), orientation=6)  # stored 40 wide, 24 high
+    row = predict(server, {"instances": [{"b64": b64(sideways)}]})
+    assert decode_png(base64.b64decode(row.json()["predictions"][0]["b64"])).shape == (40, 24, 3)
+    text = predict(server, {"signature_name": "base64", "instances": [{"input": b64(sideways), "key": "k"}]})
+    assert decode_png(base64.urlsafe_b64decode(text.json()["predictions"][0]["output"])).shape == (40, 24, 3)
