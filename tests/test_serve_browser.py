@@ -2,8 +2,8 @@
 to Selenium by path, so Selenium Manager never tries to download a driver).
 
 Opens the page, reaches the file chooser with the keyboard, uploads a grey photo, waits for the
-result and checks its size and that it has colour; a file that is no image shows its error on
-the page. A screenshot is written to the test's temporary directory, and also to the path in
+result and checks its size and that it has colour; a photo dropped on the page is translated too;
+a file that is no image shows its error on the page. A screenshot is written to the test's temporary directory, and also to the path in
 $PIX2PIX_SCREENSHOT when set (docs/serve_page.png was made that way).
 """
 
@@ -43,7 +43,7 @@ def browser():
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1100,900"):
+                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1100,1150"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(WAIT)
@@ -86,9 +86,25 @@ def test_page_uploads_a_photo_and_shows_its_colorized_result(browser, server, tm
     link = item.find_element(By.CSS_SELECTOR, "a.download")
     assert link.get_attribute("download") == "street-pix2pix.png" and link.get_attribute("href") == source
 
-    browser.find_element(By.ID, "files").send_keys(str(not_an_image))
+    # dropped on the page instead of chosen (a drop event carrying a file, as a drag from the desktop)
+    dropped = smooth_photo(np.random.default_rng(8), 48, 64)
+    with open(write_image(tmp_path / "dropped.png", dropped), "rb") as f:
+        dropped_b64 = base64.b64encode(f.read()).decode()
+    browser.execute_script("""
+        const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], "dropped.png", {type: "image/png"}));
+        document.getElementById("drop").dispatchEvent(
+            new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));""", dropped_b64)
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "li.item[data-done]")) == 2)
-    failed = browser.find_elements(By.CSS_SELECTOR, "li.item")[1]
+    second = browser.find_elements(By.CSS_SELECTOR, "li.item")[1]
+    assert second.get_attribute("data-done") == "true" and "dropped.png" in second.text
+    assert browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]",
+                                  second.find_element(By.CSS_SELECTOR, "img.result")) == [64, 48]
+
+    browser.find_element(By.ID, "files").send_keys(str(not_an_image))
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "li.item[data-done]")) == 3)
+    failed = browser.find_elements(By.CSS_SELECTOR, "li.item")[2]
     assert failed.get_attribute("data-done") == "failed"
     assert "could not decode image" in failed.text
     assert "notes.png" in browser.find_element(By.ID, "errors").text
