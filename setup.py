@@ -18,8 +18,11 @@ setup(
         "absl-py",
         "matplotlib",
     ],
+    package_data={"pix2pix": ["serve_page.html"]},  # --mode serve's page
     extras_require={
-        "test": ["pytest", "pytest-xdist", "scikit-image", "scipy", "nbclient", "nbformat", "ipykernel"],
+        "test": ["pytest", "pytest-xdist", "scikit-image", "scipy", "nbclient", "nbformat", "ipykernel",
+                 "starlette>=0.37", "uvicorn>=0.29", "selenium>=4.10"],
+        "serve": ["starlette>=0.37", "uvicorn>=0.29"],
         "demo": ["scikit-image"],
     },
     entry_points={

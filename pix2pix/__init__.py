@@ -12,8 +12,8 @@ The public API:
     paired_dataset(options, training)      the tf.data input pipeline for options.input_dir
     Pix2Pix(options)                       networks + optimisers + the GradientTape train step
     train(options), test(options)          the CLI's train and test modes as functions
-    export_mode(options), infer_mode(options), import_mode(options)
-                                           the CLI's export, infer and import modes (docs/export.md)
+    export_mode(options), infer_mode(options), import_mode(options), serve_mode(options)
+                                           the CLI's export, infer, import and serve modes (docs/export.md)
     ImageTranslator                        the exported SavedModel's root: any-size photos in, pictures out
     plots                                  plot_losses, plot_results (matplotlib, written atomically)
     Pix2PixError                           raised for bad input; its message names the flag or file
@@ -41,6 +41,7 @@ _EXPORTS = {
     "count_trainable_parameters": "networks",
     "Options": "options", "prepare_test_options": "options", "prepare_train_options": "options",
     "import_mode": "tf1_import",
+    "serve_mode": "serve",
     "train": "training",
 }
 _SUBMODULES = ("plots", "metrics")

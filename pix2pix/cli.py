@@ -16,7 +16,7 @@ _D = Options()  # the defaults, so flags and the record cannot disagree
 
 flags.DEFINE_enum("mode", None, list(MODES),
                   "train, test, export (SavedModel), infer (folder of photos), import (TF1 checkpoint), "
-                  "score (metrics of predictions against targets)")
+                  "score (metrics of predictions against targets), serve (web page and TF Serving REST API)")
 flags.DEFINE_string("input_dir", None, "path to folder containing images")
 flags.DEFINE_string("output_dir", None, "where to put output files")
 flags.DEFINE_integer("seed", None, "random seed (chosen and recorded in options.json if not given)")
@@ -120,6 +120,14 @@ flags.DEFINE_string("lr_policy", _D.lr_policy, "constant, linear (decay to 0 ove
                     "--n_epochs_decay epochs), step (x0.1 every --lr_decay_iters steps), cosine")
 flags.DEFINE_integer("n_epochs_decay", _D.n_epochs_decay, "--lr_policy linear: epochs of decay to 0")
 flags.DEFINE_integer("lr_decay_iters", None, "--lr_policy step: steps between the x0.1 drops")
+# --mode serve (pix2pix/serve.py; needs the serve extra: pip install ".[serve]").
+flags.DEFINE_string("host", _D.host, "serve: address to listen on (0.0.0.0: every interface, with a warning)")
+flags.DEFINE_integer("port", _D.port, "serve: TCP port (TF Serving's REST port; 0: any free port)")
+flags.DEFINE_string("model_name", _D.model_name,
+                    "serve: the model's name in /v1/models/NAME (default: --checkpoint's directory name)")
+flags.DEFINE_integer("max_request_mb", _D.max_request_mb, "serve: larger request bodies are refused (413)")
+flags.DEFINE_integer("max_queue", _D.max_queue,
+                     "serve: requests that may wait for the one model worker; more are refused (503)")
 
 FLAGS = flags.FLAGS
 
@@ -158,6 +166,9 @@ def run(options: Options) -> None:
     elif options.mode == "score":
         from pix2pix.scoring import score_mode
         score_mode(options)
+    elif options.mode == "serve":
+        from pix2pix.serve import serve_mode
+        serve_mode(options, _explicit_flags())
 
 
 def main(argv):
@@ -180,5 +191,8 @@ def main(argv):
 
 def entry_point():
     """Console script `pix2pix`."""
-    flags.mark_flags_as_required(["mode", "output_dir"])
+    flags.mark_flag_as_required("mode")
+    flags.register_multi_flags_validator(  # every mode writes somewhere except serve
+        ["mode", "output_dir"], lambda values: values["mode"] == "serve" or values["output_dir"] is not None,
+        message="--output_dir is required (except with --mode serve)")
     app.run(main)

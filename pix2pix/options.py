@@ -13,7 +13,7 @@ from typing import Optional
 from pix2pix.errors import Pix2PixError
 from pix2pix.fileio import atomic_write_text
 
-MODES = ("train", "test", "export", "infer", "import", "score")
+MODES = ("train", "test", "export", "infer", "import", "score", "serve")
 DIRECTIONS = ("AtoB", "BtoA")
 FILETYPES = ("png", "jpeg")
 STRATEGIES = ("none", "mirrored", "multiworker")
@@ -102,6 +102,12 @@ class Options:
     video_codec: str = "mp4v"  # fourcc of the videos infer writes (mp4v -> .mp4, VP80/VP90 -> .webm)
     temporal_smoothing: float = 0.0  # colorization video: s_t = A s_(t-1) + (1 - A) p_t; 0 = off
     scene_cut: float = 0.25  # grey-histogram change (0..1) between frames that counts as a cut
+    # serve (pix2pix/serve.py): where to listen, the model's name in URLs, and the request limits
+    host: str = "127.0.0.1"
+    port: int = 8501
+    model_name: Optional[str] = None  # default: --checkpoint's directory name (TF Serving's MODEL_NAME)
+    max_request_mb: int = 32  # a larger request body is refused (413)
+    max_queue: int = 16  # requests waiting for the one model worker; more are refused (503)
 
     def __post_init__(self):
         if self.task == "pairs":
@@ -134,7 +140,7 @@ class Options:
 
         if self.mode not in MODES:
             fail("mode", f"must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if not self.output_dir:
+        if not self.output_dir and self.mode != "serve":
             fail("output_dir", "is required")
         if self.which_direction not in DIRECTIONS:
             fail("which_direction", f"must be AtoB or BtoA, got {self.which_direction!r}")
@@ -159,6 +165,13 @@ class Options:
             fail("scale_size", f"must be >= --crop_size ({self.crop_size}), got {self.scale_size}")
         if self.max_pixels < 1:
             fail("max_pixels", f"must be positive, got {self.max_pixels}")
+        if self.mode == "serve":
+            if not 0 <= self.port <= 65535:
+                fail("port", f"must be in 0..65535 (0: any free port), got {self.port}")
+            if self.max_request_mb < 1:
+                fail("max_request_mb", f"must be >= 1, got {self.max_request_mb}")
+            if self.max_queue < 0:
+                fail("max_queue", f"must be >= 0, got {self.max_queue}")
         for name in ("batch_size", "ngf", "ndf"):
             if getattr(self, name) < 1:
                 fail(name, f"must be >= 1, got {getattr(self, name)}")
@@ -345,7 +358,8 @@ def prepare(options: Options, explicit=None) -> Options:
       model options come from its options.json;
     - test, export, infer (a training directory): --checkpoint is required, the model options
       come from its options.json; test also runs at crop_size with no flip (the reference's);
-    - infer (a SavedModel): model options and export flags from the export's assets/options.json;
+    - infer and serve (a SavedModel): model options and export flags from the export's
+      assets/options.json (serve: a training directory as test; no --output_dir);
     - import: model options from the TF1 directory's options.json if it has one; float32;
     - score: --input_dir and --target_dir must be folders.
     A model option set explicitly to another value than stored is an error; the result is
@@ -360,15 +374,15 @@ def prepare(options: Options, explicit=None) -> Options:
                 raise Pix2PixError(f"--{flag}: is required for --mode score")
             if not os.path.isdir(directory):
                 raise Pix2PixError(f"--{flag}: {directory} does not exist or is not a directory")
-    if mode in ("test", "export", "infer") and not checkpoint:
+    if mode in ("test", "export", "infer", "serve") and not checkpoint:
         what = ("a training output directory or a SavedModel written by --mode export"
-                if mode == "infer" else "the training output directory to use")
+                if mode in ("infer", "serve") else "the training output directory to use")
         raise Pix2PixError(f"--checkpoint: is required for --mode {mode} ({what})")
     if mode == "train" and options.seed is None:
         import random
         options = dataclasses.replace(options, seed=random.randint(0, 2**31 - 1))
 
-    if mode == "infer" and is_saved_model(checkpoint):
+    if mode in ("infer", "serve") and is_saved_model(checkpoint):
         assets = os.path.join(checkpoint, "assets")
         if not os.path.isfile(os.path.join(assets, OPTIONS_FILE)):
             raise Pix2PixError(f"--checkpoint: {checkpoint} is a SavedModel without "

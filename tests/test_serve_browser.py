@@ -1,0 +1,116 @@
+"""The page at / in a real browser: headless Chromium (Debian's chromium + chromium-driver, given
+to Selenium by path, so Selenium Manager never tries to download a driver).
+
+Opens the page, reaches the file chooser with the keyboard, uploads a grey photo, waits for the
+result and checks its size and that it has colour; a photo dropped on the page is translated too;
+a file that is no image shows its error on the page. A screenshot is written to the test's temporary directory, and also to the path in
+$PIX2PIX_SCREENSHOT when set (docs/serve_page.png was made that way).
+"""
+
+import base64
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import pytest
+
+from conftest import smooth_photo, write_image
+from pix2pix.metrics import colourfulness
+from serve_fixtures import decode_png, served_models, server  # noqa: F401 (fixtures)
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
+if missing:
+    reason = (f"{' and '.join(missing)} not installed (apt-get install -y chromium chromium-driver; "
+              ".ci/run does)")
+    if os.environ.get("CI"):  # CI installs them: their absence there is a failure, not a skip
+        raise RuntimeError(reason)
+    pytest.skip(reason, allow_module_level=True)
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+WAIT = 180  # seconds: the machine is shared
+
+
+@pytest.fixture
+def browser():
+    profile = tempfile.mkdtemp(prefix="pix2pix-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1100,1150"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(WAIT)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_page_uploads_a_photo_and_shows_its_colorized_result(browser, server, tmp_path):
+    rgb = smooth_photo(np.random.default_rng(7), 96, 128)
+    grey = np.repeat(rgb.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)
+    photo = write_image(tmp_path / "street.png", grey)
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("these are notes, not a picture")
+
+    browser.get(server.url + "/")
+    wait = WebDriverWait(browser, WAIT)
+    wait.until(lambda d: "Lab colorization" in d.find_element(By.ID, "model").text)
+    info = browser.find_element(By.ID, "model").text
+    assert "32×32" in info and "PNG" in info and "version 2" in info
+
+    # the keyboard reaches the file chooser first
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.get_attribute("id") == "files"
+
+    browser.find_element(By.ID, "files").send_keys(photo)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "li.item[data-done]"))
+    item = browser.find_element(By.CSS_SELECTOR, "li.item")
+    assert item.get_attribute("data-done") == "true", item.text
+    result = item.find_element(By.CSS_SELECTOR, "img.result")
+    size = browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", result)
+    assert size == [128, 96]  # the photo's own size
+    source = result.get_attribute("src")
+    assert source.startswith("data:image/png;base64,")
+    picture = decode_png(base64.b64decode(source.split(",", 1)[1]))
+    assert picture.shape == (96, 128, 3)
+    assert colourfulness(grey) == 0 and colourfulness(picture) > 5  # grey in, colour out
+    link = item.find_element(By.CSS_SELECTOR, "a.download")
+    assert link.get_attribute("download") == "street-pix2pix.png" and link.get_attribute("href") == source
+
+    # dropped on the page instead of chosen (a drop event carrying a file, as a drag from the desktop)
+    dropped = smooth_photo(np.random.default_rng(8), 48, 64)
+    with open(write_image(tmp_path / "dropped.png", dropped), "rb") as f:
+        dropped_b64 = base64.b64encode(f.read()).decode()
+    browser.execute_script("""
+        const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], "dropped.png", {type: "image/png"}));
+        document.getElementById("drop").dispatchEvent(
+            new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));""", dropped_b64)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "li.item[data-done]")) == 2)
+    second = browser.find_elements(By.CSS_SELECTOR, "li.item")[1]
+    assert second.get_attribute("data-done") == "true" and "dropped.png" in second.text
+    assert browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]",
+                                  second.find_element(By.CSS_SELECTOR, "img.result")) == [64, 48]
+
+    browser.find_element(By.ID, "files").send_keys(str(not_an_image))
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "li.item[data-done]")) == 3)
+    failed = browser.find_elements(By.CSS_SELECTOR, "li.item")[2]
+    assert failed.get_attribute("data-done") == "failed"
+    assert "could not decode image" in failed.text
+    assert "notes.png" in browser.find_element(By.ID, "errors").text
+
+    shot = tmp_path / "serve_page.png"
+    assert browser.save_screenshot(str(shot))
+    if os.environ.get("PIX2PIX_SCREENSHOT"):
+        shutil.copyfile(shot, os.environ["PIX2PIX_SCREENSHOT"])
+    assert decode_png(shot.read_bytes()).shape[1] >= 800
