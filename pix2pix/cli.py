@@ -103,6 +103,10 @@ flags.DEFINE_string("lr_policy", _D.lr_policy, "constant, linear (decay to 0 ove
                     "--n_epochs_decay epochs), step (x0.1 every --lr_decay_iters steps), cosine")
 flags.DEFINE_integer("n_epochs_decay", _D.n_epochs_decay, "--lr_policy linear: epochs of decay to 0")
 flags.DEFINE_integer("lr_decay_iters", None, "--lr_policy step: steps between the x0.1 drops")
+flags.DEFINE_enum("update_order", _D.update_order, ["simultaneous", "sequential"],
+                  "simultaneous: both gradients from one forward pass, D applied then G; sequential: D "
+                  "applied first, then G's gradient through the updated D (one more D forward, as the "
+                  "TF1 original's control dependency / the PyTorch port)")
 
 FLAGS = flags.FLAGS
 
