@@ -64,22 +64,40 @@ def run_tf1_script(script, argv):
 
 # ----------------------------------------------------------------------------- one run
 def _env():
-    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1",
                 PYTHONPATH=os.pathsep.join([REPO] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
 
 
 def _call(command, log_path):
-    """Run COMMAND with its output in LOG_PATH; raise with the log's tail if it fails."""
-    start = time.time()
+    """Run COMMAND with its output in LOG_PATH; raise with the log's tail if it fails.
+
+    Returns (wall seconds, [time of each `progress ` line]): both implementations print one
+    every --progress_freq steps, so their spacing is the training loop's own pace, without
+    start-up, graph building and the first (tracing) step.
+    """
+    start, stamps = time.perf_counter(), []
     with open(log_path, "a", encoding="utf-8") as log:
         log.write("$ " + " ".join(command) + "\n")
         log.flush()
-        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, env=_env(), cwd=REPO)
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                   env=_env(), cwd=REPO, errors="replace")
+        for line in process.stdout:
+            if line.startswith("progress "):
+                stamps.append(time.perf_counter())
+            log.write(line)
+        code = process.wait()
     if code != 0:
         with open(log_path, encoding="utf-8", errors="replace") as log:
             tail = "".join(log.readlines()[-25:])
         raise RuntimeError(f"exit {code}: {' '.join(command)}\n(see {log_path})\n{tail}")
-    return time.time() - start
+    return time.perf_counter() - start, stamps
+
+
+def _steady_seconds_per_step(stamps, progress_freq):
+    """Seconds/step between the first and the last progress line (None with fewer than two)."""
+    if len(stamps) < 2:
+        return None
+    return (stamps[-1] - stamps[0]) / (progress_freq * (len(stamps) - 1))
 
 
 def _shared_flags(args):
@@ -95,7 +113,8 @@ def _shared_flags(args):
 
 
 def train_and_test(args, row, seed, directory):
-    """Train and test ROW ("tf1" or an update order) with SEED in DIRECTORY; returns seconds taken."""
+    """Train and test ROW ("tf1" or an update order) with SEED in DIRECTORY; returns
+    (training wall seconds, steady training seconds/step)."""
     train, test, log = (os.path.join(directory, name) for name in ("train", "test", "log.txt"))
     for stale in (train, test):  # an unfinished run starts again from nothing
         shutil.rmtree(stale, ignore_errors=True)
@@ -103,17 +122,18 @@ def train_and_test(args, row, seed, directory):
     common = ["--seed", str(seed)]
     if row == "tf1":
         runner = [sys.executable, os.path.abspath(__file__), "--_run_tf1", os.path.abspath(args.tf1_script), "--"]
-        seconds = _call(runner + ["--mode", "train", "--input_dir", args.train_dir, "--output_dir", train,
-                                  *_shared_flags(args), *common], log)
+        seconds, stamps = _call(runner + ["--mode", "train", "--input_dir", args.train_dir,
+                                          "--output_dir", train, *_shared_flags(args), *common], log)
         _call(runner + ["--mode", "test", "--input_dir", args.test_dir, "--output_dir", test,
                         "--checkpoint", train, *common], log)
     else:
         ours = [sys.executable, "-m", "pix2pix"]
-        seconds = _call(ours + ["--mode", "train", "--input_dir", args.train_dir, "--output_dir", train,
-                                "--crop_size", "256", "--update_order", row, *_shared_flags(args), *common], log)
+        seconds, stamps = _call(ours + ["--mode", "train", "--input_dir", args.train_dir, "--output_dir", train,
+                                        "--crop_size", "256", "--update_order", row, *_shared_flags(args),
+                                        *common], log)
         _call(ours + ["--mode", "test", "--input_dir", args.test_dir, "--output_dir", test,
                       "--checkpoint", train, *common], log)
-    return seconds
+    return seconds, _steady_seconds_per_step(stamps, args.progress_freq)
 
 
 def score(directory):
@@ -130,8 +150,8 @@ def score(directory):
 
 def _figures(summary):
     """{metric: value} from a metrics.json summary (its means over the scored pairs)."""
-    means = summary.get("mean", summary)
-    return {key: float(means[key]) for key, _, _ in METRICS if key in means}
+    values = {**summary.get("means", {}), "colourfulness_ratio": summary.get("colourfulness_ratio")}
+    return {key: float(values[key]) for key, _, _ in METRICS if values.get(key) is not None}
 
 
 # ----------------------------------------------------------------------------- the table
@@ -153,7 +173,7 @@ def table(results, rows):
             mean, spread = _mean_spread([r["figures"][key] for r in runs if key in r["figures"]])
             cells.append("-" if mean is None else
                          fmt.format(mean) + ("" if math.isnan(spread) else " ± " + fmt.format(spread)))
-        mean, _ = _mean_spread([r["train_seconds"] / r["max_steps"] for r in runs])
+        mean, _ = _mean_spread([r["seconds_per_step"] for r in runs if r.get("seconds_per_step")])
         cells.append("-" if mean is None else f"{mean:.3f}")
         label = LABELS.get(row, row)
         lines.append(f"| {label} | {','.join(str(r['seed']) for r in runs)} | " + " | ".join(cells) + " |")
@@ -195,6 +215,9 @@ def main(argv=None):
     parser.add_argument("--scale_size", type=int, default=286, help="the original crops 256 from this")
     parser.add_argument("--progress_freq", type=int, default=100)
     args = parser.parse_args(argv)
+    if args.max_steps % args.progress_freq:
+        parser.error(f"--max_steps must be a multiple of --progress_freq ({args.progress_freq}), "
+                     "so both print their last progress line at the same step")
     if not os.path.isfile(args.tf1_script) and "tf1" in args.rows.split(","):
         parser.error(f"--tf1_script: {args.tf1_script} is not a file")
     for flag in ("train_dir", "test_dir"):
@@ -225,13 +248,13 @@ def main(argv=None):
                     print(f"{row} seed {seed}: done before, kept", flush=True)
                     continue
             print(f"{row} seed {seed}: training {args.max_steps} steps ...", flush=True)
-            seconds = train_and_test(args, row, seed, directory)
+            seconds, per_step = train_and_test(args, row, seed, directory)
             record = {"row": row, "seed": seed, "max_steps": args.max_steps, "train_seconds": seconds,
-                      "figures": _figures(score(directory))}
+                      "seconds_per_step": per_step, "figures": _figures(score(directory))}
             atomic_write_text(done, json.dumps(record, indent=2) + "\n")
             results.append(record)
             print(f"{row} seed {seed}: " + ", ".join(f"{k} {v:.4g}" for k, v in record["figures"].items())
-                  + f" ({seconds / args.max_steps:.3f} s/step)", flush=True)
+                  + (f" ({per_step:.3f} s/step)" if per_step else ""), flush=True)
     text = (f"train {args.train_dir}, test {args.test_dir}, {args.max_steps} steps, batch {args.batch_size}, "
             f"ngf {args.ngf}, ndf {args.ndf}, scale_size {args.scale_size}"
             f"{', Lab colorization' if args.lab_colorization else ''}; mean ± sample std over seeds\n\n"
