@@ -196,3 +196,19 @@ def test_a_bad_update_order_is_a_one_line_error(tmp_path, ab_dir):
     assert result.returncode != 0 and "Traceback" not in result.stderr and "update_order" in result.stderr
     with pytest.raises(Exception, match="--update_order"):
         Options(mode="train", output_dir="x", update_order="backwards").validate()
+
+
+def test_sequential_on_two_mirrored_replicas_matches_the_sequence_by_hand():
+    """tests/scripts/mirrored_sequential.py: MirroredStrategy on 2 logical CPUs against examples by
+    hand (D averaged and applied, then D(x, G(x)) again, G averaged and applied), and a NaN on
+    one replica leaving both networks unchanged on both."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    script = os.path.join(REPO, "tests", "scripts", "mirrored_sequential.py")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
+    result = subprocess.run([sys.executable, script], capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0 and "MATCH" in result.stdout, result.stdout + result.stderr
