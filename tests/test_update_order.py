@@ -212,3 +212,16 @@ def test_sequential_on_two_mirrored_replicas_matches_the_sequence_by_hand():
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
     result = subprocess.run([sys.executable, script], capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0 and "MATCH" in result.stdout, result.stdout + result.stderr
+
+
+def test_sequential_follows_the_learning_rate_schedule():
+    model = Pix2Pix(_options(update_order="sequential", lr=0.001, lr_policy="step", lr_decay_iters=2,
+                             max_steps=6))
+    model.follow_schedule(6, 3)
+    x, y = _batch()
+    rates = []
+    for _ in range(5):
+        assert bool(model.train_step(x, y)["applied"])
+        rates.append([float(o.learning_rate) for o in (model.generator_optimizer, model.discriminator_optimizer)])
+    expected = [0.001, 0.001, 0.0001, 0.0001, 0.00001]
+    np.testing.assert_allclose(rates, [[r, r] for r in expected], rtol=1e-5)
