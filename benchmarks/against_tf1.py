@@ -167,7 +167,7 @@ def table(results, rows):
     lines = ["| row | seeds | " + " | ".join(label for _, label, _ in METRICS) + " | train s/step |",
              "|---|---|" + "---|" * (len(METRICS) + 1)]
     for row in rows:
-        runs = [r for r in results if r["row"] == row]
+        runs = sorted((r for r in results if r["row"] == row), key=lambda r: r["seed"])
         cells = []
         for key, _, fmt in METRICS:
             mean, spread = _mean_spread([r["figures"][key] for r in runs if key in r["figures"]])
@@ -177,6 +177,20 @@ def table(results, rows):
         cells.append("-" if mean is None else f"{mean:.3f}")
         label = LABELS.get(row, row)
         lines.append(f"| {label} | {','.join(str(r['seed']) for r in runs)} | " + " | ".join(cells) + " |")
+    # The port's orders with the same seed start from the same weights and see the same crops
+    # in the same order: their difference per seed is paired (the original's draws are its own).
+    if "simultaneous" in rows and "sequential" in rows:
+        base = {r["seed"]: r["figures"] for r in results if r["row"] == "simultaneous"}
+        pairs = [(base[r["seed"]], r["figures"]) for r in results
+                 if r["row"] == "sequential" and r["seed"] in base]
+        if pairs:
+            cells = []
+            for key, _, fmt in METRICS:
+                mean, spread = _mean_spread([b[key] - a[key] for a, b in pairs if key in a and key in b])
+                cells.append("-" if mean is None else
+                             fmt.format(mean) + ("" if math.isnan(spread) else " ± " + fmt.format(spread)))
+            lines.append(f"| sequential − simultaneous, same seed (paired) | {len(pairs)} pairs | "
+                         + " | ".join(cells) + " | |")
     lines += ["", "| row | seed | " + " | ".join(label for _, label, _ in METRICS) + " |",
               "|---|---|" + "---|" * len(METRICS)]
     for r in sorted(results, key=lambda r: (rows.index(r["row"]), r["seed"])):
