@@ -157,3 +157,31 @@ def test_stand_ins_refuse_what_they_do_not_implement():
         assert names == ["conv2d/bias", "conv2d/kernel",
                          "conv2d_transpose/bias", "conv2d_transpose/kernel",
                          "conv2d_transpose_1/bias", "conv2d_transpose_1/kernel"], names
+
+
+def test_against_tf1_runs_a_script_with_the_stand_ins_under_tf1_behaviour(tmp_path):
+    """benchmarks/against_tf1.py --_run_tf1 SCRIPT -- ARGS: the script's `import tensorflow as tf` gets
+    tf.compat.v1 with the stand-ins as tf.layers, graph mode with reference variables (as TF1 ran the
+    original), constant folding off (SPEC.md's numerical trap), and ARGS as its sys.argv."""
+    import subprocess
+
+    script = tmp_path / "like_the_original.py"
+    script.write_text(
+        "import sys\n"
+        "import tensorflow as tf\n"
+        "x = tf.placeholder(tf.float32, [1, 8, 8, 3])\n"
+        "with tf.variable_scope('encoder_1'):\n"
+        "    y = tf.layers.conv2d(x, 4, kernel_size=4, strides=(2, 2), padding='same')\n"
+        "kernel = tf.global_variables()[0]\n"
+        "import tensorflow.compat.v1 as real\n"
+        "folding = real.config.optimizer.get_experimental_options().get('constant_folding')\n"
+        "print('RESULT', kernel.op.name, kernel.op.type, y.shape.as_list(), real.executing_eagerly(),\n"
+        "      folding, sys.argv[1:])\n")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
+    result = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "against_tf1.py"), "--_run_tf1",
+                             str(script), "--", "--mode", "train"], capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = next(l for l in result.stdout.splitlines() if l.startswith("RESULT"))
+    # VariableV2: a TF1 reference variable (a resource variable would be VarHandleOp).
+    assert line == "RESULT encoder_1/conv2d/kernel VariableV2 [1, 4, 4, 4] False False ['--mode', 'train']", line
