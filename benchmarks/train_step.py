@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/train_step.py --batch_sizes 1 --rounds 7 --steps_per_round 5
     .venv/bin/python benchmarks/train_step.py --no_cli             # without the CLI contender
     .venv/bin/python benchmarks/train_step.py --profile_steps 3    # + where the time goes, per op type
+    .venv/bin/python benchmarks/train_step.py --update_orders      # ours: simultaneous vs sequential
 
 For each batch size: both steps are built and warmed up (tracing excluded), then timed in
 interleaved rounds (ours, tutorial, CLI, matmul, ours, tutorial, CLI, matmul, ...) of
@@ -528,6 +529,74 @@ def print_profile(impl, profile, flops, top):
         print(f"    {ms:8.1f} ms  {name}")
 
 
+# ------------------------------------------------------ --update_orders
+UPDATE_ORDERS = ("simultaneous", "sequential")
+
+
+def compare_update_orders(args):
+    """Our step with --update_order simultaneous and sequential, timed side by side.
+
+    Both models are built and traced in this process, warmed up, then timed in interleaved
+    rounds (simultaneous, sequential, simultaneous, ...) on the same random tensors. Reported
+    per batch size: median wall and CPU s/step of each, and sequential/simultaneous in s/step
+    (median and range of the per-round ratios, paired under the same outside load).
+    """
+    batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
+    print(f"machine: {machine_line()}")
+    print(f"code: pix2pix/*.py sha1 {code_version()}")
+    print(f"update orders: {args.size}x{args.size}, ngf {args.ngf}, ndf {args.ndf}, batch sizes "
+          f"{batch_sizes}, {args.rounds} rounds x {args.steps_per_round} steps, warm-up "
+          f"{args.warmup_steps} steps (+ tracing)", flush=True)
+    rows = []
+    for batch_size in batch_sizes:
+        inputs, targets = random_batch(batch_size, args.size)
+        steps = {}
+        for order in UPDATE_ORDERS:
+            tf.keras.utils.set_random_seed(1)
+            model = pix2pix.Pix2Pix(make_options(args.size, args.ngf, args.ndf, batch_size,
+                                                 update_order=order))
+            steps[order] = model.train_step
+            sync(steps[order](inputs, targets))  # trace + first step
+        for order in UPDATE_ORDERS:
+            for _ in range(args.warmup_steps):
+                sync(steps[order](inputs, targets))
+        wall = {order: [] for order in UPDATE_ORDERS}
+        cpu = {order: [] for order in UPDATE_ORDERS}
+        load = LoadMeter()
+        for r in range(args.rounds):
+            for order in UPDATE_ORDERS:
+                w, c = time_steps_cpu(steps[order], inputs, targets, args.steps_per_round)
+                wall[order].append(w)
+                cpu[order].append(c)
+            print(f"  batch {batch_size} round {r + 1}/{args.rounds}: "
+                  + ", ".join(f"{o} {wall[o][-1]:.3f} s/step ({cpu[o][-1]:.2f} CPU s)" for o in UPDATE_ORDERS),
+                  flush=True)
+        ratios = [b / a for a, b in zip(wall["simultaneous"], wall["sequential"])]
+        cpu_ratios = [b / a for a, b in zip(cpu["simultaneous"], cpu["sequential"])]
+        rows.append((batch_size, wall, cpu, ratios, cpu_ratios, load.others_cores()))
+        gc.collect()
+        tf.keras.backend.clear_session()
+    print()
+    print(f"machine: {machine_line()}")
+    print(f"train step by --update_order, {args.size}x{args.size}, ngf {args.ngf} / ndf {args.ndf}: median of "
+          f"{args.rounds} interleaved rounds x {args.steps_per_round} steps")
+    header = (f"{'batch':>5}  {'update_order':<13} {'s/step':>7} {'CPU s/step':>10} "
+              f"{'seq/sim s/step':>15} {'range':>12} {'seq/sim CPU':>12}")
+    print(header)
+    print("-" * len(header))
+    for batch_size, wall, cpu, ratios, cpu_ratios, others in rows:
+        for order in UPDATE_ORDERS:
+            ratio = rng = cpu_ratio = ""
+            if order == "sequential":
+                ratio = f"{statistics.median(ratios):.2f}x"
+                rng = f"{min(ratios):.2f}-{max(ratios):.2f}"
+                cpu_ratio = f"{statistics.median(cpu_ratios):.2f}x"
+            print(f"{batch_size:>5}  {order:<13} {statistics.median(wall[order]):7.3f} "
+                  f"{statistics.median(cpu[order]):10.2f} {ratio:>15} {rng:>12} {cpu_ratio:>12}")
+        if others is not None:
+            print(f"       (other processes kept {others:.1f} of {os.cpu_count()} cores busy meanwhile)")
+
+
 # ------------------------------------------------------------------ main
 def gf(flops):
     """FLOPs as G with 3 significant digits."""
@@ -737,6 +806,9 @@ def main(argv=None):
     parser.add_argument("--profile_steps", type=int, default=0,
                         help="trace N steps of each implementation with tf.profiler (first batch size)")
     parser.add_argument("--profile_top", type=int, default=25, help="op types to list")
+    parser.add_argument("--update_orders", action="store_true",
+                        help="instead: time our step with --update_order simultaneous and sequential "
+                             "side by side (interleaved rounds) and print their ratio")
     parser.add_argument("--_memory_probe", choices=IMPLEMENTATIONS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.ndf is None:
@@ -744,6 +816,9 @@ def main(argv=None):
     if args._memory_probe:
         memory_probe(args._memory_probe, args.size, args.ngf, args.ndf,
                      int(args.batch_sizes.split(",")[0]))
+        return
+    if args.update_orders:
+        compare_update_orders(args)
         return
     run(args)
 

@@ -128,6 +128,10 @@ flags.DEFINE_string("model_name", _D.model_name,
 flags.DEFINE_integer("max_request_mb", _D.max_request_mb, "serve: larger request bodies are refused (413)")
 flags.DEFINE_integer("max_queue", _D.max_queue,
                      "serve: requests that may wait for the one model worker; more are refused (503)")
+flags.DEFINE_enum("update_order", _D.update_order, ["simultaneous", "sequential"],
+                  "simultaneous: both gradients from one forward pass, D applied then G; sequential: D "
+                  "applied first, then G's gradient through the updated D (one more D forward, as the "
+                  "TF1 original's control dependency / the PyTorch port)")
 
 FLAGS = flags.FLAGS
 

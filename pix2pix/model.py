@@ -8,6 +8,18 @@ mixing old activations with new weights; the PyTorch port recomputes D(x, G(x))
 after the D update at the cost of an extra forward. We take the accepted port: one
 forward pass, both gradients from it, D applied first.)
 
+--update_order sequential (opt-in, issue 15) takes the generator's gradient through the
+*updated* discriminator instead: the D update is applied, then D(x, G(x)) is computed again
+through D's new weights (one more discriminator forward) and the generator's gradient is
+taken from that. G's forward pass is not repeated: its outputs (and their dropout draws) are
+the ones D's loss saw, as in the TF1 original, where `outputs` is one tensor of the session
+run and only the ops after it see the new D weights. Unlike the original, the second D pass
+also has fresh activations and batch statistics (the PyTorch port's form). The reported
+gen_loss_GAN is the one whose gradient was taken (through the new D).
+Its non-finite guard: D's weights and optimiser state are copied before D's update; when
+either half's loss is not finite on any replica, the copy is put back and G is not updated,
+so neither network (nor step, averages, optimiser slots) changes.
+
 The networks come from the registries (networks.py: --netG, --netD), the GAN loss from
 losses.py (--gan_mode); the names of the losses the model reports (`loss_names`) are
 declared there once and drive progress lines, TensorBoard, losses.csv and losses.png.
@@ -79,6 +91,28 @@ def _dtype_policy(precision):
         keras.config.set_dtype_policy(previous)
 
 
+class _StateCopy:
+    """A copy of some variables (D's weights and optimiser state) that can be put back exactly.
+
+    Created beside the variables (in the strategy's scope); not part of the checkpoint.
+    """
+
+    def __init__(self, variables):
+        self.variables = [kernels._resource(v) for v in variables]
+        self.copies = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False,
+                                   name="update_order_copy") for v in self.variables]
+
+    def save(self):
+        # tf.function runs a resource's reads and writes in program order: these copies are
+        # taken before the update that follows them, and restore() after it.
+        for c, v in zip(self.copies, self.variables):
+            c.assign(v)
+
+    def restore(self):
+        for c, v in zip(self.copies, self.variables):
+            v.assign(c)
+
+
 class Pix2Pix:
     """Generator, discriminator, two Adam optimisers, global step and loss averages.
 
@@ -106,7 +140,13 @@ class Pix2Pix:
         self.stopped_by = None  # set by the trainer when a signal ended the run early
         self._stack_discriminator_batches = can_stack(self.discriminator)
         self._schedule = None
-        self._step_fn = tf.function(self._train_step)
+        if options.update_order == "sequential":
+            with self.strategy.scope():
+                self._discriminator_backup = _StateCopy(
+                    self.discriminator.variables + self.discriminator_optimizer.variables)
+            self._step_fn = tf.function(self._train_step_sequential)
+        else:
+            self._step_fn = tf.function(self._train_step)
 
     def follow_schedule(self, total_steps: int, steps_per_epoch: int) -> None:
         """Set both learning rates from --lr_policy before every step of a TOTAL_STEPS run."""
@@ -156,6 +196,84 @@ class Pix2Pix:
         return {"losses": tf.stack(losses), "bad": 1.0 - tf.cast(finite, tf.float32),
                 "discriminator_gradients": d_grads, "generator_gradients": g_grads,
                 "outputs": outputs, "predict_real": predict_real, "predict_fake": predict_fake}
+
+    def _replica_sequential(self, inputs, targets):
+        """--update_order sequential on this replica: D's gradient and update, then D(x, G(x))
+        again through the updated D and G's gradient from it (G's forward pass is reused)."""
+        options = self.options
+        replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+        discriminator = self.discriminator
+        with tf.GradientTape(persistent=True) as tape:
+            outputs = self.generator(inputs, training=True)
+            if inputs.shape[0] == 1 and self._stack_discriminator_batches:
+                predict_real, predict_fake = discriminate_real_and_fake(
+                    discriminator, inputs, targets, outputs)
+            else:
+                predict_real = discriminate(discriminator, inputs, targets)
+                predict_fake = discriminate(discriminator, inputs, outputs)
+            extra = self.gan_loss.extra_terms(
+                lambda x, images: discriminate(discriminator, x, images), inputs, targets, outputs)
+            d_loss = self.gan_loss.discriminator_loss(predict_real, predict_fake)
+            for term in extra.values():
+                d_loss += term
+            d_scaled = d_loss / replicas
+            if options.mixed_precision == "float16":
+                d_scaled = self.discriminator_optimizer.scale_loss(d_scaled)
+            with tape.stop_recording():
+                d_grads = tape.gradient(d_scaled, discriminator.trainable_variables)
+                # Applied whatever the loss: the caller restores D's copy if a loss was not finite.
+                self.discriminator_optimizer.apply_gradients(zip(d_grads, discriminator.trainable_variables))
+            # Reads D's variables after the update (tf.function orders a resource's reads and writes).
+            predict_fake_after = discriminate(discriminator, inputs, outputs)
+            g_gan = self.gan_loss.generator_loss(predict_fake_after)
+            g_l1 = l1_loss(targets, outputs)
+            g_loss = options.gan_weight * g_gan + options.l1_weight * g_l1
+            g_scaled = g_loss / replicas
+            if options.mixed_precision == "float16":
+                g_scaled = self.generator_optimizer.scale_loss(g_scaled)
+        g_grads = tape.gradient(g_scaled, self.generator.trainable_variables)
+        del tape
+        finite = tf.reduce_all(tf.math.is_finite(tf.stack([d_loss, g_loss])))
+        losses = [d_loss, g_gan, g_l1] + [extra[name] for name in self.gan_loss.EXTRA_NAMES]
+        return {"losses": tf.stack(losses), "bad": 1.0 - tf.cast(finite, tf.float32),
+                "discriminator_gradients": d_grads, "generator_gradients": g_grads,
+                "outputs": outputs, "predict_real": predict_real, "predict_fake": predict_fake}
+
+    def _replica_apply_generator(self, g_grads):
+        self.generator_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_variables))
+
+    def _train_step_sequential(self, inputs, targets, details=False, rate=None):
+        strategy = self.strategy
+        backup = self._discriminator_backup
+        backup.save()
+        if rate is not None:  # D's rate now (its copy restores it on failure), G's when applied
+            self.discriminator_optimizer.learning_rate.assign(
+                tf.cast(rate, self.discriminator_optimizer.learning_rate.dtype))
+        replica = strategy.run(self._replica_sequential, args=(inputs, targets))
+        losses = strategy.reduce(tf.distribute.ReduceOp.MEAN, replica["losses"], axis=None)
+        finite = strategy.reduce(tf.distribute.ReduceOp.SUM, replica["bad"], axis=None) == 0
+
+        def apply_generator():
+            if rate is not None:
+                self.generator_optimizer.learning_rate.assign(
+                    tf.cast(rate, self.generator_optimizer.learning_rate.dtype))
+            strategy.run(self._replica_apply_generator, args=(replica["generator_gradients"],))
+            self.global_step.assign_add(1)
+            self.loss_averages.update(tf.unstack(losses))
+            return tf.constant(True)
+
+        def undo_discriminator():
+            backup.restore()
+            return tf.constant(False)
+
+        applied = tf.cond(finite, apply_generator, undo_discriminator)
+        result = dict(zip(self.loss_names, tf.unstack(losses)), applied=applied)
+        if details:
+            for key in ("outputs", "predict_real", "predict_fake",
+                        "discriminator_gradients", "generator_gradients"):
+                result[key] = tf.nest.map_structure(
+                    lambda v: strategy.experimental_local_results(v)[0], replica[key])
+        return result
 
     def _replica_apply(self, d_grads, g_grads):
         """The discriminator update first, then the generator's (SPEC.md's order)."""

@@ -18,6 +18,7 @@ DIRECTIONS = ("AtoB", "BtoA")
 FILETYPES = ("png", "jpeg")
 STRATEGIES = ("none", "mirrored", "multiworker")
 PRECISIONS = ("float32", "float16", "bfloat16")
+UPDATE_ORDERS = ("simultaneous", "sequential")  # --update_order (model.py)
 
 # Options that define the network's shape and data semantics. Test and export
 # read these back from the checkpoint's options.json (the reference read the
@@ -26,7 +27,10 @@ MODEL_OPTIONS = (
     "which_direction", "ngf", "ndf", "lab_colorization",
     "rgb_colorization", "separable_conv", "crop_size", "task",
     "netG", "netD", "n_layers_D", "norm", "condition_GAN", "gan_mode", "no_dropout",
+    "update_order",
 )
+# What a stored options.json written before a model option existed means by its absence.
+STORED_BEFORE = {"update_order": "simultaneous"}
 # Options a resumed run may change (the log says so); everything else of the model is fixed.
 SCHEDULE_OPTIONS = ("lr_policy", "n_epochs_decay", "lr_decay_iters")
 
@@ -89,6 +93,9 @@ class Options:
     lr_policy: str = "constant"
     n_epochs_decay: int = 100
     lr_decay_iters: Optional[int] = None
+    # simultaneous: both gradients from one forward pass (SPEC.md's accepted port); sequential:
+    # G's gradient through D after D's update (one more D forward), closer to the TF1 original.
+    update_order: str = "simultaneous"
 
     target_dir: Optional[str] = None  # score: the targets the predictions in input_dir are scored against
     pred_suffix: str = ""  # score: only predictions whose stems end in this (removed before matching)
@@ -148,6 +155,8 @@ class Options:
             fail("output_filetype", f"must be png or jpeg, got {self.output_filetype!r}")
         if self.strategy not in STRATEGIES:
             fail("strategy", f"must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        if self.update_order not in UPDATE_ORDERS:
+            fail("update_order", f"must be one of {', '.join(UPDATE_ORDERS)}, got {self.update_order!r}")
         if self.mixed_precision not in PRECISIONS:
             fail("mixed_precision", f"must be one of {', '.join(PRECISIONS)}, got {self.mixed_precision!r}")
         if self.lab_colorization and self.rgb_colorization:
@@ -311,12 +320,15 @@ def flags_given(options: Options, explicit=None) -> frozenset:
 
 
 def merge_stored_options(options: Options, stored: dict, explicit, source: str, names=MODEL_OPTIONS,
-                         says: str = "says the checkpoint was trained with", advice: str = "") -> Options:
+                         says: str = "says the checkpoint was trained with", advice: str = "",
+                         stored_before=STORED_BEFORE) -> Options:
     """OPTIONS with the options NAMES (default: the model's) of STORED, read from SOURCE.
 
     One given explicitly (named in EXPLICIT) with a value different from the stored one is
     an error: the stored weights (or export) cannot take it. ADVICE ends that error.
     """
+    if names is MODEL_OPTIONS:  # STORED_BEFORE: what a key's absence means (not for the TF1 original's)
+        stored = {**stored_before, **stored}
     for name in names:
         if name in explicit and name in stored and stored[name] != getattr(options, name):
             raise Pix2PixError(f"--{name}: {source} {says} "
@@ -396,7 +408,7 @@ def prepare(options: Options, explicit=None) -> Options:
         directory = checkpoint if os.path.isdir(checkpoint) else os.path.dirname(checkpoint)
         if os.path.isfile(os.path.join(directory, OPTIONS_FILE)):
             options = merge_stored_options(options, read_options_file(directory), given,
-                                           os.path.join(directory, OPTIONS_FILE))
+                                           os.path.join(directory, OPTIONS_FILE), stored_before={})
         # The reference trained in float32: its checkpoint becomes the one a float32 training
         # run writes (plain Adam, no loss-scale state), whatever --mixed_precision says.
         options = dataclasses.replace(options, mixed_precision="float32")

@@ -24,6 +24,9 @@ COMMANDS = {
     "train_step": ["train_step.py", *TINY, "--batch_sizes", "1", "--rounds", "1", "--steps_per_round", "1",
                    "--warmup_steps", "1", "--matmul_n", "128",
                    "--pipeline_images", "2", "--profile_steps", "1", "--profile_top", "5"],
+    # Our step with --update_order simultaneous and sequential, side by side.
+    "update_orders": ["train_step.py", *TINY, "--update_orders", "--batch_sizes", "1", "--rounds", "1",
+                      "--steps_per_round", "1", "--warmup_steps", "1"],
     # The Lab option (generated single photos); the A|B pair generator is exercised by the CLI run above.
     "input_pipeline": ["input_pipeline.py", *TINY, "--lab_colorization", "--batch_size", "2",
                        "--images", "4", "--image_size", "40", "--rounds", "1", "--batches", "2",
@@ -77,3 +80,10 @@ def test_input_pipeline_prints_its_table(runs):
     assert "input pipeline alone" in out and "train step (Pix2Pix.train_step)" in out
     assert "train step fed by the pipeline" in out
     assert "pipeline / step" in out and "Lab colorization" in out
+
+
+def test_train_step_times_both_update_orders(runs):
+    out = finish(runs, "update_orders")
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] == ["1"]]
+    assert [row[1] for row in rows] == ["simultaneous", "sequential"], out
+    assert "seq/sim s/step" in out and rows[1][4].endswith("x")
