@@ -16,7 +16,6 @@ its export would, and each photo's result does not depend on the others in its b
 import dataclasses
 import os
 import sys
-import time
 from typing import Callable, List, NamedTuple, Optional, Sequence
 
 import cv2
@@ -29,6 +28,7 @@ from pix2pix import jpeg
 from pix2pix.errors import Pix2PixError, error_line
 from pix2pix.export import SERVING_SIGNATURE, load_translator
 from pix2pix.fileio import atomic_write_bytes
+from pix2pix.progress import ProgressBar
 from pix2pix.options import Options, is_saved_model, prepare, save_options
 from pix2pix.visuals import file_stem, write_index
 from pix2pix import video
@@ -157,36 +157,6 @@ def _load_model(options: Options, explicit=None):
         return options, lambda images: serve(images=images)["outputs"], loaded
     translator = load_translator(options)
     return options, lambda images: translator.serve(images)["outputs"], translator
-
-
-# ------------------------------------------------------------------------- progress
-class ProgressBar:
-    """A one-line progress bar on stderr: `infer [#####-----] 12/40 photos  1.3 s/photo  0:36 left`.
-
-    Redrawn in place on a terminal; one line per update otherwise (log files).
-    """
-
-    def __init__(self, total: int, stream=None, width: int = 30):
-        self.total, self.width = total, width
-        self.stream = stream if stream is not None else sys.stderr
-        self.start = time.time()
-        self.in_place = hasattr(self.stream, "isatty") and self.stream.isatty()
-
-    def update(self, done: int) -> None:
-        elapsed = time.time() - self.start
-        per_photo = elapsed / max(done, 1)
-        left = int(round(per_photo * (self.total - done)))
-        filled = int(self.width * done / max(self.total, 1))
-        bar = "#" * filled + "-" * (self.width - filled)
-        line = (f"infer [{bar}] {done}/{self.total} photos  {per_photo:.2f} s/photo  "
-                f"{left // 60}:{left % 60:02d} left")
-        self.stream.write(("\r" + line) if self.in_place else (line + "\n"))
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.in_place:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 # ---------------------------------------------------------------------------- run

@@ -44,6 +44,7 @@ import cv2
 import numpy as np
 
 from pix2pix.errors import Pix2PixError, error_line
+from pix2pix.progress import ProgressBar
 from pix2pix.video_codecs import CODEC_EXTENSIONS, EVEN_SIDE_CODECS
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -139,36 +140,6 @@ def output_names(videos: Sequence[str], all_inputs: Sequence[str], extension: st
 
 
 # ------------------------------------------------------------------------ progress
-class FrameProgress:
-    """`video NAME [#####-----] 120/300 frames  14.2 frames/s  0:12 left` on stderr."""
-
-    def __init__(self, name: str, total: int, stream=None, width: int = 30, every: float = 1.0):
-        self.name, self.total, self.width, self.every = name, total, width, every
-        self.stream = stream if stream is not None else sys.stderr
-        self.in_place = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.start = time.time()
-        self.last = -1e9
-
-    def update(self, done: int, force: bool = False) -> None:
-        now = time.time()
-        if not force and now - self.last < (self.every if not self.in_place else 0.2):
-            return
-        self.last = now
-        rate = done / max(now - self.start, 1e-9)
-        total = max(self.total, done)
-        left = int(round((total - done) / rate)) if rate > 0 else 0
-        filled = int(self.width * done / max(total, 1))
-        bar = "#" * filled + "-" * (self.width - filled)
-        line = (f"video {self.name} [{bar}] {done}/{self.total or '?'} frames  {rate:.1f} frames/s  "
-                f"{left // 60}:{left % 60:02d} left")
-        self.stream.write(("\r" + line) if self.in_place else (line + "\n"))
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.in_place:
-            self.stream.write("\n")
-            self.stream.flush()
-
 
 # --------------------------------------------------------------------- one video
 @dataclasses.dataclass
@@ -297,7 +268,8 @@ def _translate_open_video(capture, input_path, final_path, model, options, color
     reader.start()
     writer_thread.start()
     smoother = TemporalSmoother(options.temporal_smoothing if colorization else 0.0)
-    progress = FrameProgress(os.path.basename(input_path), announced, stream)
+    progress = ProgressBar(announced, stream, label=f"video {os.path.basename(input_path)}", unit="frame",
+                           per_second=True, every=1.0)
     previous_histogram = None
     try:
         while True:

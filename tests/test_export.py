@@ -23,13 +23,13 @@ from pix2pix.training import CHECKPOINT_PREFIX
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def make_run(directory, **model_options):
+def make_run(directory, crop_size=32, **model_options):
     """A training output directory (options.json + checkpoint model-1) holding untrained weights.
 
     Faster than training; an untrained generator's colours are wild, which is what the
     gamut handling needs to be tested against.
     """
-    options = Options(mode="train", output_dir=str(directory), crop_size=32, ngf=8, ndf=8,
+    options = Options(mode="train", output_dir=str(directory), crop_size=crop_size, ngf=8, ndf=8,
                       seed=1, **model_options).validate()
     tf.keras.utils.set_random_seed(1)
     model = Pix2Pix(options)

@@ -14,23 +14,8 @@ from pix2pix.export import export, load_translator, padded_shape, render_shape
 from pix2pix.imaging import resize
 from pix2pix.infer import infer_mode
 from pix2pix.metrics import srgb_to_lab
-from pix2pix.model import Pix2Pix
-from pix2pix.options import Options, prepare, save_options
+from pix2pix.options import Options, prepare
 from test_export import export_options, make_run
-
-
-def make_run_256(directory):
-    """An untrained Lab model at --crop_size 256 (U-Net depth 8, sides multiples of 256), ngf 8."""
-    from pix2pix.training import CHECKPOINT_PREFIX
-    options = Options(mode="train", output_dir=str(directory), crop_size=256, ngf=8, ndf=8, seed=1,
-                      lab_colorization=True).validate()
-    tf.keras.utils.set_random_seed(1)
-    model = Pix2Pix(options)
-    os.makedirs(directory, exist_ok=True)
-    save_options(options, str(directory))
-    tf.train.CheckpointManager(model.checkpoint(), str(directory), max_to_keep=1,
-                               checkpoint_name=CHECKPOINT_PREFIX).save(checkpoint_number=1)
-    return directory
 
 
 def translator_for(run, **flags):
@@ -53,7 +38,8 @@ def recording(translator):
 
 @pytest.fixture(scope="module")
 def lab256(tmp_path_factory):
-    return make_run_256(tmp_path_factory.mktemp("lab256") / "run")
+    # An untrained Lab model at --crop_size 256 (U-Net depth 8, sides multiples of 256), ngf 8.
+    return make_run(tmp_path_factory.mktemp("lab256") / "run", crop_size=256, lab_colorization=True)
 
 
 def test_geometry():
