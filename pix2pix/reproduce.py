@@ -264,6 +264,12 @@ def checkpoint_step(train_dir: str) -> Optional[int]:
 
 
 # ---------------------------------------------------------------------- running rows
+def _default_sigint():
+    """In the child: SIGINT at its default, so the SIGINT we forward is a Ctrl-C to it (saved and
+    stopped) even when we were started with SIGINT ignored (`cmd &` in a script, nohup)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _run_logged(command, log_path, label) -> int:
     """Run COMMAND with its output appended to LOG_PATH; its progress lines are echoed with
     LABEL. The child runs in its own session, so a Ctrl-C reaches it once, from us: it saves a
@@ -272,7 +278,8 @@ def _run_logged(command, log_path, label) -> int:
         log.write(f"$ {' '.join(command)}\n")
         log.flush()
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                 env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), start_new_session=True)
+                                 env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), start_new_session=True,
+                                 preexec_fn=_default_sigint)
         try:
             for line in child.stdout:
                 log.write(line)

@@ -1,6 +1,7 @@
 """Shared helpers: small real images on disk and a subprocess runner for the CLI."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -65,6 +66,13 @@ def photo_dir(tmp_path):
 
 
 TINY = ["--crop_size", "32", "--scale_size", "36", "--ngf", "8", "--ndf", "8"]
+
+
+def default_sigint():
+    """preexec_fn for a child a test will interrupt: SIGINT at its default disposition, whatever
+    the test runner's process left it at (an ignored SIGINT is inherited, and Python then never
+    raises KeyboardInterrupt), so the child sees Ctrl-C as it would from a terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_cli(*args, module="pix2pix", check=True, timeout=600):
