@@ -207,17 +207,14 @@ def _output_names(name, options, operation):
     if operation == "filter_grey":
         return [name]  # a byte-for-byte copy keeps its name and format
     extension = "." + options.image_format
+    if operation == "colorize" and options.val_region:
+        # train/NAME_cK crops of the kept part, then val/NAME_vK of the held-out end
+        kept, held_out = options.region_counts
+        return ([os.path.join("train", "%s_c%d%s" % (base, index, extension)) for index in range(kept)]
+                + [os.path.join("val", "%s_v%d%s" % (base, index, extension)) for index in range(held_out)])
     if operation == "colorize" and options.crops_per_image:
         return ["%s_c%d%s" % (base, index, extension) for index in range(options.crops_per_image)]
     return [base + extension]
-
-
-def _region_outputs(name, output_dir, options):
-    """--val_region: train/NAME_cK crops of the kept part, then val/NAME_vK of the held-out end."""
-    base, extension = os.path.splitext(name)[0], "." + options.image_format
-    kept, held_out = options.region_counts
-    return tuple([os.path.join(output_dir, "train", "%s_c%d%s" % (base, i, extension)) for i in range(kept)]
-                 + [os.path.join(output_dir, "val", "%s_v%d%s" % (base, i, extension)) for i in range(held_out)])
 
 
 def _colorize_assignment(names, options):
@@ -272,8 +269,6 @@ class _Planner:
         target_dir = os.path.join(self.output_dir, subset) if subset else self.output_dir
         outputs = tuple(os.path.join(target_dir, output)
                         for output in _output_names(name, self.options, self.operation))
-        if self.operation == "colorize" and self.options.val_region:
-            outputs = _region_outputs(name, self.output_dir, self.options)
         sibling = None
         if self.siblings is not None:
             if base not in self.siblings:

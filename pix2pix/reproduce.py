@@ -73,8 +73,6 @@ TABLE_CHOICES = tuple(TABLES) + ("all",)
 # A row that cannot be built below a crop size: refused before anything trains.
 MINIMUM_CROP = {"patch286": 128}
 TABLE_COLUMNS = ("l1", "psnr", "ssim", "delta_e2000", "ab_mae", "colourfulness_ratio")
-FIGURE_FORMATS = {"l1": "{:.2f}", "psnr": "{:.2f}", "ssim": "{:.4f}", "delta_e2000": "{:.2f}",
-                  "ab_mae": "{:.2f}", "colourfulness_ratio": "{:.3f}"}
 
 
 class ReproduceError(Pix2PixError):
@@ -354,6 +352,8 @@ def row_results(runs_dir: str, run: Run) -> dict:
 
 
 def _cell(key, value) -> str:
+    """A table cell: the metrics as index.html and the printed means show them."""
+    from pix2pix.scoring import FIGURE_FORMATS
     if value is None:
         return ""
     if key in FIGURE_FORMATS:
