@@ -18,7 +18,7 @@ setup(
         "absl-py",
         "matplotlib",
     ],
-    package_data={"pix2pix": ["serve_page.html"]},  # --mode serve's page
+    package_data={"pix2pix.serving": ["page.html"]},  # --mode serve's page
     extras_require={
         "test": ["pytest", "pytest-xdist", "scikit-image", "scipy", "nbclient", "nbformat", "ipykernel",
                  "starlette>=0.37", "uvicorn>=0.29", "selenium>=4.10"],
@@ -27,9 +27,9 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "pix2pix=pix2pix.cli:entry_point",
+            "pix2pix=pix2pix.commands.main:entry_point",
             "pix2pix-prep=data_prep.cli:run",
-            "pix2pix-reproduce=pix2pix.reproduce:main",
+            "pix2pix-reproduce=pix2pix.commands.reproduce:main",
         ],
     },
 )

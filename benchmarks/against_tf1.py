@@ -246,7 +246,7 @@ def main(argv=None):
     os.makedirs(args.output_dir, exist_ok=True)
 
     sys.path.insert(0, REPO)
-    from pix2pix.fileio import atomic_write_text
+    from pix2pix.io.files import atomic_write_text
 
     results = []
     # Seed-major, rows interleaved: an interrupted comparison has every row at the same seeds.

@@ -18,7 +18,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from data_prep import colour_filter, image_io, samples  # noqa: E402
+from data_prep import colour_filter, samples  # noqa: E402
+from pix2pix.io import images as image_io  # noqa: E402
 
 GREY_SAMPLES = ("camera.png", "moon.png", "coins.png", "page.png", "text.png", "brick.png", "grass.png",
                 "gravel.png", "clock_motion.png", "cell.png", "microaneurysms.png")

@@ -5,7 +5,7 @@
 
 Runs `--mode infer --deterministic` on HELD_OUT_DIR once at the model's square crop_size and
 once per --render_sizes value, and scores every result against its original photo with
-pix2pix.metrics (PSNR, SSIM, ab MAE, colourfulness of output and original). Prints a Markdown
+pix2pix.reporting.metrics (PSNR, SSIM, ab MAE, colourfulness of output and original). Prints a Markdown
 table (per photo and the means) and writes OUT/render_size_comparison.json.
 """
 
@@ -35,8 +35,8 @@ def main():
     parser.add_argument("--output_dir", required=True)
     args = parser.parse_args()
 
-    from pix2pix.infer import infer_mode
-    from pix2pix.options import Options
+    from pix2pix.modes.infer import infer_mode
+    from pix2pix.options.record import Options
 
     settings = [("square", 0)] + [(f"render_size {n}", int(n)) for n in args.render_sizes.split(",")]
     results = {}

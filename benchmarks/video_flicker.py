@@ -42,9 +42,9 @@ def main():
     parser.add_argument("--alphas", default="0,0.5,0.8,0.9")
     args = parser.parse_args()
 
-    from pix2pix import video
-    from pix2pix.export import load_translator
-    from pix2pix.options import Options, prepare
+    from pix2pix.inference import video
+    from pix2pix.inference.translator import load_translator
+    from pix2pix.options.record import Options, prepare
 
     frames, masks = clip_frames(cv2.imread(args.first), cv2.imread(args.second))
     cut = len(frames) // 2

@@ -41,11 +41,11 @@ def main():
     args = parser.parse_args()
 
     import tensorflow as tf
-    from pix2pix import video
-    from pix2pix.export import load_translator
-    from pix2pix.model import Pix2Pix
-    from pix2pix.options import Options, prepare, save_options
-    from pix2pix.training import CHECKPOINT_PREFIX
+    from pix2pix.inference import video
+    from pix2pix.inference.translator import load_translator
+    from pix2pix.models.pix2pix_model import Pix2Pix
+    from pix2pix.options.record import Options, prepare, save_options
+    from pix2pix.modes.train import CHECKPOINT_PREFIX
 
     with tempfile.TemporaryDirectory() as scratch:
         run = os.path.join(scratch, "run")

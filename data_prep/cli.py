@@ -14,7 +14,9 @@ import sys
 
 from absl import app, flags
 
-from data_prep import colour_filter, download, image_io, runner, samples, split
+from data_prep import colour_filter, download, runner, samples, split
+
+from pix2pix.io import images as image_io
 from data_prep.report import PROGRAM, Reporter, UsageError
 
 OPERATIONS = runner.IMAGE_OPERATIONS + ("split", "samples", "download")

@@ -4,7 +4,7 @@ Two figures per photo, each catching one way a "colour" photo can be no use
 for teaching colour:
 
 * colourfulness: Hasler & Suesstrunk (2003) on 0-255 RGB, the function the
-  project's metrics use (``pix2pix.metrics.colourfulness``). A grey photo
+  project's metrics use (``pix2pix.reporting.metrics.colourfulness``). A grey photo
   stored as RGB scores 0.
 * hue spread: sepia and other toned photos have plenty of chroma, but all of
   it in one narrow band of hue. The spread is the circular standard deviation
@@ -31,8 +31,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
-# Importing pix2pix.metrics does not load TensorFlow (pix2pix/__init__ imports lazily).
-from pix2pix.metrics import colourfulness
+# Importing pix2pix.reporting.metrics does not load TensorFlow (pix2pix/__init__ imports lazily).
+from pix2pix.reporting.metrics import colourfulness
 
 # Photos larger than this are reduced before measuring (512 x 512 pixels).
 ANALYSIS_PIXELS = 512 * 512

@@ -33,9 +33,9 @@ import urllib.error
 import urllib.request
 import zlib
 
-from data_prep import image_io
+from pix2pix.io import images as image_io
 from data_prep.report import Reporter, Summary, UsageError
-from pix2pix import fileio
+from pix2pix.io import files as fileio
 
 # The datasets of the pix2pix paper that its authors serve as NAME.tar.gz (Cityscapes is not
 # among them: its licence forbids redistribution; see the README for preparing it).

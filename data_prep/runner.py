@@ -18,7 +18,9 @@ from typing import Optional, Tuple
 
 import cv2
 
-from data_prep import colour_filter, edges, image_io, ops, split
+from data_prep import colour_filter, edges, ops, split
+
+from pix2pix.io import images as image_io
 from data_prep.report import Reporter, Summary, UsageError
 
 # Operations that read each image of input_dir and write image(s) to output_dir.

@@ -8,7 +8,7 @@ optional dependency (the project's ``demo`` extra) and is imported lazily.
 import os
 import time
 
-from data_prep import image_io
+from pix2pix.io import images as image_io
 from data_prep.report import Reporter, Summary, UsageError
 
 # (output name, file in skimage/data): the colour photographs bundled with

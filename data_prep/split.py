@@ -19,7 +19,7 @@ import os
 import random
 import time
 
-from data_prep import image_io
+from pix2pix.io import images as image_io
 from data_prep.report import Reporter, Summary, UsageError
 
 SUBSETS = ("train", "val", "test")

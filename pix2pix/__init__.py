@@ -19,8 +19,8 @@ The public API:
     Pix2PixError                           raised for bad input; its message names the flag or file
     metrics                                image quality figures on 8-bit RGB (numpy only)
 
-Names are imported on first use, so `import pix2pix.metrics` (data_prep does) does not load
-TensorFlow.
+Names are imported on first use, so `from pix2pix import metrics` (or data_prep's import of
+pix2pix.reporting.metrics) does not load TensorFlow.
 """
 
 import importlib
@@ -29,31 +29,33 @@ __version__ = "0.1.0"
 
 # public name -> the module that defines it
 _EXPORTS = {
-    "lab_to_rgb": "color", "rgb_to_lab": "color",
-    "paired_dataset": "data",
+    "lab_to_rgb": "data.color", "rgb_to_lab": "data.color",
+    "paired_dataset": "data.pipeline",
     "Pix2PixError": "errors",
-    "test": "evaluate",
-    "ImageTranslator": "export", "export_mode": "export",
-    "InferredImage": "infer", "infer_mode": "infer",
-    "discriminator_loss": "losses", "generator_losses": "losses",
-    "Pix2Pix": "model",
-    "build_discriminator": "networks", "build_generator": "networks",
-    "count_trainable_parameters": "networks",
-    "Options": "options", "prepare_test_options": "options", "prepare_train_options": "options",
-    "import_mode": "tf1_import",
-    "serve_mode": "serve",
-    "train": "training",
+    "test": "modes.test",
+    "ImageTranslator": "inference.translator", "export_mode": "inference.translator",
+    "InferredImage": "modes.infer", "infer_mode": "modes.infer",
+    "discriminator_loss": "models.losses", "generator_losses": "models.losses",
+    "Pix2Pix": "models.pix2pix_model",
+    "build_discriminator": "models.networks", "build_generator": "models.networks",
+    "count_trainable_parameters": "models.networks",
+    "Options": "options.record", "prepare_test_options": "options.record",
+    "prepare_train_options": "options.record",
+    "import_mode": "modes.importing",
+    "serve_mode": "serving.server",
+    "train": "modes.train",
 }
-_SUBMODULES = ("plots", "metrics")
+# public submodules: attribute name -> module
+_SUBMODULES = {"plots": "reporting.plots", "metrics": "reporting.metrics"}
 
-__all__ = sorted(_EXPORTS) + list(_SUBMODULES)
+__all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
 
 
 def __getattr__(name):
     if name in _EXPORTS:
         value = getattr(importlib.import_module(f"pix2pix.{_EXPORTS[name]}"), name)
     elif name in _SUBMODULES:
-        value = importlib.import_module(f"pix2pix.{name}")
+        value = importlib.import_module(f"pix2pix.{_SUBMODULES[name]}")
     else:
         raise AttributeError(f"module 'pix2pix' has no attribute {name!r}")
     globals()[name] = value

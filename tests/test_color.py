@@ -6,7 +6,7 @@ import tensorflow as tf
 from skimage import color as skcolor
 
 from pix2pix import lab_to_rgb, rgb_to_lab
-from pix2pix.color import lab_to_network, network_to_lab
+from pix2pix.data.color import lab_to_network, network_to_lab
 
 
 def _rgb_grid(steps=17):

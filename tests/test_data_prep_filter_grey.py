@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from conftest import read_rgb, run_cli, write_image
-from data_prep import colour_filter, image_io, ops
+from data_prep import colour_filter, ops
+from pix2pix.io import images as image_io
 
 skimage_data = pytest.importorskip("skimage.data")
 

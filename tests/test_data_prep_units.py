@@ -13,7 +13,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import data_prep_fixtures as fx  # noqa: E402
 
 import data_prep  # noqa: E402
-from data_prep import edges, image_io, ops, split  # noqa: E402
+from data_prep import edges, ops, split  # noqa: E402
+from pix2pix.io import images as image_io  # noqa: E402
 
 
 # --- ops ---------------------------------------------------------------------

@@ -13,10 +13,10 @@ def test_the_worked_example_of_docs_extending_runs():
     namespace = {}
     for block in blocks:
         exec(compile(block, "docs/extending.md", "exec"), namespace)  # noqa: S102 - our own docs
-    from pix2pix.discriminators import DISCRIMINATORS
-    from pix2pix.generators import GENERATORS
-    from pix2pix.losses import GAN_LOSSES
-    from pix2pix.tasks import TASKS
+    from pix2pix.models.discriminators import DISCRIMINATORS
+    from pix2pix.models.generators import GENERATORS
+    from pix2pix.models.losses import GAN_LOSSES
+    from pix2pix.data.tasks import TASKS
     assert "tiny_example" in GENERATORS and "two_layer_example" in DISCRIMINATORS
     assert "hinge_example" in GAN_LOSSES and "invert_example" in TASKS
     assert int(namespace["model"].global_step.numpy()) == 1

@@ -7,9 +7,9 @@ import pytest
 
 from conftest import read_rgb, run_cli, smooth_photo, write_image
 from pix2pix.errors import Pix2PixError
-from pix2pix.export import export_mode
-from pix2pix.infer import InferredImage, ProgressBar, infer_mode, list_photos
-from pix2pix.options import Options
+from pix2pix.inference.translator import export_mode
+from pix2pix.modes.infer import InferredImage, ProgressBar, infer_mode, list_photos
+from pix2pix.options.record import Options
 from test_export import export_options, make_run
 
 SIZES = {"10": (48, 40), "2": (70, 90), "3": (33, 33), "1": (100, 64)}  # name: (height, width)
@@ -149,7 +149,7 @@ def _exif_jpeg(rgb, orientation, little_endian=False):
 
 @pytest.mark.parametrize("little_endian", [False, True])
 def test_jpeg_orientation_reads_the_exif_tag(little_endian):
-    from pix2pix.infer import jpeg_orientation
+    from pix2pix.modes.infer import jpeg_orientation
 
     rgb = smooth_photo(np.random.default_rng(0), 16, 24)
     for orientation in range(1, 9):

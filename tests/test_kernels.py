@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pix2pix import kernels
-from pix2pix.generators import build_unet
-from pix2pix.discriminators import build_patch_discriminator
+from pix2pix.models import kernels
+from pix2pix.models.generators import build_unet
+from pix2pix.models.discriminators import build_patch_discriminator
 
 
 def test_leaky_relu_matches_keras():
     import keras
 
-    from pix2pix.kernels import LeakyReLU
+    from pix2pix.models.kernels import LeakyReLU
 
     x = tf.random.normal([2, 5, 5, 3], seed=6)
     ours, theirs = LeakyReLU(0.2), keras.layers.LeakyReLU(0.2)
@@ -31,7 +31,7 @@ def test_leaky_relu_matches_keras():
 def test_small_map_matmul_path_equals_keras_convolution(size, transposed):
     import keras
 
-    from pix2pix.kernels import StridedConv2D, StridedConv2DTranspose
+    from pix2pix.models.kernels import StridedConv2D, StridedConv2DTranspose
 
     rng = np.random.default_rng(0)
     x = tf.constant(rng.normal(size=(3, *size, 6)).astype(np.float32))
@@ -57,7 +57,7 @@ def test_small_map_matmul_path_equals_keras_convolution(size, transposed):
 def test_fused_adam_matches_keras_adam():
     import keras
 
-    from pix2pix.kernels import FusedAdam
+    from pix2pix.models.kernels import FusedAdam
 
     rng = np.random.default_rng(0)
     shapes = [(4, 4, 3, 8), (8,), (100,)]

@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from pix2pix import discriminator_loss, generator_losses
-from pix2pix.losses import EPS
+from pix2pix.models.losses import EPS
 
 
 def _reference_values(real, fake, targets, outputs):

@@ -1,4 +1,4 @@
-"""pix2pix.metrics against scikit-image and hand-checked cases, and test mode's metrics files.
+"""pix2pix.reporting.metrics against scikit-image and hand-checked cases, and test mode's metrics files.
 
 One tiny model is trained for 2 steps through the CLI and tested once for the whole module;
 its saved PNGs are re-scored with scikit-image (a test-only dependency) and with --mode score.
@@ -195,7 +195,7 @@ def test_bad_shapes_are_refused():
 
 
 def test_importing_metrics_loads_no_tensorflow():
-    code = "import sys, pix2pix.metrics; assert 'tensorflow' not in sys.modules, 'TF loaded'"
+    code = "import sys, pix2pix.reporting.metrics; assert 'tensorflow' not in sys.modules, 'TF loaded'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, env={"PYTHONPATH": REPO})
 
 

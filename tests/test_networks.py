@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from pix2pix import build_discriminator, build_generator, count_trainable_parameters
-from pix2pix.norms import BatchStatsNorm
+from pix2pix.models.norms import BatchStatsNorm
 
 
 def test_default_parameter_counts_match_the_reference():
@@ -82,7 +82,7 @@ def test_dropout_follows_the_training_argument():
 
 def test_stacked_real_and_fake_pass_equals_two_discriminator_calls():
     """One stacked pass with per-half batch norm: same predictions and gradients as two calls."""
-    from pix2pix.networks import discriminate_real_and_fake
+    from pix2pix.models.networks import discriminate_real_and_fake
 
     discriminator = build_discriminator(3, 3, ndf=8)
     rng = np.random.default_rng(1)

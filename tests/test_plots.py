@@ -1,4 +1,4 @@
-"""pix2pix.plots: losses.csv is crash-safe and resumable; losses.png and results.png are real pictures."""
+"""pix2pix.reporting.plots: losses.csv is crash-safe and resumable; losses.png and results.png are real pictures."""
 
 import math
 import os

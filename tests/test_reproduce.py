@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, default_sigint, run_cli, smooth_photo, write_image
-from pix2pix.reproduce import TABLES, plan_runs
+from pix2pix.commands.reproduce import TABLES, plan_runs
 
 TINY_128 = ["--lab_colorization", "--crop_size", "128", "--scale_size", "128", "--ngf", "8", "--ndf", "8"]
 TINY_32 = ["--lab_colorization", "--crop_size", "32", "--scale_size", "32", "--ngf", "8", "--ndf", "8"]
@@ -31,7 +31,7 @@ def photos(directory, count, side, seed):
 
 
 def reproduce(*args, check=False):
-    return run_cli(*map(str, args), module="pix2pix.reproduce", check=check, timeout=1200)
+    return run_cli(*map(str, args), module="pix2pix.commands.reproduce", check=check, timeout=1200)
 
 
 def test_rows_that_are_the_same_configuration_share_one_run():
@@ -133,7 +133,7 @@ def test_every_table_trains_each_configuration_once_tests_it_and_resumes(tmp_pat
 def test_ctrl_c_saves_the_running_row_and_marks_the_table_incomplete(tmp_path):
     train, val = photos(tmp_path / "train", 2, 32, 0), photos(tmp_path / "val", 1, 32, 1)
     runs = tmp_path / "runs"
-    command = [sys.executable, "-m", "pix2pix.reproduce", "--table", "losses", "--input_dir", str(train),
+    command = [sys.executable, "-m", "pix2pix.commands.reproduce", "--table", "losses", "--input_dir", str(train),
                "--val_dir", str(val), "--output_dir", str(runs), "--max_steps", "100000",
                "--progress_freq", "5", "--save_freq", "100000", *TINY_32]
     child = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -319,8 +319,8 @@ def test_a_directory_that_is_no_model_is_a_clear_error(tmp_path):
 
 
 def test_only_serve_mode_imports_the_web_stack():
-    code = ("import sys, pix2pix, pix2pix.cli, pix2pix.options; pix2pix.Options; "
-            "print(sorted(m for m in ('starlette', 'uvicorn', 'pix2pix.serve') if m in sys.modules))")
+    code = ("import sys, pix2pix, pix2pix.commands.main, pix2pix.options.record; pix2pix.Options; "
+            "print(sorted(m for m in ('starlette', 'uvicorn', 'pix2pix.serving.server') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                             env=dict(os.environ, PYTHONPATH=REPO))
     assert result.returncode == 0, result.stderr

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import smooth_photo, write_image
-from pix2pix.metrics import colourfulness
+from pix2pix.reporting.metrics import colourfulness
 from serve_fixtures import decode_png, served_models, server  # noqa: F401 (fixtures)
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"

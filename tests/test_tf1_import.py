@@ -16,11 +16,11 @@ import tensorflow as tf
 
 from conftest import run_cli
 from pix2pix.errors import Pix2PixError
-from pix2pix.networks import define_generator
-from pix2pix.model import Pix2Pix, latest_checkpoint, restore_generator
-from pix2pix.networks import build_discriminator
-from pix2pix.options import Options, prepare_test_options
-from pix2pix.tf1_import import _adam_slots, import_mode
+from pix2pix.models.networks import define_generator
+from pix2pix.models.pix2pix_model import Pix2Pix, latest_checkpoint, restore_generator
+from pix2pix.models.networks import build_discriminator
+from pix2pix.options.record import Options, prepare_test_options
+from pix2pix.modes.importing import _adam_slots, import_mode
 
 NGF = NDF = 4
 DEPTH = 8  # the reference's unet_256: 256x256 inputs

@@ -17,8 +17,8 @@ import tensorflow as tf
 
 from conftest import REPO
 from pix2pix import Options
-from pix2pix.networks import define_discriminator, define_generator
-from pix2pix.tf1_import import tf1_names
+from pix2pix.models.networks import define_discriminator, define_generator
+from pix2pix.modes.importing import tf1_names
 
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
 import tf1_layers  # noqa: E402

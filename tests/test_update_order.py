@@ -9,8 +9,8 @@ import tensorflow as tf
 
 from conftest import TINY, run_cli
 from pix2pix import Options, Pix2Pix
-from pix2pix.kernels import plain_kernels
-from pix2pix.losses import discriminator_loss, generator_losses
+from pix2pix.models.kernels import plain_kernels
+from pix2pix.models.losses import discriminator_loss, generator_losses
 
 
 def _options(**extra):

@@ -12,13 +12,13 @@ import tensorflow as tf
 
 from conftest import TINY, run_cli
 from pix2pix import Options, Pix2Pix, Pix2PixError, count_trainable_parameters
-from pix2pix.discriminators import DISCRIMINATORS
-from pix2pix.generators import GENERATORS
-from pix2pix.losses import GAN_LOSSES
-from pix2pix.networks import can_stack, define_discriminator, define_generator, discriminate_real_and_fake
-from pix2pix.norms import NORMS
-from pix2pix.schedules import learning_rate
-from pix2pix.tf1_import import prepare_import_options
+from pix2pix.models.discriminators import DISCRIMINATORS
+from pix2pix.models.generators import GENERATORS
+from pix2pix.models.losses import GAN_LOSSES
+from pix2pix.models.networks import can_stack, define_discriminator, define_generator, discriminate_real_and_fake
+from pix2pix.models.norms import NORMS
+from pix2pix.models.schedules import learning_rate
+from pix2pix.modes.importing import prepare_import_options
 
 
 def _options(**kw):
@@ -129,7 +129,7 @@ def test_no_dropout_removes_the_dropout_layers():
 
 
 def test_instance_norm_normalises_each_example_and_channel_on_its_own():
-    from pix2pix.norms import InstanceNorm
+    from pix2pix.models.norms import InstanceNorm
     x = tf.random.normal([3, 5, 7, 4], mean=4.0, stddev=2.0, seed=1)
     layer = InstanceNorm()
     y = layer(x).numpy()

@@ -14,8 +14,8 @@ import tensorflow as tf
 # two_replicas first: it sets up the two logical CPUs before anything uses a device.
 from two_replicas import assert_weights_agree, distributed, mirrored_and_by_hand, random_batch
 from pix2pix import Options  # noqa: E402
-from pix2pix.kernels import plain_kernels  # noqa: E402
-from pix2pix.losses import discriminator_loss, generator_losses  # noqa: E402
+from pix2pix.models.kernels import plain_kernels  # noqa: E402
+from pix2pix.models.losses import discriminator_loss, generator_losses  # noqa: E402
 
 options = Options(mode="train", output_dir="unused", crop_size=32, ngf=8, ndf=8, batch_size=2, seed=1,
                   update_order="sequential")

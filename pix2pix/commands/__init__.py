@@ -1,0 +1,1 @@
+"""The command lines: `pix2pix` and `pix2pix-reproduce`."""

@@ -1,0 +1,332 @@
+"""Videos in `--mode infer`: each frame translated, the predicted colour steadied over time.
+
+    pix2pix --mode infer --checkpoint MODEL --input_dir IN --output_dir OUT
+            [--temporal_smoothing 0.8] [--scene_cut 0.25] [--video_codec mp4v]
+
+Every video IN/NAME.EXT (.mp4 .avi .mov .mkv .webm, whatever OpenCV's FFmpeg reads) becomes
+OUT/NAME.mp4 (the extension follows --video_codec: .webm for VP80/VP90, .avi for MJPG/XVID;
+NAME.EXT.mp4 when another input shares the stem), with the input's frame rate and frame count.
+Its size is the input's, except that the codecs OpenCV writes need even sides: an odd last
+row or column is dropped (said in the output). Audio is not carried over (said too).
+
+How a frame is made (export.py's `frame_colour` and `frame_picture` signatures, so a training
+directory and an export give the same video):
+- the generator sees the frame alone (a batch of one: with batch statistics a batched frame
+  would not get the result it gets alone) at crop_size x crop_size, or with --render_size at
+  its own aspect ratio, with dropout OFF: the reference's test-time dropout draws a new random
+  mask for every frame, which is flicker by construction;
+- for a colorization model (task lab or rgb, AtoB) its output, the predicted colour at the
+  generator's resolution, is smoothed over time, s_t = A s_(t-1) + (1 - A) p_t with
+  A = --temporal_smoothing (0 = off), and reset (s_t = p_t) at each scene cut, so colour never
+  bleeds from one shot into the next. A cut is a frame whose grey histogram (64 bins,
+  normalised) differs from the previous frame's by more than --scene_cut, measured as half
+  the L1 distance (0 = same histogram, 1 = no overlap). The cuts found are listed;
+- the frame keeps its own full-resolution lightness; only the (smoothed) colour is resized
+  onto it. A pair model's video is translated frame by frame (no smoothing; asking is an error).
+
+Decoding (a reader thread), the generator (this thread) and encoding (a writer thread) overlap.
+The video is written as NAME.partial.mp4 and renamed to NAME.mp4 only when every frame the
+container announced was decoded, translated and written. A video that cannot be opened, a frame
+that does not decode, or fewer frames than announced: the file and frame (counted from 0) are
+named, what was written is kept as NAME.partial.mp4, and infer goes on with the other inputs
+and exits with status 1.
+"""
+
+import dataclasses
+import os
+import queue
+import sys
+import threading
+import time
+from typing import Callable, List, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from pix2pix.errors import Pix2PixError, error_line
+from pix2pix.io.progress import ProgressBar
+from pix2pix.io.video_codecs import CODEC_EXTENSIONS, EVEN_SIDE_CODECS
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+HISTOGRAM_BINS = 64
+_QUEUE_FRAMES = 8  # frames the reader may decode ahead (and the writer lag behind)
+
+
+def is_video(path: str) -> bool:
+    return path.lower().endswith(VIDEO_EXTENSIONS)
+
+
+# ------------------------------------------------------------------------ the model
+@dataclasses.dataclass
+class FrameModel:
+    """The two calls a video needs, on uint8 RGB frames (numpy in, numpy out)."""
+
+    colour: Callable[[np.ndarray], np.ndarray]  # frame [H, W, 3] -> generator output [h, w, Co]
+    picture: Callable[[np.ndarray, np.ndarray], np.ndarray]  # frame, colour -> picture [H, W, 3]
+
+
+def frame_model(loaded, checkpoint: str) -> FrameModel:
+    """The FrameModel of LOADED: an export.ImageTranslator, or a SavedModel object loaded from
+    CHECKPOINT (which must have been exported with the video signatures)."""
+    import tensorflow as tf
+    from pix2pix.inference.translator import FRAME_COLOUR_SIGNATURE, FRAME_PICTURE_SIGNATURE, ImageTranslator
+
+    if isinstance(loaded, ImageTranslator):
+        colour_fn, picture_fn = loaded.frame_colour, loaded.frame_picture
+    else:
+        signatures = loaded.signatures
+        if FRAME_COLOUR_SIGNATURE not in signatures or FRAME_PICTURE_SIGNATURE not in signatures:
+            raise Pix2PixError(f"--checkpoint: the SavedModel in {checkpoint} was exported without the "
+                               f"{FRAME_COLOUR_SIGNATURE}/{FRAME_PICTURE_SIGNATURE} signatures videos need; "
+                               "export it again with this version (pix2pix --mode export)")
+        colour_fn, picture_fn = signatures[FRAME_COLOUR_SIGNATURE], signatures[FRAME_PICTURE_SIGNATURE]
+    return FrameModel(
+        colour=lambda frame: colour_fn(frame=tf.constant(frame))["colour"].numpy(),
+        picture=lambda frame, colour: picture_fn(frame=tf.constant(frame),
+                                                 colour=tf.constant(colour, tf.float32))["picture"].numpy())
+
+
+# ------------------------------------------------------------- cuts and smoothing
+def grey_histogram(frame_bgr: np.ndarray) -> np.ndarray:
+    """The frame's grey levels as a normalised HISTOGRAM_BINS-bin histogram (sums to 1)."""
+    grey = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
+    counts = cv2.calcHist([grey], [0], None, [HISTOGRAM_BINS], [0, 256]).ravel()
+    return counts / max(counts.sum(), 1.0)
+
+
+def histogram_change(previous: np.ndarray, current: np.ndarray) -> float:
+    """Half the L1 distance of two normalised histograms: 0 = the same, 1 = no overlap."""
+    return float(0.5 * np.abs(previous - current).sum())
+
+
+class TemporalSmoother:
+    """s_t = A s_(t-1) + (1 - A) p_t on the predicted colour; s_t = p_t at the first frame and at cuts."""
+
+    def __init__(self, alpha: float):
+        self.alpha, self.state = alpha, None
+
+    def __call__(self, colour: np.ndarray, reset: bool) -> np.ndarray:
+        if self.state is None or reset or self.alpha == 0:
+            self.state = colour
+        else:
+            self.state = self.alpha * self.state + (1.0 - self.alpha) * colour
+        return self.state
+
+
+# ------------------------------------------------------------------------ outputs
+def output_extension(codec: str) -> str:
+    return CODEC_EXTENSIONS[codec]
+
+
+def partial_path(final_path: str) -> str:
+    """OUT/NAME.mp4 -> OUT/NAME.partial.mp4 (where the video is written until it is complete)."""
+    base, extension = os.path.splitext(final_path)
+    return base + ".partial" + extension
+
+
+def output_names(videos: Sequence[str], all_inputs: Sequence[str], extension: str) -> List[str]:
+    """The output file name of each of VIDEOS: NAME + EXTENSION, or NAME.EXT + EXTENSION when
+    another of ALL_INPUTS (photos or videos) has the same stem NAME."""
+    stems = {}
+    for path in all_inputs:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        stems[stem] = stems.get(stem, 0) + 1
+    names = []
+    for path in videos:
+        base = os.path.basename(path)
+        stem = os.path.splitext(base)[0]
+        names.append((base if stems[stem] > 1 else stem) + extension)
+    return names
+
+
+# ------------------------------------------------------------------------ progress
+
+# --------------------------------------------------------------------- one video
+@dataclasses.dataclass
+class VideoResult:
+    """What became of one video: the file written (final or partial), and what was found."""
+
+    input_path: str
+    output_path: str  # the final name, or NAME.partial.mp4 after a failure
+    frames: int = 0
+    announced: int = 0
+    fps: float = 0.0
+    size: tuple = (0, 0)  # (width, height) written
+    cuts: List[int] = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+    error: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class _Failure(Exception):
+    pass
+
+
+_END = object()
+
+
+def _read_frames(capture, frames: "queue.Queue", stop: threading.Event, source: str, announced: int) -> None:
+    """The reader thread: (index, BGR frame) items, then _END or a _Failure."""
+    index = 0
+    try:
+        while not stop.is_set():
+            if not capture.grab():
+                if announced > 0 and index < announced:
+                    frames.put(_Failure(f"{source}: frame {index}: no more frames could be read, but "
+                                        f"the container announced {announced} (truncated or damaged)"))
+                else:
+                    frames.put(_END)
+                return
+            ok, frame = capture.retrieve()
+            if not ok or frame is None:
+                frames.put(_Failure(f"{source}: frame {index}: does not decode"))
+                return
+            frames.put((index, frame))
+            index += 1
+    except Exception as err:  # noqa: BLE001 (handed to the main thread, which names it)
+        frames.put(_Failure(f"{source}: frame {index}: {err}"))
+
+
+def _write_frames(writer, frames: "queue.Queue", errors: list) -> None:
+    """The writer thread: writes each BGR frame until None."""
+    while True:
+        frame = frames.get()
+        if frame is None:
+            return
+        if errors:
+            continue  # keep draining so the producer never blocks
+        try:
+            writer.write(frame)
+        except Exception as err:  # noqa: BLE001
+            errors.append(err)
+
+
+def translate_video(input_path: str, final_path: str, model: FrameModel, options,
+                    colorization: bool, stream=None) -> VideoResult:
+    """Translate the video INPUT_PATH into FINAL_PATH (written as its .partial first); never raises
+    for a bad video: the VideoResult's `error` says what went wrong and `output_path` is then
+    the partial file kept (or the final path if nothing could be written)."""
+    stream = stream if stream is not None else sys.stderr
+    result = VideoResult(input_path, final_path)
+    start = time.time()
+    capture = cv2.VideoCapture(input_path)
+    if not capture.isOpened():
+        result.error = f"{input_path}: cannot open this video (OpenCV's FFmpeg does not read it)"
+        return result
+    try:
+        return _translate_open_video(capture, input_path, final_path, model, options, colorization,
+                                     stream, result, start)
+    finally:
+        capture.release()
+
+
+def _translate_open_video(capture, input_path, final_path, model, options, colorization, stream,
+                          result, start):
+    from pix2pix.inference.translator import check_render_pixels  # TensorFlow: only once a video is open
+
+    width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+    height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    result.fps = fps = float(capture.get(cv2.CAP_PROP_FPS)) or 25.0
+    result.announced = announced = max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+    try:
+        if width * height > options.max_pixels:
+            raise Pix2PixError(f"{input_path}: frames of {width}x{height} = {width * height:,} pixels, "
+                               f"over the limit of {options.max_pixels:,} (--max_pixels)")
+        check_render_pixels(height, width, options, input_path)
+    except Pix2PixError as err:
+        result.error = str(err)
+        return result
+    out_width, out_height = width, height
+    if options.video_codec in EVEN_SIDE_CODECS:
+        out_width, out_height = width - width % 2, height - height % 2
+    result.size = (out_width, out_height)
+    if (out_width, out_height) != (width, height):
+        print(f"note: {input_path} is {width}x{height}; {options.video_codec} needs even sides, so "
+              f"{os.path.basename(final_path)} is {out_width}x{out_height} (the last odd row/column dropped)",
+              file=stream, flush=True)
+    if out_width < 2 or out_height < 2:
+        result.error = f"{input_path}: frames of {width}x{height} are too small to encode"
+        return result
+
+    partial = partial_path(final_path)
+    os.makedirs(os.path.dirname(os.path.abspath(partial)), exist_ok=True)
+    writer = cv2.VideoWriter(partial, cv2.VideoWriter_fourcc(*options.video_codec), fps,
+                             (out_width, out_height))
+    if not writer.isOpened():
+        result.error = (f"{partial}: OpenCV cannot write {options.video_codec} video here "
+                        "(try --video_codec mp4v)")
+        return result
+
+    decoded, encoded = queue.Queue(maxsize=_QUEUE_FRAMES), queue.Queue(maxsize=_QUEUE_FRAMES)
+    stop, write_errors = threading.Event(), []
+    reader = threading.Thread(target=_read_frames, args=(capture, decoded, stop, input_path, announced),
+                              daemon=True)
+    writer_thread = threading.Thread(target=_write_frames, args=(writer, encoded, write_errors), daemon=True)
+    reader.start()
+    writer_thread.start()
+    smoother = TemporalSmoother(options.temporal_smoothing if colorization else 0.0)
+    progress = ProgressBar(announced, stream, label=f"video {os.path.basename(input_path)}", unit="frame",
+                           per_second=True, every=1.0)
+    previous_histogram = None
+    try:
+        while True:
+            item = decoded.get()
+            if item is _END:
+                break
+            if isinstance(item, _Failure):
+                raise item
+            index, frame = item
+            if frame.shape[:2] != (height, width):
+                raise _Failure(f"{input_path}: frame {index}: is {frame.shape[1]}x{frame.shape[0]}, "
+                               f"not the video's {width}x{height}")
+            histogram = grey_histogram(frame)
+            cut = (previous_histogram is not None
+                   and histogram_change(previous_histogram, histogram) > options.scene_cut)
+            if cut:
+                result.cuts.append(index)
+            previous_histogram = histogram
+            rgb = np.ascontiguousarray(frame[:, :, ::-1])
+            try:
+                colour = smoother(model.colour(rgb), reset=cut)
+                picture = model.picture(rgb, colour)
+            except Exception as err:  # noqa: BLE001 (a TF error: name the frame)
+                raise _Failure(f"{input_path}: frame {index}: the model failed: {error_line(err)}") from None
+            encoded.put(np.ascontiguousarray(picture[:out_height, :out_width, ::-1]))
+            result.frames = index + 1
+            progress.update(result.frames)
+            if write_errors:
+                raise _Failure(f"{partial}: writing frame {index} failed: {write_errors[0]}")
+    except _Failure as failure:
+        result.error = str(failure)
+    finally:
+        stop.set()
+        while reader.is_alive():  # unblock a reader waiting on a full queue
+            try:
+                decoded.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        encoded.put(None)
+        writer_thread.join()
+        writer.release()
+        progress.update(result.frames, force=True)
+        progress.close()
+    if result.error is None and write_errors:
+        result.error = f"{partial}: writing failed: {write_errors[0]}"
+    result.seconds = time.time() - start
+    if result.error is None:
+        os.replace(partial, final_path)
+    else:
+        result.output_path = partial
+    return result
+
+
+def describe(result: VideoResult) -> str:
+    """One line about a finished video (cuts listed, audio not carried)."""
+    rate = result.frames / max(result.seconds, 1e-9)
+    cuts = ", ".join(str(c) for c in result.cuts) if result.cuts else "none"
+    return (f"wrote {result.output_path}: {result.frames} frames at {result.fps:g} fps, "
+            f"{result.size[0]}x{result.size[1]}, {rate:.1f} frames/s; scene cuts at frames {cuts} "
+            "(counted from 0); audio not carried over")

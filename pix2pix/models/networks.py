@@ -1,0 +1,102 @@
+"""Choosing the networks: the generator and discriminator tables by name, and what the train
+step needs to know about them.
+
+    define_generator(options)                 --netG: generators.GENERATORS
+    define_discriminator(options, sigmoid)    --netD: discriminators.DISCRIMINATORS
+    side_multiple(options)                    what the generator's input sides must divide by
+    discriminate(discriminator, options, inputs, images)       one D call, conditional or not
+    discriminate_real_and_fake(...)           D on real and fake pairs in one stacked pass
+
+The layer tables themselves are in generators.py and discriminators.py (norms in norms.py, CPU
+speed paths in kernels.py). build_generator and build_discriminator are the reference's
+U-Net and 70x70 PatchGAN with their original signatures.
+"""
+
+import keras
+import tensorflow as tf
+
+from pix2pix.models import kernels
+
+from pix2pix.models import norms
+from pix2pix.models.discriminators import DISCRIMINATORS, build_patch_discriminator
+from pix2pix.models.generators import GENERATORS, ReflectionPadding2D, build_unet
+
+
+def build_generator(input_channels=3, output_channels=3, ngf=64, separable_conv=False, depth=8):
+    """The reference's U-Net ("unet_256" at depth 8), batch norm, dropout in decoders 8..6.
+
+    [N, H, W, input_channels] in [-1, 1] -> [N, H, W, output_channels] in [-1, 1] (tanh),
+    for any H and W that are multiples of 2**depth.
+    """
+    return build_unet(input_channels, output_channels, ngf, separable_conv, depth)
+
+
+def build_discriminator(input_channels=3, target_channels=3, ndf=64, n_layers=3):
+    """The reference's 70x70 PatchGAN, called as `model([inputs, targets])`.
+
+    [N, H, W, input_channels] and [N, H, W, target_channels] in [-1, 1] ->
+    [N, H', W', 1] probabilities in (0, 1); 256x256 -> 30x30.
+    """
+    return build_patch_discriminator(input_channels, target_channels, ndf, n_layers)
+
+
+def define_generator(options):
+    """The generator OPTIONS describe (--netG, channels from the task, ngf, norm, dropout)."""
+    input_channels, output_channels = options.channels
+    return GENERATORS.get(options.netG)(input_channels, output_channels, options)
+
+
+def side_multiple(options) -> int:
+    """Height and width of the generator's input must be multiples of this (2**depth for the U-Net)."""
+    return GENERATORS.get(options.netG).side_multiple(options)
+
+
+def define_discriminator(options, sigmoid=True):
+    """The discriminator OPTIONS describe (--netD, --n_layers_D, --norm, --condition_GAN)."""
+    input_channels, target_channels = options.channels
+    return DISCRIMINATORS.get(options.netD)(input_channels, target_channels, options, sigmoid)
+
+
+def is_conditional(discriminator) -> bool:
+    return len(discriminator.inputs) == 2
+
+
+def discriminate(discriminator, inputs, images, training=True):
+    """D's scores for IMAGES (targets or outputs), given the generator's INPUTS if D is conditional."""
+    if is_conditional(discriminator):
+        return discriminator([inputs, images], training=training)
+    return discriminator(images, training=training)
+
+
+# Layers that compute each example on its own (BatchStatsNorm is made so by
+# norms.separate_batch_statistics): a stacked batch through them equals separate calls.
+_PER_EXAMPLE_LAYERS = (keras.layers.InputLayer, keras.layers.Concatenate, keras.layers.ZeroPadding2D,
+                       keras.layers.Conv2D, keras.layers.LeakyReLU, keras.layers.ReLU,
+                       keras.layers.Activation, kernels.LeakyReLU, norms.BatchStatsNorm,
+                       norms.InstanceNorm, ReflectionPadding2D)
+
+
+def can_stack(discriminator) -> bool:
+    """True when every layer of DISCRIMINATOR computes each example on its own (or is batch
+    norm, which the stacked pass splits), so a stacked real+fake batch equals two calls."""
+    return all(isinstance(layer, _PER_EXAMPLE_LAYERS) for layer in discriminator.layers)
+
+
+def discriminate_real_and_fake(discriminator, inputs, targets, outputs):
+    """(D(inputs, targets), D(inputs, outputs)) from one pass over a stacked batch.
+
+    The two halves go through every convolution together (one op on a batch of 2N instead of
+    two ops on N, which oneDNN runs faster at N = 1) and each half is batch-normalised on its
+    own statistics, so both predictions, and every gradient, are those of two separate calls.
+    Only for discriminators `can_stack` accepts. inputs [N, H, W, Ci], targets and outputs
+    [N, H, W, Ct] -> two [N, H', W', 1].
+    """
+    with norms.separate_batch_statistics(discriminator, 2):
+        scores = discriminate(discriminator, tf.concat([inputs, inputs], 0),
+                              tf.concat([targets, outputs], 0))
+    return tuple(tf.split(scores, 2, axis=0))
+
+
+def count_trainable_parameters(model) -> int:
+    """Number of trainable scalars in MODEL (the figure the reference prints at start)."""
+    return int(sum(int(tf.size(w)) for w in model.trainable_weights))

@@ -1,0 +1,286 @@
+"""Infer mode: run a trained model over a folder of photos of any size.
+
+    pix2pix --mode infer --checkpoint TRAIN_DIR_OR_SAVEDMODEL --input_dir PHOTOS --output_dir OUT
+
+writes OUT/NAME.png (NAME.jpg with --output_filetype jpeg) for every photo PHOTOS/NAME.EXT,
+at the photo's own size, plus OUT/index.html (name, input, output) and OUT/options.json.
+JPEGs whose EXIF says they are stored turned or mirrored are turned upright first (as image
+viewers show them), so a phone photo comes out the right way up.
+
+Both kinds of --checkpoint run the same code: a training directory is wrapped in the
+`ImageTranslator` that export mode saves, a SavedModel directory is loaded and its
+`serving_default` signature called. So infer on a training directory gives the pictures
+its export would, and each photo's result does not depend on the others in its batch.
+"""
+
+import dataclasses
+import os
+import sys
+from typing import Callable, List, NamedTuple, Optional, Sequence
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from pix2pix.io import images as image_io
+from pix2pix.data.pipeline import find_unreadable_images, list_image_files, unusable_images_error
+from pix2pix.io import jpeg
+from pix2pix.errors import Pix2PixError, error_line
+from pix2pix.inference.translator import SERVING_SIGNATURE, load_translator
+from pix2pix.io.files import atomic_write_bytes
+from pix2pix.io.progress import ProgressBar
+from pix2pix.options.record import Options, is_saved_model, prepare, save_options
+from pix2pix.reporting.pictures import file_stem, write_index
+from pix2pix.inference import video
+
+PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+OUTPUT_EXTENSIONS = {"png": ".png", "jpeg": ".jpg"}
+
+# [N] encoded photos -> [N] encoded results
+Translate = Callable[[tf.Tensor], tf.Tensor]
+
+
+class InferredImage(NamedTuple):
+    """One row of an infer run: the photo's base name, its path, and the result's path."""
+
+    name: str
+    input_path: str
+    output_path: str
+
+
+# ------------------------------------------------------------------------ the photos
+def list_photos(input_dir: str) -> List[str]:
+    """The photos (.jpg .jpeg .png .bmp .gif, any case, not hidden) of INPUT_DIR, in the
+    reference's order (numeric names by value)."""
+    return list_image_files(input_dir, PHOTO_EXTENSIONS, purpose="for --mode infer (a folder of photos)",
+                            noun="photos")
+
+
+def list_inputs(input_dir: str):
+    """(photos, videos) of INPUT_DIR: the photos as list_photos, and the videos
+    (.mp4 .avi .mov .mkv .webm); an error if there are neither."""
+    paths = list_image_files(input_dir, PHOTO_EXTENSIONS + video.VIDEO_EXTENSIONS,
+                             purpose="for --mode infer (a folder of photos and videos)",
+                             noun="photos or videos")
+    return ([p for p in paths if not video.is_video(p)], [p for p in paths if video.is_video(p)])
+
+
+def plan_outputs(paths: Sequence[str], output_dir: str, extension: str) -> List[InferredImage]:
+    """One row per photo: OUTPUT_DIR/NAME + EXTENSION. Refuses clashes before any work starts."""
+    rows, by_output = [], {}
+    inputs = {os.path.realpath(p) for p in paths}
+    for path in paths:
+        name = file_stem(path)
+        output_path = os.path.join(output_dir, name + extension)
+        if output_path in by_output:
+            raise Pix2PixError(f"--input_dir: {by_output[output_path]} and {path} would both be "
+                               f"written as {output_path}; rename one of them")
+        if os.path.realpath(output_path) in inputs:
+            raise Pix2PixError(f"--output_dir: writing {output_path} would overwrite an input "
+                               "photo; choose a different output directory")
+        by_output[output_path] = path
+        rows.append(InferredImage(name, path, output_path))
+    return rows
+
+
+def jpeg_orientation(contents: bytes) -> int:
+    """The EXIF Orientation (1-8) of JPEG bytes; 1 (as stored) when absent or not a JPEG."""
+    return jpeg.orientation(contents)
+
+
+def check_pixel_limit(contents: bytes, source: str, max_pixels: int) -> None:
+    """Refuse, naming SOURCE, a photo whose header claims more than MAX_PIXELS pixels, before
+    anything decodes it (a small file can claim gigapixels: a decompression bomb). Read with
+    data_prep's header parser, so both tools count the same way; a header it does not know is
+    left to the decoder."""
+    dimensions = image_io.image_dimensions(contents)
+    if dimensions is not None and dimensions[0] * dimensions[1] > max_pixels:
+        width, height = dimensions
+        raise Pix2PixError(f"{source}: the image claims {width}x{height} = {width * height:,} "
+                           f"pixels, over the limit of {max_pixels:,} (--max_pixels)")
+
+
+def check_render_limit(contents: bytes, source: str, options: Options) -> None:
+    """With --render_size: refuse, naming SOURCE, a photo (size from its header) that would give
+    the generator more than --max_render_pixels pixels; the exported graph checks it again."""
+    dimensions = image_io.image_dimensions(contents) if options.render_size else None
+    if dimensions is not None:
+        from pix2pix.inference.translator import check_render_pixels
+        check_render_pixels(dimensions[1], dimensions[0], options, source)
+
+
+def upright(contents: bytes) -> bytes:
+    """CONTENTS as the photo is meant to be seen: a JPEG whose EXIF says it is stored turned
+    or mirrored is decoded with the orientation applied (OpenCV does) and re-encoded as PNG,
+    losslessly; anything else is returned as it is. The model then sees, and writes, the
+    photo the right way up, as image viewers show it."""
+    if jpeg_orientation(contents) == 1:
+        return contents
+    image = cv2.imdecode(np.frombuffer(contents, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:  # let the model's decoder report the problem
+        return contents
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
+def check_photos(paths: Sequence[str], max_pixels: int = Options.max_pixels) -> None:
+    """Stop with a clear error naming every photo that does not decode (the pre-flight check),
+    or, before anything is decoded, the first one over MAX_PIXELS."""
+    for path in paths:
+        with open(path, "rb") as f:
+            check_pixel_limit(f.read(), path, max_pixels)
+    problems = find_unreadable_images(list(paths), paired=False)
+    if problems:
+        raise unusable_images_error(problems, len(paths),
+                                    "Remove or fix them (or pass --skip_preflight to start anyway).",
+                                    noun="photos")
+
+
+# ------------------------------------------------------------------------ the model
+def load_model(options: Options, explicit=None):
+    """(prepared options, translate function) for --checkpoint, a SavedModel or a training dir."""
+    options, translate, _ = _load_model(options, explicit)
+    return options, translate
+
+
+def _load_model(options: Options, explicit=None):
+    """load_model, and the loaded object itself (a SavedModel or an ImageTranslator, for video)."""
+    options = prepare(dataclasses.replace(options, mode="infer"), explicit)
+    directory = options.checkpoint
+    if is_saved_model(directory):
+        try:
+            loaded = tf.saved_model.load(directory)
+            serve = loaded.signatures[SERVING_SIGNATURE]
+        except (KeyError, ValueError, OSError, tf.errors.OpError) as err:
+            raise Pix2PixError(f"--checkpoint: cannot load the SavedModel in {directory}: "
+                               f"{error_line(err)}") from None
+        print(f"loaded {directory}", flush=True)
+        return options, lambda images: serve(images=images)["outputs"], loaded
+    translator = load_translator(options)
+    return options, lambda images: translator.serve(images)["outputs"], translator
+
+
+# ---------------------------------------------------------------------------- run
+def _translate_batch(batch: Sequence[InferredImage], translate: Translate,
+                     max_pixels: int, options: Optional[Options] = None) -> List[bytes]:
+    """The encoded results for BATCH; a failure names the photo that caused it."""
+    contents = []
+    for row in batch:
+        with open(row.input_path, "rb") as f:
+            photo = f.read()
+        check_pixel_limit(photo, row.input_path, max_pixels)
+        if options is not None:
+            check_render_limit(photo, row.input_path, options)
+        contents.append(upright(photo))
+    try:
+        return list(translate(tf.constant(contents)).numpy())
+    except tf.errors.OpError as err:
+        if len(batch) == 1:
+            raise Pix2PixError(f"--input_dir: cannot process {batch[0].input_path}: "
+                               f"{error_line(err, prefer=('could not decode', 'Invalid'))}") from None
+    for row in batch:  # find the culprit (only reached after a failure, e.g. --skip_preflight)
+        _translate_batch([row], translate, max_pixels, options)
+    raise AssertionError("a batch failed but none of its photos alone did")
+
+
+def translate_photos(rows: Sequence[InferredImage], translate: Translate, batch_size: int,
+                     progress: Optional[ProgressBar] = None,
+                     max_pixels: int = Options.max_pixels, options: Optional[Options] = None) -> None:
+    """Run TRANSLATE over the photos of ROWS, BATCH_SIZE at a time; write each result atomically.
+    OPTIONS (if given) adds the --render_size pixel check."""
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start:start + batch_size]
+        for row, result in zip(batch, _translate_batch(batch, translate, max_pixels, options)):
+            atomic_write_bytes(row.output_path, result)
+        if progress is not None:
+            progress.update(start + len(batch))
+
+
+INFER_COLUMNS = (("name", "name", False), ("input", "input", True), ("output", "output", True))
+
+
+def write_infer_index(output_dir: str, rows: Sequence[InferredImage]) -> str:
+    """Write OUTPUT_DIR/index.html: a table of name, input, output (paths relative to it)."""
+    def relative(path):
+        try:
+            return os.path.relpath(os.path.abspath(path), os.path.abspath(output_dir))
+        except ValueError:  # another drive on Windows
+            return os.path.abspath(path)
+
+    table = [{"name": row.name, "input": relative(row.input_path), "output": relative(row.output_path)}
+             for row in rows]
+    return write_index(output_dir, table, columns=INFER_COLUMNS, image_style="max-width: 512px")
+
+
+def infer_mode(options: Options, explicit_flag_names=None) -> List[InferredImage]:
+    """`--mode infer`; returns one InferredImage row per photo and video, in order.
+
+    EXPLICIT_FLAG_NAMES: the flags given on the command line (to tell a --deterministic or
+    --output_filetype asked of a SavedModel from the defaults); None if unknown.
+    """
+    if options.batch_size < 1:
+        raise Pix2PixError(f"--batch_size: must be >= 1, got {options.batch_size}")
+    if not options.output_dir:
+        raise Pix2PixError("--output_dir: is required")
+    paths, videos = list_inputs(options.input_dir)
+    options, translate, loaded = _load_model(options, explicit_flag_names)
+    options = dataclasses.replace(options, mode="infer")
+    rows = plan_outputs(paths, options.output_dir, OUTPUT_EXTENSIONS[options.output_filetype])
+    video_rows = plan_video_outputs(videos, paths + videos, options.output_dir, options.video_codec,
+                                    taken={row.output_path for row in rows})
+    model = video.frame_model(loaded, options.checkpoint) if videos else None
+    if paths and not options.skip_preflight:
+        check_photos(paths, options.max_pixels)
+
+    os.makedirs(options.output_dir, exist_ok=True)
+    save_options(options, options.output_dir)
+    if paths:
+        progress = ProgressBar(len(rows))
+        try:
+            translate_photos(rows, translate, options.batch_size, progress, options.max_pixels, options)
+        finally:
+            progress.close()
+    failures, done_videos = [], []
+    if videos:
+        print("videos: dropout off (a new random mask per frame would flicker); audio is not carried over",
+              flush=True)
+        if options.temporal_smoothing:
+            print(f"videos: temporal smoothing {options.temporal_smoothing:g} of the predicted colour, "
+                  f"reset at scene cuts (--scene_cut {options.scene_cut:g})", flush=True)
+    for row in video_rows:
+        result = video.translate_video(row.input_path, row.output_path, model, options,
+                                       colorization=options.is_colorization)
+        if result.ok:
+            print(video.describe(result), flush=True)
+        else:
+            kept = (f"; the {result.frames} frames written are kept in {result.output_path}"
+                    if os.path.exists(result.output_path) else "")
+            failures.append(result.error + kept)
+            print(f"error: {failures[-1]}", file=sys.stderr, flush=True)
+        if os.path.exists(result.output_path):  # a video that could not be opened has no row
+            done_videos.append(row._replace(output_path=result.output_path))
+    all_rows = rows + done_videos
+    index = write_infer_index(options.output_dir, all_rows)
+    videos_made = f", {len(videos) - len(failures)} videos" if videos else ""
+    print(f"wrote {len(rows)} results{videos_made} and {index}", flush=True)
+    if failures:
+        raise Pix2PixError(f"{len(failures)} of {len(videos)} videos failed: " + "; ".join(failures))
+    return all_rows
+
+
+def plan_video_outputs(videos: Sequence[str], all_inputs: Sequence[str], output_dir: str, codec: str,
+                       taken=()) -> List[InferredImage]:
+    """One row per video: OUTPUT_DIR/NAME.mp4 (extension from CODEC), NAME.EXT.mp4 when another
+    input shares the stem. Refuses an output that would overwrite an input or another output."""
+    names = video.output_names(videos, all_inputs, video.output_extension(codec))
+    inputs = {os.path.realpath(p) for p in all_inputs}
+    rows = []
+    for path, name in zip(videos, names):
+        output_path = os.path.join(output_dir, name)
+        if os.path.realpath(output_path) in inputs:
+            raise Pix2PixError(f"--output_dir: writing {output_path} would overwrite an input "
+                               "video; choose a different output directory")
+        if output_path in taken:
+            raise Pix2PixError(f"--input_dir: {path} would be written as {output_path}, which "
+                               "another input's result takes; rename one of them")
+        rows.append(InferredImage(file_stem(path), path, output_path))
+    return rows

@@ -1,0 +1,63 @@
+"""Test mode: run a trained generator over a set once; write images/, metrics and index.html.
+
+As in the reference, the generator runs exactly as in training (batch statistics,
+dropout on) unless `--deterministic` turns dropout off.
+"""
+
+import os
+
+import tensorflow as tf
+
+from pix2pix.data.pipeline import paired_dataset
+from pix2pix.models.pix2pix_model import restore_generator
+from pix2pix.models.networks import define_generator
+from pix2pix.options.record import Options, save_options
+from pix2pix.reporting.plots import plot_results, spread_rows
+from pix2pix.reporting.scoring import MetricsRecorder
+from pix2pix.data.tasks import task_for
+from pix2pix.reporting.pictures import PAIR_COLUMNS, file_stem, save_pictures, to_display
+
+RESULTS_PNG = "results.png"
+RESULTS_MAX_ROWS = 16  # a glance at the results, spread over the whole set; index.html has them all
+
+
+def test(options: Options) -> str:
+    """Run `--mode test` for OPTIONS (model options already read from the checkpoint).
+
+    Writes output_dir/images/NAME-{inputs,outputs,targets}.png, output_dir/index.html
+    (a fresh table of name, input, output, target and each picture's figures),
+    metrics.csv and metrics.json (the figures of the outputs against the targets, as saved;
+    pix2pix.reporting.scoring; for colorization also the grey baseline's) and output_dir/results.png
+    (RESULTS_MAX_ROWS rows spread over the set, as one picture); returns the index.html path.
+    """
+    tf.keras.utils.set_random_seed(options.seed)
+    examples = paired_dataset(options, training=False)
+    generator = define_generator(options)
+    restored = restore_generator(generator, options.checkpoint)
+    print(f"loaded {restored}", flush=True)
+    recorder = MetricsRecorder(options.fid_weights)
+    baseline = task_for(options).baseline  # "grey" for colorization: scored beside the model
+    baselines = {baseline: MetricsRecorder()} if baseline else {}
+
+    os.makedirs(options.output_dir, exist_ok=True)
+    save_options(options, options.output_dir)
+    generate = tf.function(lambda x: generator(x, training=not options.deterministic))
+    rows = []
+    for batch in examples.dataset:
+        outputs = generate(batch["inputs"])
+        pictures = to_display(batch["inputs"], batch["targets"], outputs, options)
+        names = [file_stem(p) for p in batch["paths"].numpy()]
+        rows += save_pictures(options.output_dir, names, pictures)
+        inputs, outputs, targets = (pictures[kind].numpy() for kind in ("inputs", "outputs", "targets"))
+        for i, name in enumerate(names):
+            recorder.add(name, outputs[i], targets[i])  # the very arrays the PNGs hold
+            for baseline_recorder in baselines.values():
+                baseline_recorder.add(name, inputs[i], targets[i])
+            print("evaluated image", name, flush=True)
+    index = recorder.write(options.output_dir, rows, PAIR_COLUMNS, baselines)
+    if rows:
+        results_png = os.path.join(options.output_dir, RESULTS_PNG)
+        plot_results(spread_rows(rows, RESULTS_MAX_ROWS), results_png, base_dir=options.output_dir,
+                     total=len(rows))
+        print(f"wrote {results_png}", flush=True)
+    return index

@@ -1,0 +1,312 @@
+"""The training loop: data, model, progress lines, summaries, display pages, checkpoints, resume.
+
+`--max_steps` counts global steps: a run resumed with `--checkpoint` continues from the
+stored step and stops when the global step reaches max_steps, so re-running an
+interrupted command with `--checkpoint` finishes the same job. (The reference ran
+max_steps more steps after a restore; this is the one deliberate difference, and it
+only concerns resumed runs.)
+"""
+
+import math
+import os
+import shutil
+import signal
+import time
+
+import tensorflow as tf
+
+from pix2pix.data.pipeline import paired_dataset
+from pix2pix.errors import Pix2PixError, error_line
+from pix2pix.io.files import check_output_dir
+from pix2pix.models.pix2pix_model import Pix2Pix, latest_checkpoint
+from pix2pix.models.networks import count_trainable_parameters
+from pix2pix.options.record import Options, save_options
+from pix2pix.reporting.plots import append_loss_history, plot_losses, read_loss_history, truncate_loss_history
+from pix2pix.reporting.pictures import (PAIR_COLUMNS, STEP_COLUMN, file_stem, probabilities_to_uint8,
+                             save_pictures, to_display, write_index)
+
+CHECKPOINT_PREFIX = "model"
+LOSSES_CSV = "losses.csv"  # the averaged losses of every progress report
+LOSSES_PNG = "losses.png"  # their curves, drawn when the run ends or is stopped
+
+
+def _should(freq, step, max_steps):
+    """True every FREQ global steps and at the last step (never when FREQ is 0)."""
+    return freq > 0 and (step % freq == 0 or step == max_steps)
+
+
+class _StopRequest:
+    """Turns SIGINT/SIGTERM into a flag the loop checks after each step."""
+
+    def __init__(self):
+        self.signal_name = None
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signal_name is not None:  # a second signal: stop right away
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+        print(f"received {self.signal_name}: finishing the current step and saving a checkpoint",
+              flush=True)
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+# TensorBoard names of the reference's three losses; any other loss is shown under its own name.
+SUMMARY_NAMES = {"discrim_loss": "discriminator_loss", "gen_loss_GAN": "generator_loss_GAN",
+                 "gen_loss_L1": "generator_loss_L1"}
+
+
+def _write_summaries(writer, model, batch, details, step, options):
+    averages = model.loss_averages.read()
+    pictures = to_display(batch["inputs"], batch["targets"], details["outputs"], options)
+    # Scores of a discriminator without a sigmoid are shown through one, as probabilities.
+    as_probabilities = (lambda scores: scores) if model.gan_loss.SIGMOID else tf.sigmoid
+    with writer.as_default(step=step):
+        for name, value in averages.items():
+            tf.summary.scalar(SUMMARY_NAMES.get(name, name), value)
+        if options.lr_policy != "constant":
+            tf.summary.scalar("learning_rate", model.current_learning_rate(step - 1))
+        for kind, images in pictures.items():
+            tf.summary.image(kind, images)
+        for kind in ("predict_real", "predict_fake"):
+            tf.summary.image(kind, probabilities_to_uint8(as_probabilities(details[kind])))
+        for network, grads in ((model.discriminator, details["discriminator_gradients"]),
+                               (model.generator, details["generator_gradients"])):
+            for var, grad in zip(network.trainable_variables, grads):
+                name = f"{network.name}/{var.path}"
+                tf.summary.histogram(name + "/values", var)
+                tf.summary.histogram(name + "/gradients", grad)
+    writer.flush()
+
+
+def _write_display(output_dir, batch, details, step, options):
+    pictures = to_display(batch["inputs"], batch["targets"], details["outputs"], options)
+    names = [file_stem(p) for p in batch["paths"].numpy()]
+    rows = save_pictures(output_dir, names, pictures, prefix=f"{step:08d}-")
+    for row in rows:
+        row["step"] = step
+    write_index(output_dir, rows, columns=STEP_COLUMN + PAIR_COLUMNS, append=True)
+
+
+def _print_progress(model, step, start_step, start_time, max_steps, steps_per_epoch, batch_size):
+    epoch = int(math.ceil(step / steps_per_epoch))
+    step_in_epoch = (step - 1) % steps_per_epoch + 1
+    rate = (step - start_step) * batch_size / max(time.time() - start_time, 1e-9)
+    remaining = (max_steps - step) * batch_size / max(rate, 1e-9)
+    learning_rate = ""
+    if model.options.lr_policy != "constant":  # the reference's line otherwise
+        learning_rate = f"  lr {model.current_learning_rate(step - 1):.4g}"
+    print(f"progress  epoch {epoch}  step {step_in_epoch}  image/sec {rate:0.1f}  "
+          f"remaining {remaining / 60:.0f}m{learning_rate}", flush=True)
+    for name, value in model.loss_averages.read().items():
+        print(name, value, flush=True)
+
+
+def total_steps(options: Options, steps_per_epoch: int) -> int:
+    """max_steps if given, else max_epochs * steps_per_epoch, else 2**32 (the reference's rule)."""
+    if options.max_steps is not None:
+        return options.max_steps
+    if options.max_epochs is not None:
+        return options.max_epochs * steps_per_epoch
+    return 2 ** 32
+
+
+def _first_non_finite_weight(model):
+    """The path of the first trainable variable holding NaN/inf, or None."""
+    for var in model.generator.trainable_variables + model.discriminator.trainable_variables:
+        if not bool(tf.reduce_all(tf.math.is_finite(var))):
+            return var.path
+    return None
+
+
+def _save(manager, model, step, output_dir):
+    """Save a checkpoint for STEP; a failed write leaves the previous one intact and says so."""
+    bad_weight = _first_non_finite_weight(model)
+    if bad_weight:
+        raise Pix2PixError(f"step {step}: weight {bad_weight} is not finite; not saving it over "
+                           f"the last good checkpoint {manager.latest_checkpoint}")
+    print("saving model", flush=True)
+    try:
+        manager.save(checkpoint_number=step)
+    except (tf.errors.OpError, OSError) as err:
+        raise Pix2PixError(
+            f"could not write the checkpoint for step {step} in {output_dir} "
+            f"({error_line(err)}; is the disk full?). The previous checkpoint, "
+            f"{manager.latest_checkpoint or 'none'}, is intact.") from None
+
+
+def _restore(model, checkpoint, resume_from):
+    try:
+        checkpoint.restore(resume_from).assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as err:
+        raise Pix2PixError(f"--checkpoint: {resume_from} does not match these options: "
+                           f"{error_line(err)}") from None
+    print(f"resumed from {resume_from} at step {int(model.global_step.numpy())}", flush=True)
+
+
+def _non_finite(results, step, batch, model, options):
+    """Report a batch whose loss was NaN/inf (its update was not applied); raise unless skipping."""
+    losses = ", ".join(f"{name}={float(results[name]):.4g}" for name in model.loss_names)
+    names = ", ".join(file_stem(p) for p in batch["paths"].numpy())
+    bad_weight = _first_non_finite_weight(model)
+    if not options.skip_nonfinite or bad_weight:
+        why = f"weight {bad_weight} is no longer finite" if bad_weight else "the batch was not applied"
+        raise Pix2PixError(f"step {step}: non-finite loss ({losses}) on images {names}; {why}. "
+                           "Stopped without saving: the last checkpoint is untouched. Resume from it, "
+                           "perhaps with a lower --lr (--skip_nonfinite skips such batches).")
+    print(f"warning: step {step}: non-finite loss ({losses}) on images {names}; batch skipped",
+          flush=True)
+
+
+def make_strategy(name):
+    """The tf.distribute strategy --strategy names (None for a single device)."""
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return None
+
+
+def _is_chief(strategy) -> bool:
+    """True unless this is a non-chief worker of a multi-worker run."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return task_type == "chief" or (not has_chief and task_type == "worker" and task_id == 0)
+
+
+def _first_replica(batch, strategy):
+    """The first replica's share of a (possibly distributed) batch, for summaries and display."""
+    if strategy is None:
+        return batch
+    return {k: strategy.experimental_local_results(v)[0] for k, v in batch.items()}
+
+
+def _truncate_losses(output_dir, step):
+    """Drop loss rows past STEP (a resumed run redoes them); a damaged file is moved aside."""
+    path = os.path.join(output_dir, LOSSES_CSV)
+    try:
+        truncate_loss_history(path, step)
+    except ValueError as err:
+        os.replace(path, path + ".damaged")
+        print(f"warning: {err}; moved it to {path}.damaged and started a new one", flush=True)
+
+
+def _plot_losses(output_dir):
+    """Draw losses.csv into losses.png; a picture that cannot be drawn only warns (the run is saved)."""
+    try:
+        history = read_loss_history(os.path.join(output_dir, LOSSES_CSV))
+        plot_losses(history, os.path.join(output_dir, LOSSES_PNG))
+    except (OSError, ValueError) as err:
+        print(f"warning: could not draw {LOSSES_PNG}: {err}", flush=True)
+
+
+def train(options: Options) -> Pix2Pix:
+    """Run `--mode train` for OPTIONS (already prepared: validated, seed chosen).
+
+    Returns the model; `model.stopped_by` names the signal if SIGINT/SIGTERM ended the run
+    early (a checkpoint was saved first), else it is None.
+    """
+    strategy = make_strategy(options.strategy)  # first: multi-worker wants it before other TF work
+    replicas = strategy.num_replicas_in_sync if strategy else 1
+    if options.batch_size % replicas:
+        raise Pix2PixError(f"--batch_size: {options.batch_size} does not split over {replicas} replicas")
+    chief = _is_chief(strategy)
+    # Non-chief workers write their (identical) checkpoints to a scratch folder.
+    output_dir = options.output_dir if chief else os.path.join(
+        options.output_dir, f".worker-{strategy.cluster_resolver.task_id}")
+    tf.keras.utils.set_random_seed(options.seed)
+    resume_from = latest_checkpoint(options.checkpoint) if options.checkpoint else None
+
+    model = Pix2Pix(options, strategy)
+    checkpoint = model.checkpoint()
+    if resume_from:
+        _restore(model, checkpoint, resume_from)
+    start_step = int(model.global_step.numpy())
+    examples = paired_dataset(options, training=True, seed=options.seed,
+                              start=start_step * options.batch_size)
+    max_steps = total_steps(options, examples.steps_per_epoch)
+    model.follow_schedule(max_steps, examples.steps_per_epoch)
+    parameters = (count_trainable_parameters(model.generator)
+                  + count_trainable_parameters(model.discriminator))
+    dataset = strategy.experimental_distribute_dataset(examples.dataset) if strategy else examples.dataset
+    print(f"examples count = {examples.count}", flush=True)
+    print(f"parameter_count = {parameters}", flush=True)
+    if strategy:
+        print(f"replicas = {replicas} ({options.strategy}), {options.batch_size // replicas} images each",
+              flush=True)
+
+    # Nothing is written before every check above has passed.
+    check_output_dir(output_dir)
+    if chief:
+        save_options(options, output_dir)
+        # Rows past the resumed step belong to steps this run does again (all rows, when starting afresh).
+        _truncate_losses(output_dir, start_step)
+    manager = tf.train.CheckpointManager(checkpoint, output_dir, max_to_keep=1,
+                                         checkpoint_name=CHECKPOINT_PREFIX)
+    writer = tf.summary.create_file_writer(output_dir)
+    same_dir = resume_from and os.path.samefile(options.checkpoint, output_dir)
+    saved_step = start_step if same_dir else None
+
+    step = start_step
+    start_time = time.time()
+    iterator = iter(dataset)
+    try:
+        with _StopRequest() as stop:
+            while step < max_steps and stop.signal_name is None:
+                batch = next(iterator)
+                next_step = step + 1
+                tracing = _should(options.trace_freq, next_step, max_steps)
+                details = (_should(options.summary_freq, next_step, max_steps)
+                           or _should(options.display_freq, next_step, max_steps))
+                if tracing:
+                    tf.profiler.experimental.start(output_dir)
+                results = model.train_step(batch["inputs"], batch["targets"], details=details)
+                if tracing:
+                    tf.profiler.experimental.stop()
+                if not bool(results["applied"]):
+                    _non_finite(results, next_step, _first_replica(batch, strategy), model, options)
+                    continue
+                step = next_step
+
+                if chief and _should(options.summary_freq, step, max_steps):
+                    print("recording summary", flush=True)
+                    _write_summaries(writer, model, _first_replica(batch, strategy), results, step, options)
+                if chief and _should(options.display_freq, step, max_steps):
+                    print("saving display images", flush=True)
+                    _write_display(output_dir, _first_replica(batch, strategy), results, step, options)
+                if _should(options.progress_freq, step, max_steps):
+                    _print_progress(model, step, start_step, start_time, max_steps,
+                                    examples.steps_per_epoch, options.batch_size)
+                    if chief:
+                        append_loss_history(os.path.join(output_dir, LOSSES_CSV),
+                                            {"step": step, **model.loss_averages.read()})
+                if _should(options.save_freq, step, max_steps):
+                    _save(manager, model, step, output_dir)
+                    saved_step = step
+            if saved_step != step:
+                _save(manager, model, step, output_dir)
+    finally:
+        writer.close()
+    if chief:
+        _plot_losses(output_dir)
+    else:
+        shutil.rmtree(output_dir, ignore_errors=True)
+
+    model.stopped_by = stop.signal_name
+    if stop.signal_name is not None:
+        print(f"stopped by {stop.signal_name} at step {step}; checkpoint saved in {output_dir}.\n"
+              f"Resume with the same command plus --checkpoint {output_dir}", flush=True)
+    else:
+        print(f"done: step {step}; checkpoint in {output_dir}", flush=True)
+    return model

@@ -1,0 +1,1 @@
+"""One record of every option of a run: defaults, validation and options.json."""

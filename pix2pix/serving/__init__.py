@@ -1,0 +1,1 @@
+"""--mode serve: a local web page and a TensorFlow-Serving-compatible REST API."""
