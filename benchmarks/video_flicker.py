@@ -44,7 +44,8 @@ def main():
 
     from pix2pix.inference import video
     from pix2pix.inference.translator import load_translator
-    from pix2pix.options.record import Options, prepare
+    from pix2pix.modes.preparation import prepare
+    from pix2pix.options.record import Options
 
     frames, masks = clip_frames(cv2.imread(args.first), cv2.imread(args.second))
     cut = len(frames) // 2

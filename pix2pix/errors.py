@@ -18,3 +18,9 @@ def error_line(err: BaseException, prefer=()) -> str:
         if any(marker in line for marker in prefer):
             return line
     return lines[0] if lines else type(err).__name__
+
+
+class UsageError(Pix2PixError):
+    """A command line that cannot work: a flag's value out of range, flags that do not go
+    together, a flag that contradicts a stored option. The CLI exits with status 2 for these
+    (1 for the other Pix2PixErrors: what went wrong while running)."""

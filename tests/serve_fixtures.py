@@ -30,7 +30,7 @@ START_TIMEOUT = 240  # TensorFlow's import and the model's load, on a busy 2-cor
 def build_models(base):
     """BASE/run (a training directory of untrained Lab-colorization weights, 32x32, ngf=ndf=8) and
     its --deterministic export twice, as TF Serving's base directory: BASE/models/color/{1,2}."""
-    from pix2pix.inference.translator import export_mode
+    from pix2pix.modes.export import export_mode
     from test_export import export_options, make_run
 
     run = make_run(base / "run", task="lab")

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import smooth_photo, write_image
 from pix2pix import Options, Pix2PixError, paired_dataset, rgb_to_lab
-from pix2pix.data.pipeline import list_image_files
+from pix2pix.io.listing import list_image_files
 
 
 def _options(input_dir, **kw):

@@ -24,7 +24,7 @@ SETUP_PY = os.path.join(REPO, "setup.py")
 
 IMAGE = "pix2pix-tf2"
 # What `pip install "."` needs from the build context.
-INSTALL_INPUTS = ("setup.py", "README.md", "pix2pix/__init__.py", "pix2pix/cli.py",
+INSTALL_INPUTS = ("setup.py", "README.md", "pix2pix/__init__.py", "pix2pix/commands/main.py",
                   "data_prep/__init__.py", "data_prep/cli.py")
 
 

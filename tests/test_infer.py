@@ -7,7 +7,7 @@ import pytest
 
 from conftest import read_rgb, run_cli, smooth_photo, write_image
 from pix2pix.errors import Pix2PixError
-from pix2pix.inference.translator import export_mode
+from pix2pix.modes.export import export_mode
 from pix2pix.modes.infer import InferredImage, ProgressBar, infer_mode, list_photos
 from pix2pix.options.record import Options
 from test_export import export_options, make_run

@@ -18,6 +18,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from conftest import REPO, TINY, read_rgb, run_cli, smooth_photo, write_image
 from pix2pix import metrics
+from pix2pix.reporting import fid
 from pix2pix.errors import Pix2PixError
 
 RELATIVE = 1e-3
@@ -212,9 +213,9 @@ def test_frechet_distance_matches_the_textbook_formula(images, dims):
     rng = np.random.default_rng(images)
     a = rng.normal(size=[images, dims])
     b = rng.normal(size=[images, dims]) @ rng.normal(size=[dims, dims]) * 0.3 + 0.5
-    assert metrics.frechet_distance(a, b) == pytest.approx(_reference_fid(a, b), rel=1e-6)
-    assert metrics.frechet_distance(a, b) == pytest.approx(metrics.frechet_distance(b, a), rel=1e-12)
-    assert metrics.frechet_distance(a, a) == pytest.approx(0, abs=1e-9)
+    assert fid.frechet_distance(a, b) == pytest.approx(_reference_fid(a, b), rel=1e-6)
+    assert fid.frechet_distance(a, b) == pytest.approx(fid.frechet_distance(b, a), rel=1e-12)
+    assert fid.frechet_distance(a, a) == pytest.approx(0, abs=1e-9)
 
 
 @pytest.fixture(scope="module")
@@ -233,22 +234,22 @@ def test_fid_of_inception_features(inception_weights):
     rng = np.random.default_rng(5)
     set_a = [smooth_photo(rng, 75, 75) for _ in range(4)]
     set_b = [255 - smooth_photo(rng, 80, 96) for _ in range(4)]  # any size: resized to 299x299
-    network = metrics.InceptionFeatures(str(inception_weights))
+    network = fid.InceptionFeatures(str(inception_weights))
     features_a, features_b = network(set_a), network(set_b)
     assert features_a.shape == (4, 2048)
-    between = metrics.frechet_distance(features_a, features_b)
+    between = fid.frechet_distance(features_a, features_b)
     assert between > 0
-    assert metrics.frechet_distance(features_b, features_a) == pytest.approx(between, rel=1e-9)
-    assert metrics.frechet_distance(features_a, network(set_a)) < 1e-6 * between
+    assert fid.frechet_distance(features_b, features_a) == pytest.approx(between, rel=1e-9)
+    assert fid.frechet_distance(features_a, network(set_a)) < 1e-6 * between
 
 
 def test_bad_fid_weights_are_named(tmp_path):
     with pytest.raises(Pix2PixError, match="--fid_weights: .*missing.weights.h5 is not a file"):
-        metrics.InceptionFeatures(str(tmp_path / "missing.weights.h5"))
+        fid.InceptionFeatures(str(tmp_path / "missing.weights.h5"))
     junk = tmp_path / "junk.weights.h5"
     junk.write_text("not weights")
     with pytest.raises(Pix2PixError, match="--fid_weights: cannot load .*junk.weights.h5"):
-        metrics.InceptionFeatures(str(junk))
+        fid.InceptionFeatures(str(junk))
 
 
 def test_test_mode_with_fid(tested, inception_weights, tmp_path):

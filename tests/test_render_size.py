@@ -10,11 +10,13 @@ import tensorflow as tf
 from conftest import read_rgb, run_cli, smooth_photo, write_image
 from pix2pix.data import color
 from pix2pix.errors import Pix2PixError
-from pix2pix.inference.translator import export, load_translator, padded_shape, render_shape
+from pix2pix.inference.translator import load_translator, padded_shape, render_shape
+from pix2pix.modes.export import export
 from pix2pix.data.imaging import resize
 from pix2pix.modes.infer import infer_mode
 from pix2pix.reporting.metrics import srgb_to_lab
-from pix2pix.options.record import Options, prepare
+from pix2pix.modes.preparation import prepare
+from pix2pix.options.record import Options
 from test_export import export_options, make_run
 
 

@@ -16,7 +16,7 @@ from conftest import run_cli, smooth_photo, write_image
 from pix2pix import metrics
 from pix2pix.errors import Pix2PixError
 from pix2pix.options.record import Options
-from pix2pix.reporting.scoring import match_folders, score_mode
+from pix2pix.modes.score import match_folders, score_mode
 
 
 def _csv(path):

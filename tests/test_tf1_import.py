@@ -19,7 +19,8 @@ from pix2pix.errors import Pix2PixError
 from pix2pix.models.networks import define_generator
 from pix2pix.models.pix2pix_model import Pix2Pix, latest_checkpoint, restore_generator
 from pix2pix.models.networks import build_discriminator
-from pix2pix.options.record import Options, prepare_test_options
+from pix2pix.modes.preparation import prepare_test_options
+from pix2pix.options.record import Options
 from pix2pix.modes.importing import _adam_slots, import_mode
 
 NGF = NDF = 4

@@ -14,10 +14,13 @@ import tensorflow as tf
 from conftest import run_cli
 from pix2pix.inference import video
 from pix2pix.errors import Pix2PixError
-from pix2pix.inference.translator import export, load_translator
+from pix2pix.inference.translator import load_translator
+from pix2pix.modes.export import export
 from pix2pix.modes.infer import infer_mode
 from pix2pix.reporting.metrics import srgb_to_lab
-from pix2pix.options.record import Options, prepare, save_options
+from pix2pix.modes.preparation import prepare
+from pix2pix.options.record import Options
+from pix2pix.options.stored import save_options
 from test_export import export_options, make_run
 
 WIDTH, HEIGHT, FRAMES, FPS, CUT = 48, 36, 12, 12.0, 6

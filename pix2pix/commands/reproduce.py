@@ -193,7 +193,11 @@ def run_commands(run: Run, arguments, passed_on: Sequence[str], python=sys.execu
 def validate_runs(runs: Sequence[Run], arguments, passed_on: Sequence[str]) -> None:
     """Build each run's Options the way the pix2pix command does and validate them, so a
     flag no row can use stops everything before the first row trains."""
-    from pix2pix.commands import main as cli  # the pix2pix command's own flags (absl), parsed for each row
+    from absl import flags
+
+    from pix2pix.commands.flags import FLAGS, define_flags, options_from_flags
+    from pix2pix.modes.preparation import validate
+    define_flags()  # the pix2pix command's own flags (absl), parsed for each row
     crop = int(passed_on_value(passed_on, "crop_size") or Options.crop_size)
     for run in runs:
         minimum = MINIMUM_CROP.get(run.name)
@@ -201,16 +205,16 @@ def validate_runs(runs: Sequence[Run], arguments, passed_on: Sequence[str]) -> N
             raise ReproduceError(f"--crop_size: row {run.name} needs --crop_size >= {minimum} (its "
                                  f"discriminator's field is larger than the image), got {crop}")
         command = run_commands(run, arguments, passed_on)[0][3:]
-        cli.FLAGS.unparse_flags()
+        FLAGS.unparse_flags()
         try:
-            cli.FLAGS(["pix2pix", *command])
-        except cli.flags.Error as err:
+            FLAGS(["pix2pix", *command])
+        except flags.Error as err:
             raise ReproduceError(f"row {run.name}: {err}") from None
         try:
-            cli.options_from_flags().validate()
+            validate(options_from_flags())
         except Pix2PixError as err:
             raise ReproduceError(f"row {run.name}: {err}") from None
-    cli.FLAGS.unparse_flags()
+    FLAGS.unparse_flags()
 
 
 # ----------------------------------------------------------------------------- state
@@ -353,7 +357,7 @@ def row_results(runs_dir: str, run: Run) -> dict:
 
 def _cell(key, value) -> str:
     """A table cell: the metrics as index.html and the printed means show them."""
-    from pix2pix.reporting.scoring import FIGURE_FORMATS
+    from pix2pix.reporting.recorder import FIGURE_FORMATS
     if value is None:
         return ""
     if key in FIGURE_FORMATS:

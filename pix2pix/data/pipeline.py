@@ -7,9 +7,7 @@ scale_size and random crop to crop_size to inputs and targets.
 """
 
 import dataclasses
-import glob
 import math
-import os
 import sys
 from typing import List, Tuple
 
@@ -17,49 +15,11 @@ import tensorflow as tf
 
 from pix2pix.errors import Pix2PixError, error_line
 from pix2pix.data.imaging import decode_rgb
+from pix2pix.io.listing import list_image_files
 from pix2pix.options.record import Options
 from pix2pix.data.tasks import task_for
 
 AUTOTUNE = tf.data.AUTOTUNE
-
-
-# ---------------------------------------------------------------- listing files
-def list_image_files(input_dir: str, extensions=None, purpose: str = "", noun: str = "images") -> List[str]:
-    """The images of INPUT_DIR in the reference's order; the project's one image lister.
-
-    Without EXTENSIONS, the reference's rule: the *.jpg files, else the *.png files. With
-    EXTENSIONS (lower case, e.g. (".jpg", ".png")), every non-hidden file whose name ends in
-    one of them, in any case. Sorted by the integer value of the base names when all are
-    integers, else by name. PURPOSE ends the "is required" error (e.g. "for --mode infer"),
-    NOUN names the files in the "contains no" error.
-    """
-    if not input_dir:
-        raise Pix2PixError(f"--input_dir: is required{' ' + purpose if purpose else ''}")
-    if not os.path.isdir(input_dir):
-        raise Pix2PixError(f"--input_dir: {input_dir} does not exist or is not a directory")
-    if extensions is None:
-        paths = glob.glob(os.path.join(glob.escape(input_dir), "*.jpg"))
-        if not paths:
-            paths = glob.glob(os.path.join(glob.escape(input_dir), "*.png"))
-        wanted = ".jpg or .png images"
-    else:
-        paths = [os.path.join(input_dir, name) for name in os.listdir(input_dir)
-                 if not name.startswith(".") and name.lower().endswith(tuple(extensions))
-                 and os.path.isfile(os.path.join(input_dir, name))]
-        wanted = f"{noun} ({' '.join(extensions)})"
-    if not paths:
-        raise Pix2PixError(f"--input_dir: {input_dir} contains no {wanted}")
-    return sort_image_paths(paths)
-
-
-def sort_image_paths(paths: List[str]) -> List[str]:
-    """PATHS by the integer value of their base names when all are integers, else by name."""
-    def stem(path):
-        return os.path.splitext(os.path.basename(path))[0]
-
-    if all(stem(p).isdigit() for p in paths):
-        return sorted(paths, key=lambda p: (int(stem(p)), p))
-    return sorted(paths)
 
 
 def find_unreadable_images(paths: List[str], paired: bool) -> List[Tuple[str, str]]:
@@ -155,7 +115,7 @@ def load_example(path, index, seed, options: Options, training: bool):
     size = options.crop_size
     inputs = _jitter(inputs, flip, offset, scale, size)
     targets = _jitter(targets, flip, offset, scale, size)
-    channels_in, channels_out = options.channels
+    channels_in, channels_out = task_for(options).channels
     inputs.set_shape([size, size, channels_in])
     targets.set_shape([size, size, channels_out])
     return {"paths": path, "inputs": inputs, "targets": targets}

@@ -99,6 +99,11 @@ class Task:
         return {"inputs": input_picture, "targets": target_picture, "outputs": output_picture}
 
     @property
+    def is_colorization(self) -> bool:
+        """True for a model that predicts colour from lightness (a colorization task, AtoB)."""
+        return self.GREY_INPUT_BASELINE and self.a_to_b
+
+    @property
     def baseline(self) -> Optional[str]:
         """What test mode scores the input picture as ("grey": a colorization's input, the
         prediction of no colour at all), or None when the input is no prediction of the target."""

@@ -1,7 +1,7 @@
-"""Export mode: a trained generator as a SavedModel that translates photos of any size.
+"""The ImageTranslator: a trained generator with everything around it, translating photos of any size.
 
-`pix2pix --mode export --checkpoint TRAIN_DIR --output_dir EXPORT_DIR` writes a SavedModel
-(the format TensorFlow Serving, TFLite and tf2onnx read) with three signatures:
+It is the root object of the SavedModel export mode writes (modes/export.py) and the engine of
+infer and serve, so a training directory and its export give the same pictures. Its signatures:
 
 - `serving_default`: `images` [N] encoded PNG/JPEG/GIF/BMP bytes of any size, grey, RGB or
   RGBA -> `outputs` [N] encoded PNG (JPEG with --output_filetype jpeg) at each input's size;
@@ -9,7 +9,7 @@
   and `key` [N] -> `output` [N] URL-safe base64 of the encoded result and `key` passed through;
 - `tensors`: `inputs` [N, H, W, Ci] float32 in [-1, 1] (H, W multiples of 2**depth) ->
   `outputs` [N, H, W, Co], the raw generator;
-- `frame_colour` and `frame_picture`, what video needs (pix2pix/video.py), dropout always off:
+- `frame_colour` and `frame_picture`, what video needs (inference/video.py), dropout always off:
   `frame_colour`: `frame` [H, W, 3] uint8 RGB -> `colour` [h, w, Co] float32, the generator's
   output at its working size (the predicted colour of a colorization model, in network units);
   `frame_picture`: `frame` and a `colour` of that shape -> `picture` [H, W, 3] uint8 RGB, the
@@ -19,26 +19,18 @@ The image signatures run the generator at crop_size x crop_size, one image at a 
 result never depends on which other images share the request), and bring the result back to
 the input's size. With --render_size N (fixed into the export) the generator sees the photo at
 its own aspect ratio instead: short side N, long side in proportion, reflection-padded to the
-next multiple the generator needs (the padding split evenly and cropped off its output). Colorization models keep the input's own full-resolution lightness and only
-upsample the predicted colour onto it, so a large photo comes back sharp (see `ImageTranslator`).
-
-Export is atomic: the SavedModel is written into a temporary directory next to EXPORT_DIR and
-renamed into place, so a directory named EXPORT_DIR is always a finished export.
+next multiple the generator needs (the padding split evenly and cropped off its output).
+Colorization models keep the input's own full-resolution lightness and only upsample the
+predicted colour onto it, so a large photo comes back sharp.
 """
-
-import dataclasses
-import os
-import shutil
-import tempfile
 
 import tensorflow as tf
 
 from pix2pix.errors import Pix2PixError
-from pix2pix.io.files import check_output_dir, replace_directory
 from pix2pix.data.imaging import decode_rgb, resize
 from pix2pix.models.pix2pix_model import restore_generator
 from pix2pix.models.networks import define_generator, side_multiple
-from pix2pix.options.record import SAVED_MODEL_FILE, Options, prepare, save_options
+from pix2pix.options.record import Options
 from pix2pix.data.tasks import task_for
 
 SERVING_SIGNATURE = "serving_default"
@@ -54,15 +46,6 @@ _MAGIC_NUMBERS = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b
 
 # Out-of-gamut colours are desaturated by bisection on the chroma scale; 10 halvings leave
 # the scale within 0.1% of the largest one that fits, a difference no one can see.
-
-
-# --------------------------------------------------------------------------- options
-def prepare_export_options(options: Options, explicit=None) -> Options:
-    """options.prepare() for export: the model options read from --checkpoint's options.json.
-
-    Flags that only shape the export (deterministic, output_filetype) keep their values.
-    """
-    return prepare(dataclasses.replace(options, mode="export"), explicit)
 
 
 # --------------------------------------------------------------------- image helpers
@@ -161,7 +144,7 @@ class ImageTranslator(tf.Module):
         self.options = options
         if options_file is not None:
             self.options_file = tf.saved_model.Asset(options_file)
-        input_channels, _ = options.channels
+        input_channels, _ = task_for(options).channels
         self.tensors = tf.function(self._tensors, input_signature=[
             tf.TensorSpec([None, None, None, input_channels], tf.float32, name="inputs")])
         self.serve = tf.function(self._serve, input_signature=[
@@ -169,7 +152,7 @@ class ImageTranslator(tf.Module):
         self.serve_base64 = tf.function(self._serve_base64, input_signature=[
             tf.TensorSpec([None], tf.string, name="input"),
             tf.TensorSpec([None], tf.string, name="key")])
-        _, output_channels = options.channels
+        _, output_channels = task_for(options).channels
         self.frame_colour = tf.function(self._frame_colour, input_signature=[
             tf.TensorSpec([None, None, 3], tf.uint8, name="frame")])
         self.frame_picture = tf.function(self._frame_picture, input_signature=[
@@ -289,38 +272,3 @@ def load_translator(options: Options, options_file=None) -> ImageTranslator:
     restored = restore_generator(generator, options.checkpoint)
     print(f"loaded {restored}", flush=True)
     return ImageTranslator(generator, options, options_file)
-
-
-def export(options: Options) -> str:
-    """Write the SavedModel for OPTIONS (already prepared) at options.output_dir; returns it."""
-    final = os.path.abspath(options.output_dir)
-    if os.path.exists(final):  # new, empty, or an earlier export (replaced)
-        check_output_dir(final, reuse=SAVED_MODEL_FILE)
-    parent = os.path.dirname(final)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix="." + os.path.basename(final) + ".partial-", dir=parent)
-    try:
-        with tempfile.TemporaryDirectory() as scratch:
-            options_file = save_options(options, scratch)
-            translator = load_translator(options, options_file)
-            saved = os.path.join(staging, "model")
-            tf.saved_model.save(translator, saved, signatures=translator.signatures())
-        replace_directory(saved, final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return final
-
-
-def export_mode(options: Options, explicit=None) -> str:
-    """`--mode export`: read the model options from --checkpoint and write the SavedModel.
-
-    EXPLICIT: the flags given on the command line (see options.prepare)."""
-    options = prepare_export_options(options, explicit)
-    path = export(options)
-    what = "dropout off" if options.deterministic else "dropout on, as in training"
-    size = (f"render_size {options.render_size} (aspect ratio kept)" if options.render_size
-            else f"{options.crop_size}x{options.crop_size}")
-    print(f"exported {path}: signatures {SERVING_SIGNATURE}, {BASE64_SIGNATURE}, "
-          f"{TENSORS_SIGNATURE}, {FRAME_COLOUR_SIGNATURE}, {FRAME_PICTURE_SIGNATURE}; "
-          f"{options.output_filetype} output; {what}; generator at {size}", flush=True)
-    return path

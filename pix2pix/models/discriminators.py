@@ -9,12 +9,27 @@ The output is a map of per-patch scores [N, h, w, 1]: probabilities through a si
 
 import keras
 
+from pix2pix.errors import UsageError
 from pix2pix.models import kernels
 from pix2pix.models.generators import weights_init
 from pix2pix.models.norms import normalise
 from pix2pix.models.registry import Registry
 
-DISCRIMINATORS = Registry("discriminator", flag="netD")
+def _check_discriminator(options, discriminator):
+    """--n_layers_D only where it means something; a crop the discriminator's map does not vanish at."""
+    if options.n_layers_D is not None:
+        if not discriminator.has_layers:
+            raise UsageError(f"--n_layers_D: only applies to --netD n_layers, not --netD {options.netD}")
+        if options.n_layers_D < 1:
+            raise UsageError(f"--n_layers_D: must be >= 1, got {options.n_layers_D}")
+    minimum = discriminator.minimum_crop(options)
+    if options.crop_size < minimum:
+        depth = f" --n_layers_D {options.n_layers_D}" if options.n_layers_D else ""
+        raise UsageError(f"--crop_size: --netD {options.netD}{depth} needs --crop_size >= {minimum} (its "
+                           f"output map would vanish at {options.crop_size}), got {options.crop_size}")
+
+
+DISCRIMINATORS = Registry("discriminator", flag="netD", check=_check_discriminator)
 
 
 def _inputs(input_channels, target_channels, conditional):

@@ -8,14 +8,28 @@ Layer names follow the reference's variable scopes (`encoder_K_conv`, `decoder_K
 so a TF1 checkpoint maps onto the U-Net one to one.
 """
 
+import math
+
 import keras
 import tensorflow as tf
 
+from pix2pix.errors import UsageError
 from pix2pix.models import kernels
 from pix2pix.models.norms import normalise
 from pix2pix.models.registry import Registry
 
-GENERATORS = Registry("generator", flag="netG")
+def _check_generator(options, generator):
+    """--crop_size and --render_size must be multiples of what the generator's sides divide by."""
+    multiple = generator.side_multiple(options)
+    if options.crop_size % multiple:
+        raise UsageError(f"--crop_size: --netG {options.netG} needs a multiple of {multiple}, "
+                           f"got {options.crop_size}")
+    if 0 < options.render_size < multiple:
+        raise UsageError(f"--render_size: must be >= {multiple} (the multiple --netG {options.netG} needs at "
+                           f"--crop_size {options.crop_size}), got {options.render_size}")
+
+
+GENERATORS = Registry("generator", flag="netG", check=_check_generator)
 
 
 def weights_init():
@@ -100,22 +114,27 @@ def build_unet(input_channels=3, output_channels=3, ngf=64, separable_conv=False
     return keras.Model(inputs, _tanh_output(x), name="generator")
 
 
+def unet_depth(options) -> int:
+    """U-Net levels: 8 at 256 (the reference's unet_256), 7 at 128, 9 at 512."""
+    return int(round(math.log2(options.crop_size)))
+
+
 def _unet_multiple(options):
-    return 2 ** options.unet_depth
+    return 2 ** unet_depth(options)
 
 
 @GENERATORS.register("unet", side_multiple=_unet_multiple)
 def unet(input_channels, output_channels, options):
     """The reference's U-Net; its depth follows --crop_size (8 levels at 256)."""
     return build_unet(input_channels, output_channels, options.ngf, options.separable_conv,
-                      options.unet_depth, options.norm, not options.no_dropout)
+                      unet_depth(options), options.norm, not options.no_dropout)
 
 
 @GENERATORS.register("encoder_decoder", side_multiple=_unet_multiple)
 def encoder_decoder(input_channels, output_channels, options):
     """The paper's ablation (its Table 2): the U-Net without skip connections."""
     return build_unet(input_channels, output_channels, options.ngf, options.separable_conv,
-                      options.unet_depth, options.norm, not options.no_dropout, skips=False)
+                      unet_depth(options), options.norm, not options.no_dropout, skips=False)
 
 
 # ---------------------------------------------------------------------------- ResNet

@@ -15,11 +15,12 @@ U-Net and 70x70 PatchGAN with their original signatures.
 import keras
 import tensorflow as tf
 
-from pix2pix.models import kernels
-
-from pix2pix.models import norms
+from pix2pix.data.tasks import task_for
+from pix2pix.models import kernels, norms
 from pix2pix.models.discriminators import DISCRIMINATORS, build_patch_discriminator
 from pix2pix.models.generators import GENERATORS, ReflectionPadding2D, build_unet
+from pix2pix.models.losses import GAN_LOSSES
+from pix2pix.models.schedules import SCHEDULES
 
 
 def build_generator(input_channels=3, output_channels=3, ngf=64, separable_conv=False, depth=8):
@@ -40,9 +41,15 @@ def build_discriminator(input_channels=3, target_channels=3, ndf=64, n_layers=3)
     return build_patch_discriminator(input_channels, target_channels, ndf, n_layers)
 
 
+def validate_model_options(options) -> None:
+    """Each registry checks its own flag (--netG, --netD, --gan_mode, --norm, --lr_policy)."""
+    for registry in (GENERATORS, DISCRIMINATORS, GAN_LOSSES, norms.NORMS, SCHEDULES):
+        registry.validate(options)
+
+
 def define_generator(options):
     """The generator OPTIONS describe (--netG, channels from the task, ngf, norm, dropout)."""
-    input_channels, output_channels = options.channels
+    input_channels, output_channels = task_for(options).channels
     return GENERATORS.get(options.netG)(input_channels, output_channels, options)
 
 
@@ -53,7 +60,7 @@ def side_multiple(options) -> int:
 
 def define_discriminator(options, sigmoid=True):
     """The discriminator OPTIONS describe (--netD, --n_layers_D, --norm, --condition_GAN)."""
-    input_channels, target_channels = options.channels
+    input_channels, target_channels = task_for(options).channels
     return DISCRIMINATORS.get(options.netD)(input_channels, target_channels, options, sigmoid)
 
 

@@ -7,18 +7,22 @@ are chosen by a flag (as the PyTorch pix2pix's define_G / define_D / GANLoss, Ke
     def unet(...): ...
 
     GENERATORS.get("unet")          # the builder, or a Pix2PixError naming --netG and the choices
+    GENERATORS.validate(options)    # the flag's value is registered, and the entry's own checks pass
+
+Each registry validates its own flag: the options record knows nothing of the models.
 """
 
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
-from pix2pix.errors import Pix2PixError
+from pix2pix.errors import Pix2PixError, UsageError
 
 
 class Registry:
     """An ordered table of named builders for one kind of thing, chosen by one flag."""
 
-    def __init__(self, kind: str, flag: str):
-        self.kind, self.flag = kind, flag
+    def __init__(self, kind: str, flag: str, check: Optional[Callable] = None):
+        """CHECK(options, entry) raises Pix2PixError for values the chosen ENTRY cannot work with."""
+        self.kind, self.flag, self.check = kind, flag, check
         self._entries: Dict[str, Callable] = {}
 
     def register(self, name: str, **facts):
@@ -38,6 +42,14 @@ class Registry:
             raise Pix2PixError(f"--{self.flag}: no {self.kind} named {name!r}; "
                                f"choose one of {', '.join(self._entries)}")
         return self._entries[name]
+
+    def validate(self, options) -> None:
+        """Raise Pix2PixError naming the flag if OPTIONS' value is not registered or cannot work."""
+        value = getattr(options, self.flag)
+        if value not in self._entries:
+            raise UsageError(f"--{self.flag}: must be one of {', '.join(self._entries)}, got {value!r}")
+        if self.check is not None:
+            self.check(options, self._entries[value])
 
     def names(self) -> List[str]:
         return list(self._entries)

@@ -32,10 +32,13 @@ import numpy as np
 import tensorflow as tf
 
 from pix2pix.errors import Pix2PixError, error_line
+from pix2pix.data.tasks import task_for
 from pix2pix.io.files import check_output_dir
 from pix2pix.models.pix2pix_model import Pix2Pix
 from pix2pix.models.norms import BatchStatsNorm
-from pix2pix.options.record import OPTIONS_FILE, Options, prepare, save_options
+from pix2pix.modes.preparation import prepare
+from pix2pix.options.record import Options
+from pix2pix.options.stored import OPTIONS_FILE, save_options
 from pix2pix.modes.train import CHECKPOINT_PREFIX
 
 # Keras layer class -> the tf.compat.v1.layers scope the reference's variables live under.
@@ -282,7 +285,7 @@ def import_mode(options: Options, explicit_flag_names=None) -> str:
     model = Pix2Pix(options)
     what = (f"the model these options describe (ngf={options.ngf}, ndf={options.ndf}, "
             f"crop_size={options.crop_size}, separable_conv={options.separable_conv}, "
-            f"channels {options.channels[0]} -> {options.channels[1]}); {describe}")
+            f"channels {task_for(options).channels[0]} -> {task_for(options).channels[1]}); {describe}")
     carried = load_tf1_weights(model, checkpoint, what)
     path = write_checkpoint(model, options, options.output_dir, carried["global_step"])
     optimizer = ("Adam state carried over" if carried["optimizer_state"]
@@ -290,3 +293,8 @@ def import_mode(options: Options, explicit_flag_names=None) -> str:
     print(f"imported {prefix}: {describe}; step {carried['global_step']}, {optimizer}\n"
           f"wrote {path} and {os.path.join(options.output_dir, OPTIONS_FILE)}", flush=True)
     return path
+
+
+def run(options: Options, explicit=None) -> int:
+    import_mode(options, explicit)
+    return 0

@@ -23,13 +23,17 @@ import numpy as np
 import tensorflow as tf
 
 from pix2pix.io import images as image_io
-from pix2pix.data.pipeline import find_unreadable_images, list_image_files, unusable_images_error
+from pix2pix.data.pipeline import find_unreadable_images, unusable_images_error
+from pix2pix.io.listing import list_image_files
 from pix2pix.io import jpeg
 from pix2pix.errors import Pix2PixError, error_line
+from pix2pix.data.tasks import task_for
 from pix2pix.inference.translator import SERVING_SIGNATURE, load_translator
 from pix2pix.io.files import atomic_write_bytes
 from pix2pix.io.progress import ProgressBar
-from pix2pix.options.record import Options, is_saved_model, prepare, save_options
+from pix2pix.modes.preparation import prepare
+from pix2pix.options.record import Options
+from pix2pix.options.stored import is_saved_model, save_options
 from pix2pix.reporting.pictures import file_stem, write_index
 from pix2pix.inference import video
 
@@ -248,7 +252,7 @@ def infer_mode(options: Options, explicit_flag_names=None) -> List[InferredImage
                   f"reset at scene cuts (--scene_cut {options.scene_cut:g})", flush=True)
     for row in video_rows:
         result = video.translate_video(row.input_path, row.output_path, model, options,
-                                       colorization=options.is_colorization)
+                                       colorization=task_for(options).is_colorization)
         if result.ok:
             print(video.describe(result), flush=True)
         else:
@@ -284,3 +288,8 @@ def plan_video_outputs(videos: Sequence[str], all_inputs: Sequence[str], output_
                                "another input's result takes; rename one of them")
         rows.append(InferredImage(file_stem(path), path, output_path))
     return rows
+
+
+def run(options: Options, explicit=None) -> int:
+    infer_mode(options, explicit)
+    return 0

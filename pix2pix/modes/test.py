@@ -11,9 +11,11 @@ import tensorflow as tf
 from pix2pix.data.pipeline import paired_dataset
 from pix2pix.models.pix2pix_model import restore_generator
 from pix2pix.models.networks import define_generator
-from pix2pix.options.record import Options, save_options
+from pix2pix.modes.preparation import prepare_for
+from pix2pix.options.record import Options
+from pix2pix.options.stored import save_options
 from pix2pix.reporting.plots import plot_results, spread_rows
-from pix2pix.reporting.scoring import MetricsRecorder
+from pix2pix.reporting.recorder import MetricsRecorder
 from pix2pix.data.tasks import task_for
 from pix2pix.reporting.pictures import PAIR_COLUMNS, file_stem, save_pictures, to_display
 
@@ -27,7 +29,7 @@ def test(options: Options) -> str:
     Writes output_dir/images/NAME-{inputs,outputs,targets}.png, output_dir/index.html
     (a fresh table of name, input, output, target and each picture's figures),
     metrics.csv and metrics.json (the figures of the outputs against the targets, as saved;
-    pix2pix.reporting.scoring; for colorization also the grey baseline's) and output_dir/results.png
+    pix2pix.reporting.recorder; for colorization also the grey baseline's) and output_dir/results.png
     (RESULTS_MAX_ROWS rows spread over the set, as one picture); returns the index.html path.
     """
     tf.keras.utils.set_random_seed(options.seed)
@@ -61,3 +63,8 @@ def test(options: Options) -> str:
                      total=len(rows))
         print(f"wrote {results_png}", flush=True)
     return index
+
+
+def run(options: Options, explicit=None) -> int:
+    test(prepare_for("test", options, explicit))
+    return 0

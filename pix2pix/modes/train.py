@@ -20,7 +20,9 @@ from pix2pix.errors import Pix2PixError, error_line
 from pix2pix.io.files import check_output_dir
 from pix2pix.models.pix2pix_model import Pix2Pix, latest_checkpoint
 from pix2pix.models.networks import count_trainable_parameters
-from pix2pix.options.record import Options, save_options
+from pix2pix.modes.preparation import prepare_for
+from pix2pix.options.record import Options
+from pix2pix.options.stored import save_options
 from pix2pix.reporting.plots import append_loss_history, plot_losses, read_loss_history, truncate_loss_history
 from pix2pix.reporting.pictures import (PAIR_COLUMNS, STEP_COLUMN, file_stem, probabilities_to_uint8,
                              save_pictures, to_display, write_index)
@@ -310,3 +312,12 @@ def train(options: Options) -> Pix2Pix:
     else:
         print(f"done: step {step}; checkpoint in {output_dir}", flush=True)
     return model
+
+
+def run(options: Options, explicit=None) -> int:
+    """The mode's entry: prepare, train; a run ended early by a signal (saved and resumable, but not
+    finished) exits with 128 + the signal's number, as a process killed by it would."""
+    model = train(prepare_for("train", options, explicit))
+    if model.stopped_by:
+        return 128 + signal.Signals[model.stopped_by].value
+    return 0

@@ -49,9 +49,12 @@ import numpy as np
 import tensorflow as tf
 
 from pix2pix.errors import Pix2PixError, error_line
+from pix2pix.data.tasks import task_for
 from pix2pix.inference.translator import BASE64_SIGNATURE, SERVING_SIGNATURE, TENSORS_SIGNATURE, load_translator
 from pix2pix.modes.infer import check_pixel_limit, upright
-from pix2pix.options.record import OPTIONS_FILE, Options, is_saved_model, prepare
+from pix2pix.modes.preparation import prepare
+from pix2pix.options.record import Options
+from pix2pix.options.stored import OPTIONS_FILE, is_saved_model
 
 PAGE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "page.html")
 PREDICT_METHOD = "tensorflow/serving/predict"
@@ -387,7 +390,7 @@ def model_metadata(model: ServedModel) -> dict:
 def model_options(model: ServedModel, server) -> dict:
     """Ours: what the page shows (task, sizes, limits) and the queue's state."""
     options = model.options
-    input_channels, output_channels = options.channels
+    input_channels, output_channels = task_for(options).channels
     return {
         "model_name": model.name, "version": str(model.version),
         "source": "export" if is_saved_model(model.path) else "training directory",

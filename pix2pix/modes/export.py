@@ -1,0 +1,69 @@
+"""Export mode: a trained generator as a SavedModel that translates photos of any size.
+
+    pix2pix --mode export --checkpoint TRAIN_DIR --output_dir EXPORT_DIR
+
+writes a SavedModel (the format TensorFlow Serving, TFLite and tf2onnx read) whose root is the
+ImageTranslator (inference/translator.py: its signatures are described there), with the
+training's options.json among its assets. Export is atomic: the SavedModel is written into a
+temporary directory next to EXPORT_DIR and renamed into place, so a directory named EXPORT_DIR
+is always a finished export (an earlier export there is replaced).
+"""
+
+import os
+import shutil
+import tempfile
+
+import tensorflow as tf
+
+from pix2pix.inference.translator import (BASE64_SIGNATURE, FRAME_COLOUR_SIGNATURE, FRAME_PICTURE_SIGNATURE,
+                                          SERVING_SIGNATURE, TENSORS_SIGNATURE, load_translator)
+from pix2pix.io.files import check_output_dir, replace_directory
+from pix2pix.modes.preparation import prepare_for
+from pix2pix.options.record import Options
+from pix2pix.options.stored import SAVED_MODEL_FILE, save_options
+
+
+def prepare_export_options(options: Options, explicit=None) -> Options:
+    """prepare() for export: the model options read from --checkpoint's options.json. Flags that
+    only shape the export (deterministic, output_filetype, render_size) keep their values."""
+    return prepare_for("export", options, explicit)
+
+
+def export(options: Options) -> str:
+    """Write the SavedModel for OPTIONS (already prepared) at options.output_dir; returns it."""
+    final = os.path.abspath(options.output_dir)
+    if os.path.exists(final):  # new, empty, or an earlier export (replaced)
+        check_output_dir(final, reuse=SAVED_MODEL_FILE)
+    parent = os.path.dirname(final)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix="." + os.path.basename(final) + ".partial-", dir=parent)
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            options_file = save_options(options, scratch)
+            translator = load_translator(options, options_file)
+            saved = os.path.join(staging, "model")
+            tf.saved_model.save(translator, saved, signatures=translator.signatures())
+        replace_directory(saved, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def export_mode(options: Options, explicit=None) -> str:
+    """`--mode export`: read the model options from --checkpoint and write the SavedModel.
+
+    EXPLICIT: the flags given on the command line (see modes/preparation.py)."""
+    options = prepare_export_options(options, explicit)
+    path = export(options)
+    what = "dropout off" if options.deterministic else "dropout on, as in training"
+    size = (f"render_size {options.render_size} (aspect ratio kept)" if options.render_size
+            else f"{options.crop_size}x{options.crop_size}")
+    print(f"exported {path}: signatures {SERVING_SIGNATURE}, {BASE64_SIGNATURE}, "
+          f"{TENSORS_SIGNATURE}, {FRAME_COLOUR_SIGNATURE}, {FRAME_PICTURE_SIGNATURE}; "
+          f"{options.output_filetype} output; {what}; generator at {size}", flush=True)
+    return path
+
+
+def run(options: Options, explicit=None) -> int:
+    export_mode(options, explicit)
+    return 0

@@ -1,0 +1,143 @@
+"""The one place options are made ready for their mode (every mode, CLI and Python API alike).
+
+    prepare(options, explicit)    read stored options, choose a seed, validate everything
+
+EXPLICIT names the options the user set (the command line's flags); None means every value
+that differs from its default counts as set (flags_given). Then, by mode:
+- train: a seed is chosen if none was given (and recorded); with --checkpoint (resume) the
+  model options come from its options.json;
+- test, export, infer (a training directory): --checkpoint is required, the model options
+  come from its options.json; test also runs at crop_size with no flip (the reference's);
+- infer and serve (a SavedModel): model options and export flags from the export's
+  assets/options.json (serve: a training directory as test; no --output_dir);
+- import: model options from the TF1 directory's options.json if it has one; float32;
+- score: --input_dir and --target_dir must be folders.
+A model option set explicitly to another value than stored is an error. The result is
+validated: the record's own checks, then each registry's (models) and the task's (data).
+"""
+
+import dataclasses
+import os
+import random
+
+from pix2pix.data.tasks import TASKS, task_for
+from pix2pix.errors import Pix2PixError, UsageError
+from pix2pix.models.networks import validate_model_options
+from pix2pix.options.record import Options
+from pix2pix.options.stored import (EXPORT_OPTIONS, OPTIONS_FILE, is_saved_model, merge_stored_options,
+                                    read_options_file, schedule_changes)
+
+# What --checkpoint must be, by mode, for the "is required" error.
+_CHECKPOINT_NEEDS = {
+    "test": "the training output directory to use", "export": "the training output directory to use",
+    "infer": "a training output directory or a SavedModel written by --mode export",
+    "serve": "a training output directory or a SavedModel written by --mode export",
+}
+
+
+def flags_given(options: Options, explicit=None) -> frozenset:
+    """The names of the options the user set: EXPLICIT (the command line's flags) when known,
+    else (the Python API) every option whose value differs from its default."""
+    if explicit is not None:
+        return frozenset(explicit)
+    defaults = Options()
+    return frozenset(f.name for f in dataclasses.fields(Options)
+                     if getattr(options, f.name) != getattr(defaults, f.name))
+
+
+def validate(options: Options) -> Options:
+    """Every check: the record's, the task's, each model registry's; returns OPTIONS."""
+    options.validate()
+    if options.task not in TASKS:
+        raise UsageError(f"--task: must be one of {', '.join(TASKS)}, got {options.task!r}")
+    validate_model_options(options)
+    if options.temporal_smoothing and options.mode == "infer" and not task_for(options).is_colorization:
+        raise UsageError(f"--temporal_smoothing: only applies to colorization models (task lab or rgb, AtoB); "
+                           f"this one is task {options.task} {options.which_direction}, whose video is "
+                           "translated frame by frame")
+    return options
+
+
+def _check_score_folders(options: Options) -> None:
+    for flag in ("input_dir", "target_dir"):
+        directory = getattr(options, flag)
+        if not directory:
+            raise Pix2PixError(f"--{flag}: is required for --mode score")
+        if not os.path.isdir(directory):
+            raise Pix2PixError(f"--{flag}: {directory} does not exist or is not a directory")
+
+
+def _from_export(options: Options, given) -> Options:
+    """Model options and export flags from a SavedModel's assets/options.json."""
+    checkpoint = options.checkpoint
+    assets = os.path.join(checkpoint, "assets")
+    if not os.path.isfile(os.path.join(assets, OPTIONS_FILE)):
+        raise Pix2PixError(f"--checkpoint: {checkpoint} is a SavedModel without "
+                           f"assets/{OPTIONS_FILE}; use one written by `pix2pix --mode export`")
+    stored, source = read_options_file(assets), f"the SavedModel in {checkpoint}"
+    options = merge_stored_options(
+        options, stored, given, source, EXPORT_OPTIONS, says="was exported with",
+        advice="; export it again with that value, or pass the training directory as --checkpoint")
+    return merge_stored_options(options, stored, given, source, says="was exported with")
+
+
+def _from_tf1_directory(options: Options, given) -> Options:
+    checkpoint = options.checkpoint
+    directory = checkpoint if os.path.isdir(checkpoint) else os.path.dirname(checkpoint)
+    if os.path.isfile(os.path.join(directory, OPTIONS_FILE)):
+        options = merge_stored_options(options, read_options_file(directory), given,
+                                       os.path.join(directory, OPTIONS_FILE), stored_before={})
+    # The reference trained in float32: its checkpoint becomes the one a float32 training
+    # run writes (plain Adam, no loss-scale state), whatever --mixed_precision says.
+    return dataclasses.replace(options, mixed_precision="float32")
+
+
+def _from_training_directory(options: Options, given) -> Options:
+    stored = read_options_file(options.checkpoint)
+    options = merge_stored_options(options, stored, given, os.path.join(options.checkpoint, OPTIONS_FILE))
+    changed = schedule_changes(options, stored) if options.mode == "train" else []
+    if changed:
+        print(f"note: resuming with a different learning-rate schedule ({', '.join(changed)}); "
+              "it applies from the resumed step on", flush=True)
+    return options
+
+
+def prepare(options: Options, explicit=None) -> Options:
+    """OPTIONS made ready for options.mode (see the module docstring)."""
+    given = flags_given(options, explicit)
+    mode, checkpoint = options.mode, options.checkpoint
+    if mode == "score":  # two folders of pictures, no model
+        _check_score_folders(options)
+    if mode in _CHECKPOINT_NEEDS and not checkpoint:
+        raise Pix2PixError(f"--checkpoint: is required for --mode {mode} ({_CHECKPOINT_NEEDS[mode]})")
+    if mode == "train" and options.seed is None:
+        options = dataclasses.replace(options, seed=random.randint(0, 2**31 - 1))
+
+    if mode in ("infer", "serve") and is_saved_model(checkpoint):
+        options = _from_export(options, given)
+    elif mode == "import":
+        options = _from_tf1_directory(options, given)
+    elif checkpoint:
+        options = _from_training_directory(options, given)
+
+    if mode == "test":
+        if options.seed is None:
+            options = dataclasses.replace(options, seed=0)
+        # The reference's test mode: scale_size = CROP_SIZE, flip off.
+        options = dataclasses.replace(options, scale_size=options.crop_size, flip=False)
+    return validate(options)
+
+
+def prepare_for(mode: str, options: Options, explicit=None) -> Options:
+    """prepare() for MODE, whatever options.mode says."""
+    return prepare(dataclasses.replace(options, mode=mode), explicit)
+
+
+def prepare_train_options(options: Options, explicit=None) -> Options:
+    """prepare() for a training run (mode train)."""
+    return prepare_for("train", options, explicit)
+
+
+def prepare_test_options(options: Options, explicit=None) -> Options:
+    """prepare() for test mode."""
+    return prepare_for("test", options, explicit)
