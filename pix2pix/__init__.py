@@ -16,6 +16,7 @@ The public API:
                                            the CLI's export, infer, import and serve modes (docs/export.md)
     ImageTranslator                        the exported SavedModel's root: any-size photos in, pictures out
     plots                                  plot_losses, plot_results (matplotlib, written atomically)
+    loss_history                           read_loss_history, append_loss_history (a run's losses.csv)
     Pix2PixError                           raised for bad input; its message names the flag or file
     metrics                                image quality figures on 8-bit RGB (numpy only)
 
@@ -46,7 +47,7 @@ _EXPORTS = {
     "train": "modes.train",
 }
 # public submodules: attribute name -> module
-_SUBMODULES = {"plots": "reporting.plots", "metrics": "reporting.metrics"}
+_SUBMODULES = {"plots": "reporting.plots", "loss_history": "reporting.loss_history", "metrics": "reporting.metrics"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
 

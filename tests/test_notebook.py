@@ -101,6 +101,6 @@ def test_notebook_runs_end_to_end(tmp_path):
     assert (run / "infer" / "index.html").is_file()
 
     # One loss record per training chunk, steps increasing.
-    from pix2pix.reporting.plots import read_loss_history
+    from pix2pix.reporting.loss_history import read_loss_history
     steps = [record["step"] for record in read_loss_history(run / "train" / "losses.csv")]
     assert len(steps) >= 2 and steps == sorted(set(steps))

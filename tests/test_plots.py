@@ -9,6 +9,7 @@ import pytest
 
 from conftest import smooth_photo, write_image
 from pix2pix import plots
+from pix2pix.reporting import loss_history
 
 
 def _record(step):
@@ -42,41 +43,41 @@ def test_loss_history_round_trips_exactly(tmp_path):
     csv_path = tmp_path / "losses.csv"
     history = _history(range(50, 501, 50))
     for record in history:
-        plots.append_loss_history(csv_path, record)
+        loss_history.append_loss_history(csv_path, record)
     with open(csv_path, encoding="utf-8") as f:
         assert f.readline() == "step,discrim_loss,gen_loss_GAN,gen_loss_L1\n"
-    assert plots.read_loss_history(csv_path) == history  # floats keep every bit
+    assert loss_history.read_loss_history(csv_path) == history  # floats keep every bit
 
 
 def test_missing_history_reads_as_empty_and_truncating_it_creates_nothing(tmp_path):
     csv_path = tmp_path / "losses.csv"
-    assert plots.read_loss_history(csv_path) == []
-    assert plots.truncate_loss_history(csv_path, 100) == 0
+    assert loss_history.read_loss_history(csv_path) == []
+    assert loss_history.truncate_loss_history(csv_path, 100) == 0
     assert not csv_path.exists()
 
 
 def test_truncate_drops_rows_after_the_resume_step(tmp_path):
     csv_path = tmp_path / "losses.csv"
     for record in _history(range(50, 501, 50)):
-        plots.append_loss_history(csv_path, record)
+        loss_history.append_loss_history(csv_path, record)
     # A run checkpointed at 300 went on to 500 before it was killed; the resume restarts at 300.
-    assert plots.truncate_loss_history(csv_path, 300) == 4
-    assert [r["step"] for r in plots.read_loss_history(csv_path)] == [50, 100, 150, 200, 250, 300]
-    assert plots.truncate_loss_history(csv_path, 300) == 0
+    assert loss_history.truncate_loss_history(csv_path, 300) == 4
+    assert [r["step"] for r in loss_history.read_loss_history(csv_path)] == [50, 100, 150, 200, 250, 300]
+    assert loss_history.truncate_loss_history(csv_path, 300) == 0
 
 
 def test_append_replaces_rows_at_and_after_its_step(tmp_path):
     csv_path = tmp_path / "losses.csv"
     for record in _history([50, 100, 150]):
-        plots.append_loss_history(csv_path, record)
+        loss_history.append_loss_history(csv_path, record)
     again = dict(_record(100), gen_loss_L1=0.5)
-    plots.append_loss_history(csv_path, again)
-    assert plots.read_loss_history(csv_path) == [_record(50), again]
+    loss_history.append_loss_history(csv_path, again)
+    assert loss_history.read_loss_history(csv_path) == [_record(50), again]
 
 
 def test_append_leaves_no_temporary_files_and_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
     csv_path = tmp_path / "losses.csv"
-    plots.append_loss_history(csv_path, _record(50))
+    loss_history.append_loss_history(csv_path, _record(50))
     before = csv_path.read_bytes()
 
     def crash(*args):
@@ -84,7 +85,7 @@ def test_append_leaves_no_temporary_files_and_keeps_the_old_file_on_failure(tmp_
 
     monkeypatch.setattr(os, "replace", crash)  # the rename that publishes the new file
     with pytest.raises(OSError):
-        plots.append_loss_history(csv_path, _record(100))
+        loss_history.append_loss_history(csv_path, _record(100))
     assert csv_path.read_bytes() == before
     assert os.listdir(tmp_path) == ["losses.csv"]
 
@@ -93,26 +94,26 @@ def test_bad_history_files_are_reported_with_file_and_line(tmp_path):
     csv_path = tmp_path / "losses.csv"
     csv_path.write_text("loss,step\n1,2\n")
     with pytest.raises(ValueError, match="header"):
-        plots.read_loss_history(csv_path)
+        loss_history.read_loss_history(csv_path)
     csv_path.write_text("step,loss,loss\n1,2,3\n")
     with pytest.raises(ValueError, match="header"):
-        plots.read_loss_history(csv_path)
+        loss_history.read_loss_history(csv_path)
     csv_path.write_text("step,discrim_loss,gen_loss_GAN,gen_loss_L1\n50,1,2,3\n100,1,x,3\n")
     with pytest.raises(ValueError, match="line 3"):
-        plots.read_loss_history(csv_path)
+        loss_history.read_loss_history(csv_path)
     with pytest.raises(ValueError, match="at least one loss"):
-        plots.append_loss_history(csv_path, {"step": 1})
+        loss_history.append_loss_history(csv_path, {"step": 1})
 
 
 def test_a_run_with_other_losses_continues_the_file_with_the_union_of_columns(tmp_path):
     """A resumed run whose model reports other losses (e.g. a gradient penalty) keeps the file."""
     csv_path = tmp_path / "losses.csv"
-    plots.append_loss_history(csv_path, _record(50))
-    plots.append_loss_history(csv_path, {**_record(100), "discrim_loss_GP": 0.25})
+    loss_history.append_loss_history(csv_path, _record(50))
+    loss_history.append_loss_history(csv_path, {**_record(100), "discrim_loss_GP": 0.25})
     lines = csv_path.read_text().splitlines()
     assert lines[0] == "step,discrim_loss,gen_loss_GAN,gen_loss_L1,discrim_loss_GP"
     assert lines[1].endswith(",") and lines[2].endswith(",0.25")
-    history = plots.read_loss_history(csv_path)
+    history = loss_history.read_loss_history(csv_path)
     assert history[0]["discrim_loss_GP"] is None and history[1]["discrim_loss_GP"] == 0.25
     figure = plots.plot_losses(history, tmp_path / "losses.png")
     assert [ax.get_ylabel() for ax in figure.axes] == list(plots.LOSS_FIELDS[1:]) + ["discrim_loss_GP"]
@@ -153,8 +154,8 @@ def test_plot_losses_sorts_steps_and_handles_short_and_empty_histories(tmp_path)
 def test_plot_losses_reads_what_training_writes(tmp_path):
     csv_path = tmp_path / "losses.csv"
     for record in _history(range(10, 101, 10)):
-        plots.append_loss_history(csv_path, record)
-    figure = plots.plot_losses(plots.read_loss_history(csv_path), tmp_path / "losses.png")
+        loss_history.append_loss_history(csv_path, record)
+    figure = plots.plot_losses(loss_history.read_loss_history(csv_path), tmp_path / "losses.png")
     assert len(figure.axes[2].get_lines()[0].get_xdata()) == 10
 
 

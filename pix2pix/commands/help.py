@@ -4,7 +4,7 @@ reads them, built from the Options fields' metadata (no TensorFlow is loaded to 
 import textwrap
 
 from pix2pix.commands.flags import ALIASES
-from pix2pix.options.record import MODES, Options, fields
+from pix2pix.options.record import MODES, fields
 
 EXAMPLES = {
     "train": "pix2pix --mode train --input_dir facades/train --output_dir run --which_direction BtoA "

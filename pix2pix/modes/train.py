@@ -23,7 +23,8 @@ from pix2pix.models.networks import count_trainable_parameters
 from pix2pix.modes.preparation import prepare_for
 from pix2pix.options.record import Options
 from pix2pix.options.stored import save_options
-from pix2pix.reporting.plots import append_loss_history, plot_losses, read_loss_history, truncate_loss_history
+from pix2pix.reporting.loss_history import append_loss_history, read_loss_history, truncate_loss_history
+from pix2pix.reporting.plots import plot_losses
 from pix2pix.reporting.pictures import (PAIR_COLUMNS, STEP_COLUMN, file_stem, probabilities_to_uint8,
                              save_pictures, to_display, write_index)
 

@@ -1,25 +1,16 @@
-"""Pictures of a run for people: loss curves (losses.csv -> losses.png) and result grids (results.png).
+"""Pictures of a run for people: loss curves (losses.png) and result grids (results.png).
 
 Figures are drawn with matplotlib's object API on an Agg canvas, never through pyplot:
 nothing here opens a window, needs a display, or changes the backend of a caller such as
 a notebook. PNG files are rendered into memory and written atomically, like every other
 file this package writes.
 
-    history = read_loss_history("run/losses.csv")      # [{"step", "discrim_loss", ...}, ...]
+    history = loss_history.read_loss_history("run/losses.csv")   # [{"step", "discrim_loss", ...}, ...]
     plot_losses(history, "run/losses.png")
     plot_results(spread_rows(rows, 16), "test/results.png", base_dir="test", total=len(rows))
-
-The loss history file has one row per progress report of the trainer, holding the
-averaged losses it prints (the model's loss names, whatever they are):
-
-    step,discrim_loss,gen_loss_GAN,gen_loss_L1
-    50,1.2026,0.8929,0.1405
-
-A run whose model reports other losses (another --gan_mode) continues the file with the
-union of the columns; a loss a row does not have is an empty cell (None when read).
+The loss history itself (losses.csv) is read and written by reporting/loss_history.py.
 """
 
-import csv
 import io
 import os
 import re
@@ -28,9 +19,9 @@ import cv2
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from pix2pix.io.files import atomic_write_bytes, atomic_write_text
+from pix2pix.io.files import atomic_write_bytes
+from pix2pix.reporting.loss_history import LOSS_FIELDS, loss_columns
 
-LOSS_FIELDS = ("step", "discrim_loss", "gen_loss_GAN", "gen_loss_L1")  # the default model's file
 LOSS_TITLES = {
     "discrim_loss": "discriminator loss",
     "gen_loss_GAN": "generator GAN loss",
@@ -55,94 +46,6 @@ NAME_CHAR_INCHES = 0.075  # average width of a character at NAME_FONT_SIZE point
 MAX_NAME_CHARS = 32
 # Agg refuses images of 2**16 pixels or more on a side; long result grids get shorter rows instead.
 MAX_FIGURE_INCHES = 300.0
-
-
-# ------------------------------------------------------------------ loss history (losses.csv)
-def loss_columns(history):
-    """The loss names of HISTORY's records, in order of first appearance."""
-    names = []
-    for record in history:
-        names += [name for name in record if name != "step" and name not in names]
-    return names
-
-
-def _format_row(record, names) -> str:
-    """One CSV line for a loss record; floats keep full precision (repr round-trips)."""
-    values = [str(int(record["step"]))]
-    values += ["" if record.get(name) is None else repr(float(record[name])) for name in names]
-    return ",".join(values) + "\n"
-
-
-def read_loss_history(csv_path):
-    """The records of CSV_PATH as a list of dicts, in file order; [] if the file does not exist.
-
-    Raises ValueError naming the file and line if the header or a row is not what
-    append_loss_history writes.
-    """
-    if not os.path.exists(csv_path):
-        return []
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None:
-            return []
-        if not header or header[0] != "step" or len(set(header)) != len(header) or "" in header:
-            raise ValueError(f"{csv_path}: header must be step followed by loss names, "
-                             f"got {','.join(header)}")
-        names = header[1:]
-        history = []
-        for row in reader:
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise ValueError(f"{csv_path}, line {reader.line_num}: expected "
-                                 f"{len(header)} values, got {len(row)}")
-            try:
-                record = {"step": int(row[0])}
-                record.update((name, float(value) if value != "" else None)
-                              for name, value in zip(names, row[1:]))
-            except ValueError as err:
-                raise ValueError(f"{csv_path}, line {reader.line_num}: {err}") from None
-            history.append(record)
-    return history
-
-
-def _write_loss_history(csv_path, history) -> None:
-    """Replace CSV_PATH with HISTORY in one atomic rename (a crash leaves the old or the new file)."""
-    names = loss_columns(history)
-    text = ",".join(["step"] + names) + "\n" + "".join(_format_row(r, names) for r in history)
-    atomic_write_text(csv_path, text)
-
-
-def append_loss_history(csv_path, record) -> None:
-    """Add RECORD ({"step", loss name: value, ...}) to CSV_PATH.
-
-    The file is created with its header if missing and always rewritten whole and
-    atomically, so it is never seen half-written. Rows at RECORD's step or later are
-    replaced: a step has one set of averages, and re-running it (after a resume from an
-    older checkpoint) supersedes what the earlier attempt recorded. Columns are the union
-    of the file's and the record's.
-    """
-    if "step" not in record or len(record) < 2:
-        raise ValueError(f"loss record needs a step and at least one loss: {record!r}")
-    step = int(record["step"])
-    history = [r for r in read_loss_history(csv_path) if r["step"] < step]
-    history.append(dict(record))
-    _write_loss_history(csv_path, history)
-
-
-def truncate_loss_history(csv_path, step) -> int:
-    """Drop the rows of CSV_PATH after STEP (call it when resuming from a checkpoint at STEP).
-
-    Training that continued past the checkpoint before it was stopped recorded losses
-    the resumed run will record again. Returns the number of rows dropped; a missing
-    file is left missing.
-    """
-    history = read_loss_history(csv_path)
-    kept = [r for r in history if r["step"] <= step]
-    if len(kept) != len(history):
-        _write_loss_history(csv_path, kept)
-    return len(history) - len(kept)
 
 
 # ------------------------------------------------------------------------------ rendering

@@ -1,0 +1,118 @@
+"""The layout docs/architecture.md describes, checked: rooms, floors, and no cycle between packages.
+
+Every import statement counts, those inside functions too: a lazy import is still a dependency.
+"""
+
+import ast
+import os
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The rooms of pix2pix/, lowest floor first: a room imports only its own floor or lower ones.
+FLOORS = ("errors", "io", "options", "data", "models", "reporting", "inference", "serving", "modes", "commands")
+# What data_prep, the sibling package, may use of pix2pix.
+DATA_PREP_MAY_IMPORT = ("pix2pix.errors", "pix2pix.io", "pix2pix.reporting.metrics")
+TOP_LEVEL_MODULES = {"__init__.py", "__main__.py", "errors.py"}
+
+
+def _modules(package):
+    """{dotted module name: source path} of every .py file under PACKAGE."""
+    found = {}
+    for root, _, files in os.walk(os.path.join(REPO, package)):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(root, name)
+                dotted = os.path.relpath(path, REPO)[:-3].replace(os.sep, ".")
+                found[dotted.removesuffix(".__init__")] = path
+    return found
+
+
+def _imports(path, module):
+    """The pix2pix/data_prep modules (or packages) PATH imports, anywhere in the file."""
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against the importing module's package
+                base = module.rsplit(".", node.level)[0]
+                target = f"{base}.{node.module}" if node.module else base
+            else:
+                target = node.module
+            names.add(target)
+            names.update(f"{target}.{alias.name}" for alias in node.names)
+    return {name for name in names if name.split(".")[0] in ("pix2pix", "data_prep")}
+
+
+def _room(name):
+    """'pix2pix.models.losses' -> 'models'; the package face 'pix2pix' -> None."""
+    parts = name.split(".")
+    if parts[0] != "pix2pix" or len(parts) == 1:
+        return None
+    return parts[1] if parts[1] in FLOORS else None
+
+
+ALL = {**_modules("pix2pix"), **_modules("data_prep")}
+GRAPH = {module: _imports(path, module) for module, path in ALL.items()}
+
+
+def test_pix2pix_has_no_module_at_its_top_level_but_its_face_main_and_errors():
+    top = {name for name in os.listdir(os.path.join(REPO, "pix2pix")) if name.endswith(".py")}
+    assert top == TOP_LEVEL_MODULES
+    rooms = {name for name in os.listdir(os.path.join(REPO, "pix2pix"))
+             if os.path.isfile(os.path.join(REPO, "pix2pix", name, "__init__.py"))}
+    assert rooms == set(FLOORS) - {"errors"}
+
+
+@pytest.mark.parametrize("module", sorted(m for m in ALL if _room(m)))
+def test_a_room_imports_only_its_own_floor_or_lower_ones(module):
+    floor = FLOORS.index(_room(module))
+    higher = sorted(name for name in GRAPH[module]
+                    if name.startswith("data_prep") or (_room(name) and FLOORS.index(_room(name)) > floor))
+    assert not higher, f"{module} (floor {_room(module)}) imports {higher}"
+
+
+def test_data_prep_imports_only_the_shared_io_errors_and_metrics():
+    for module, names in GRAPH.items():
+        if module.startswith("data_prep"):
+            foreign = sorted(n for n in names if n.startswith("pix2pix")
+                             and not n.startswith(DATA_PREP_MAY_IMPORT) and n != "pix2pix")
+            assert not foreign, f"{module} imports {foreign}"
+
+
+def test_no_package_imports_data_prep():
+    for module, names in GRAPH.items():
+        if module.startswith("pix2pix"):
+            assert not any(n.startswith("data_prep") for n in names), module
+
+
+def test_no_import_cycle_between_packages():
+    """The graph of packages (pix2pix's rooms and data_prep) has no cycle."""
+    def package(name):
+        return "data_prep" if name.startswith("data_prep") else _room(name)
+
+    edges = {}
+    for module, names in GRAPH.items():
+        source = package(module)
+        for name in names:
+            target = package(name)
+            if source and target and source != target:
+                edges.setdefault(source, set()).add(target)
+    visiting, done = set(), set()
+
+    def visit(node, path):
+        assert node not in visiting, "import cycle: " + " -> ".join(path + [node])
+        if node in done:
+            return
+        visiting.add(node)
+        for target in sorted(edges.get(node, ())):
+            visit(target, path + [node])
+        visiting.discard(node)
+        done.add(node)
+
+    for node in sorted(edges):
+        visit(node, [])
