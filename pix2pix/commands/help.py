@@ -93,3 +93,27 @@ def full_help() -> str:
 def help_text(mode=None) -> str:
     return mode_help(mode) if mode in MODES else full_help()
 
+
+
+def flags_markdown() -> str:
+    """docs/flags.md: every flag by the modes that read it, as `--help` shows them (a test keeps the
+    file equal to this)."""
+    lines = ["# Flags", "", "Generated from the Options fields (`pix2pix/options/record.py`) by "
+             "`python -m pix2pix.commands.help`; `pix2pix --mode MODE --help` prints the same per mode.", "",
+             EXIT_STATUSES, ""]
+    for mode in MODES:
+        lines += [f"## --mode {mode}", "", PURPOSES[mode] + ":", "", "```sh", EXAMPLES[mode], "```", "",
+                  "| flag | default | what |", "|---|---|---|"]
+        for field in mode_flags(mode):
+            detail = field.metadata["help"].replace("|", "\\|")
+            if field.metadata["choices"] and field.name != "video_codec":
+                detail += f" (one of {', '.join(field.metadata['choices'])})"
+            aliases = [f"`--{alias}`" for alias, target in ALIASES.items() if target == field.name]
+            name = f"`--{field.name}`" + (f" ({', '.join(aliases)})" if aliases else "")
+            lines.append(f"| {name} | {_default(field.default)} | {detail} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(flags_markdown(), end="")
