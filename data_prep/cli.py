@@ -192,16 +192,38 @@ Full documentation: docs/data_prep.md
 """
 
 
-def _show_our_flags_in_short_help():
-    """absl's --help lists the main module's key flags; ours live in this module."""
-    main_module = sys.modules.get("__main__")
-    if main_module is not None and not main_module.__doc__:
-        main_module.__doc__ = USAGE  # the console-script wrapper has no docstring
-    for name in sorted(_ALL_FLAGS):
-        FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS[name])
+HELP_WORDS = ("-h", "-help", "--help", "--helpshort", "--helpfull", "-?")
+
+
+def _flag_line(name):
+    flag = FLAGS[name]
+    default = "none" if flag.default is None else flag.default
+    return "  --%s  %s [default: %s]" % (name, flag.help, default)
+
+
+def help_text(operation=None):
+    """The usage, then the flags of OPERATION (or of every operation), each with its default."""
+    operations = [operation] if operation in OPERATION_FLAGS else list(OPERATIONS)
+    lines = [USAGE, "flags of every operation:"] + [_flag_line(name) for name in sorted(_COMMON_FLAGS)]
+    for name in operations:
+        lines += ["", "--operation %s:" % name] + [_flag_line(flag) for flag in sorted(OPERATION_FLAGS[name])]
+    return "\n".join(lines) + "\n"
+
+
+def _operation_named(arguments):
+    for index, argument in enumerate(arguments):
+        if argument == "--operation" and index + 1 < len(arguments):
+            return arguments[index + 1]
+        if argument.startswith("--operation="):
+            return argument.split("=", 1)[1]
+    return None
 
 
 def run():
-    """Console-script entry point (``pix2pix-prep``); also used by ``python -m data_prep``."""
-    _show_our_flags_in_short_help()
+    """Console-script entry point (``pix2pix-prep``); also used by ``python -m data_prep``.
+    --help (and -h, and no arguments at all) prints the usage and the flags, and exits 0."""
+    arguments = sys.argv[1:]
+    if not arguments or any(argument in HELP_WORDS for argument in arguments):
+        sys.stdout.write(help_text(_operation_named(arguments)))
+        sys.exit(0)
     app.run(main, flags_parser=parse_flags)
