@@ -14,7 +14,7 @@ its variables are TF1 reference variables) with two things put in place first:
   (same variable names and maths; tests/test_tf1_layers.py checks them against our networks);
 - Grappler's constant folding is turned off: on TF 2.x it rewrites the original's
   log(1 - p + EPS) into log((1 + EPS) - p), which loses the EPS in float32 and turns the
-  loss to NaN as soon as D saturates (SPEC.md, "Numerical trap").
+  loss to NaN as soon as D saturates (docs/reference.md#numerical-trap).
 
 For every seed the rows are: "tf1" (the original), and this project through its CLI
 (`python -m pix2pix`) with each --update_order asked for (default both). Every run trains on

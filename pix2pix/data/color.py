@@ -1,6 +1,6 @@
 """sRGB <-> CIE Lab (D65) as TensorFlow ops, with the reference's constants.
 
-The conversion follows SPEC.md ("sRGB <-> CIE Lab"), itself after torch's image.c.
+The conversion follows docs/reference.md#srgb-and-cie-lab, itself after torch's image.c.
 All functions take and return float32 tensors whose last axis holds the 3 (or 1/2)
 channels; any leading shape works, e.g. [H, W, 3] or [N, H, W, 3].
 """
@@ -17,7 +17,7 @@ def _times_matrix(pixels, matrix):
 
 
 def srgb_to_linear(srgb):
-    """sRGB [..., C] in [0, 1] -> linear RGB [..., C] (SPEC.md's curve)."""
+    """sRGB [..., C] in [0, 1] -> linear RGB [..., C] (the reference's curve)."""
     # tf.maximum keeps pow() away from negative bases in the branch tf.where discards.
     return tf.where(srgb <= 0.04045, srgb / 12.92,
                     ((tf.maximum(srgb, 0.04045) + 0.055) / 1.055) ** 2.4)
@@ -77,7 +77,7 @@ _GAMUT_TOLERANCE = 1e-3  # linear RGB; the Lab white point itself maps to R = 1.
 # Lab colorization keeps the photo's own lightness L at full resolution. L depends on the
 # relative luminance Y alone, so the functions below work with Y directly: the photo's Y
 # is carried through unchanged while only X and Z follow the predicted a and b. This is
-# the Lab above (SPEC.md's constants), arranged so a 12-megapixel photo needs one
+# the Lab above (the reference's constants), arranged so a 12-megapixel photo needs one
 # gamma curve each way and no full Lab round trip.
 _LUMINANCE_WEIGHTS = [row[1] for row in RGB_TO_XYZ]  # Y = linear RGB . these
 

@@ -1,4 +1,4 @@
-"""The constants of SPEC.md's sRGB <-> CIE Lab (D65) conversion, shared without TensorFlow.
+"""The reference's sRGB <-> CIE Lab (D65) constants (docs/reference.md#srgb-and-cie-lab), shared without TensorFlow.
 
 pix2pix.data.color uses them for the TensorFlow ops of training and test; pix2pix.reporting.metrics for its
 numpy scores of saved pictures, so both see the same Lab.

@@ -1,4 +1,4 @@
-"""The generators, as layer tables (SPEC.md): --netG unet | encoder_decoder | resnet_9blocks | resnet_6blocks.
+"""The generators, as layer tables (docs/reference.md#generator, docs/reference.md#opt-in-models): --netG unet | encoder_decoder | resnet_9blocks | resnet_6blocks.
 
 Every generator maps [N, H, W, input_channels] in [-1, 1] to [N, H, W, output_channels] in
 [-1, 1] (tanh) for H and W multiples of its `side_multiple`. Call it with training=True for

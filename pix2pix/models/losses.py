@@ -7,7 +7,7 @@ to D's loss (reported under their own names: progress lines, TensorBoard, losses
 vanilla (the reference's) works on probabilities with its EPS. The reference writes
 log(1 - p + EPS). Inside a TF2 graph, Grappler's constant folding reassociates that into
 log((1 + EPS) - p), and in float32 1 + 1e-12 == 1: the guard disappears and the loss becomes
-inf as soon as the sigmoid saturates at exactly 1.0 (SPEC.md, "Numerical trap"). Passing
+inf as soon as the sigmoid saturates at exactly 1.0 (docs/reference.md#numerical-trap). Passing
 1 - p through tf.maximum(., 0) first puts an op Grappler cannot reassociate across between
 the subtraction and the EPS, while changing neither the value (1 - p >= 0 for a
 probability) nor the gradient anywhere the original's is finite.
