@@ -44,10 +44,10 @@ def main():
     from pix2pix.inference import video
     from pix2pix.inference.translator import load_translator
     from pix2pix.models.pix2pix_model import Pix2Pix
+    from pix2pix.models.checkpoints import CHECKPOINT_PREFIX
     from pix2pix.modes.preparation import prepare
     from pix2pix.options.record import Options
     from pix2pix.options.stored import save_options
-    from pix2pix.modes.train import CHECKPOINT_PREFIX
 
     with tempfile.TemporaryDirectory() as scratch:
         run = os.path.join(scratch, "run")

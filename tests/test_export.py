@@ -17,11 +17,11 @@ from pix2pix.errors import Pix2PixError
 from pix2pix.inference.translator import ImageTranslator, load_translator
 from pix2pix.modes.export import export_mode, prepare_export_options
 from pix2pix.models.networks import define_generator
-from pix2pix.models.pix2pix_model import Pix2Pix, restore_generator
+from pix2pix.models.checkpoints import CHECKPOINT_PREFIX, restore_generator
+from pix2pix.models.pix2pix_model import Pix2Pix
 from pix2pix.modes.preparation import prepare_test_options
 from pix2pix.options.record import Options
 from pix2pix.options.stored import save_options
-from pix2pix.modes.train import CHECKPOINT_PREFIX
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

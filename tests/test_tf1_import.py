@@ -17,7 +17,8 @@ import tensorflow as tf
 from conftest import run_cli
 from pix2pix.errors import Pix2PixError
 from pix2pix.models.networks import define_generator
-from pix2pix.models.pix2pix_model import Pix2Pix, latest_checkpoint, restore_generator
+from pix2pix.models.checkpoints import latest_checkpoint, restore_generator
+from pix2pix.models.pix2pix_model import Pix2Pix
 from pix2pix.models.networks import build_discriminator
 from pix2pix.modes.preparation import prepare_test_options
 from pix2pix.options.record import Options

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from conftest import smooth_photo
 from pix2pix import Options, Pix2Pix
-from pix2pix.models.pix2pix_model import LossAverages
+from pix2pix.models.loss_averages import LossAverages
 
 
 def _tiny_options(**kw):

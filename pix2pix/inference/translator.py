@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from pix2pix.errors import Pix2PixError
 from pix2pix.data.imaging import decode_rgb, resize
-from pix2pix.models.pix2pix_model import restore_generator
+from pix2pix.models.checkpoints import restore_generator
 from pix2pix.models.networks import define_generator, side_multiple
 from pix2pix.options.record import Options
 from pix2pix.data.tasks import task_for

@@ -1,73 +1,44 @@
-"""Pix2Pix: the two networks, their optimisers, the train step and the checkpoint layout.
+"""Pix2Pix: the two networks, their optimisers, the global step, the loss averages and the train step.
 
-The train step follows SPEC.md "Losses and optimisation": one forward pass of G and
-of D on (input, target) and (input, G(input)); both gradients are computed from that
-one forward pass, then the discriminator update is applied, then the generator's;
-global step + 1. (The TF1 original computed G's gradient after D's in-place update,
-mixing old activations with new weights; the PyTorch port recomputes D(x, G(x))
-after the D update at the cost of an extra forward. We take the accepted port: one
-forward pass, both gradients from it, D applied first.)
+A train step runs the generator once and the discriminator on (input, target) and on
+(input, G(input)); the discriminator's gradient comes from that one forward pass; the
+discriminator's update is applied before the generator's; the global step goes up by one.
+Where G's gradient comes from depends on --update_order (update_orders.py):
 
---update_order sequential (opt-in, issue 15) takes the generator's gradient through the
-*updated* discriminator instead: the D update is applied, then D(x, G(x)) is computed again
-through D's new weights (one more discriminator forward) and the generator's gradient is
-taken from that. G's forward pass is not repeated: its outputs (and their dropout draws) are
-the ones D's loss saw, as in the TF1 original, where `outputs` is one tensor of the session
-run and only the ops after it see the new D weights. Unlike the original, the second D pass
-also has fresh activations and batch statistics (the PyTorch port's form). The reported
-gen_loss_GAN is the one whose gradient was taken (through the new D).
-Its non-finite guard: D's weights and optimiser state are copied before D's update; when
-either half's loss is not finite on any replica, the copy is put back and G is not updated,
-so neither network (nor step, averages, optimiser slots) changes.
+- simultaneous (the default): from the same forward pass, through the discriminator as it was
+  before its update. The TF1 reference took G's gradient after D's update in place, mixing
+  activations of the old D with its new weights; the PyTorch port runs D(x, G(x)) again after
+  D's update, at the cost of one more discriminator forward. This port takes the accepted
+  port's form: one forward pass, both gradients from it, D applied first.
+- sequential (opt-in): through the updated discriminator, as the reference's order intended.
+
+A loss that is not finite on any replica leaves weights, optimiser state, step and averages as
+they were, so the trainer can stop (or skip the batch) without NaN ever reaching a checkpoint.
 
 The networks come from the registries (networks.py: --netG, --netD), the GAN loss from
 losses.py (--gan_mode); the names of the losses the model reports (`loss_names`) are
 declared there once and drive progress lines, TensorBoard, losses.csv and losses.png.
+The checkpoint's layout is in checkpoints.py.
 """
 
 import contextlib
-import os
 
 import keras
 import tensorflow as tf
 
 from pix2pix.models import kernels
-from pix2pix.errors import Pix2PixError, error_line
+from pix2pix.models.checkpoints import model_checkpoint
+from pix2pix.models.loss_averages import LossAverages
 from pix2pix.models.losses import BASE_LOSS_NAMES, gan_loss_for, l1_loss, loss_names
-from pix2pix.models.networks import (can_stack, define_discriminator, define_generator, discriminate,
-                              discriminate_real_and_fake)
-from pix2pix.options.record import Options
+from pix2pix.models.networks import can_stack, define_discriminator, define_generator, discriminate, \
+    discriminate_real_and_fake
 from pix2pix.models.schedules import learning_rate
+from pix2pix.models.update_orders import UPDATE_ORDERS, set_learning_rate
+from pix2pix.options.record import Options
 
-EMA_DECAY = 0.99
 LOSS_NAMES = BASE_LOSS_NAMES  # the default model's; Pix2Pix.loss_names says a model's own
-
-
-class LossAverages(tf.Module):
-    """Exponential moving averages (decay 0.99) of the losses NAMES, as the reference shows them.
-
-    The averages start at zero and are divided by (1 - decay**n) when read (zero-debiasing).
-    This is a deliberate difference: the reference's tf.train.ExponentialMovingAverage runs
-    with zero_debias=False, so it prints about 0.01 x the loss at step 1 and creeps up over
-    the first few hundred steps; after that the two agree (README, "Faithfulness").
-    """
-
-    def __init__(self, names=LOSS_NAMES, decay=EMA_DECAY):
-        super().__init__(name="loss_averages")
-        self.names = tuple(names)
-        self.decay = decay
-        self.biased = tf.Variable(tf.zeros([len(self.names)]), trainable=False, name="biased")
-        self.updates = tf.Variable(0.0, trainable=False, name="updates")
-
-    def update(self, losses):
-        self.biased.assign(self.decay * self.biased + (1.0 - self.decay) * tf.stack(losses))
-        self.updates.assign_add(1.0)
-
-    def read(self):
-        """{name: float} of the debiased averages (zeros before the first update)."""
-        correction = 1.0 - self.decay ** tf.maximum(self.updates, 1.0)
-        values = (self.biased / correction).numpy()
-        return dict(zip(self.names, (float(v) for v in values)))
+# What a step returns with details=True, besides the losses: the first replica's, for summaries.
+DETAIL_KEYS = ("outputs", "predict_real", "predict_fake", "discriminator_gradients", "generator_gradients")
 
 
 def _adam(options: Options):
@@ -89,28 +60,6 @@ def _dtype_policy(precision):
         yield
     finally:
         keras.config.set_dtype_policy(previous)
-
-
-class _StateCopy:
-    """A copy of some variables (D's weights and optimiser state) that can be put back exactly.
-
-    Created beside the variables (in the strategy's scope); not part of the checkpoint.
-    """
-
-    def __init__(self, variables):
-        self.variables = [kernels._resource(v) for v in variables]
-        self.copies = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False,
-                                   name="update_order_copy") for v in self.variables]
-
-    def save(self):
-        # tf.function runs a resource's reads and writes in program order: these copies are
-        # taken before the update that follows them, and restore() after it.
-        for c, v in zip(self.copies, self.variables):
-            c.assign(v)
-
-    def restore(self):
-        for c, v in zip(self.copies, self.variables):
-            v.assign(c)
 
 
 class Pix2Pix:
@@ -140,13 +89,8 @@ class Pix2Pix:
         self.stopped_by = None  # set by the trainer when a signal ended the run early
         self._stack_discriminator_batches = can_stack(self.discriminator)
         self._schedule = None
-        if options.update_order == "sequential":
-            with self.strategy.scope():
-                self._discriminator_backup = _StateCopy(
-                    self.discriminator.variables + self.discriminator_optimizer.variables)
-            self._step_fn = tf.function(self._train_step_sequential)
-        else:
-            self._step_fn = tf.function(self._train_step)
+        self.update_order = UPDATE_ORDERS[options.update_order](self)
+        self._step_fn = tf.function(self._train_step)
 
     def follow_schedule(self, total_steps: int, steps_per_epoch: int) -> None:
         """Set both learning rates from --lr_policy before every step of a TOTAL_STEPS run."""
@@ -183,6 +127,14 @@ class Pix2Pix:
         g_l1 = l1_loss(targets, outputs)
         return g_gan, g_l1, self.options.gan_weight * g_gan + self.options.l1_weight * g_l1
 
+    def _scaled(self, loss, optimizer):
+        """LOSS as this replica hands it to OPTIMIZER's gradient."""
+        # The optimisers sum gradients over replicas: this makes it a global-batch mean.
+        scaled = loss / tf.distribute.get_replica_context().num_replicas_in_sync
+        if self.options.mixed_precision == "float16":  # unscaled again by LossScaleOptimizer
+            scaled = optimizer.scale_loss(scaled)
+        return scaled
+
     def _replica_result(self, losses, d_grads, g_grads, pictures) -> dict:
         """What a replica's step hands back: the reported losses, whether any was not finite,
         both gradients and the tensors summaries show."""
@@ -195,118 +147,51 @@ class Pix2Pix:
                 "outputs": outputs, "predict_real": predict_real, "predict_fake": predict_fake}
 
     def _replica_gradients(self, inputs, targets):
-        """Forward and backward pass on this replica's share of the batch."""
-        options = self.options
-        replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+        """Forward and backward pass on this replica's share of the batch (G runs once).
+
+        The update order says whether D's update is applied within it and which D(x, G(x))
+        G's loss is taken from."""
+        discriminator, generator = self.discriminator, self.generator
         with tf.GradientTape(persistent=True) as tape:
-            outputs = self.generator(inputs, training=True)
+            outputs = generator(inputs, training=True)
             d_loss, predict_real, predict_fake, extra = self._discriminator_loss(inputs, targets, outputs)
-            g_gan, g_l1, g_loss = self._generator_loss(targets, outputs, predict_fake)
-            # The optimisers sum gradients over replicas: this makes it a global-batch mean.
-            d_scaled, g_scaled = d_loss / replicas, g_loss / replicas
-            if options.mixed_precision == "float16":  # unscaled again by LossScaleOptimizer
-                d_scaled = self.discriminator_optimizer.scale_loss(d_scaled)
-                g_scaled = self.generator_optimizer.scale_loss(g_scaled)
-        d_grads = tape.gradient(d_scaled, self.discriminator.trainable_variables)
-        g_grads = tape.gradient(g_scaled, self.generator.trainable_variables)
+            d_scaled = self._scaled(d_loss, self.discriminator_optimizer)
+            d_grads, predict_fake_for_generator = self.update_order.generator_sees(
+                tape, d_scaled, inputs, outputs, predict_fake)
+            g_gan, g_l1, g_loss = self._generator_loss(targets, outputs, predict_fake_for_generator)
+            g_scaled = self._scaled(g_loss, self.generator_optimizer)
+        if d_grads is None:
+            d_grads = tape.gradient(d_scaled, discriminator.trainable_variables)
+        g_grads = tape.gradient(g_scaled, generator.trainable_variables)
         del tape
         return self._replica_result((d_loss, g_gan, g_l1, g_loss, extra), d_grads, g_grads,
                                     (outputs, predict_real, predict_fake))
-
-    def _replica_sequential(self, inputs, targets):
-        """--update_order sequential on this replica: D's gradient and update, then D(x, G(x))
-        again through the updated D and G's gradient from it (G's forward pass is reused)."""
-        options = self.options
-        replicas = tf.distribute.get_replica_context().num_replicas_in_sync
-        discriminator = self.discriminator
-        with tf.GradientTape(persistent=True) as tape:
-            outputs = self.generator(inputs, training=True)
-            d_loss, predict_real, predict_fake, extra = self._discriminator_loss(inputs, targets, outputs)
-            d_scaled = d_loss / replicas
-            if options.mixed_precision == "float16":
-                d_scaled = self.discriminator_optimizer.scale_loss(d_scaled)
-            with tape.stop_recording():
-                d_grads = tape.gradient(d_scaled, discriminator.trainable_variables)
-                # Applied whatever the loss: the caller restores D's copy if a loss was not finite.
-                self.discriminator_optimizer.apply_gradients(zip(d_grads, discriminator.trainable_variables))
-            # Reads D's variables after the update (tf.function orders a resource's reads and writes).
-            predict_fake_after = discriminate(discriminator, inputs, outputs)
-            g_gan, g_l1, g_loss = self._generator_loss(targets, outputs, predict_fake_after)
-            g_scaled = g_loss / replicas
-            if options.mixed_precision == "float16":
-                g_scaled = self.generator_optimizer.scale_loss(g_scaled)
-        g_grads = tape.gradient(g_scaled, self.generator.trainable_variables)
-        del tape
-        return self._replica_result((d_loss, g_gan, g_l1, g_loss, extra), d_grads, g_grads,
-                                    (outputs, predict_real, predict_fake))
-
-    def _replica_apply_generator(self, g_grads):
-        self.generator_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_variables))
-
-    def _train_step_sequential(self, inputs, targets, details=False, rate=None):
-        strategy = self.strategy
-        backup = self._discriminator_backup
-        backup.save()
-        if rate is not None:  # D's rate now (its copy restores it on failure), G's when applied
-            self.discriminator_optimizer.learning_rate.assign(
-                tf.cast(rate, self.discriminator_optimizer.learning_rate.dtype))
-        replica = strategy.run(self._replica_sequential, args=(inputs, targets))
-        losses = strategy.reduce(tf.distribute.ReduceOp.MEAN, replica["losses"], axis=None)
-        finite = strategy.reduce(tf.distribute.ReduceOp.SUM, replica["bad"], axis=None) == 0
-
-        def apply_generator():
-            if rate is not None:
-                self.generator_optimizer.learning_rate.assign(
-                    tf.cast(rate, self.generator_optimizer.learning_rate.dtype))
-            strategy.run(self._replica_apply_generator, args=(replica["generator_gradients"],))
-            self.global_step.assign_add(1)
-            self.loss_averages.update(tf.unstack(losses))
-            return tf.constant(True)
-
-        def undo_discriminator():
-            backup.restore()
-            return tf.constant(False)
-
-        applied = tf.cond(finite, apply_generator, undo_discriminator)
-        result = dict(zip(self.loss_names, tf.unstack(losses)), applied=applied)
-        if details:
-            for key in ("outputs", "predict_real", "predict_fake",
-                        "discriminator_gradients", "generator_gradients"):
-                result[key] = tf.nest.map_structure(
-                    lambda v: strategy.experimental_local_results(v)[0], replica[key])
-        return result
-
-    def _replica_apply(self, d_grads, g_grads):
-        """The discriminator update first, then the generator's (SPEC.md's order)."""
-        self.discriminator_optimizer.apply_gradients(zip(d_grads, self.discriminator.trainable_variables))
-        self.generator_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_variables))
 
     def _set_learning_rates(self, rate):
         for optimizer in (self.discriminator_optimizer, self.generator_optimizer):
-            optimizer.learning_rate.assign(tf.cast(rate, optimizer.learning_rate.dtype))
+            set_learning_rate(optimizer, rate)
 
     def _train_step(self, inputs, targets, details=False, rate=None):
-        strategy = self.strategy
+        strategy, order = self.strategy, self.update_order
+        order.before_step(rate)
         replica = strategy.run(self._replica_gradients, args=(inputs, targets))
         losses = strategy.reduce(tf.distribute.ReduceOp.MEAN, replica["losses"], axis=None)
         finite = strategy.reduce(tf.distribute.ReduceOp.SUM, replica["bad"], axis=None) == 0
 
         def apply_updates():
-            if rate is not None:
-                self._set_learning_rates(rate)
-            strategy.run(self._replica_apply, args=(replica["discriminator_gradients"],
-                                                    replica["generator_gradients"]))
+            order.apply(replica, rate)
             self.global_step.assign_add(1)
             self.loss_averages.update(tf.unstack(losses))
             return tf.constant(True)
 
-        # A non-finite loss leaves weights, optimiser state and step untouched, so the
-        # trainer can stop (or skip the batch) without NaN ever reaching a checkpoint.
-        applied = tf.cond(finite, apply_updates, lambda: tf.constant(False))
+        def leave_unchanged():
+            order.undo()
+            return tf.constant(False)
+
+        applied = tf.cond(finite, apply_updates, leave_unchanged)
         result = dict(zip(self.loss_names, tf.unstack(losses)), applied=applied)
         if details:  # the first replica's tensors, for summaries and display
-            for key in ("outputs", "predict_real", "predict_fake",
-                        "discriminator_gradients", "generator_gradients"):
+            for key in DETAIL_KEYS:
                 result[key] = tf.nest.map_structure(
                     lambda v: strategy.experimental_local_results(v)[0], replica[key])
         return result
@@ -327,29 +212,4 @@ class Pix2Pix:
     # ------------------------------------------------------------ checkpoint
     def checkpoint(self) -> tf.train.Checkpoint:
         """Everything a resume needs: weights, optimiser slots, global step, loss averages."""
-        return tf.train.Checkpoint(
-            generator=self.generator, discriminator=self.discriminator,
-            generator_optimizer=self.generator_optimizer,
-            discriminator_optimizer=self.discriminator_optimizer,
-            global_step=self.global_step, loss_averages=self.loss_averages)
-
-
-def latest_checkpoint(directory: str) -> str:
-    """Path prefix of the newest checkpoint in DIRECTORY, or a clear error."""
-    if not directory or not os.path.isdir(directory):
-        raise Pix2PixError(f"--checkpoint: {directory} does not exist or is not a directory")
-    path = tf.train.latest_checkpoint(directory)
-    if path is None:
-        raise Pix2PixError(f"--checkpoint: no checkpoint found in {directory}")
-    return path
-
-
-def restore_generator(generator, directory: str) -> str:
-    """Load the generator's weights from the newest checkpoint in DIRECTORY."""
-    path = latest_checkpoint(directory)
-    try:
-        tf.train.Checkpoint(generator=generator).restore(path).expect_partial().assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as err:
-        raise Pix2PixError(f"--checkpoint: {path} does not match the generator these options "
-                           f"describe: {error_line(err)}") from None
-    return path
+        return model_checkpoint(self)

@@ -34,12 +34,12 @@ import tensorflow as tf
 from pix2pix.errors import Pix2PixError, error_line
 from pix2pix.data.tasks import task_for
 from pix2pix.io.files import check_output_dir
+from pix2pix.models.checkpoints import CHECKPOINT_PREFIX
 from pix2pix.models.pix2pix_model import Pix2Pix
 from pix2pix.models.norms import BatchStatsNorm
 from pix2pix.modes.preparation import prepare
 from pix2pix.options.record import Options
 from pix2pix.options.stored import OPTIONS_FILE, save_options
-from pix2pix.modes.train import CHECKPOINT_PREFIX
 
 # Keras layer class -> the tf.compat.v1.layers scope the reference's variables live under.
 _TF1_LAYER_SCOPES = (

@@ -9,7 +9,7 @@ import os
 import tensorflow as tf
 
 from pix2pix.data.pipeline import paired_dataset
-from pix2pix.models.pix2pix_model import restore_generator
+from pix2pix.models.checkpoints import restore_generator
 from pix2pix.models.networks import define_generator
 from pix2pix.modes.preparation import prepare_for
 from pix2pix.options.record import Options

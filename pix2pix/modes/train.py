@@ -18,7 +18,8 @@ import tensorflow as tf
 from pix2pix.data.pipeline import paired_dataset
 from pix2pix.errors import Pix2PixError, error_line
 from pix2pix.io.files import check_output_dir
-from pix2pix.models.pix2pix_model import Pix2Pix, latest_checkpoint
+from pix2pix.models.checkpoints import CHECKPOINT_PREFIX, latest_checkpoint
+from pix2pix.models.pix2pix_model import Pix2Pix
 from pix2pix.models.networks import count_trainable_parameters
 from pix2pix.modes.preparation import prepare_for
 from pix2pix.options.record import Options
@@ -28,7 +29,6 @@ from pix2pix.reporting.plots import plot_losses
 from pix2pix.reporting.pictures import (PAIR_COLUMNS, STEP_COLUMN, file_stem, probabilities_to_uint8,
                              save_pictures, to_display, write_index)
 
-CHECKPOINT_PREFIX = "model"
 LOSSES_CSV = "losses.csv"  # the averaged losses of every progress report
 LOSSES_PNG = "losses.png"  # their curves, drawn when the run ends or is stopped
 
