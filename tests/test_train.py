@@ -7,6 +7,8 @@ import tensorflow as tf
 from conftest import smooth_photo
 from pix2pix import Options, Pix2Pix
 from pix2pix.models.loss_averages import LossAverages
+from pix2pix.models.losses import discriminator_loss, generator_losses
+from test_update_order import _batch, _copy_weights, _relative_difference, _without_dropout
 
 
 def _tiny_options(**kw):
@@ -26,18 +28,68 @@ def test_step_overfits_one_batch():
     assert int(model.global_step.numpy()) == 60
 
 
+def _count_generator_calls(model):
+    """A list that grows by one each time the step's graph calls the generator (counted while
+    tracing: each call there is one generator forward pass in every step)."""
+    calls, call = [], model.generator.call
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return call(*args, **kwargs)
+
+    model.generator.call = counted
+    return calls
+
+
+def _stamp_updates(model):
+    """{network: variable} that each optimiser's apply_gradients sets, when it has run, to the
+    value of one shared counter: the order the updates ran in, read from the executed step."""
+    clock = tf.Variable(0, dtype=tf.int64)
+    stamps = {}
+    for network in ("discriminator", "generator"):
+        optimizer = getattr(model, network + "_optimizer")
+        stamps[network] = tf.Variable(-1, dtype=tf.int64)
+
+        def stamped(grads_and_vars, apply=optimizer.apply_gradients, stamp=stamps[network]):
+            result = apply(grads_and_vars)
+            # tf.function runs stateful ops in program order: this runs after the update.
+            stamp.assign(clock.assign_add(1))
+            return result
+
+        optimizer.apply_gradients = stamped
+    return stamps
+
+
 def test_discriminator_is_updated_before_generator_from_one_forward_pass():
     tf.keras.utils.set_random_seed(0)
-    model = Pix2Pix(_tiny_options())
-    x = tf.random.uniform([1, 32, 32, 3], -1, 1, seed=2)
-    d_before = [v.numpy() for v in model.discriminator.trainable_variables]
-    g_before = [v.numpy() for v in model.generator.trainable_variables]
-    result = model.train_step(x, x, details=True)
-    # Both networks moved, and the reported losses are those of the pre-update forward pass.
-    assert any(not np.array_equal(a, b.numpy()) for a, b in zip(d_before, model.discriminator.trainable_variables))
-    assert any(not np.array_equal(a, b.numpy()) for a, b in zip(g_before, model.generator.trainable_variables))
-    assert result["outputs"].shape == (1, 32, 32, 3)
-    assert len(result["generator_gradients"]) == len(model.generator.trainable_variables)
+    model, by_hand = Pix2Pix(_tiny_options()), Pix2Pix(_tiny_options())
+    for network in (model, by_hand):
+        _without_dropout(network)  # so the by-hand pass below is the step's pass exactly
+    _copy_weights(model, by_hand)
+    generator_calls, stamps = _count_generator_calls(model), _stamp_updates(model)
+    x, y = _batch()
+
+    result = model.train_step(x, y, details=True)
+    assert bool(result["applied"])
+    assert len(generator_calls) == 1  # one generator forward pass per step
+    assert (int(stamps["discriminator"].numpy()), int(stamps["generator"].numpy())) == (1, 2)
+
+    # Both gradients are those of that one pass, through D's weights from before its update.
+    d_vars, g_vars = by_hand.discriminator.trainable_variables, by_hand.generator.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        outputs = by_hand.generator(x, training=True)
+        fake = by_hand.discriminator([x, outputs], training=True)
+        d_loss = discriminator_loss(by_hand.discriminator([x, y], training=True), fake)
+        g_loss, _, _ = generator_losses(fake, y, outputs)
+    np.testing.assert_allclose(result["outputs"].numpy(), outputs.numpy(), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(float(result["discrim_loss"]), float(d_loss), rtol=1e-5)
+    for got, expected in ((result["discriminator_gradients"], tape.gradient(d_loss, d_vars)),
+                          (result["generator_gradients"], tape.gradient(g_loss, g_vars))):
+        assert max(_relative_difference(a, b) for a, b in zip(got, expected)) < 1e-4
+    # Both networks moved.
+    for network in ("discriminator", "generator"):
+        assert any(not np.array_equal(a.numpy(), b.numpy()) for a, b in zip(
+            getattr(model, network).trainable_variables, getattr(by_hand, network).trainable_variables))
 
 
 def test_optimisers_use_the_reference_adam_settings():
