@@ -10,7 +10,8 @@ Where G's gradient comes from depends on --update_order (update_orders.py):
   activations of the old D with its new weights; the PyTorch port runs D(x, G(x)) again after
   D's update, at the cost of one more discriminator forward. This port takes the accepted
   port's form: one forward pass, both gradients from it, D applied first.
-- sequential (opt-in): through the updated discriminator, as the reference's order intended.
+- sequential (opt-in): through the updated discriminator: D(x, G(x)) is taken again with D's
+  new weights (G's outputs are reused), closer to the reference's order.
 
 A loss that is not finite on any replica leaves weights, optimiser state, step and averages as
 they were, so the trainer can stop (or skip the batch) without NaN ever reaching a checkpoint.

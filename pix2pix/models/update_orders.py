@@ -14,9 +14,10 @@ one forward pass. They differ in three things only, which is all each class belo
   every loss on every replica is finite; `sequential` has already applied D's update, so it
   copies D's weights and optimiser state before the step and puts the copy back.
 
-`sequential` is the TF1 reference's order: there, G's gradient ops ran after D's training op,
-reading D's new weights, while G(x) (one tensor of the session run, with its dropout draws)
-was shared by both halves. The default is the accepted port's: one forward pass, both
+`sequential` is closer to the TF1 reference: there, G's gradient ops ran after D's training op
+and read D's new weights, while G(x) (one tensor of the session run, with its dropout draws)
+was shared by both halves; the reference reused D's old activations, where this order runs D
+again (as the PyTorch port does). The default is the accepted port's: one forward pass, both
 gradients from it, D's update applied first.
 """
 
