@@ -20,7 +20,6 @@ from typing import Callable, List, NamedTuple, Optional, Sequence
 
 import tensorflow as tf
 
-from pix2pix.io import images as image_io
 from pix2pix.io.images import check_pixel_limit, upright
 from pix2pix.io.jpeg import orientation as jpeg_orientation  # noqa: F401 (infer's name for it)
 from pix2pix.data.pipeline import find_unreadable_images, unusable_images_error
