@@ -396,12 +396,15 @@ def test_sigterm_with_a_slow_client_exits_0_within_the_shutdown_timeout(served_m
         time.sleep(2)
         started = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
+        server.wait_until(lambda: "stopped" in server.lines, "the server to stop serving", timeout=60)
+        stopped = time.monotonic() - started
         try:
             code = server.process.wait(60)
         except subprocess.TimeoutExpired:
             raise AssertionError("no exit within 60 s of SIGTERM") from None
         elapsed = time.monotonic() - started
-        print(f"SIGTERM with a slow client: exit {code} after {elapsed:.1f} s (--shutdown_timeout 2)")
+        print(f"SIGTERM with a slow client: stopped serving after {stopped:.1f} s, exit {code} after "
+              f"{elapsed:.1f} s (--shutdown_timeout 2)")
         assert code == 0, server.stderr_lines[-20:]
         thread.join(60)
         for reader in server._readers:

@@ -60,8 +60,7 @@ Image.MAX_IMAGE_PIXELS = None
 
 
 def _tiff_dimensions(data):
-    """ImageWidth / ImageLength tags of the first IFD (classic TIFF): the fallback for TIFF
-    sample layouts Pillow cannot open (e.g. 32-bit float RGB), which OpenCV decodes."""
+    """ImageWidth / ImageLength tags of the first IFD (classic TIFF)."""
     byte_order = "<" if data[:2] == b"II" else ">"
     try:
         (ifd_offset,) = struct.unpack(byte_order + "I", data[4:8])
@@ -80,11 +79,23 @@ def _tiff_dimensions(data):
     return None
 
 
+def _plain_header_dimensions(data):
+    """(width, height) from a header whose fields sit at fixed places, for files Pillow will not
+    open but a decoder might still try: a PNG cut short after its IHDR chunk (Pillow reads on to
+    the next chunk), a TIFF sample layout Pillow lacks (32-bit float RGB). None otherwise."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return _tiff_dimensions(data)
+    return None
+
+
 def image_size(data):
     """(width, height, frames) of encoded image DATA, read from its header, nothing decoded.
 
     FRAMES is 1 except for animated GIF and WebP (TensorFlow decodes every frame of a GIF
-    even when it keeps only the first). Raises ImageError when the size cannot be read.
+    even when it keeps only the first). Raises ImageError ("not a decodable image") when the
+    size cannot be read: such a file is refused, never handed to a decoder unchecked.
     """
     try:
         with Image.open(io.BytesIO(data)) as image:
@@ -92,13 +103,11 @@ def image_size(data):
             frames = getattr(image, "n_frames", 1) or 1
             return width, height, frames
     except (OSError, ValueError, SyntaxError, EOFError, struct.error, MemoryError):
-        pass  # Pillow could not read the header: maybe a TIFF layout only OpenCV reads
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        dimensions = _tiff_dimensions(data)
-        if dimensions is not None:
-            return dimensions[0], dimensions[1], 1
-    raise ImageError("not a decodable image: its size cannot be read from the header (not PNG, JPEG, "
-                     "GIF, BMP, WebP or TIFF data, or a damaged file), so it is refused before decoding")
+        pass  # Pillow could not read the header: see _plain_header_dimensions
+    dimensions = _plain_header_dimensions(data)
+    if dimensions is not None:
+        return dimensions[0], dimensions[1], 1
+    raise ImageError("not a decodable image")
 
 
 def check_image_size(data, max_pixels, min_side=0):

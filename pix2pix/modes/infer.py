@@ -20,7 +20,7 @@ from typing import Callable, List, NamedTuple, Optional, Sequence
 
 import tensorflow as tf
 
-from pix2pix.io.images import check_pixel_limit, upright
+from pix2pix.io.images import ImageError, check_pixel_limit, image_size, upright
 from pix2pix.io.jpeg import orientation as jpeg_orientation  # noqa: F401 (infer's name for it)
 from pix2pix.data.pipeline import find_unreadable_images, unusable_images_error
 from pix2pix.io.listing import list_image_files
@@ -95,13 +95,23 @@ def check_render_limit(contents: bytes, source: str, options: Options) -> None:
 
 
 def check_photos(paths: Sequence[str], max_pixels: int = Options.max_pixels) -> None:
-    """Stop with a clear error naming every photo that does not decode (the pre-flight check),
-    or, before anything is decoded, the first one over MAX_PIXELS."""
+    """Stop with a clear error naming every photo that does not decode (the pre-flight check;
+    one whose size cannot be read from its header is not decoded at all), or, before anything
+    is decoded, the first one over MAX_PIXELS."""
+    unreadable = []
     for path in paths:
         with open(path, "rb") as f:
-            check_pixel_limit(f.read(), path, max_pixels)
-    problems = find_unreadable_images(list(paths), paired=False)
+            contents = f.read()
+        try:
+            image_size(contents)
+        except ImageError as err:
+            unreadable.append((path, str(err)))
+            continue
+        check_pixel_limit(contents, path, max_pixels)
+    skipped = {path for path, _ in unreadable}
+    problems = unreadable + find_unreadable_images([p for p in paths if p not in skipped], paired=False)
     if problems:
+        problems.sort(key=lambda problem: paths.index(problem[0]))
         raise unusable_images_error(problems, len(paths),
                                     "Remove or fix them (or pass --skip_preflight to start anyway).",
                                     noun="photos")
