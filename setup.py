@@ -17,6 +17,9 @@ setup(
         "opencv-python",
         "absl-py",
         "matplotlib",
+        # reads an image's size (and a GIF's frame count) from its header for the --max_pixels
+        # check of every format, before OpenCV or TensorFlow decodes anything (docs/security.md)
+        "pillow",
     ],
     package_data={"pix2pix.serving": ["page.html"]},  # --mode serve's page
     extras_require={

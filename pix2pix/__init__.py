@@ -43,7 +43,7 @@ _EXPORTS = {
     "Options": "options.record", "prepare_test_options": "modes.preparation",
     "prepare_train_options": "modes.preparation",
     "import_mode": "modes.importing",
-    "serve_mode": "serving.server",
+    "serve_mode": "modes.serve",
     "train": "modes.train",
 }
 # public submodules: attribute name -> module

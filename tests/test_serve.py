@@ -139,11 +139,11 @@ def test_tensors_signature_takes_and_returns_nested_lists(server):
     ('{"signature_name": "predict_images", "instances": [1]}', 400,
      'Serving signature name: "predict_images" not found in signature def'),
     ('{"instances": [{"b64": "%%%"}]}', 400, "instances[0]: \"b64\" is not valid base64"),
-    ('{"instances": [{"b64": "aGVsbG8="}]}', 400, "could not decode image"),
+    ('{"instances": [{"b64": "aGVsbG8="}]}', 400, "instances[0]: not a decodable image"),
     ('{"instances": [42]}', 400, "expected a string"),
     ('{"instances": [{"photos": "x"}]}', 400, "takes the inputs images; unknown: photos; missing: images"),
     ('{"signature_name": "base64", "instances": [{"input": "x"}]}', 400, "missing: key"),
-    ('{"signature_name": "base64", "inputs": {"input": ["eA=="], "key": []}}', 400, "same length"),
+    (json.dumps({"signature_name": "base64", "inputs": {"input": [b64(PHOTOS[0])], "key": []}}), 400, "same length"),
 ])
 def test_bad_requests_are_400_with_an_error_message(server, body, status, message):
     reply = predict(server, body)
@@ -320,7 +320,7 @@ def test_a_directory_that_is_no_model_is_a_clear_error(tmp_path):
 
 def test_only_serve_mode_imports_the_web_stack():
     code = ("import sys, pix2pix, pix2pix.commands.main, pix2pix.options.record; pix2pix.Options; "
-            "print(sorted(m for m in ('starlette', 'uvicorn', 'pix2pix.serving.server') if m in sys.modules))")
+            "print(sorted(m for m in ('starlette', 'uvicorn', 'pix2pix.serving.run') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                             env=dict(os.environ, PYTHONPATH=REPO))
     assert result.returncode == 0, result.stderr

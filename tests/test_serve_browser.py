@@ -106,7 +106,7 @@ def test_page_uploads_a_photo_and_shows_its_colorized_result(browser, server, tm
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "li.item[data-done]")) == 3)
     failed = browser.find_elements(By.CSS_SELECTOR, "li.item")[2]
     assert failed.get_attribute("data-done") == "failed"
-    assert "could not decode image" in failed.text
+    assert "not a decodable image" in failed.text
     assert "notes.png" in browser.find_element(By.ID, "errors").text
 
     shot = tmp_path / "serve_page.png"

@@ -1,25 +1,23 @@
 """Safe image reading and atomic image writing.
 
-(Named ``image_io`` rather than ``io`` so it can never shadow the standard
-library's ``io`` module.)
-
 Reading always yields an RGB ``uint8`` array of shape (height, width, 3):
 EXIF orientation applied, 16-bit and float samples scaled to 8 bits, grey and
 palette images expanded to RGB, alpha dropped. Before any pixel is decoded the
-header is parsed to refuse decompression bombs and tiny images, and PNG / JPEG
+header is read (check_image_size) to refuse decompression bombs and tiny images, and PNG / JPEG
 files are checked for truncation, so a bad file fails with a one-line reason
 (``ImageError``) instead of an OpenCV warning or a half-grey image.
 """
 
+import io
 import os
 import struct
 
 import cv2
 import numpy as np
+from PIL import Image
 
+from pix2pix.errors import Pix2PixError
 from pix2pix.io import files as fileio
-
-
 from pix2pix.io import jpeg
 
 SUPPORTED_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -45,13 +43,88 @@ def has_supported_extension(name):
     return os.path.splitext(name)[1].lower() in SUPPORTED_EXTENSIONS
 
 
-# --- header parsing: (width, height) without decoding pixels ---------------
+# --- the size of an image, read from its header -----------------------------
+#
+# Pillow reads only the header when it opens a file (pixels are decoded on .load(), which is
+# never called here), for every format the decoders accept: PNG, JPEG (baseline, progressive,
+# with junk bytes between segments, as libjpeg tolerates), GIF (the logical screen and, for an
+# animated one, its frame count), BMP, WebP, TIFF. The decoding itself stays with OpenCV
+# (data_prep) and TensorFlow (infer, serve, the SavedModel): Pillow only answers "how large?".
+# A file whose size cannot be read is refused: it never reaches a decoder unchecked.
 
-def _png_dimensions(data):
-    # Signature, then the IHDR chunk: length, b"IHDR", width, height (big-endian).
-    if len(data) >= 24 and data[12:16] == b"IHDR":
-        return struct.unpack(">II", data[16:24])
+# Pillow's own decompression-bomb guard (Image.MAX_IMAGE_PIXELS) is switched off: Pillow
+# decodes nothing here, the limit is --max_pixels (checked below, before any decoder runs), and
+# the guard would refuse sizes a user's --max_pixels allows (over ~179 MP) while hiding the
+# claimed width and height our refusal names. Nothing else in pix2pix opens images with Pillow.
+Image.MAX_IMAGE_PIXELS = None
+
+
+def _tiff_dimensions(data):
+    """ImageWidth / ImageLength tags of the first IFD (classic TIFF)."""
+    byte_order = "<" if data[:2] == b"II" else ">"
+    try:
+        (ifd_offset,) = struct.unpack(byte_order + "I", data[4:8])
+        (entry_count,) = struct.unpack(byte_order + "H", data[ifd_offset:ifd_offset + 2])
+        sizes = {}
+        for index in range(entry_count):
+            entry = ifd_offset + 2 + 12 * index
+            tag, field_type = struct.unpack(byte_order + "HH", data[entry:entry + 4])
+            if tag in (256, 257):
+                code = "H" if field_type == 3 else "I"
+                (sizes[tag],) = struct.unpack(byte_order + code, data[entry + 8:entry + 8 + struct.calcsize(code)])
+        if 256 in sizes and 257 in sizes:
+            return sizes[256], sizes[257]
+    except struct.error:
+        pass
     return None
+
+
+def _plain_header_dimensions(data):
+    """(width, height) from a header whose fields sit at fixed places, for files Pillow will not
+    open but a decoder might still try: a PNG cut short after its IHDR chunk (Pillow reads on to
+    the next chunk), a TIFF sample layout Pillow lacks (32-bit float RGB). None otherwise."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return _tiff_dimensions(data)
+    return None
+
+
+def image_size(data):
+    """(width, height, frames) of encoded image DATA, read from its header, nothing decoded.
+
+    FRAMES is 1 except for animated GIF and WebP (TensorFlow decodes every frame of a GIF
+    even when it keeps only the first). Raises ImageError ("not a decodable image") when the
+    size cannot be read: such a file is refused, never handed to a decoder unchecked.
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            frames = getattr(image, "n_frames", 1) or 1
+            return width, height, frames
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error, MemoryError):
+        pass  # Pillow could not read the header: see _plain_header_dimensions
+    dimensions = _plain_header_dimensions(data)
+    if dimensions is not None:
+        return dimensions[0], dimensions[1], 1
+    raise ImageError("not a decodable image")
+
+
+def check_image_size(data, max_pixels, min_side=0):
+    """(width, height) of DATA after refusing, before anything decodes it, a header that claims
+    more than MAX_PIXELS pixels (all frames of an animation counted) or a side under MIN_SIDE.
+    The one size check of data_prep, infer and serve; raises ImageError naming the limit."""
+    width, height, frames = image_size(data)
+    check_dimensions(width, height, max_pixels, min_side, claimed=True, frames=frames)
+    return width, height
+
+
+def image_dimensions(data):
+    """(width, height) read from the header, or None if it cannot be read (see image_size)."""
+    try:
+        return image_size(data)[:2]
+    except ImageError:
+        return None
 
 
 def _jpeg_layout(data):
@@ -72,70 +145,37 @@ def _jpeg_layout(data):
     return dimensions, None
 
 
-def _bmp_dimensions(data):
-    if len(data) < 26:
-        return None
-    (header_size,) = struct.unpack("<I", data[14:18])
-    if header_size == 12:  # OS/2 BITMAPCOREHEADER: 16-bit sizes
-        return struct.unpack("<HH", data[18:22])
-    width, height = struct.unpack("<ii", data[18:26])
-    return abs(width), abs(height)  # negative height means top-down rows
-
-
-def _webp_dimensions(data):
-    if len(data) < 30:
-        return None
-    chunk = data[12:16]
-    if chunk == b"VP8 ":  # lossy: 14-bit sizes after the frame tag and start code
-        width, height = struct.unpack("<HH", data[26:30])
-        return width & 0x3FFF, height & 0x3FFF
-    if chunk == b"VP8L":  # lossless: 14-bit (size - 1) fields after a 0x2F byte
-        (bits,) = struct.unpack("<I", data[21:25])
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if chunk == b"VP8X":  # extended: 24-bit (canvas size - 1) fields
-        width = int.from_bytes(data[24:27], "little") + 1
-        height = int.from_bytes(data[27:30], "little") + 1
-        return width, height
-    return None
-
-
-def _tiff_dimensions(data):
-    """ImageWidth / ImageLength tags of the first IFD (classic TIFF only)."""
-    byte_order = "<" if data[:2] == b"II" else ">"
+def check_pixel_limit(contents, source, max_pixels):
+    """(width, height) of an image, after refusing (Pix2PixError naming SOURCE) one whose header
+    claims more than MAX_PIXELS pixels (an animated GIF counts every frame: TensorFlow decodes
+    them all) or whose size cannot be read at all, before anything decodes it. Infer's and
+    serve's wording of check_image_size (the pixel count in full, as their flags take it)."""
     try:
-        (ifd_offset,) = struct.unpack(byte_order + "I", data[4:8])
-        (entry_count,) = struct.unpack(byte_order + "H", data[ifd_offset:ifd_offset + 2])
-        sizes = {}
-        for index in range(entry_count):
-            entry = ifd_offset + 2 + 12 * index
-            tag, field_type = struct.unpack(byte_order + "HH", data[entry:entry + 4])
-            if tag in (256, 257):
-                code = "H" if field_type == 3 else "I"
-                (sizes[tag],) = struct.unpack(byte_order + code, data[entry + 8:entry + 8 + struct.calcsize(code)])
-        if 256 in sizes and 257 in sizes:
-            return sizes[256], sizes[257]
-    except struct.error:
-        pass  # header shorter than it claims: let the decoder judge the file
-    return None
+        width, height, frames = image_size(contents)
+    except ImageError as err:
+        raise Pix2PixError("%s: %s" % (source, err)) from None
+    pixels = width * height * frames
+    if pixels > max_pixels:
+        claim = "%d frames of %dx%d" % (frames, width, height) if frames > 1 else "%dx%d" % (width, height)
+        raise Pix2PixError("%s: the image claims %s = %s pixels, over the limit of %s (--max_pixels)"
+                           % (source, claim, format(pixels, ","), format(max_pixels, ",")))
+    return width, height
 
 
-def image_dimensions(data):
-    """(width, height) read from the file header, or None if not recognised.
-
-    Handles PNG, JPEG, BMP, WebP and classic TIFF. None does not mean the file
-    is bad, only that the header could not be read cheaply.
-    """
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return _png_dimensions(data)
-    if data.startswith(b"\xff\xd8"):
-        return _jpeg_layout(data)[0]
-    if data.startswith(b"BM"):
-        return _bmp_dimensions(data)
-    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
-        return _webp_dimensions(data)
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        return _tiff_dimensions(data)
-    return None
+def upright(contents, source, max_pixels):
+    """CONTENTS as the photo is meant to be seen: a JPEG whose EXIF says it is stored turned or
+    mirrored is decoded with the orientation applied and re-encoded as PNG, losslessly; anything
+    else is returned as it is (infer and serve give the model, and write, the photo the right way
+    up, as image viewers show it). The size is checked first (check_pixel_limit), so this never
+    decodes a bomb."""
+    check_pixel_limit(contents, source, max_pixels)
+    if jpeg.orientation(contents) == 1:
+        return contents
+    try:
+        image = decode_image(contents, max_pixels)
+    except ImageError:  # let the model's decoder report the problem
+        return contents
+    return encode_image(image, "png")
 
 
 def truncation_problem(data):
@@ -159,12 +199,14 @@ def truncation_problem(data):
 
 # --- decoding ---------------------------------------------------------------
 
-def check_dimensions(width, height, max_pixels, min_side, claimed=False):
-    """Raise ImageError if width x height is over max_pixels or under min_side."""
+def check_dimensions(width, height, max_pixels, min_side, claimed=False, frames=1):
+    """Raise ImageError if width x height (x frames) is over max_pixels or a side under min_side."""
     verb = "claims" if claimed else "is"
-    if width * height > max_pixels:
-        raise ImageError("image %s %dx%d pixels (%.1f megapixels), over the limit of %.1f megapixels "
-                         "(--max_pixels)" % (verb, width, height, width * height / 1e6, max_pixels / 1e6))
+    pixels = width * height * frames
+    if pixels > max_pixels:
+        animation = " in %d frames" % frames if frames > 1 else ""
+        raise ImageError("image %s %dx%d pixels%s (%.1f megapixels), over the limit of %.1f megapixels "
+                         "(--max_pixels)" % (verb, width, height, animation, pixels / 1e6, max_pixels / 1e6))
     if min(width, height) < min_side:
         raise ImageError("image %s only %dx%d pixels, smaller than the minimum side of %d (--min_side)"
                          % (verb, width, height, min_side))
@@ -186,9 +228,7 @@ def decode_image(data, max_pixels=DEFAULT_MAX_PIXELS, min_side=1):
     """Decode encoded image bytes to an RGB uint8 array (see module docstring)."""
     if not data:
         raise ImageError("empty file (0 bytes)")
-    dimensions = image_dimensions(data)
-    if dimensions is not None:
-        check_dimensions(dimensions[0], dimensions[1], max_pixels, min_side, claimed=True)
+    check_image_size(data, max_pixels, min_side)
     problem = truncation_problem(data)
     if problem:
         raise ImageError(problem)

@@ -18,14 +18,12 @@ import os
 import sys
 from typing import Callable, List, NamedTuple, Optional, Sequence
 
-import cv2
-import numpy as np
 import tensorflow as tf
 
-from pix2pix.io import images as image_io
+from pix2pix.io.images import ImageError, check_pixel_limit, image_size, upright
+from pix2pix.io.jpeg import orientation as jpeg_orientation  # noqa: F401 (infer's name for it)
 from pix2pix.data.pipeline import find_unreadable_images, unusable_images_error
 from pix2pix.io.listing import list_image_files
-from pix2pix.io import jpeg
 from pix2pix.errors import Pix2PixError, error_line
 from pix2pix.data.tasks import task_for
 from pix2pix.inference.translator import SERVING_SIGNATURE, load_translator
@@ -87,53 +85,33 @@ def plan_outputs(paths: Sequence[str], output_dir: str, extension: str) -> List[
     return rows
 
 
-def jpeg_orientation(contents: bytes) -> int:
-    """The EXIF Orientation (1-8) of JPEG bytes; 1 (as stored) when absent or not a JPEG."""
-    return jpeg.orientation(contents)
-
-
-def check_pixel_limit(contents: bytes, source: str, max_pixels: int) -> None:
-    """Refuse, naming SOURCE, a photo whose header claims more than MAX_PIXELS pixels, before
-    anything decodes it (a small file can claim gigapixels: a decompression bomb). Read with
-    data_prep's header parser, so both tools count the same way; a header it does not know is
-    left to the decoder."""
-    dimensions = image_io.image_dimensions(contents)
-    if dimensions is not None and dimensions[0] * dimensions[1] > max_pixels:
-        width, height = dimensions
-        raise Pix2PixError(f"{source}: the image claims {width}x{height} = {width * height:,} "
-                           f"pixels, over the limit of {max_pixels:,} (--max_pixels)")
-
-
 def check_render_limit(contents: bytes, source: str, options: Options) -> None:
     """With --render_size: refuse, naming SOURCE, a photo (size from its header) that would give
     the generator more than --max_render_pixels pixels; the exported graph checks it again."""
-    dimensions = image_io.image_dimensions(contents) if options.render_size else None
-    if dimensions is not None:
+    if options.render_size:
         from pix2pix.inference.translator import check_render_pixels
-        check_render_pixels(dimensions[1], dimensions[0], options, source)
-
-
-def upright(contents: bytes) -> bytes:
-    """CONTENTS as the photo is meant to be seen: a JPEG whose EXIF says it is stored turned
-    or mirrored is decoded with the orientation applied (OpenCV does) and re-encoded as PNG,
-    losslessly; anything else is returned as it is. The model then sees, and writes, the
-    photo the right way up, as image viewers show it."""
-    if jpeg_orientation(contents) == 1:
-        return contents
-    image = cv2.imdecode(np.frombuffer(contents, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:  # let the model's decoder report the problem
-        return contents
-    return cv2.imencode(".png", image)[1].tobytes()
+        width, height = check_pixel_limit(contents, source, options.max_pixels)
+        check_render_pixels(height, width, options, source)
 
 
 def check_photos(paths: Sequence[str], max_pixels: int = Options.max_pixels) -> None:
-    """Stop with a clear error naming every photo that does not decode (the pre-flight check),
-    or, before anything is decoded, the first one over MAX_PIXELS."""
+    """Stop with a clear error naming every photo that does not decode (the pre-flight check;
+    one whose size cannot be read from its header is not decoded at all), or, before anything
+    is decoded, the first one over MAX_PIXELS."""
+    unreadable = []
     for path in paths:
         with open(path, "rb") as f:
-            check_pixel_limit(f.read(), path, max_pixels)
-    problems = find_unreadable_images(list(paths), paired=False)
+            contents = f.read()
+        try:
+            image_size(contents)
+        except ImageError as err:
+            unreadable.append((path, str(err)))
+            continue
+        check_pixel_limit(contents, path, max_pixels)
+    skipped = {path for path, _ in unreadable}
+    problems = unreadable + find_unreadable_images([p for p in paths if p not in skipped], paired=False)
     if problems:
+        problems.sort(key=lambda problem: paths.index(problem[0]))
         raise unusable_images_error(problems, len(paths),
                                     "Remove or fix them (or pass --skip_preflight to start anyway).",
                                     noun="photos")
@@ -174,7 +152,7 @@ def _translate_batch(batch: Sequence[InferredImage], translate: Translate,
         check_pixel_limit(photo, row.input_path, max_pixels)
         if options is not None:
             check_render_limit(photo, row.input_path, options)
-        contents.append(upright(photo))
+        contents.append(upright(photo, row.input_path, max_pixels))
     try:
         return list(translate(tf.constant(contents)).numpy())
     except tf.errors.OpError as err:

@@ -162,6 +162,15 @@ class Options:
     max_request_mb: int = option(32, "larger request bodies are refused (413)", SERVE)
     max_queue: int = option(16, "requests that may wait for the one model worker; more are refused (503)",
                             SERVE)
+    # slow clients (docs/security.md): a slow client holds a connection, never a place in the queue
+    header_timeout: float = option(10.0, "seconds a client may take to send a request's line and headers",
+                                   SERVE)
+    body_timeout: float = option(10.0, "seconds a client may take to send a request's body (408 after)", SERVE)
+    shutdown_timeout: float = option(30.0, "on SIGTERM, seconds the requests in flight may take before what "
+                                           "is left is closed and the server exits 0", SERVE)
+    # DNS rebinding: a web page elsewhere cannot reach the server by pointing its own name at 127.0.0.1
+    allowed_hosts: str = option("", "comma-separated Host names answered besides localhost, 127.0.0.1, ::1 "
+                                    "and --host ('*': any)", SERVE)
 
     def __post_init__(self):
         if self.task == "pairs":
@@ -263,3 +272,6 @@ def _check_serve(options: Options) -> None:
         _fail("max_request_mb", f"must be >= 1, got {options.max_request_mb}")
     if options.max_queue < 0:
         _fail("max_queue", f"must be >= 0, got {options.max_queue}")
+    for name in ("header_timeout", "body_timeout", "shutdown_timeout"):
+        if not getattr(options, name) > 0:
+            _fail(name, f"must be a positive number of seconds, got {getattr(options, name)}")
