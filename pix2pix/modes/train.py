@@ -153,6 +153,13 @@ def _restore(model, checkpoint, resume_from):
     except (AssertionError, ValueError, tf.errors.OpError) as err:
         raise Pix2PixError(f"--checkpoint: {resume_from} does not match these options: "
                            f"{error_line(err)}") from None
+    except IndexError as err:  # TF's reader says so of a .data shard shorter than its index says
+        raise Pix2PixError(f"--checkpoint: cannot read {resume_from}.data-*: {error_line(err)} (the file is "
+                           "truncated or damaged; resume from an intact copy)") from None
+    bad_weight = _first_non_finite_weight(model)
+    if bad_weight:
+        raise Pix2PixError(f"--checkpoint: {resume_from} holds non-finite values (NaN or infinity) in "
+                           f"{bad_weight}; resume from an earlier, finite checkpoint")
     print(f"resumed from {resume_from} at step {int(model.global_step.numpy())}", flush=True)
 
 
