@@ -76,6 +76,7 @@ def test_a_second_training_on_the_same_output_dir_is_refused_with_the_holders_pi
     first = subprocess.Popen(
         [sys.executable, "-m", "pix2pix", "--mode", "train", "--input_dir", str(pairs), "--output_dir",
          str(out), "--max_steps", "100000", "--save_freq", "0", "--progress_freq", "0", "--summary_freq", "0",
+         "--display_freq", "1",  # index.html appears at the first step, once SIGTERM is handled
          "--seed", "1", *TINY],
         env=dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2"), cwd=REPO, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
@@ -92,11 +93,14 @@ def test_a_second_training_on_the_same_output_dir_is_refused_with_the_holders_pi
                                      "choose another --output_dir")
         assert lock_path(str(out)) in line
         assert (out / OPTIONS_FILE).read_bytes() == stored  # the second run wrote nothing
+        deadline = time.monotonic() + 300
+        while not (out / "index.html").exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
     finally:
         first.send_signal(signal.SIGTERM)
         stdout, stderr = first.communicate(timeout=300)
-    assert first.returncode == 0, stderr
-    assert "stopped by SIGTERM" in stdout
+    assert first.returncode == 128 + signal.SIGTERM, stderr  # stopped cleanly, checkpoint saved
+    assert "stopped by SIGTERM" in stdout and tf.train.latest_checkpoint(str(out))
     assert not os.path.exists(lock_path(str(out)))  # released: the file went with it
 
 
