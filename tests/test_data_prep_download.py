@@ -399,6 +399,12 @@ def test_download_flags_are_checked(tmp_path):
 
 # --- hardening: top-level links, caps, pinned sha256 -----------------------------------------------
 
+def assert_refused(result, line):
+    """Exit status 1, no traceback, and LINE (after "data_prep: error: ") as the only error line."""
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert error_lines(result) == ["data_prep: error: " + line], result.stderr
+
+
 def test_an_archive_whose_top_level_entry_is_a_link_is_refused_and_nothing_is_touched(tmp_path):
     """facades -> . with the files beside it: once moved into place the dataset would be a link to
     nowhere. It is refused; the existing dataset (--force) and the folder's other files stay."""
@@ -411,9 +417,8 @@ def test_an_archive_whose_top_level_entry_is_a_link_is_refused_and_nothing_is_to
     with ArchiveServer({"/facades.tar.gz": archive}) as server:
         url = server.url("/facades.tar.gz")
         result = run_download(datasets, url, "--force")
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert error_lines(result) == ["data_prep: error: refused the archive from %s: 1 unsafe member: facades "
-                                   "(link at the top level of the archive); nothing was extracted" % url]
+    assert_refused(result, "refused the archive from %s: 1 unsafe member: facades "
+                           "(link at the top level of the archive); nothing was extracted" % url)
     assert sorted(os.listdir(datasets)) == ["facades", "notes.txt"]
     assert not os.path.islink(datasets / "facades")
     assert os.listdir(datasets / "facades") == ["mine.txt"]
@@ -430,10 +435,9 @@ def test_an_announced_size_over_the_download_cap_is_refused_before_anything_is_w
     with ArchiveServer({"/facades.tar.gz": archive}) as server:
         url = server.url("/facades.tar.gz")
         result = run_download(datasets, url, "--max_download_mb", "0.001")
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert error_lines(result) == ["data_prep: error: the archive from %s is larger than --max_download_mb 0.001 "
-                                   "(%d bytes); nothing was kept (raise --max_download_mb if it should be that "
-                                   "large)" % (url, len(archive))]
+    assert_refused(result, "the archive from %s is larger than --max_download_mb 0.001 "
+                           "(%d bytes); nothing was kept (raise --max_download_mb if it should be that "
+                           "large)" % (url, len(archive)))
     assert not datasets.exists() or os.listdir(datasets) == []
 
 
@@ -457,10 +461,9 @@ def test_an_archive_that_unpacks_past_the_extracted_cap_is_refused(tmp_path):
     with ArchiveServer({"/facades.tar.gz": archive}) as server:
         url = server.url("/facades.tar.gz")
         result = run_download(datasets, url, "--max_extracted_mb", "1")
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert error_lines(result) == ["data_prep: error: refused the archive from %s: it unpacks to more than "
-                                   "--max_extracted_mb 1; extraction stopped (raise --max_extracted_mb if it "
-                                   "should be that large)" % url]
+    assert_refused(result, "refused the archive from %s: it unpacks to more than "
+                           "--max_extracted_mb 1; extraction stopped (raise --max_extracted_mb if it "
+                           "should be that large)" % url)
     assert os.listdir(datasets) == []
 
 
@@ -470,10 +473,9 @@ def test_an_archive_with_more_entries_than_the_file_cap_is_refused(tmp_path):
     with ArchiveServer({"/facades.tar.gz": archive}) as server:
         url = server.url("/facades.tar.gz")
         result = run_download(datasets, url, "--max_files", "5")
-        assert result.returncode == 1 and "Traceback" not in result.stderr
-        assert error_lines(result) == ["data_prep: error: refused the archive from %s: more than --max_files 5 "
-                                       "entries; extraction stopped (raise --max_files if it should hold that "
-                                       "many)" % url]
+        assert_refused(result, "refused the archive from %s: more than --max_files 5 "
+                               "entries; extraction stopped (raise --max_files if it should hold that "
+                               "many)" % url)
         assert os.listdir(datasets) == []
         run_download(datasets, url, "--max_files", "7", check=True)  # exactly 7 entries: accepted
     assert os.listdir(datasets) == ["facades"]
@@ -488,9 +490,8 @@ def test_a_wrong_sha256_is_refused_and_the_right_one_accepted(tmp_path):
     with ArchiveServer({"/facades.tar.gz": archive}) as server:
         url = server.url("/facades.tar.gz")
         result = run_download(datasets, url, "--sha256", wrong)
-        assert result.returncode == 1 and "Traceback" not in result.stderr
-        assert error_lines(result) == ["data_prep: error: the archive from %s has sha256 %s, expected %s; it was "
-                                       "deleted and nothing was extracted" % (url, right, wrong)]
+        assert_refused(result, "the archive from %s has sha256 %s, expected %s; it was "
+                               "deleted and nothing was extracted" % (url, right, wrong))
         assert os.listdir(datasets) == []
         run_download(datasets, url, "--sha256", right.upper(), check=True)
     assert_dataset_extracted(datasets, files, archive)

@@ -20,11 +20,13 @@ import tensorflow as tf
 
 from conftest import REPO, TINY, default_sigint, run_cli, smooth_photo, write_image
 from pix2pix.errors import Pix2PixError
-from pix2pix.inference.translator import export_mode
 from pix2pix.io.locks import lock_path, output_lock
 from pix2pix.models.pix2pix_model import Pix2Pix
+from pix2pix.modes.export import export_mode
+from pix2pix.modes.preparation import prepare, prepare_train_options
 from pix2pix.modes.train import CHECKPOINT_PREFIX, train
-from pix2pix.options.record import OPTIONS_FILE, Options, prepare, prepare_train_options
+from pix2pix.options.record import Options
+from pix2pix.options.stored import OPTIONS_FILE
 from pix2pix.options.types import check_stored_types
 from pix2pix.reporting.pictures import file_url
 from test_export import export_options, make_run
