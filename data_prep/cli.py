@@ -72,6 +72,14 @@ flags.DEFINE_enum("dataset", None, download.DATASETS, "download: which pix2pix d
 flags.DEFINE_string("url", None, "download: where to get the .tar.gz instead of the authors' server "
                                  "(a mirror, a file: URL or a local path).")
 flags.DEFINE_boolean("force", False, "download: replace an existing OUT/DATASET.")
+flags.DEFINE_string("sha256", None, "download: the archive's expected sha256 (64 hex digits); other bytes are "
+                                    "refused and deleted (default: the recorded value, when one is known).")
+flags.DEFINE_float("max_download_mb", download.DEFAULT_MAX_DOWNLOAD_MB,
+                   "download: refuse an archive larger than this many MB (10^6 bytes).")
+flags.DEFINE_float("max_extracted_mb", download.DEFAULT_MAX_EXTRACTED_MB,
+                   "download: stop extracting an archive that unpacks to more than this many MB.")
+flags.DEFINE_integer("max_files", download.DEFAULT_MAX_FILES,
+                     "download: stop extracting an archive with more entries than this.")
 
 _READ_FLAGS = {"input_dir", "workers", "max_pixels", "min_side", "overwrite"}
 _IMAGE_FLAGS = _READ_FLAGS | {"format", "quality"}
@@ -91,7 +99,7 @@ OPERATION_FLAGS = {
     "filter_grey": _READ_FLAGS | _COLOUR_FILTER_FLAGS,  # copies files as they are: no --format
     "split": {"input_dir", "train_frac", "test_frac", "seed", "sort", "copy", "overwrite"},
     "samples": {"format", "quality", "overwrite"},
-    "download": {"dataset", "url", "force"},
+    "download": {"dataset", "url", "force", "sha256", "max_download_mb", "max_extracted_mb", "max_files"},
 }
 _ALL_FLAGS = set().union(*OPERATION_FLAGS.values()) | _COMMON_FLAGS
 
@@ -125,8 +133,11 @@ def run_operation(operation, reporter):
         if not FLAGS.dataset:
             raise UsageError("--dataset is required for --operation download (one of %s)"
                              % ", ".join(download.DATASETS))
+        limits = download.Limits(max_download_bytes=int(FLAGS.max_download_mb * download.MB),
+                                 max_extracted_bytes=int(FLAGS.max_extracted_mb * download.MB),
+                                 max_files=FLAGS.max_files)
         return download.download_dataset(FLAGS.dataset, FLAGS.output_dir, url=FLAGS.url, force=FLAGS.force,
-                                         reporter=reporter)
+                                         reporter=reporter, limits=limits, sha256=FLAGS.sha256)
     if not FLAGS.input_dir:
         raise UsageError("--input_dir is required for --operation %s" % operation)
     if operation == "split":

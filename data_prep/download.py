@@ -7,16 +7,23 @@ Standard library only (urllib, tarfile, hashlib). Every step can be interrupted:
    that ignores it (answers 200) is downloaded again from the start. The size must
    match what the server announced (Content-Length / Content-Range), otherwise the
    ``.part`` stays for the next run to resume;
-2. its sha256 is computed (the authors publish no checksums, so it is recorded);
+   A body larger than ``Limits.max_download_bytes`` (announced or received, so an
+   endless body too) is refused and its .part deleted;
+2. its sha256 is computed and compared with the expected one (``--sha256``, else
+   KNOWN_SHA256); a mismatch deletes the download. It is recorded either way;
 3. it is extracted into a hidden temporary folder next to ``OUT/NAME``. The whole
    archive is refused, naming the members, if any member has an absolute path or a
-   ``..``, is a device file or FIFO, or is a link leaving the folder; tarfile's
-   "data" filter checks every member again as it is written. ``SOURCE.json``
-   (URL, sha256, size, date, files per split) goes into the folder;
+   ``..``, is a device file or FIFO, is a link leaving the folder or a link at the
+   top level (``facades -> .`` would make the dataset a dangling link); tarfile's
+   "data" filter checks every member again as it is written. More members than
+   ``Limits.max_files`` or more bytes than ``Limits.max_extracted_bytes`` stop the
+   extraction. ``SOURCE.json`` (URL, sha256, size, date, files per split) goes into
+   the folder;
 4. the folder is renamed to ``OUT/NAME`` (so there is never a half dataset under
    that name) and the archive is deleted.
 """
 
+import dataclasses
 import datetime
 import hashlib
 import http.client
@@ -40,7 +47,23 @@ from pix2pix.io import files as fileio
 # The datasets of the pix2pix paper that its authors serve as NAME.tar.gz (Cityscapes is not
 # among them: its licence forbids redistribution; see the README for preparing it).
 DATASETS = ("facades", "maps", "edges2shoes", "edges2handbags", "night2day")
-DEFAULT_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/%s.tar.gz"
+# The authors' server answers on https as well as on the http their own download scripts still use.
+DEFAULT_URL = "https://efrosgans.eecs.berkeley.edu/pix2pix/datasets/%s.tar.gz"
+PLAIN_HTTP_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/%s.tar.gz"
+
+# sha256 of each archive as the authors serve it. They publish no checksums and none could be
+# found published elsewhere, so none is known yet: every download records the sha256 it got in
+# OUT/NAME/SOURCE.json. To pin a dataset, copy a value from a SOURCE.json you trust here (or
+# pass it with --sha256); from then on an archive with other bytes is refused.
+KNOWN_SHA256 = {name: None for name in DATASETS}
+
+# Archive sizes on the authors' server (2018 listing): facades 29 MB, maps 239 MB, night2day
+# 1.9 GB, edges2shoes 2.0 GB, edges2handbags 8.0 GB (about 138,800 files). JPEGs hardly
+# compress, so unpacked they take about as much again. The caps leave ample room above that.
+DEFAULT_MAX_DOWNLOAD_MB = 16_000
+DEFAULT_MAX_EXTRACTED_MB = 32_000
+DEFAULT_MAX_FILES = 1_000_000
+MB = 1_000_000
 
 CHUNK_BYTES = 1 << 20
 TIMEOUT_SECONDS = 60  # per socket operation, not for the whole download
@@ -60,6 +83,29 @@ class DownloadError(Exception):
 
 class UnsafeArchiveError(DownloadError):
     """The archive has members that could write outside its folder; nothing was extracted."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Caps on what one download may take; the flags that raise each are named in the errors."""
+    max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_MB * MB
+    max_extracted_bytes: int = DEFAULT_MAX_EXTRACTED_MB * MB
+    max_files: int = DEFAULT_MAX_FILES
+
+
+def _in_megabytes(size):
+    """A byte count as the --max_*_mb flags take it."""
+    return "%g" % (size / MB)
+
+
+def check_sha256(value):
+    """The lower-case hex digest of a --sha256 value; UsageError unless it is 64 hex digits."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", text):
+        raise UsageError("--sha256: expected 64 hexadecimal digits, got %r" % value)
+    return text
 
 
 def source_url(name, url=None):
@@ -148,14 +194,29 @@ def _size_text(size):
     return "%d bytes" % size if size < 1e6 else "%.1f MB" % (size / 1e6)
 
 
-def fetch(url, part_path, reporter):
+def _too_large(url, size, max_bytes, part_path):
+    """The error for a body over --max_download_mb; the .part goes (resuming it cannot help)."""
+    if os.path.isfile(part_path):
+        os.unlink(part_path)
+    return DownloadError("the archive from %s is larger than --max_download_mb %s (%s); nothing was kept "
+                         "(raise --max_download_mb if it should be that large)"
+                         % (url, _in_megabytes(max_bytes), _size_text(size)))
+
+
+def fetch(url, part_path, reporter, max_bytes=Limits.max_download_bytes):
     """Download ``url`` into ``part_path``, resuming what is there; returns the URL it came from.
 
     Raises DownloadError with one line (the .part is kept for resuming) when the
-    server cannot be reached, answers with an error, or the connection ends early.
+    server cannot be reached, answers with an error, or the connection ends early;
+    a body over ``max_bytes`` (announced, or counted as it arrives) is refused and
+    the .part deleted.
     """
     offset = os.path.getsize(part_path) if os.path.isfile(part_path) else 0
     response, offset, total = _start_transfer(url, offset, reporter)
+    if total is not None and total > max_bytes:
+        if response is not None:
+            response.close()
+        raise _too_large(url, total, max_bytes, part_path)
     if response is None:
         return url
     final_url = getattr(response, "url", None) or url
@@ -175,6 +236,10 @@ def fetch(url, part_path, reporter):
                     chunk = read_some(CHUNK_BYTES)
                     if not chunk:
                         break
+                    received = handle.tell() + len(chunk)
+                    if received > max_bytes:  # an endless or lying body: stop before writing past the cap
+                        stopped = "cap"
+                        break
                     handle.write(chunk)
                     handle.flush()  # on disk as it arrives: what the .part holds is what was received
                     reporter.advance(len(chunk))
@@ -185,6 +250,8 @@ def fetch(url, part_path, reporter):
     finally:
         reporter.finish()
     size = os.path.getsize(part_path)
+    if stopped == "cap":
+        raise _too_large(url, received, max_bytes, part_path)
     if total is not None and size > total:
         os.unlink(part_path)
         raise DownloadError("%s sent %d bytes but announced %d; the download was deleted, run the command again"
@@ -215,6 +282,10 @@ def _has_parent_step(path):
     return ".." in path.replace("\\", "/").split("/")
 
 
+def _is_top_level(name):
+    return "/" not in posixpath.normpath(name.replace("\\", "/")).strip("/")
+
+
 def member_problem(member):
     """Why a tar member is unsafe to extract (it could write outside the folder), or None."""
     name = member.name
@@ -222,6 +293,9 @@ def member_problem(member):
         return "absolute path"
     if _has_parent_step(name):
         return "'..' in the path"
+    if (member.issym() or member.islnk()) and _is_top_level(name):
+        # the dataset folder itself would be a link: after the move it points nowhere (or anywhere)
+        return "link at the top level of the archive"
     if member.ischr() or member.isblk():
         return "device file"
     if member.isfifo():
@@ -258,19 +332,35 @@ def _refusal_line(archive_label, refused):
         archive_label, len(refused), "" if len(refused) == 1 else "s", named, more)
 
 
-def extract_safely(archive, folder, archive_label):
+def _check_caps(archive_label, members, unpacked, limits):
+    """DownloadError naming the flag when the archive passes --max_files or --max_extracted_mb."""
+    if members > limits.max_files:
+        raise DownloadError("refused the archive from %s: more than --max_files %d entries; extraction stopped "
+                            "(raise --max_files if it should hold that many)" % (archive_label, limits.max_files))
+    if unpacked > limits.max_extracted_bytes:
+        raise DownloadError("refused the archive from %s: it unpacks to more than --max_extracted_mb %s; "
+                            "extraction stopped (raise --max_extracted_mb if it should be that large)"
+                            % (archive_label, _in_megabytes(limits.max_extracted_bytes)))
+
+
+def extract_safely(archive, folder, archive_label, limits=Limits()):
     """Extract the .tar.gz ``archive`` into the empty ``folder``; returns the number of files.
 
     One pass: members are checked (member_problem) and extracted in order; after
     the first unsafe one nothing more is extracted, but the rest are still
-    checked so the error names them all. Raises UnsafeArchiveError (the caller
-    deletes ``folder``) or DownloadError for an archive that is not a .tar.gz.
+    checked so the error names them all. Each member is counted against
+    ``limits`` before it is written. Raises UnsafeArchiveError (the caller
+    deletes ``folder``) or DownloadError for an archive that is not a .tar.gz
+    or passes a cap.
     """
     refused = []
-    files = 0
+    files = members = unpacked = 0
     try:
         with tarfile.open(archive, "r:gz") as tar:
             for member in tar:
+                members += 1
+                unpacked += member.size if member.isfile() else 0
+                _check_caps(archive_label, members, unpacked, limits)
                 problem = member_problem(member)
                 if problem is None and not refused:
                     problem = _extract_member(tar, member, folder)
@@ -286,10 +376,16 @@ def extract_safely(archive, folder, archive_label):
 
 
 def dataset_root(folder):
-    """The dataset inside an extraction folder: its only top-level directory, or the folder itself."""
+    """The dataset inside an extraction folder: its only top-level directory, or the folder itself.
+
+    A link is never taken for the dataset (extract_safely refuses top-level links; this holds
+    even without that check), so what is moved into place is a real folder inside ``folder``.
+    """
     visible = [entry for entry in os.listdir(folder) if not entry.startswith(".")]
-    if len(visible) == 1 and os.path.isdir(os.path.join(folder, visible[0])):
-        return os.path.join(folder, visible[0])
+    if len(visible) == 1:
+        only = os.path.join(folder, visible[0])
+        if os.path.isdir(only) and not os.path.islink(only):
+            return only
     return folder
 
 
@@ -323,14 +419,28 @@ def _source_record(name, url, final_url, sha256, size, splits, files):
     return json.dumps(record, indent=2) + "\n"
 
 
-def _unpack(name, url, final_url, part, output_dir, destination):
-    """Extract ``part`` beside ``destination`` and move it into place; returns (files, splits, sha256)."""
+def check_archive_sha256(part, url, expected):
+    """The archive's sha256; a mismatch with ``expected`` (when known) deletes it and raises DownloadError."""
     sha256 = file_sha256(part)
+    if expected and sha256 != expected:
+        os.unlink(part)
+        raise DownloadError("the archive from %s has sha256 %s, expected %s; it was deleted and nothing was "
+                            "extracted" % (url, sha256, expected))
+    return sha256
+
+
+def _unpack(name, urls, part, output_dir, destination, limits, expected):
+    """Check the archive ``part`` against ``expected``, extract it beside ``destination`` and move
+    it into place; returns (files, splits, sha256). ``urls``: (asked for, answered from).
+    Everything it creates lives in one hidden staging folder in ``output_dir``, which is the
+    only thing deleted on failure (besides ``part``)."""
+    url, final_url = urls
+    sha256 = check_archive_sha256(part, url, expected)
     size = os.path.getsize(part)
     folder = _new_hidden_folder(output_dir, name + ".extracting")
     try:
         try:
-            files = extract_safely(part, folder, url)
+            files = extract_safely(part, folder, url, limits)
         except DownloadError:
             os.unlink(part)  # the same bytes would fail the same way: no point resuming them
             raise
@@ -350,15 +460,26 @@ def _unpack(name, url, final_url, part, output_dir, destination):
     return files, splits, sha256
 
 
-def download_dataset(name, output_dir, url=None, force=False, reporter=None):
+def _check_limits(limits):
+    for flag, value, shown in (("max_download_mb", limits.max_download_bytes, _in_megabytes),
+                               ("max_extracted_mb", limits.max_extracted_bytes, _in_megabytes),
+                               ("max_files", limits.max_files, str)):
+        if not value > 0:
+            raise UsageError("--%s must be positive, got %s" % (flag, shown(value)))
+
+
+def download_dataset(name, output_dir, url=None, force=False, reporter=None, limits=Limits(), sha256=None):
     """Fetch pix2pix dataset ``name`` into ``output_dir/name`` (see the module docstring).
 
     An existing ``output_dir/name`` is left alone (Summary.skipped = 1) unless
-    ``force``. Raises UsageError for bad parameters and DownloadError (one line
-    naming the URL) when the download or the archive fails.
+    ``force``. ``sha256`` pins the archive (else KNOWN_SHA256, when known).
+    Raises UsageError for bad parameters and DownloadError (one line naming the
+    URL) when the download or the archive fails.
     """
     if name not in DATASETS:
         raise UsageError("--dataset must be one of %s, got %r" % (", ".join(DATASETS), name))
+    _check_limits(limits)
+    expected = check_sha256(sha256) or KNOWN_SHA256.get(name)
     if not output_dir:
         raise UsageError("--output_dir is required for --operation download")
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
@@ -372,16 +493,22 @@ def download_dataset(name, output_dir, url=None, force=False, reporter=None):
                          % (destination, name))
         summary.skipped = 1
         return summary
+    authors_server = not url
     url = source_url(name, url)
     part = os.path.join(output_dir, name + ".tar.gz.part")
     try:
-        final_url = fetch(url, part, reporter)
+        final_url = fetch(url, part, reporter, limits.max_download_bytes)
+    except DownloadError as error:
+        if authors_server and str(error).startswith("cannot download"):
+            raise DownloadError("%s (if https is what fails, the authors' server also answers on plain http: "
+                                "--url %s, ideally with --sha256)" % (error, PLAIN_HTTP_URL % name)) from None
+        raise
     except KeyboardInterrupt:
         if os.path.isfile(part):
             reporter.message("stopped: %s keeps the %d bytes received; run the same command again to resume"
                              % (part, os.path.getsize(part)))
         raise
-    files, splits, sha256 = _unpack(name, url, final_url, part, output_dir, destination)
+    files, splits, sha256 = _unpack(name, (url, final_url), part, output_dir, destination, limits, expected)
     reporter.message("%s: %d files (%s) in %s; sha256 %s recorded in %s" % (
         name, files, ", ".join("%s %d" % item for item in splits.items()) or "no sub-folders", destination,
         sha256, SOURCE_FILE))

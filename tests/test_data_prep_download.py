@@ -67,11 +67,15 @@ def member(name, kind=tarfile.REGTYPE, linkname="", size=1):
     return info
 
 
+ENDLESS_PATH = "/endless.tar.gz"  # served as a body that never ends
+
+
 # --- the local server ----------------------------------------------------------------------------
 
 class ArchiveServer:
     """Serves {url path: bytes} on 127.0.0.1 from a thread and records each request's Range header.
 
+    ENDLESS_PATH is answered with a body without a length that goes on until the client stops.
     drop_first: the first full download sends half the bytes (after announcing them all) and closes.
     stall_first: the same, but it waits (until ``release`` is set) instead of closing.
     honour_range: False makes it answer every request with 200 and the whole file.
@@ -88,8 +92,24 @@ class ArchiveServer:
             def log_message(self, *args):
                 pass
 
+            def send_endless_body(self):
+                """200 with no Content-Length and bytes until the client hangs up (at most 1 GB)."""
+                self.send_response(200)
+                self.send_header("Content-Type", "application/gzip")
+                self.end_headers()
+                chunk = b"\0" * 65536
+                try:
+                    for _ in range(16384):
+                        self.wfile.write(chunk)
+                except OSError:
+                    pass
+                self.close_connection = True
+
             def do_GET(self):
                 server.requests.append((self.path, self.headers.get("Range")))
+                if self.path == ENDLESS_PATH:
+                    self.send_endless_body()
+                    return
                 body = server.files.get(self.path)
                 if body is None:
                     self.send_error(404, "Not Found")
@@ -375,3 +395,120 @@ def test_download_flags_are_checked(tmp_path):
                      "--overwrite", module="data_prep", check=False)
     assert result.returncode == 2 and "--overwrite does not apply to --operation download" in result.stderr
     assert not (tmp_path / "d").exists()
+
+
+# --- hardening: top-level links, caps, pinned sha256 -----------------------------------------------
+
+def assert_refused(result, line):
+    """Exit status 1, no traceback, and LINE (after "data_prep: error: ") as the only error line."""
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert error_lines(result) == ["data_prep: error: " + line], result.stderr
+
+
+def test_an_archive_whose_top_level_entry_is_a_link_is_refused_and_nothing_is_touched(tmp_path):
+    """facades -> . with the files beside it: once moved into place the dataset would be a link to
+    nowhere. It is refused; the existing dataset (--force) and the folder's other files stay."""
+    archive = tar_gz({"train/1.jpg": ab_jpeg(1), "val/1.jpg": ab_jpeg(2)},
+                     extra=[member("facades", tarfile.SYMTYPE, linkname=".")])
+    datasets = tmp_path / "datasets"
+    (datasets / "facades").mkdir(parents=True)
+    (datasets / "facades" / "mine.txt").write_text("keep me")
+    (datasets / "notes.txt").write_text("mine too")
+    with ArchiveServer({"/facades.tar.gz": archive}) as server:
+        url = server.url("/facades.tar.gz")
+        result = run_download(datasets, url, "--force")
+    assert_refused(result, "refused the archive from %s: 1 unsafe member: facades "
+                           "(link at the top level of the archive); nothing was extracted" % url)
+    assert sorted(os.listdir(datasets)) == ["facades", "notes.txt"]
+    assert not os.path.islink(datasets / "facades")
+    assert os.listdir(datasets / "facades") == ["mine.txt"]
+    assert (datasets / "facades" / "mine.txt").read_text() == "keep me"
+    assert (datasets / "notes.txt").read_text() == "mine too"
+    assert download.member_problem(member("./facades", tarfile.LNKTYPE, linkname="x")) == (
+        "link at the top level of the archive")
+
+
+def test_an_announced_size_over_the_download_cap_is_refused_before_anything_is_written(tmp_path):
+    files = dataset_files()
+    archive = tar_gz(files)
+    datasets = tmp_path / "datasets"
+    with ArchiveServer({"/facades.tar.gz": archive}) as server:
+        url = server.url("/facades.tar.gz")
+        result = run_download(datasets, url, "--max_download_mb", "0.001")
+    assert_refused(result, "the archive from %s is larger than --max_download_mb 0.001 "
+                           "(%d bytes); nothing was kept (raise --max_download_mb if it should be that "
+                           "large)" % (url, len(archive)))
+    assert not datasets.exists() or os.listdir(datasets) == []
+
+
+def test_an_endless_body_stops_at_the_download_cap(tmp_path):
+    datasets = tmp_path / "datasets"
+    with ArchiveServer({}) as server:
+        url = server.url(ENDLESS_PATH)
+        result = run_download(datasets, url, "--max_download_mb", "1")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = error_lines(result)
+    assert len(lines) == 1 and lines[0].startswith(
+        "data_prep: error: the archive from %s is larger than --max_download_mb 1 (" % url), result.stderr
+    assert os.listdir(datasets) == []  # the .part went too
+
+
+def test_an_archive_that_unpacks_past_the_extracted_cap_is_refused(tmp_path):
+    zeros = {"facades/train/%d.jpg" % i: b"\0" * 600_000 for i in range(4)}  # 2.4 MB, a few KB gzipped
+    archive = tar_gz(zeros)
+    assert len(archive) < 100_000
+    datasets = tmp_path / "datasets"
+    with ArchiveServer({"/facades.tar.gz": archive}) as server:
+        url = server.url("/facades.tar.gz")
+        result = run_download(datasets, url, "--max_extracted_mb", "1")
+    assert_refused(result, "refused the archive from %s: it unpacks to more than "
+                           "--max_extracted_mb 1; extraction stopped (raise --max_extracted_mb if it "
+                           "should be that large)" % url)
+    assert os.listdir(datasets) == []
+
+
+def test_an_archive_with_more_entries_than_the_file_cap_is_refused(tmp_path):
+    archive = tar_gz(dataset_files())  # 3 folders and 4 files
+    datasets = tmp_path / "datasets"
+    with ArchiveServer({"/facades.tar.gz": archive}) as server:
+        url = server.url("/facades.tar.gz")
+        result = run_download(datasets, url, "--max_files", "5")
+        assert_refused(result, "refused the archive from %s: more than --max_files 5 "
+                               "entries; extraction stopped (raise --max_files if it should hold that "
+                               "many)" % url)
+        assert os.listdir(datasets) == []
+        run_download(datasets, url, "--max_files", "7", check=True)  # exactly 7 entries: accepted
+    assert os.listdir(datasets) == ["facades"]
+
+
+def test_a_wrong_sha256_is_refused_and_the_right_one_accepted(tmp_path):
+    files = dataset_files()
+    archive = tar_gz(files)
+    right = hashlib.sha256(archive).hexdigest()
+    wrong = hashlib.sha256(b"another archive").hexdigest()
+    datasets = tmp_path / "datasets"
+    with ArchiveServer({"/facades.tar.gz": archive}) as server:
+        url = server.url("/facades.tar.gz")
+        result = run_download(datasets, url, "--sha256", wrong)
+        assert_refused(result, "the archive from %s has sha256 %s, expected %s; it was "
+                               "deleted and nothing was extracted" % (url, right, wrong))
+        assert os.listdir(datasets) == []
+        run_download(datasets, url, "--sha256", right.upper(), check=True)
+    assert_dataset_extracted(datasets, files, archive)
+
+
+def test_bad_sha256_and_cap_values_are_flag_errors(tmp_path):
+    for flag, value, words in (("--sha256", "abc", "--sha256: expected 64 hexadecimal digits, got 'abc'"),
+                               ("--max_files", "0", "--max_files must be positive, got 0"),
+                               ("--max_extracted_mb", "-1", "--max_extracted_mb must be positive")):
+        result = run_download(tmp_path / "d", "http://127.0.0.1:9/facades.tar.gz", flag, value)
+        assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "d").exists()
+
+
+def test_the_default_caps_admit_the_largest_dataset_and_the_default_url_is_https():
+    # edges2handbags.tar.gz is 8.0 GB on the authors' server, about 138,800 files
+    limits = download.Limits()
+    assert limits.max_download_bytes > 8.0e9 and limits.max_extracted_bytes > 2 * 8.0e9
+    assert limits.max_files > 140_000
+    assert download.source_url("edges2handbags").startswith("https://efrosgans.eecs.berkeley.edu/")

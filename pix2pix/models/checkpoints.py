@@ -106,4 +106,12 @@ def restore_generator(generator, directory: str) -> str:
     except (AssertionError, ValueError, tf.errors.OpError) as err:
         raise Pix2PixError(f"--checkpoint: {path} does not match the generator these options "
                            f"describe: {error_line(err)}") from None
+    except IndexError as err:  # TF's reader says so of a .data shard shorter than its index says
+        raise Pix2PixError(f"--checkpoint: cannot read {path}.data-*: {error_line(err)} (the file is "
+                           "truncated or damaged)") from None
+    bad = next((v.path for v in generator.trainable_variables
+                if not bool(tf.reduce_all(tf.math.is_finite(v)))), None)
+    if bad:  # it would draw black pictures and exit 0
+        raise Pix2PixError(f"--checkpoint: {path} holds non-finite values (NaN or infinity) in {bad}; "
+                           "use an earlier, finite checkpoint")
     return path

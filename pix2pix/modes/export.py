@@ -18,6 +18,7 @@ import tensorflow as tf
 from pix2pix.inference.translator import (BASE64_SIGNATURE, FRAME_COLOUR_SIGNATURE, FRAME_PICTURE_SIGNATURE,
                                           SERVING_SIGNATURE, TENSORS_SIGNATURE, load_translator)
 from pix2pix.io.files import check_output_dir, replace_directory
+from pix2pix.io.locks import output_lock
 from pix2pix.modes.preparation import prepare_for
 from pix2pix.options.record import Options
 from pix2pix.options.stored import SAVED_MODEL_FILE, save_options
@@ -38,12 +39,12 @@ def export(options: Options) -> str:
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix="." + os.path.basename(final) + ".partial-", dir=parent)
     try:
-        with tempfile.TemporaryDirectory() as scratch:
+        with tempfile.TemporaryDirectory() as scratch, output_lock(final, "export"):
             options_file = save_options(options, scratch)
             translator = load_translator(options, options_file)
             saved = os.path.join(staging, "model")
             tf.saved_model.save(translator, saved, signatures=translator.signatures())
-        replace_directory(saved, final)
+            replace_directory(saved, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return final

@@ -6,7 +6,7 @@ TF1_DIR holds what the reference's training wrote: `checkpoint`, `model-N.index`
 `model-N.data-*` and, usually, `options.json`. The model options come from that options.json
 when present (a flag given on the command line must agree with it), else from the flags.
 
-The reference's variables (SPEC.md, "Checkpoint names of the reference") map one to one onto
+The reference's variables map one to one onto
 this port's layers: `generator/encoder_3/conv2d/kernel` is layer `encoder_3_conv`'s `kernel`,
 `.../batch_normalization/gamma` is the `encoder_3_bn` layer's `gamma`, and so on. Keras 3
 stores Conv2DTranspose kernels as [h, w, out, in], the layout TF1 wrote, so no weight is
@@ -35,6 +35,7 @@ from pix2pix.errors import Pix2PixError, error_line
 from pix2pix.data.tasks import task_for
 from pix2pix.io.files import check_output_dir
 from pix2pix.models.checkpoints import CHECKPOINT_PREFIX
+from pix2pix.io.locks import output_lock
 from pix2pix.models.pix2pix_model import Pix2Pix
 from pix2pix.models.norms import BatchStatsNorm
 from pix2pix.modes.preparation import prepare
@@ -204,6 +205,31 @@ def _adam_slots(optimizer, variable):
         return None
 
 
+def _finite_value(checkpoint: Tf1Checkpoint, name: str) -> np.ndarray:
+    """The float32 value of variable NAME; Pix2PixError if any element is NaN or infinite (such a
+    generator only draws black pictures, and training from it cannot recover)."""
+    value = checkpoint.value(name).astype(np.float32)
+    finite = np.isfinite(value)
+    if not finite.all():
+        bad = int(value.size - np.count_nonzero(finite))
+        raise Pix2PixError(f"--checkpoint: variable {name} of the TF1 checkpoint holds {bad} non-finite "
+                           f"value{'s' if bad != 1 else ''} (NaN or infinity) of {value.size}; "
+                           "nothing was imported")
+    return value
+
+
+def _global_step(checkpoint: Tf1Checkpoint) -> int:
+    """The checkpoint's global_step (0 if it has none); Pix2PixError unless a whole number >= 0."""
+    if "global_step" not in checkpoint:
+        return 0
+    value = np.asarray(checkpoint.value("global_step"))
+    if value.shape != () or not np.issubdtype(value.dtype, np.integer) or int(value) < 0:
+        shown = value.tolist() if value.size <= 4 else f"an array of shape {list(value.shape)}"
+        raise Pix2PixError(f"--checkpoint: global_step of the TF1 checkpoint is {shown}; expected a "
+                           "whole number of steps >= 0, nothing was imported")
+    return int(value)
+
+
 def load_tf1_weights(model: Pix2Pix, checkpoint: Tf1Checkpoint, what: str) -> dict:
     """Assign the reference's variables to MODEL; returns what was carried over.
 
@@ -242,9 +268,9 @@ def load_tf1_weights(model: Pix2Pix, checkpoint: Tf1Checkpoint, what: str) -> di
     for variable, name in pairs:
         _check_shape(variable, checkpoint, name, what)
 
+    step = _global_step(checkpoint)  # before any weight is read: a bad step fails fast
     for variable, name in pairs:
-        variable.assign(checkpoint.value(name).astype(np.float32))
-    step = int(checkpoint.value("global_step")) if "global_step" in checkpoint else 0
+        variable.assign(_finite_value(checkpoint, name))
     model.global_step.assign(step)
     if with_optimizer:
         model.generator_optimizer.iterations.assign(step)  # both ran once per reference step
@@ -287,7 +313,11 @@ def import_mode(options: Options, explicit_flag_names=None) -> str:
             f"crop_size={options.crop_size}, separable_conv={options.separable_conv}, "
             f"channels {task_for(options).channels[0]} -> {task_for(options).channels[1]}); {describe}")
     carried = load_tf1_weights(model, checkpoint, what)
-    path = write_checkpoint(model, options, options.output_dir, carried["global_step"])
+    os.makedirs(os.path.dirname(os.path.abspath(options.output_dir)), exist_ok=True)
+    with output_lock(options.output_dir, "import"):  # a second import into this folder is refused
+        if os.path.exists(options.output_dir):  # again: another run may have filled it meanwhile
+            check_output_dir(os.path.abspath(options.output_dir), reuse="empty")
+        path = write_checkpoint(model, options, options.output_dir, carried["global_step"])
     optimizer = ("Adam state carried over" if carried["optimizer_state"]
                  else "fresh Adam state (none in the TF1 checkpoint)")
     print(f"imported {prefix}: {describe}; step {carried['global_step']}, {optimizer}\n"

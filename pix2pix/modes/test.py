@@ -9,6 +9,7 @@ import os
 import tensorflow as tf
 
 from pix2pix.data.pipeline import paired_dataset
+from pix2pix.io.locks import output_lock
 from pix2pix.models.checkpoints import restore_generator
 from pix2pix.models.networks import define_generator
 from pix2pix.modes.preparation import prepare_for
@@ -42,26 +43,27 @@ def test(options: Options) -> str:
     baselines = {baseline: MetricsRecorder()} if baseline else {}
 
     os.makedirs(options.output_dir, exist_ok=True)
-    save_options(options, options.output_dir)
-    generate = tf.function(lambda x: generator(x, training=not options.deterministic))
-    rows = []
-    for batch in examples.dataset:
-        outputs = generate(batch["inputs"])
-        pictures = to_display(batch["inputs"], batch["targets"], outputs, options)
-        names = [file_stem(p) for p in batch["paths"].numpy()]
-        rows += save_pictures(options.output_dir, names, pictures)
-        inputs, outputs, targets = (pictures[kind].numpy() for kind in ("inputs", "outputs", "targets"))
-        for i, name in enumerate(names):
-            recorder.add(name, outputs[i], targets[i])  # the very arrays the PNGs hold
-            for baseline_recorder in baselines.values():
-                baseline_recorder.add(name, inputs[i], targets[i])
-            print("evaluated image", name, flush=True)
-    index = recorder.write(options.output_dir, rows, PAIR_COLUMNS, baselines)
-    if rows:
-        results_png = os.path.join(options.output_dir, RESULTS_PNG)
-        plot_results(spread_rows(rows, RESULTS_MAX_ROWS), results_png, base_dir=options.output_dir,
-                     total=len(rows))
-        print(f"wrote {results_png}", flush=True)
+    with output_lock(options.output_dir, "test"):  # a second run on this folder is refused
+        save_options(options, options.output_dir)
+        generate = tf.function(lambda x: generator(x, training=not options.deterministic))
+        rows = []
+        for batch in examples.dataset:
+            outputs = generate(batch["inputs"])
+            pictures = to_display(batch["inputs"], batch["targets"], outputs, options)
+            names = [file_stem(p) for p in batch["paths"].numpy()]
+            rows += save_pictures(options.output_dir, names, pictures)
+            inputs, outputs, targets = (pictures[kind].numpy() for kind in ("inputs", "outputs", "targets"))
+            for i, name in enumerate(names):
+                recorder.add(name, outputs[i], targets[i])  # the very arrays the PNGs hold
+                for baseline_recorder in baselines.values():
+                    baseline_recorder.add(name, inputs[i], targets[i])
+                print("evaluated image", name, flush=True)
+        index = recorder.write(options.output_dir, rows, PAIR_COLUMNS, baselines)
+        if rows:
+            results_png = os.path.join(options.output_dir, RESULTS_PNG)
+            plot_results(spread_rows(rows, RESULTS_MAX_ROWS), results_png, base_dir=options.output_dir,
+                         total=len(rows))
+            print(f"wrote {results_png}", flush=True)
     return index
 
 

@@ -18,6 +18,7 @@ import tensorflow as tf
 from pix2pix.data.pipeline import paired_dataset
 from pix2pix.errors import Pix2PixError, error_line
 from pix2pix.io.files import check_output_dir
+from pix2pix.io.locks import output_lock
 from pix2pix.models.checkpoints import CHECKPOINT_PREFIX, latest_checkpoint
 from pix2pix.models.pix2pix_model import Pix2Pix
 from pix2pix.models.networks import count_trainable_parameters
@@ -152,6 +153,13 @@ def _restore(model, checkpoint, resume_from):
     except (AssertionError, ValueError, tf.errors.OpError) as err:
         raise Pix2PixError(f"--checkpoint: {resume_from} does not match these options: "
                            f"{error_line(err)}") from None
+    except IndexError as err:  # TF's reader says so of a .data shard shorter than its index says
+        raise Pix2PixError(f"--checkpoint: cannot read {resume_from}.data-*: {error_line(err)} (the file is "
+                           "truncated or damaged; resume from an intact copy)") from None
+    bad_weight = _first_non_finite_weight(model)
+    if bad_weight:
+        raise Pix2PixError(f"--checkpoint: {resume_from} holds non-finite values (NaN or infinity) in "
+                           f"{bad_weight}; resume from an earlier, finite checkpoint")
     print(f"resumed from {resume_from} at step {int(model.global_step.numpy())}", flush=True)
 
 
@@ -251,60 +259,61 @@ def train(options: Options) -> Pix2Pix:
 
     # Nothing is written before every check above has passed.
     check_output_dir(output_dir)
-    if chief:
-        save_options(options, output_dir)
-        # Rows past the resumed step belong to steps this run does again (all rows, when starting afresh).
-        _truncate_losses(output_dir, start_step)
-    manager = tf.train.CheckpointManager(checkpoint, output_dir, max_to_keep=1,
-                                         checkpoint_name=CHECKPOINT_PREFIX)
-    writer = tf.summary.create_file_writer(output_dir)
-    same_dir = resume_from and os.path.samefile(options.checkpoint, output_dir)
-    saved_step = start_step if same_dir else None
+    with output_lock(output_dir, "train"):  # a second run on this folder is refused
+        if chief:
+            save_options(options, output_dir)
+            # Rows past the resumed step belong to steps this run does again (all rows, when starting afresh).
+            _truncate_losses(output_dir, start_step)
+        manager = tf.train.CheckpointManager(checkpoint, output_dir, max_to_keep=1,
+                                             checkpoint_name=CHECKPOINT_PREFIX)
+        writer = tf.summary.create_file_writer(output_dir)
+        same_dir = resume_from and os.path.samefile(options.checkpoint, output_dir)
+        saved_step = start_step if same_dir else None
 
-    step = start_step
-    start_time = time.time()
-    iterator = iter(dataset)
-    try:
-        with _StopRequest() as stop:
-            while step < max_steps and stop.signal_name is None:
-                batch = next(iterator)
-                next_step = step + 1
-                tracing = _should(options.trace_freq, next_step, max_steps)
-                details = (_should(options.summary_freq, next_step, max_steps)
-                           or _should(options.display_freq, next_step, max_steps))
-                if tracing:
-                    tf.profiler.experimental.start(output_dir)
-                results = model.train_step(batch["inputs"], batch["targets"], details=details)
-                if tracing:
-                    tf.profiler.experimental.stop()
-                if not bool(results["applied"]):
-                    _non_finite(results, next_step, _first_replica(batch, strategy), model, options)
-                    continue
-                step = next_step
+        step = start_step
+        start_time = time.time()
+        iterator = iter(dataset)
+        try:
+            with _StopRequest() as stop:
+                while step < max_steps and stop.signal_name is None:
+                    batch = next(iterator)
+                    next_step = step + 1
+                    tracing = _should(options.trace_freq, next_step, max_steps)
+                    details = (_should(options.summary_freq, next_step, max_steps)
+                               or _should(options.display_freq, next_step, max_steps))
+                    if tracing:
+                        tf.profiler.experimental.start(output_dir)
+                    results = model.train_step(batch["inputs"], batch["targets"], details=details)
+                    if tracing:
+                        tf.profiler.experimental.stop()
+                    if not bool(results["applied"]):
+                        _non_finite(results, next_step, _first_replica(batch, strategy), model, options)
+                        continue
+                    step = next_step
 
-                if chief and _should(options.summary_freq, step, max_steps):
-                    print("recording summary", flush=True)
-                    _write_summaries(writer, model, _first_replica(batch, strategy), results, step, options)
-                if chief and _should(options.display_freq, step, max_steps):
-                    print("saving display images", flush=True)
-                    _write_display(output_dir, _first_replica(batch, strategy), results, step, options)
-                if _should(options.progress_freq, step, max_steps):
-                    _print_progress(model, step, start_step, start_time, max_steps,
-                                    examples.steps_per_epoch, options.batch_size)
-                    if chief:
-                        append_loss_history(os.path.join(output_dir, LOSSES_CSV),
-                                            {"step": step, **model.loss_averages.read()})
-                if _should(options.save_freq, step, max_steps):
+                    if chief and _should(options.summary_freq, step, max_steps):
+                        print("recording summary", flush=True)
+                        _write_summaries(writer, model, _first_replica(batch, strategy), results, step, options)
+                    if chief and _should(options.display_freq, step, max_steps):
+                        print("saving display images", flush=True)
+                        _write_display(output_dir, _first_replica(batch, strategy), results, step, options)
+                    if _should(options.progress_freq, step, max_steps):
+                        _print_progress(model, step, start_step, start_time, max_steps,
+                                        examples.steps_per_epoch, options.batch_size)
+                        if chief:
+                            append_loss_history(os.path.join(output_dir, LOSSES_CSV),
+                                                {"step": step, **model.loss_averages.read()})
+                    if _should(options.save_freq, step, max_steps):
+                        _save(manager, model, step, output_dir)
+                        saved_step = step
+                if saved_step != step:
                     _save(manager, model, step, output_dir)
-                    saved_step = step
-            if saved_step != step:
-                _save(manager, model, step, output_dir)
-    finally:
-        writer.close()
-    if chief:
-        _plot_losses(output_dir)
-    else:
-        shutil.rmtree(output_dir, ignore_errors=True)
+        finally:
+            writer.close()
+        if chief:
+            _plot_losses(output_dir)
+        else:
+            shutil.rmtree(output_dir, ignore_errors=True)
 
     model.stopped_by = stop.signal_name
     if stop.signal_name is not None:

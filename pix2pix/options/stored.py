@@ -12,6 +12,7 @@ import os
 from pix2pix.errors import Pix2PixError, UsageError
 from pix2pix.io.files import atomic_write_text
 from pix2pix.options.record import Options
+from pix2pix.options.types import check_stored_types
 
 OPTIONS_FILE = "options.json"
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -57,6 +58,7 @@ def read_options_file(directory: str) -> dict:
         raise Pix2PixError(f"--checkpoint: cannot read {path}: {err}") from None
     if not isinstance(stored, dict):
         raise Pix2PixError(f"--checkpoint: {path} does not hold a JSON object")
+    check_stored_types(stored, path)
     return stored
 
 

@@ -5,7 +5,9 @@ Used by training (display_freq, summaries) and by test mode, so both show the sa
 
 import html
 import os
+import pathlib
 import re
+import urllib.parse
 
 import tensorflow as tf
 
@@ -73,9 +75,20 @@ STEP_COLUMN = (("step", "step", False),)
 _VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
 
+def file_url(path) -> str:
+    """The URL of a file for an index.html beside it: PATH relative to the page, each segment
+    percent-encoded, so that a name like "http:host.jpg" stays a relative file (not a remote
+    URL) and "#", "?", spaces or line breaks in names do not cut it short. An absolute path
+    (only when no relative one exists, e.g. another Windows drive) becomes a file: URL."""
+    text = str(path)
+    if os.path.isabs(text):
+        return pathlib.Path(text).as_uri()
+    return urllib.parse.quote(text.replace(os.sep, "/"), safe="/")
+
+
 def _media_cell(path, style) -> str:
     """An image cell: <img>, or <video controls> for a video file (infer's videos)."""
-    source = html.escape(str(path))
+    source = html.escape(file_url(path))
     if str(path).lower().endswith(_VIDEO_SUFFIXES):
         return f"<td><video src='{source}' controls muted{style}></video></td>"
     return f"<td><img src='{source}'{style}></td>"
