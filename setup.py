@@ -17,6 +17,9 @@ setup(
         "opencv-python",
         "absl-py",
         "matplotlib",
+        # infer's default video codec, H.264 MP4 (the one every browser plays), and the audio track carried
+        # over: the ffmpeg binary this wheel ships (OpenCV's wheels cannot write H.264)
+        "imageio-ffmpeg",
     ],
     package_data={"pix2pix.serving": ["page.html"]},  # --mode serve's page
     extras_require={

@@ -145,7 +145,10 @@ class Options:
     max_render_pixels: int = option(4_194_304, "refuse (naming it) a photo or video that --render_size would "
                                                "give the generator more pixels than this (padded height x width; "
                                                "memory)", RENDERING)
-    video_codec: str = option("mp4v", "fourcc of the videos written: " + ", ".join(
+    # h264 (ffmpeg; plays in browsers) is a new default of an output container, allowed since the reference
+    # wrote no video; mp4v, the default before, does not play in Chromium.
+    video_codec: str = option("h264", "codec of the videos written (h264 through ffmpeg, the others OpenCV's "
+                                      "fourccs; h264 and VP80/VP90 play in browsers): " + ", ".join(
         f"{codec} ({extension})" for codec, extension in CODEC_EXTENSIONS.items()), ("infer",),
         choices=CODEC_EXTENSIONS)
     temporal_smoothing: float = option(0.0, "colorization videos: smooth the predicted colour over time, "
