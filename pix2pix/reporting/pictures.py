@@ -75,8 +75,9 @@ h1 { font-size: 1.3em; margin: 0 0 .2em; }
 p.hint { color: #5b6575; margin: 0 0 1em; }
 table { border-collapse: collapse; background: #fff; box-shadow: 0 1px 3px #0002; }
 th, td { padding: .4em .6em; border-bottom: 1px solid #e3e6eb; text-align: right; vertical-align: middle; }
-th { position: sticky; top: 0; background: #2b3445; color: #fff; font-weight: 600; white-space: nowrap;
+th { position: sticky; top: 0; background: #2b3445; color: #fff; font-weight: 600; max-width: 8em;
      z-index: 1; }
+th.picture { text-align: center; }
 th.sortable { cursor: pointer; }
 th.sortable:hover { background: #3c4a63; }
 th[aria-sort=ascending]::after { content: " \\25B2"; }
@@ -84,15 +85,18 @@ th[aria-sort=descending]::after { content: " \\25BC"; }
 td:first-child, th:first-child { text-align: left; }
 tr:nth-child(even) td { background: #fafbfc; }
 tr.summary td { font-weight: 600; background: #eef1f5; border-top: 2px solid #2b3445; }
-td img { display: block; width: 192px; height: auto; cursor: zoom-in; border-radius: 2px; }
+td img { display: block; width: 160px; height: auto; cursor: zoom-in; border-radius: 2px; }
 td img.small { image-rendering: pixelated; }
 td video { display: block; max-width: 512px; }
-#enlarged { position: fixed; inset: 0; background: #000d; display: none; align-items: center;
-            justify-content: center; cursor: zoom-out; z-index: 2; }
+#enlarged { position: fixed; inset: 0; margin: 0; background: #000e; display: none; flex-direction: column;
+            align-items: center; justify-content: center; gap: 1em; cursor: zoom-out; z-index: 2; }
 #enlarged.open { display: flex; }
-#enlarged img { max-width: 95vw; max-height: 90vh; min-width: min(512px, 95vw); object-fit: contain; }
+#enlarged div { display: flex; gap: 1em; justify-content: center; }
+#enlarged figure { margin: 0; color: #ccd; text-align: center; }
+#enlarged img { width: min(30vw, 80vh, 768px); height: auto; display: block; }
+#enlarged figure.clicked img { outline: 2px solid #fff; }
 #enlarged img.small { image-rendering: pixelated; }
-#enlarged figcaption { color: #fff; position: absolute; bottom: 1em; }
+#enlarged figcaption { color: #fff; }
 """
 
 _PAGE_SCRIPT = """
@@ -104,8 +108,12 @@ document.addEventListener("DOMContentLoaded", () => {
   const number = (text) => (text.trim() === "" || isNaN(Number(text)) ? null : Number(text));
   const dataRows = () => Array.from(table.rows).slice(1).filter((r) => !r.classList.contains("summary"));
   Array.from(header.cells).forEach((cell, column) => {
-    if (dataRows().some((r) => r.cells[column] && r.cells[column].querySelector("img, video"))) return;
+    if (dataRows().some((r) => r.cells[column] && r.cells[column].querySelector("img, video"))) {
+      cell.classList.add("picture");
+      return;
+    }
     cell.classList.add("sortable");
+    cell.innerHTML = cell.innerHTML.replace(/_/g, "_<wbr>");  // long figure names wrap at their parts
     cell.title = "sort by " + cell.textContent;
     cell.addEventListener("click", () => {
       const descending = cell.getAttribute("aria-sort") === "ascending";
@@ -125,24 +133,33 @@ document.addEventListener("DOMContentLoaded", () => {
       sorted.forEach((row) => body.insertBefore(row, summary && summary.parentNode === body ? summary : null));
     });
   });
+  // the enlarged view: every picture of the clicked row side by side (input | output | target)
   const overlay = document.createElement("figure");
   overlay.id = "enlarged";
-  const big = document.createElement("img");
+  const pictures = document.createElement("div");
   const caption = document.createElement("figcaption");
-  overlay.append(big, caption);
+  overlay.append(pictures, caption);
   document.body.append(overlay);
   const close = () => overlay.classList.remove("open");
   overlay.addEventListener("click", close);
   document.addEventListener("keydown", (event) => { if (event.key === "Escape") close(); });
-  const mark = (img) => img.classList.toggle("small", img.naturalWidth > 0 && img.naturalWidth < 192);
+  const mark = (img) => img.classList.toggle("small", img.naturalWidth > 0 && img.naturalWidth < 160);
   table.querySelectorAll("td img").forEach((img) => {
     img.complete ? mark(img) : img.addEventListener("load", () => mark(img));
     img.addEventListener("click", () => {
-      big.src = img.src;
-      big.className = img.className;
-      const row = img.closest("tr"), column = img.closest("td").cellIndex;
-      caption.textContent = row.cells[0].textContent + " \u2014 " + header.cells[column].textContent +
-        " (" + img.naturalWidth + "\u00d7" + img.naturalHeight + ")";
+      const row = img.closest("tr");
+      pictures.replaceChildren(...Array.from(row.querySelectorAll("td img")).map((each) => {
+        const figure = document.createElement("figure"), big = document.createElement("img");
+        const label = document.createElement("figcaption");
+        big.src = each.src;
+        big.className = each.className;
+        label.textContent = header.cells[each.closest("td").cellIndex].textContent;
+        figure.className = each === img ? "clicked" : "";
+        figure.append(big, label);
+        return figure;
+      }));
+      caption.textContent = row.cells[0].textContent + " (" + img.naturalWidth + "\u00d7" +
+        img.naturalHeight + " pixels; click or Esc to close)";
       overlay.classList.add("open");
     });
   });
