@@ -92,6 +92,10 @@ class Options:
     skip_bad_images: bool = option(False, "leave out (and name) images that cannot be decoded instead of "
                                           "stopping", ("train", "test"))
     skip_nonfinite: bool = option(False, "skip a batch whose loss is NaN/inf instead of stopping", TRAIN)
+    pairs_ok: bool = option(False, "train the files of --input_dir as A|B pairs even though they look like "
+                                   "single photos (not twice as wide as tall, halves that do not line up)", TRAIN)
+    verbose: bool = option(False, "show TensorFlow's own C++ log lines (hidden by default; errors of the run "
+                                  "itself are always shown)")
     strategy: str = option("none", "tf.distribute: mirrored = all local GPUs; multiworker = "
                                    "MultiWorkerMirroredStrategy configured by TF_CONFIG. --batch_size is the "
                                    "global batch, split over replicas", TRAIN, choices=STRATEGIES)
