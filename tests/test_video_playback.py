@@ -10,7 +10,10 @@ that plays, and the output says the audio is dropped.
 
 import os
 import subprocess
+import sys
 
+import cv2
+import numpy as np
 import pytest
 
 from browser_fixtures import WAIT, chromium, require_chromium, serve_directory  # noqa: F401 (fixture)
@@ -55,6 +58,15 @@ def playback(driver, url, name):
     return driver.execute_script(state)
 
 
+def play_served(driver, folder, name):
+    """playback() of infer's page in FOLDER, served on 127.0.0.1 for the time it takes."""
+    url, server = serve_directory(folder)
+    try:
+        return playback(driver, url + "/index.html", name)
+    finally:
+        server.shutdown()
+
+
 def infer_videos(lab_run, clips, out, *flags):
     return run_cli("--mode", "infer", "--checkpoint", lab_run, "--input_dir", clips, "--output_dir", out,
                    *flags, check=False)
@@ -75,11 +87,7 @@ def test_the_default_video_plays_in_chromium_and_keeps_its_audio(tmp_path, lab_r
                              capture_output=True, text=True, timeout=60).stderr
     assert "Video: h264" in listing and "Audio: aac" in listing, listing
 
-    url, server = serve_directory(out)
-    try:
-        ready, time, error, frames = playback(chromium, url + "/index.html", "street.mp4")
-    finally:
-        server.shutdown()
+    ready, time, error, frames = play_served(chromium, out, "street.mp4")
     assert error is None and ready >= 2 and time > 0 and frames > 0, (ready, time, error, frames)
 
 
@@ -92,11 +100,7 @@ def test_the_old_default_mp4v_does_not_play_in_chromium(tmp_path, lab_run, chrom
     result = infer_videos(lab_run, clips, out, "--video_codec", "mp4v")
     assert result.returncode == 0, result.stderr
     assert "audio carried over (aac)" in result.stdout  # the OpenCV codecs keep the sound too
-    url, server = serve_directory(out)
-    try:
-        ready, time, error, frames = playback(chromium, url + "/index.html", "street.mp4")
-    finally:
-        server.shutdown()
+    ready, time, error, frames = play_served(chromium, out, "street.mp4")
     # the sound plays (time advances), the picture never does
     assert error is None and time > 0 and frames == 0, (ready, time, error, frames)
 
@@ -104,8 +108,6 @@ def test_the_old_default_mp4v_does_not_play_in_chromium(tmp_path, lab_run, chrom
 def test_without_ffmpeg_h264_is_refused_with_what_to_do_and_vp90_plays(tmp_path, lab_run, chromium):  # noqa: F811
     clips = tmp_path / "clips"
     clips.mkdir()
-    import cv2
-    import numpy as np
     writer = cv2.VideoWriter(str(clips / "walk.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 12.0, (48, 32))
     for i in range(24):
         frame = np.full((32, 48, 3), 90, np.uint8)
@@ -117,7 +119,6 @@ def test_without_ffmpeg_h264_is_refused_with_what_to_do_and_vp90_plays(tmp_path,
                TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
     def infer_without_ffmpeg(out, *flags):
-        import sys
         return subprocess.run([sys.executable, "-m", "pix2pix", "--mode", "infer", "--checkpoint", str(lab_run),
                                "--input_dir", str(clips), "--output_dir", str(out), *flags],
                               capture_output=True, text=True, env=env, timeout=600)
@@ -132,9 +133,5 @@ def test_without_ffmpeg_h264_is_refused_with_what_to_do_and_vp90_plays(tmp_path,
     made = infer_without_ffmpeg(out, "--video_codec", "VP90")
     assert made.returncode == 0, made.stderr
     assert "audio is dropped: no ffmpeg was found" in made.stdout
-    url, server = serve_directory(out)
-    try:
-        ready, time, error, frames = playback(chromium, url + "/index.html", "walk.webm")
-    finally:
-        server.shutdown()
+    ready, time, error, frames = play_served(chromium, out, "walk.webm")
     assert error is None and ready >= 2 and time > 0 and frames > 0, (ready, time, error, frames)
