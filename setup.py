@@ -20,6 +20,9 @@ setup(
         # reads an image's size (and a GIF's frame count) from its header for the --max_pixels
         # check of every format, before OpenCV or TensorFlow decodes anything (docs/security.md)
         "pillow",
+        # infer's default video codec, H.264 MP4 (the one every browser plays), and the audio track carried
+        # over: the ffmpeg binary this wheel ships (OpenCV's wheels cannot write H.264)
+        "imageio-ffmpeg",
     ],
     package_data={"pix2pix.serving": ["page.html"]},  # --mode serve's page
     extras_require={

@@ -172,7 +172,8 @@ def test_a_video_keeps_frame_count_size_fps_and_lightness(tmp_path, models, clip
     assert "<video src='clip.mp4' controls" in page
     captured = capsys.readouterr()
     assert "12/12 frames" in captured.err and "frames/s" in captured.err and "left" in captured.err
-    assert "audio is not carried over" in captured.out and "scene cuts at frames 6" in captured.out
+    assert "audio is carried over (ffmpeg: " in captured.out and "scene cuts at frames 6" in captured.out
+    assert "no audio in the input" in captured.out
     assert not os.path.exists(out / "clip.partial.mp4")
 
 

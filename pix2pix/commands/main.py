@@ -15,6 +15,7 @@ from absl import flags, logging
 from pix2pix import modes
 from pix2pix.commands.flags import FLAGS, define_flags, explicit_flags, options_from_flags
 from pix2pix.commands.help import help_text
+from pix2pix.commands.logs import quiet_tensorflow
 from pix2pix.errors import Pix2PixError, UsageError
 from pix2pix.options.record import MODES, check_values
 
@@ -63,6 +64,7 @@ def main(argv) -> int:
     logging.set_verbosity(logging.WARNING)  # keep TensorFlow's INFO lines out of the progress output
     try:
         options, explicit = parse(argv)
+        quiet_tensorflow(options.verbose)  # before any mode imports TensorFlow
         return modes.run(options, explicit)
     except UsageError as err:
         return _fail(str(err), USAGE_ERROR)

@@ -1,13 +1,20 @@
 """Videos in `--mode infer`: each frame translated, the predicted colour steadied over time.
 
     pix2pix --mode infer --checkpoint MODEL --input_dir IN --output_dir OUT
-            [--temporal_smoothing 0.8] [--scene_cut 0.25] [--video_codec mp4v]
+            [--temporal_smoothing 0.8] [--scene_cut 0.25] [--video_codec h264]
 
 Every video IN/NAME.EXT (.mp4 .avi .mov .mkv .webm, whatever OpenCV's FFmpeg reads) becomes
 OUT/NAME.mp4 (the extension follows --video_codec: .webm for VP80/VP90, .avi for MJPG/XVID;
 NAME.EXT.mp4 when another input shares the stem), with the input's frame rate and frame count.
-Its size is the input's, except that the codecs OpenCV writes need even sides: an odd last
-row or column is dropped (said in the output). Audio is not carried over (said too).
+Its size is the input's, except that 4:2:0 video needs even sides: an odd last row or column is
+dropped (said in the output).
+
+The default codec, h264, is H.264 MP4 written through an ffmpeg (io/video_codecs.py says which
+one is used and how it is found): it plays in every browser, so the <video> of infer's
+index.html plays. (The reference wrote no video; mp4v, the default before, does not play in
+Chromium.) With an ffmpeg the input's audio track is carried over, re-encoded for the container
+(AAC in .mp4, Opus in .webm, MP3 in .avi); without one, audio is dropped and h264 cannot be
+written (both said: --video_codec VP90 writes browser-playable WebM with OpenCV alone).
 
 How a frame is made (export.py's `frame_colour` and `frame_picture` signatures, so a training
 directory and an export give the same video):
@@ -33,9 +40,12 @@ and exits with status 1.
 """
 
 import dataclasses
+import fractions
 import os
 import queue
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from typing import Callable, List, Optional, Sequence
@@ -45,7 +55,8 @@ import numpy as np
 
 from pix2pix.errors import Pix2PixError, error_line
 from pix2pix.io.progress import ProgressBar
-from pix2pix.io.video_codecs import CODEC_EXTENSIONS, EVEN_SIDE_CODECS
+from pix2pix.io.video_codecs import (AUDIO_ENCODERS, CODEC_EXTENSIONS, EVEN_SIDE_CODECS, FFMPEG_CODECS,
+                                     NO_FFMPEG_HINT, find_ffmpeg, has_audio, has_encoder)
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 HISTOGRAM_BINS = 64
@@ -139,7 +150,109 @@ def output_names(videos: Sequence[str], all_inputs: Sequence[str], extension: st
     return names
 
 
-# ------------------------------------------------------------------------ progress
+# ------------------------------------------------------------------ writers and audio
+_FFMPEG_SECONDS = 600  # an ffmpeg finishing a file or muxing audio; it never waits on input then
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "no message"
+
+
+class FfmpegVideoWriter:
+    """cv2.VideoWriter's write/release/isOpened over an ffmpeg that encodes raw BGR frames from a pipe
+    (H.264, yuv420p, the index moved to the front so a browser starts playing before the end)."""
+
+    def __init__(self, ffmpeg_path: str, path: str, encoder: str, fps: float, size: tuple):
+        rate = fractions.Fraction(fps).limit_denominator(1001)  # 29.97 -> 30000/1001, as containers say
+        self.error, self._log = None, tempfile.TemporaryFile()
+        command = [ffmpeg_path, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo",
+                   "-pix_fmt", "bgr24", "-s", f"{size[0]}x{size[1]}", "-framerate", str(rate), "-i", "-",
+                   "-an", "-c:v", encoder, "-pix_fmt", "yuv420p", "-preset", "veryfast", "-crf", "18",
+                   "-movflags", "+faststart", "-f", "mp4", path]
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                         stderr=self._log)
+
+    def isOpened(self) -> bool:  # noqa: N802 (cv2.VideoWriter's name)
+        return self._process.poll() is None
+
+    def write(self, frame: np.ndarray) -> None:
+        try:
+            self._process.stdin.write(np.ascontiguousarray(frame).tobytes())
+        except BrokenPipeError:
+            raise RuntimeError(f"ffmpeg stopped: {self._message()}") from None
+
+    def release(self) -> None:
+        try:
+            self._process.stdin.close()
+        except BrokenPipeError:
+            pass
+        try:
+            code = self._process.wait(timeout=_FFMPEG_SECONDS)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            code = self._process.wait()
+        if code != 0:
+            self.error = f"ffmpeg exited with status {code}: {self._message()}"
+        self._log.close()
+
+    def _message(self) -> str:
+        self._log.seek(0)
+        return _last_line(self._log.read().decode("utf-8", "replace"))
+
+
+def open_writer(path: str, codec: str, fps: float, size: tuple):
+    """(writer, None) for CODEC at PATH, or (None, why it cannot be written here)."""
+    if codec in FFMPEG_CODECS:
+        ffmpeg = find_ffmpeg()
+        if ffmpeg is None:
+            return None, (f"{path}: --video_codec {codec} is written with ffmpeg, and none was found "
+                          f"({NO_FFMPEG_HINT}); or choose --video_codec VP90 (WebM, plays in browsers)")
+        if not has_encoder(ffmpeg.path, FFMPEG_CODECS[codec]):
+            return None, (f"{path}: {ffmpeg.describe()} has no {FFMPEG_CODECS[codec]} encoder; "
+                          f"{NO_FFMPEG_HINT}, or choose --video_codec VP90")
+        return FfmpegVideoWriter(ffmpeg.path, path, FFMPEG_CODECS[codec], fps, size), None
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*codec), fps, size)
+    if not writer.isOpened():
+        return None, f"{path}: OpenCV cannot write {codec} video here (try --video_codec VP90)"
+    return writer, None
+
+
+def audio_plan() -> str:
+    """What happens to the inputs' audio tracks, for infer's output."""
+    ffmpeg = find_ffmpeg()
+    if ffmpeg is None:
+        return f"audio is dropped: no ffmpeg was found ({NO_FFMPEG_HINT})"
+    return f"audio is carried over ({ffmpeg.describe()})"
+
+
+def carry_audio(source: str, video_path: str) -> str:
+    """Put SOURCE's first audio track into VIDEO_PATH (re-encoded for its container; the video stream
+    copied as is, cut to the shorter of the two). Returns what happened, for describe()."""
+    ffmpeg = find_ffmpeg()
+    if ffmpeg is None:
+        return "audio dropped (no ffmpeg)"
+    if not has_audio(ffmpeg.path, source):
+        return "no audio in the input"
+    base, extension = os.path.splitext(video_path)
+    encoder = AUDIO_ENCODERS[extension.lower()]
+    muxed = base + ".audio" + extension
+    command = [ffmpeg.path, "-hide_banner", "-loglevel", "error", "-y", "-i", video_path, "-i", source,
+               "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", encoder, "-shortest"]
+    if extension.lower() == ".mp4":
+        command += ["-movflags", "+faststart"]
+    try:
+        done = subprocess.run(command + [muxed], capture_output=True, text=True, timeout=_FFMPEG_SECONDS)
+    except subprocess.TimeoutExpired:
+        done = None
+    if done is None or done.returncode != 0:
+        if os.path.exists(muxed):
+            os.remove(muxed)
+        why = "timed out" if done is None else _last_line(done.stderr)
+        return f"audio dropped (ffmpeg could not mux it: {why})"
+    os.replace(muxed, video_path)
+    return f"audio carried over ({encoder})"
+
 
 # --------------------------------------------------------------------- one video
 @dataclasses.dataclass
@@ -155,6 +268,7 @@ class VideoResult:
     cuts: List[int] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
     error: Optional[str] = None
+    audio: str = "audio dropped (no ffmpeg)"  # what carry_audio did
 
     @property
     def ok(self) -> bool:
@@ -253,11 +367,9 @@ def _translate_open_video(capture, input_path, final_path, model, options, color
 
     partial = partial_path(final_path)
     os.makedirs(os.path.dirname(os.path.abspath(partial)), exist_ok=True)
-    writer = cv2.VideoWriter(partial, cv2.VideoWriter_fourcc(*options.video_codec), fps,
-                             (out_width, out_height))
-    if not writer.isOpened():
-        result.error = (f"{partial}: OpenCV cannot write {options.video_codec} video here "
-                        "(try --video_codec mp4v)")
+    writer, why_not = open_writer(partial, options.video_codec, fps, (out_width, out_height))
+    if writer is None:
+        result.error = why_not
         return result
 
     decoded, encoded = queue.Queue(maxsize=_QUEUE_FRAMES), queue.Queue(maxsize=_QUEUE_FRAMES)
@@ -313,8 +425,11 @@ def _translate_open_video(capture, input_path, final_path, model, options, color
         writer.release()
         progress.update(result.frames, force=True)
         progress.close()
+    write_errors += [writer.error] if getattr(writer, "error", None) else []
     if result.error is None and write_errors:
         result.error = f"{partial}: writing failed: {write_errors[0]}"
+    if result.error is None:
+        result.audio = carry_audio(input_path, partial)
     result.seconds = time.time() - start
     if result.error is None:
         os.replace(partial, final_path)
@@ -324,9 +439,9 @@ def _translate_open_video(capture, input_path, final_path, model, options, color
 
 
 def describe(result: VideoResult) -> str:
-    """One line about a finished video (cuts listed, audio not carried)."""
+    """One line about a finished video (cuts listed, what became of its audio)."""
     rate = result.frames / max(result.seconds, 1e-9)
     cuts = ", ".join(str(c) for c in result.cuts) if result.cuts else "none"
     return (f"wrote {result.output_path}: {result.frames} frames at {result.fps:g} fps, "
             f"{result.size[0]}x{result.size[1]}, {rate:.1f} frames/s; scene cuts at frames {cuts} "
-            "(counted from 0); audio not carried over")
+            f"(counted from 0); {result.audio}")

@@ -223,8 +223,7 @@ def infer_mode(options: Options, explicit_flag_names=None) -> List[InferredImage
             progress.close()
     failures, done_videos = [], []
     if videos:
-        print("videos: dropout off (a new random mask per frame would flicker); audio is not carried over",
-              flush=True)
+        print(f"videos: dropout off (a new random mask per frame would flicker); {video.audio_plan()}", flush=True)
         if options.temporal_smoothing:
             print(f"videos: temporal smoothing {options.temporal_smoothing:g} of the predicted colour, "
                   f"reset at scene cuts (--scene_cut {options.scene_cut:g})", flush=True)

@@ -15,8 +15,9 @@ import time
 
 import tensorflow as tf
 
+from pix2pix.data.pair_check import check_pairs
 from pix2pix.data.pipeline import paired_dataset
-from pix2pix.errors import Pix2PixError, error_line
+from pix2pix.errors import Pix2PixError, UsageError, error_line
 from pix2pix.io.files import check_output_dir
 from pix2pix.io.locks import output_lock
 from pix2pix.models.checkpoints import CHECKPOINT_PREFIX, latest_checkpoint
@@ -101,17 +102,25 @@ def _write_display(output_dir, batch, details, step, options):
 
 
 def _print_progress(model, step, start_step, start_time, max_steps, steps_per_epoch, batch_size):
-    epoch = int(math.ceil(step / steps_per_epoch))
-    step_in_epoch = (step - 1) % steps_per_epoch + 1
+    """A progress line (global step of the total, epochs done as a fraction, speed, h:mm left),
+    then the averaged losses to 4 decimals. It starts with "progress": pix2pix-reproduce echoes those."""
     rate = (step - start_step) * batch_size / max(time.time() - start_time, 1e-9)
-    remaining = (max_steps - step) * batch_size / max(rate, 1e-9)
+    remaining_minutes = math.ceil((max_steps - step) * batch_size / max(rate, 1e-9) / 60)
     learning_rate = ""
     if model.options.lr_policy != "constant":  # the reference's line otherwise
         learning_rate = f"  lr {model.current_learning_rate(step - 1):.4g}"
-    print(f"progress  epoch {epoch}  step {step_in_epoch}  image/sec {rate:0.1f}  "
-          f"remaining {remaining / 60:.0f}m{learning_rate}", flush=True)
+    print(f"progress  step {step}/{max_steps}  epoch {step / steps_per_epoch:.1f}  image/sec {rate:0.1f}  "
+          f"remaining {remaining_minutes // 60}:{remaining_minutes % 60:02d}{learning_rate}", flush=True)
     for name, value in model.loss_averages.read().items():
-        print(name, value, flush=True)
+        print(f"{name} {value:.4f}", flush=True)
+
+
+def check_budget(options: Options) -> None:
+    """A training run needs an end: without --max_steps or --max_epochs it would run forever (the
+    reference's 2**32 steps), so that is a usage error, said before TensorFlow does any work."""
+    if options.max_steps is None and options.max_epochs is None:
+        raise UsageError("training needs a budget: give --max_steps N (total steps, counted across "
+                         "resumes) or --max_epochs N; without either it would never stop")
 
 
 def total_steps(options: Options, steps_per_epoch: int) -> int:
@@ -327,7 +336,10 @@ def train(options: Options) -> Pix2Pix:
 def run(options: Options, explicit=None) -> int:
     """The mode's entry: prepare, train; a run ended early by a signal (saved and resumable, but not
     finished) exits with 128 + the signal's number, as a process killed by it would."""
-    model = train(prepare_for("train", options, explicit))
+    check_budget(options)
+    prepared = prepare_for("train", options, explicit)
+    check_pairs(prepared)
+    model = train(prepared)
     if model.stopped_by:
         return 128 + signal.Signals[model.stopped_by].value
     return 0

@@ -92,6 +92,10 @@ class Options:
     skip_bad_images: bool = option(False, "leave out (and name) images that cannot be decoded instead of "
                                           "stopping", ("train", "test"))
     skip_nonfinite: bool = option(False, "skip a batch whose loss is NaN/inf instead of stopping", TRAIN)
+    pairs_ok: bool = option(False, "train the files of --input_dir as A|B pairs even though they look like "
+                                   "single photos (not twice as wide as tall, halves that do not line up)", TRAIN)
+    verbose: bool = option(False, "show TensorFlow's own C++ log lines (hidden by default; errors of the run "
+                                  "itself are always shown)")
     strategy: str = option("none", "tf.distribute: mirrored = all local GPUs; multiworker = "
                                    "MultiWorkerMirroredStrategy configured by TF_CONFIG. --batch_size is the "
                                    "global batch, split over replicas", TRAIN, choices=STRATEGIES)
@@ -145,7 +149,10 @@ class Options:
     max_render_pixels: int = option(4_194_304, "refuse (naming it) a photo or video that --render_size would "
                                                "give the generator more pixels than this (padded height x width; "
                                                "memory)", RENDERING)
-    video_codec: str = option("mp4v", "fourcc of the videos written: " + ", ".join(
+    # h264 (ffmpeg; plays in browsers) is a new default of an output container, allowed since the reference
+    # wrote no video; mp4v, the default before, does not play in Chromium.
+    video_codec: str = option("h264", "codec of the videos written (h264 through ffmpeg, the others OpenCV's "
+                                      "fourccs; h264 and VP80/VP90 play in browsers): " + ", ".join(
         f"{codec} ({extension})" for codec, extension in CODEC_EXTENSIONS.items()), ("infer",),
         choices=CODEC_EXTENSIONS)
     temporal_smoothing: float = option(0.0, "colorization videos: smooth the predicted colour over time, "

@@ -49,8 +49,8 @@ def read_options_file(directory: str) -> dict:
     """The dict stored in DIRECTORY/options.json, with a clear error if absent or broken."""
     path = os.path.join(directory, OPTIONS_FILE)
     if not os.path.isfile(path):
-        raise Pix2PixError(f"--checkpoint: {path} not found; a checkpoint directory "
-                           f"written by `pix2pix --mode train` holds one")
+        from pix2pix.options.checkpoint_dirs import describe_checkpoint_dir  # it reads this module's names
+        raise Pix2PixError(f"--checkpoint: {describe_checkpoint_dir(directory)}")
     try:
         with open(path, encoding="utf-8") as f:
             stored = json.load(f)
