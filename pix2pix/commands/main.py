@@ -51,7 +51,7 @@ def parse(argv):
         raise UsageError(f"--mode: is required, one of {', '.join(MODES)} (pix2pix --help shows them)")
     options = options_from_flags()
     check_values(options)
-    modes.check_paths(options)
+    modes.check_before_loading(options)
     return options, explicit_flags()
 
 

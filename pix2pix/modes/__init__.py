@@ -28,6 +28,15 @@ def run(options, explicit=None) -> int:
     return module.run(options, explicit) or 0
 
 
+def check_before_loading(options) -> None:
+    """What the command line can tell before a mode loads TensorFlow: the paths, a training budget."""
+    from pix2pix.options.record import check_budget
+
+    check_paths(options)
+    if options.mode == "train":
+        check_budget(options)
+
+
 def check_paths(options) -> None:
     """The folders and files the flags name, checked before a mode loads TensorFlow, so a wrong
     path answers at once. (Each mode checks them again, more closely, when it reads them.)"""

@@ -17,14 +17,14 @@ import tensorflow as tf
 
 from pix2pix.data.pair_check import check_pairs
 from pix2pix.data.pipeline import paired_dataset
-from pix2pix.errors import Pix2PixError, UsageError, error_line
+from pix2pix.errors import Pix2PixError, error_line
 from pix2pix.io.files import check_output_dir
 from pix2pix.io.locks import output_lock
 from pix2pix.models.checkpoints import CHECKPOINT_PREFIX, latest_checkpoint
 from pix2pix.models.pix2pix_model import Pix2Pix
 from pix2pix.models.networks import count_trainable_parameters
 from pix2pix.modes.preparation import prepare_for
-from pix2pix.options.record import Options
+from pix2pix.options.record import Options, check_budget
 from pix2pix.options.stored import save_options
 from pix2pix.reporting.loss_history import append_loss_history, read_loss_history, truncate_loss_history
 from pix2pix.reporting.plots import plot_losses
@@ -113,14 +113,6 @@ def _print_progress(model, step, start_step, start_time, max_steps, steps_per_ep
           f"remaining {remaining_minutes // 60}:{remaining_minutes % 60:02d}{learning_rate}", flush=True)
     for name, value in model.loss_averages.read().items():
         print(f"{name} {value:.4f}", flush=True)
-
-
-def check_budget(options: Options) -> None:
-    """A training run needs an end: without --max_steps or --max_epochs it would run forever (the
-    reference's 2**32 steps), so that is a usage error, said before TensorFlow does any work."""
-    if options.max_steps is None and options.max_epochs is None:
-        raise UsageError("training needs a budget: give --max_steps N (total steps, counted across "
-                         "resumes) or --max_epochs N; without either it would never stop")
 
 
 def total_steps(options: Options, steps_per_epoch: int) -> int:
@@ -231,112 +223,135 @@ def _plot_losses(output_dir):
         print(f"warning: could not draw {LOSSES_PNG}: {err}", flush=True)
 
 
+class _Trainer:
+    """One training run, in the order it happens: set up (strategy, model, resume, data), then
+    under the output folder's lock write the run's files and loop, then say how it ended."""
+
+    def __init__(self, options: Options):
+        self.options = options
+        self.strategy = strategy = make_strategy(options.strategy)  # first: multi-worker wants it early
+        replicas = strategy.num_replicas_in_sync if strategy else 1
+        if options.batch_size % replicas:
+            raise Pix2PixError(f"--batch_size: {options.batch_size} does not split over {replicas} replicas")
+        self.chief = _is_chief(strategy)
+        # Non-chief workers write their (identical) checkpoints to a scratch folder.
+        self.output_dir = options.output_dir if self.chief else os.path.join(
+            options.output_dir, f".worker-{strategy.cluster_resolver.task_id}")
+        tf.keras.utils.set_random_seed(options.seed)
+        self.resume_from = latest_checkpoint(options.checkpoint) if options.checkpoint else None
+
+        self.model = model = Pix2Pix(options, strategy)
+        self.checkpoint = model.checkpoint()
+        if self.resume_from:
+            _restore(model, self.checkpoint, self.resume_from)
+        self.start_step = self.step = int(model.global_step.numpy())
+        self.examples = paired_dataset(options, training=True, seed=options.seed,
+                                       start=self.start_step * options.batch_size)
+        self.max_steps = total_steps(options, self.examples.steps_per_epoch)
+        model.follow_schedule(self.max_steps, self.examples.steps_per_epoch)
+        self.dataset = (strategy.experimental_distribute_dataset(self.examples.dataset) if strategy
+                        else self.examples.dataset)
+        parameters = (count_trainable_parameters(model.generator)
+                      + count_trainable_parameters(model.discriminator))
+        print(f"examples count = {self.examples.count}", flush=True)
+        print(f"parameter_count = {parameters}", flush=True)
+        if strategy:
+            print(f"replicas = {replicas} ({options.strategy}), {options.batch_size // replicas} images each",
+                  flush=True)
+
+    def _should(self, freq, step):
+        return _should(freq, step, self.max_steps)
+
+    def run(self) -> Pix2Pix:
+        # Nothing is written before every check of __init__ has passed.
+        check_output_dir(self.output_dir)
+        with output_lock(self.output_dir, "train"):  # a second run on this folder is refused
+            if self.chief:
+                save_options(self.options, self.output_dir)
+                # Rows past the resumed step belong to steps this run does again (all of them, afresh).
+                _truncate_losses(self.output_dir, self.start_step)
+            self.manager = tf.train.CheckpointManager(self.checkpoint, self.output_dir, max_to_keep=1,
+                                                      checkpoint_name=CHECKPOINT_PREFIX)
+            self.writer = tf.summary.create_file_writer(self.output_dir)
+            same_dir = self.resume_from and os.path.samefile(self.options.checkpoint, self.output_dir)
+            self.saved_step = self.start_step if same_dir else None
+            try:
+                with _StopRequest() as stop:
+                    self._loop(stop)
+            finally:
+                self.writer.close()
+            if self.chief:
+                _plot_losses(self.output_dir)
+            else:
+                shutil.rmtree(self.output_dir, ignore_errors=True)
+        return self._ended(stop.signal_name)
+
+    def _loop(self, stop) -> None:
+        """Steps until the budget is spent or a signal asks to stop, then a last save."""
+        options, model = self.options, self.model
+        self.start_time = time.time()
+        iterator = iter(self.dataset)
+        while self.step < self.max_steps and stop.signal_name is None:
+            batch = next(iterator)
+            next_step = self.step + 1
+            tracing = self._should(options.trace_freq, next_step)
+            details = self._should(options.summary_freq, next_step) or self._should(options.display_freq, next_step)
+            if tracing:
+                tf.profiler.experimental.start(self.output_dir)
+            results = model.train_step(batch["inputs"], batch["targets"], details=details)
+            if tracing:
+                tf.profiler.experimental.stop()
+            if not bool(results["applied"]):
+                _non_finite(results, next_step, _first_replica(batch, self.strategy), model, options)
+                continue
+            self.step = next_step
+            self._report(batch, results)
+        if self.saved_step != self.step:
+            _save(self.manager, model, self.step, self.output_dir)
+
+    def _report(self, batch, results) -> None:
+        """After a step: summaries, display pages, progress and loss history, checkpoints, each at its
+        frequency (and at the last step)."""
+        options, model, step, output_dir = self.options, self.model, self.step, self.output_dir
+        if self.chief and self._should(options.summary_freq, step):
+            print("recording summary", flush=True)
+            _write_summaries(self.writer, model, _first_replica(batch, self.strategy), results, step, options)
+        if self.chief and self._should(options.display_freq, step):
+            print("saving display images", flush=True)
+            _write_display(output_dir, _first_replica(batch, self.strategy), results, step, options)
+        if self._should(options.progress_freq, step):
+            _print_progress(model, step, self.start_step, self.start_time, self.max_steps,
+                            self.examples.steps_per_epoch, options.batch_size)
+            if self.chief:
+                append_loss_history(os.path.join(output_dir, LOSSES_CSV),
+                                    {"step": step, **model.loss_averages.read()})
+        if self._should(options.save_freq, step):
+            _save(self.manager, model, step, output_dir)
+            self.saved_step = step
+
+    def _ended(self, signal_name) -> Pix2Pix:
+        self.model.stopped_by = signal_name
+        if signal_name is not None:
+            print(f"stopped by {signal_name} at step {self.step}; checkpoint saved in {self.output_dir}.\n"
+                  f"Resume with the same command plus --checkpoint {self.output_dir}", flush=True)
+        else:
+            print(f"done: step {self.step}; checkpoint in {self.output_dir}", flush=True)
+        return self.model
+
+
 def train(options: Options) -> Pix2Pix:
     """Run `--mode train` for OPTIONS (already prepared: validated, seed chosen).
 
     Returns the model; `model.stopped_by` names the signal if SIGINT/SIGTERM ended the run
     early (a checkpoint was saved first), else it is None.
     """
-    strategy = make_strategy(options.strategy)  # first: multi-worker wants it before other TF work
-    replicas = strategy.num_replicas_in_sync if strategy else 1
-    if options.batch_size % replicas:
-        raise Pix2PixError(f"--batch_size: {options.batch_size} does not split over {replicas} replicas")
-    chief = _is_chief(strategy)
-    # Non-chief workers write their (identical) checkpoints to a scratch folder.
-    output_dir = options.output_dir if chief else os.path.join(
-        options.output_dir, f".worker-{strategy.cluster_resolver.task_id}")
-    tf.keras.utils.set_random_seed(options.seed)
-    resume_from = latest_checkpoint(options.checkpoint) if options.checkpoint else None
-
-    model = Pix2Pix(options, strategy)
-    checkpoint = model.checkpoint()
-    if resume_from:
-        _restore(model, checkpoint, resume_from)
-    start_step = int(model.global_step.numpy())
-    examples = paired_dataset(options, training=True, seed=options.seed,
-                              start=start_step * options.batch_size)
-    max_steps = total_steps(options, examples.steps_per_epoch)
-    model.follow_schedule(max_steps, examples.steps_per_epoch)
-    parameters = (count_trainable_parameters(model.generator)
-                  + count_trainable_parameters(model.discriminator))
-    dataset = strategy.experimental_distribute_dataset(examples.dataset) if strategy else examples.dataset
-    print(f"examples count = {examples.count}", flush=True)
-    print(f"parameter_count = {parameters}", flush=True)
-    if strategy:
-        print(f"replicas = {replicas} ({options.strategy}), {options.batch_size // replicas} images each",
-              flush=True)
-
-    # Nothing is written before every check above has passed.
-    check_output_dir(output_dir)
-    with output_lock(output_dir, "train"):  # a second run on this folder is refused
-        if chief:
-            save_options(options, output_dir)
-            # Rows past the resumed step belong to steps this run does again (all rows, when starting afresh).
-            _truncate_losses(output_dir, start_step)
-        manager = tf.train.CheckpointManager(checkpoint, output_dir, max_to_keep=1,
-                                             checkpoint_name=CHECKPOINT_PREFIX)
-        writer = tf.summary.create_file_writer(output_dir)
-        same_dir = resume_from and os.path.samefile(options.checkpoint, output_dir)
-        saved_step = start_step if same_dir else None
-
-        step = start_step
-        start_time = time.time()
-        iterator = iter(dataset)
-        try:
-            with _StopRequest() as stop:
-                while step < max_steps and stop.signal_name is None:
-                    batch = next(iterator)
-                    next_step = step + 1
-                    tracing = _should(options.trace_freq, next_step, max_steps)
-                    details = (_should(options.summary_freq, next_step, max_steps)
-                               or _should(options.display_freq, next_step, max_steps))
-                    if tracing:
-                        tf.profiler.experimental.start(output_dir)
-                    results = model.train_step(batch["inputs"], batch["targets"], details=details)
-                    if tracing:
-                        tf.profiler.experimental.stop()
-                    if not bool(results["applied"]):
-                        _non_finite(results, next_step, _first_replica(batch, strategy), model, options)
-                        continue
-                    step = next_step
-
-                    if chief and _should(options.summary_freq, step, max_steps):
-                        print("recording summary", flush=True)
-                        _write_summaries(writer, model, _first_replica(batch, strategy), results, step, options)
-                    if chief and _should(options.display_freq, step, max_steps):
-                        print("saving display images", flush=True)
-                        _write_display(output_dir, _first_replica(batch, strategy), results, step, options)
-                    if _should(options.progress_freq, step, max_steps):
-                        _print_progress(model, step, start_step, start_time, max_steps,
-                                        examples.steps_per_epoch, options.batch_size)
-                        if chief:
-                            append_loss_history(os.path.join(output_dir, LOSSES_CSV),
-                                                {"step": step, **model.loss_averages.read()})
-                    if _should(options.save_freq, step, max_steps):
-                        _save(manager, model, step, output_dir)
-                        saved_step = step
-                if saved_step != step:
-                    _save(manager, model, step, output_dir)
-        finally:
-            writer.close()
-        if chief:
-            _plot_losses(output_dir)
-        else:
-            shutil.rmtree(output_dir, ignore_errors=True)
-
-    model.stopped_by = stop.signal_name
-    if stop.signal_name is not None:
-        print(f"stopped by {stop.signal_name} at step {step}; checkpoint saved in {output_dir}.\n"
-              f"Resume with the same command plus --checkpoint {output_dir}", flush=True)
-    else:
-        print(f"done: step {step}; checkpoint in {output_dir}", flush=True)
-    return model
+    return _Trainer(options).run()
 
 
 def run(options: Options, explicit=None) -> int:
     """The mode's entry: prepare, train; a run ended early by a signal (saved and resumable, but not
     finished) exits with 128 + the signal's number, as a process killed by it would."""
-    check_budget(options)
+    check_budget(options)  # the command line checked it already; the Python API gets here
     prepared = prepare_for("train", options, explicit)
     check_pairs(prepared)
     model = train(prepared)
