@@ -150,6 +150,17 @@ def test_malicious_file_is_refused_by_the_cli(tmp_path):
     assert not marker.exists() and not (tmp_path / "out").exists()
 
 
+def test_a_file_cannot_alter_the_readers_stand_ins(tmp_path):
+    """BUILD on the shared torch.FloatStorage stand-in (to change the element type for the
+    files read after it) is refused, and later files read as before."""
+    path = tmp_path / "build.pth"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("build/data.pkl", b"\x80\x02ctorch\nFloatStorage\n}Vdtype\nV<f8\nsb.")
+    with pytest.raises(Pix2PixError, match="not a readable PyTorch file"):
+        read_state_dict(str(path))
+    assert read_state_dict(fixture("discriminator_zip.pth"))["model.0.weight"].shape == (4, 6, 4, 4)
+
+
 @pytest.mark.parametrize("content, expected", [
     (b"", "not a readable PyTorch file"),
     (b"\x80\x02K\x07.", "no torch.save magic number"),

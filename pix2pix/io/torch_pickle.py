@@ -40,11 +40,35 @@ _STORAGE_DTYPES = {
 }
 
 
-class _StorageType:
+class _Sealed:
+    """The pickle's BUILD opcode sets state on an object it holds; the shared stand-ins below
+    refuse it, so a file cannot alter them for the files read after it."""
+
+    __slots__ = ()
+
+    def __setstate__(self, state):
+        raise pickle.UnpicklingError(f"{type(self).__name__} takes no state")
+
+
+class _StorageType(_Sealed):
     """Stands for torch.<name>Storage in a pickle: only its element type is used."""
+
+    __slots__ = ("name", "dtype")
 
     def __init__(self, name):
         self.name, self.dtype = name, _STORAGE_DTYPES[name]
+
+
+class _Function(_Sealed):
+    """A sealed callable: what find_class hands out for an allowed function."""
+
+    __slots__ = ("function",)
+
+    def __init__(self, function):
+        self.function = function
+
+    def __call__(self, *args):
+        return self.function(*args)
 
 
 class _Storage:
@@ -65,6 +89,8 @@ class _Tensor:
 
 def _rebuild_tensor(storage, storage_offset, size, stride, *unused):
     # *unused: requires_grad, backward_hooks and, in newer files, metadata (all irrelevant here)
+    if not isinstance(storage, _Storage) or len(size) != len(stride):
+        raise pickle.UnpicklingError("a tensor without a storage, or with mismatched size and stride")
     return _Tensor(storage, storage_offset, size, stride)
 
 
@@ -75,9 +101,9 @@ def _rebuild_parameter(data, requires_grad, backward_hooks, *unused):
 # (module, name) -> the inert stand-in the unpickler gives for it. Nothing else is resolved.
 _ALLOWED = {
     ("collections", "OrderedDict"): collections.OrderedDict,
-    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("torch._utils", "_rebuild_tensor"): _Function(_rebuild_tensor),
+    ("torch._utils", "_rebuild_tensor_v2"): _Function(_rebuild_tensor),
+    ("torch._utils", "_rebuild_parameter"): _Function(_rebuild_parameter),
 }
 for _name in _STORAGE_DTYPES:
     _ALLOWED[("torch", _name)] = _StorageType(_name)
@@ -140,9 +166,11 @@ def _decode(raw: bytes, storage: _Storage, big_endian: bool, path: str) -> np.nd
 
 def _to_array(tensor: _Tensor, path: str) -> np.ndarray:
     values = tensor.storage.values
+    if values is None:
+        raise Pix2PixError(f"{path}: storage {tensor.storage.key} is missing")
     itemsize = values.dtype.itemsize
     needed = tensor.offset + sum((n - 1) * s for n, s in zip(tensor.size, tensor.stride)) + 1
-    if tensor.offset < 0 or any(s < 0 for s in tensor.stride) or (
+    if tensor.offset < 0 or any(s < 0 for s in tensor.stride + tensor.size) or (
             min(tensor.size, default=1) > 0 and needed > values.size):
         raise Pix2PixError(f"{path}: a tensor reaches outside its storage {tensor.storage.key}")
     view = np.lib.stride_tricks.as_strided(
@@ -182,6 +210,7 @@ def _read_legacy(path: str):
         big_endian = not info.get("little_endian", True)
         obj, storages = _unpickle(file, path)
         keys, _ = _unpickle(file, path)
+        remaining = os.fstat(file.fileno()).st_size - file.tell()
         for key in keys:  # the storages follow in this order: 8-byte count, then the bytes
             storage = storages.get(str(key))
             count = file.read(8)
@@ -190,6 +219,9 @@ def _read_legacy(path: str):
             numel = int.from_bytes(count, "big" if big_endian else "little")
             size = np.dtype("<u2" if storage.storage_type.dtype == "bf16"
                             else storage.storage_type.dtype).itemsize
+            remaining -= 8 + numel * size
+            if remaining < 0:
+                raise Pix2PixError(f"{path}: storage {key} is truncated")
             storage.numel = numel
             storage.values = _decode(file.read(numel * size), storage, big_endian, path)
     return obj
