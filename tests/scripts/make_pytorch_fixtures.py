@@ -99,17 +99,23 @@ def warm_up(net, inputs_list):
             net(inputs)
 
 
+def train_and_eval_outputs(net, pictures):
+    """PyTorch's outputs for uint8 PICTURES: train mode with dropout off (batch statistics;
+    the running ones move once more), then eval mode (running statistics)."""
+    with torch.no_grad():
+        dropout_off(net)
+        train = to_numpy(net(to_torch(pictures)))
+        net.eval()
+        return train, to_numpy(net(to_torch(pictures)))
+
+
 def make_unet(networks, generator):
     norm = functools.partial(nn.BatchNorm2d, affine=True)
     net = networks.UnetGenerator(3, 3, 8, 2, norm_layer=norm, use_dropout=True)
     randomise(net, generator)
     warm_up(net, [to_torch(blocky_picture(256, 256, 3, seed)[None]) for seed in (11, 12, 13)])
     picture = blocky_picture(256, 256, 3, 1)[None]
-    with torch.no_grad():
-        dropout_off(net)
-        train = to_numpy(net(to_torch(picture)))
-        net.eval()
-        running = to_numpy(net(to_torch(picture)))
+    train, running = train_and_eval_outputs(net, picture)
     save_state(net, "unet")
     np.savez_compressed(os.path.join(OUT, "unet_io.npz"), inputs=picture,
                         train_windows=windows(train), eval_windows=windows(running),
@@ -123,9 +129,7 @@ def make_resnet(networks, generator):
     randomise(net, generator)
     warm_up(net, [to_torch(blocky_picture(32, 32, 3, seed, 4)[None]) for seed in (21, 22)])
     pictures = np.stack([blocky_picture(32, 32, 3, 2, 4), blocky_picture(32, 32, 3, 3, 4)])
-    with torch.no_grad():
-        dropout_off(net)
-        train = to_numpy(net(to_torch(pictures)))
+    train, _ = train_and_eval_outputs(net, pictures)  # eval: its instance norm's running stats
     save_state(net, "resnet")
     np.savez_compressed(os.path.join(OUT, "resnet_io.npz"), inputs=pictures, train=train,
                         parameters=sum(p.numel() for p in net.parameters()))
@@ -139,11 +143,7 @@ def make_discriminator(networks, generator):
     passes = np.stack([blocky_picture(32, 32, 6, seed, 4) for seed in (31, 32, 33)])[:, None]
     warm_up(net, [to_torch(p) for p in passes])
     pictures = np.stack([blocky_picture(32, 32, 6, 4, 4), blocky_picture(32, 32, 6, 5, 4)])
-    with torch.no_grad():
-        dropout_off(net)
-        train = to_numpy(net(to_torch(pictures)))
-        net.eval()
-        running = to_numpy(net(to_torch(pictures)))
+    train, running = train_and_eval_outputs(net, pictures)
     save_state(net, "discriminator")
     np.savez_compressed(
         os.path.join(OUT, "discriminator_io.npz"), inputs=pictures, train=train, eval=running,
