@@ -25,7 +25,8 @@ from pix2pix.models.networks import count_trainable_parameters, define_generator
 from pix2pix.models.pix2pix_model import Pix2Pix
 from pix2pix.models.unet_pytorch import build_unet_pytorch
 from pix2pix.modes.import_pytorch import discriminator_file, import_pytorch, is_pytorch_checkpoint
-from pix2pix.options.record import Options, read_options_file
+from pix2pix.options.record import Options
+from pix2pix.options.stored import read_options_file
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "pytorch")
 LAYOUTS = ("zip", "legacy")
@@ -139,8 +140,8 @@ def test_malicious_file_is_refused_by_the_cli(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "latest_net_G.pth"
     _legacy_file(path, _malicious_pickle(marker))
-    main = os.path.join(os.path.dirname(__file__), "..", "pix2pix", "commands", "main.py")
-    if "import_pytorch" not in open(main, encoding="utf-8").read():
+    importing = os.path.join(os.path.dirname(__file__), "..", "pix2pix", "modes", "importing.py")
+    if "import_pytorch" not in open(importing, encoding="utf-8").read():
         pytest.skip("--mode import does not dispatch .pth files to import_pytorch yet")
     result = run_cli("--mode", "import", "--checkpoint", path, "--output_dir", tmp_path / "out",
                      check=False, timeout=300)

@@ -114,11 +114,10 @@ def batch_norm(name):
     return BatchStatsNorm(use_running=running, name=name)
 
 
-
 @contextlib.contextmanager
 def building_with(bn_statistics: str):
-    """Batch norms made inside this block follow --bn_statistics BN_STATISTICS ("running":
-    they keep running statistics and use them when called with training=False)."""
+    """Batch norms made inside this block follow BN_STATISTICS, a --bn_statistics value
+    ("running": they keep running statistics and use them when called with training=False)."""
     previous = getattr(_building, "bn_statistics", "batch")
     _building.bn_statistics = bn_statistics
     try:

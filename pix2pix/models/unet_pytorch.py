@@ -21,7 +21,7 @@ the convolutions are kernels.py's usual ones. Layer names are the TF1 U-Net's.
 import keras
 
 from pix2pix.models import kernels
-from pix2pix.models.generators import GENERATORS, encoder_channels, weights_init
+from pix2pix.models.generators import GENERATORS, encoder_channels, unet_depth, weights_init
 from pix2pix.models.norms import BatchStatsNorm, normalise
 
 
@@ -81,8 +81,8 @@ def build_unet_pytorch(input_channels=3, output_channels=3, ngf=64, depth=8, nor
     return keras.Model(inputs, outputs, name="generator")
 
 
-@GENERATORS.register("unet_pytorch", side_multiple=lambda options: 2 ** options.unet_depth)
+@GENERATORS.register("unet_pytorch", side_multiple=lambda options: 2 ** unet_depth(options))
 def unet_pytorch(input_channels, output_channels, options):
     """The PyTorch pix2pix's unet_256 (depth 8 at --crop_size 256; unet_128 at 128)."""
-    return build_unet_pytorch(input_channels, output_channels, options.ngf, options.unet_depth,
+    return build_unet_pytorch(input_channels, output_channels, options.ngf, unet_depth(options),
                               options.norm, not options.no_dropout, options.bn_statistics)

@@ -27,13 +27,16 @@ import dataclasses
 import os
 import re
 
+from pix2pix.data.tasks import task_for
 from pix2pix.errors import Pix2PixError
 from pix2pix.io.files import check_output_dir
 from pix2pix.io.torch_pickle import read_state_dict
 from pix2pix.models import pytorch_weights
 from pix2pix.models.pix2pix_model import Pix2Pix
 from pix2pix.modes.importing import write_checkpoint
-from pix2pix.options.record import OPTIONS_FILE, Options, flags_given, prepare
+from pix2pix.modes.preparation import flags_given, prepare
+from pix2pix.options.record import Options
+from pix2pix.options.stored import OPTIONS_FILE
 
 PYTORCH_SUFFIXES = (".pth", ".pt")
 _GENERATOR_FILE = re.compile(r"^(.*)net_G(\.pth?)$")
@@ -105,11 +108,11 @@ def import_pytorch(options: Options, explicit=None) -> str:
     d_state, d_facts = _read(d_path, pytorch_weights.describe_discriminator) if d_path else (None, None)
     options = model_options(options, given, g_facts, path, d_facts, d_path)
     options = prepare(dataclasses.replace(options, mode="import"), explicit)
-    if options.channels != (g_facts.input_channels, g_facts.output_channels):
+    channels = task_for(options).channels
+    if channels != (g_facts.input_channels, g_facts.output_channels):
         raise Pix2PixError(f"--task: {path} maps {g_facts.input_channels} -> "
                            f"{g_facts.output_channels} channels, but task {options.task} "
-                           f"{options.which_direction} gives {options.channels[0]} -> "
-                           f"{options.channels[1]}")
+                           f"{options.which_direction} gives {channels[0]} -> {channels[1]}")
     if os.path.exists(options.output_dir):
         check_output_dir(os.path.abspath(options.output_dir), reuse="empty")
 
@@ -123,3 +126,8 @@ def import_pytorch(options: Options, explicit=None) -> str:
     print(f"imported {path}: {g_facts}; {discriminator}; bn_statistics {options.bn_statistics}\n"
           f"wrote {prefix} and {os.path.join(options.output_dir, OPTIONS_FILE)}", flush=True)
     return prefix
+
+
+def run(options: Options, explicit=None) -> int:
+    import_pytorch(options, explicit)
+    return 0
