@@ -54,9 +54,8 @@ class GeneratorFacts:
     dropout: Optional[bool] = None  # ResNet: whether its blocks hold Dropout (None: not visible)
 
     def __str__(self):
-        shape = (f"{self.depth} levels (unet_{2 ** self.depth})" if self.depth
-                 else f"{self.netG}")
-        return (f"{self.netG} with ngf={self.ngf}, {shape}, {self.norm} norm, "
+        levels = f", {self.depth} levels (unet_{2 ** self.depth})" if self.depth else ""
+        return (f"{self.netG} with ngf={self.ngf}{levels}, {self.norm} norm, "
                 f"{self.input_channels} -> {self.output_channels} channels")
 
 
