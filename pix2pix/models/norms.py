@@ -59,10 +59,10 @@ class BatchStatsNorm(keras.layers.Layer):
             initializer=keras.initializers.RandomNormal(mean=1.0, stddev=0.02))
         self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros")
         if self.track_running:
-            self.moving_mean = self.add_weight(name="moving_mean", shape=(channels,),
-                                               initializer="zeros", trainable=False)
-            self.moving_variance = self.add_weight(name="moving_variance", shape=(channels,),
-                                                   initializer="ones", trainable=False)
+            # float32 whatever the policy; replicas' updates are averaged (tf.distribute)
+            running = dict(shape=(channels,), trainable=False, autocast=False, aggregation="mean")
+            self.moving_mean = self.add_weight(name="moving_mean", initializer="zeros", **running)
+            self.moving_variance = self.add_weight(name="moving_variance", initializer="ones", **running)
 
     def _normalise(self, x, update_running):
         y, _, _ = tf.compat.v1.nn.fused_batch_norm(
