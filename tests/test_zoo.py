@@ -115,7 +115,7 @@ def test_every_generator_keeps_the_size_and_range_and_states_its_multiple(netG):
     y = g(tf.random.uniform([2, 32, 64, 3], -1, 1, seed=1), training=True)
     assert y.shape == (2, 32, 64, 3) and float(tf.reduce_max(tf.abs(y))) <= 1.0
     multiple = GENERATORS.get(netG).side_multiple(options)
-    assert multiple == (32 if netG in ("unet", "encoder_decoder") else 4)
+    assert multiple == (32 if netG in ("unet", "encoder_decoder", "unet_pytorch") else 4)
 
 
 def test_no_dropout_removes_the_dropout_layers():

@@ -228,3 +228,6 @@ def _resnet(blocks):
 
 GENERATORS.register("resnet_9blocks", side_multiple=lambda options: 4)(_resnet(9))
 GENERATORS.register("resnet_6blocks", side_multiple=lambda options: 4)(_resnet(6))
+
+
+from pix2pix.models import unet_pytorch  # noqa: E402,F401  (registers --netG unet_pytorch)

@@ -50,7 +50,8 @@ def validate_model_options(options) -> None:
 def define_generator(options):
     """The generator OPTIONS describe (--netG, channels from the task, ngf, norm, dropout)."""
     input_channels, output_channels = task_for(options).channels
-    return GENERATORS.get(options.netG)(input_channels, output_channels, options)
+    with norms.building_with(options.bn_statistics):
+        return GENERATORS.get(options.netG)(input_channels, output_channels, options)
 
 
 def side_multiple(options) -> int:
@@ -61,7 +62,8 @@ def side_multiple(options) -> int:
 def define_discriminator(options, sigmoid=True):
     """The discriminator OPTIONS describe (--netD, --n_layers_D, --norm, --condition_GAN)."""
     input_channels, target_channels = task_for(options).channels
-    return DISCRIMINATORS.get(options.netD)(input_channels, target_channels, options, sigmoid)
+    with norms.building_with(options.bn_statistics):
+        return DISCRIMINATORS.get(options.netD)(input_channels, target_channels, options, sigmoid)
 
 
 def is_conditional(discriminator) -> bool:

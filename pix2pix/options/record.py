@@ -21,6 +21,7 @@ FILETYPES = ("png", "jpeg")
 STRATEGIES = ("none", "mirrored", "multiworker")
 PRECISIONS = ("float32", "float16", "bfloat16")
 UPDATE_ORDERS = ("simultaneous", "sequential")
+BN_STATISTICS = ("batch", "running")
 
 # Who reads a flag: the modes its help is listed under.
 TRAIN = ("train",)
@@ -128,6 +129,15 @@ class Options:
                                                "then G; sequential: D applied first, then G's gradient through "
                                                "the updated D (one more D forward, as the TF1 original's control "
                                                "dependency / the PyTorch port)", MODEL, choices=UPDATE_ORDERS)
+    # Batch norm at test time. "batch": the batch's own statistics, as in training (the TF1 original,
+    # and PyTorch's test.py without --eval). "running": PyTorch's running mean and variance (momentum
+    # 0.1), kept as non-trainable weights and used whenever the generator runs with dropout off
+    # (--deterministic: PyTorch's --eval). Only "running" models (and --netG unet_pytorch, whose
+    # imported state_dict carries them) have moving_mean/moving_variance variables.
+    bn_statistics: str = option("batch", "batch norm at test time: batch (the batch's own statistics, as in "
+                                         "training: the TF1 original) or running (PyTorch's running mean and "
+                                         "variance, used when dropout is off: --deterministic, PyTorch's --eval)",
+                                MODEL, choices=BN_STATISTICS)
 
     target_dir: Optional[str] = option(None, "folder of targets; the predictions in --input_dir are matched to "
                                              "them by file stem", ("score",))

@@ -24,10 +24,10 @@ MODEL_OPTIONS = (
     "which_direction", "ngf", "ndf", "lab_colorization",
     "rgb_colorization", "separable_conv", "crop_size", "task",
     "netG", "netD", "n_layers_D", "norm", "condition_GAN", "gan_mode", "no_dropout",
-    "update_order",
+    "update_order", "bn_statistics",
 )
 # What a stored options.json written before a model option existed means by its absence.
-STORED_BEFORE = {"update_order": "simultaneous"}
+STORED_BEFORE = {"update_order": "simultaneous", "bn_statistics": "batch"}
 # Options a resumed run may change (the log says so); everything else of the model is fixed.
 SCHEDULE_OPTIONS = ("lr_policy", "n_epochs_decay", "lr_decay_iters")
 # The flags that shape an export, fixed in its SavedModel: asking for another value is an error.
