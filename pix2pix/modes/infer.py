@@ -105,9 +105,10 @@ def check_pixel_limit(contents: bytes, source: str, max_pixels: int) -> None:
 
 
 def check_render_limit(contents: bytes, source: str, options: Options) -> None:
-    """With --render_size: refuse, naming SOURCE, a photo (size from its header) that would give
-    the generator more than --max_render_pixels pixels; the exported graph checks it again."""
-    dimensions = image_io.image_dimensions(contents) if options.render_size else None
+    """With --render_size or a --preprocess that keeps the photo's shape: refuse, naming SOURCE, a photo
+    (size from its header) that would give the generator more than --max_render_pixels pixels; the
+    exported graph checks it again."""
+    dimensions = image_io.image_dimensions(contents)
     if dimensions is not None:
         from pix2pix.inference.translator import check_render_pixels
         check_render_pixels(dimensions[1], dimensions[0], options, source)

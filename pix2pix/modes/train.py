@@ -19,7 +19,7 @@ from pix2pix.data.pipeline import paired_dataset
 from pix2pix.errors import Pix2PixError, error_line
 from pix2pix.io.files import check_output_dir
 from pix2pix.models.pix2pix_model import Pix2Pix, latest_checkpoint
-from pix2pix.models.networks import count_trainable_parameters
+from pix2pix.models.networks import count_trainable_parameters, side_multiple
 from pix2pix.modes.preparation import prepare_for
 from pix2pix.options.record import Options
 from pix2pix.options.stored import save_options
@@ -237,7 +237,7 @@ def train(options: Options) -> Pix2Pix:
         _restore(model, checkpoint, resume_from)
     start_step = int(model.global_step.numpy())
     examples = paired_dataset(options, training=True, seed=options.seed,
-                              start=start_step * options.batch_size)
+                              start=start_step * options.batch_size, side_multiple=side_multiple(options))
     max_steps = total_steps(options, examples.steps_per_epoch)
     model.follow_schedule(max_steps, examples.steps_per_epoch)
     parameters = (count_trainable_parameters(model.generator)
