@@ -142,7 +142,8 @@ def main(argv=None):
     print(table(results, baseline))
     os.makedirs(os.path.dirname(os.path.abspath(args.output_json)), exist_ok=True)
     with open(args.output_json, "w", encoding="utf-8") as f:
-        json.dump({"settings": vars(args), "photos": sizes, "train_seconds": seconds, "means": results,
+        settings = {k: v for k, v in vars(args).items() if k not in ("work_dir", "picture", "output_json")}
+        json.dump({"settings": settings, "photos": sizes, "train_seconds": seconds, "means": results,
                    "grey_baseline": baseline, "cpu": cpu_name()}, f, indent=2)
     picture(test_dirs, heldout_dir, args.picture)
     print(f"wrote {args.output_json} and {args.picture}")

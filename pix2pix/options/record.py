@@ -158,9 +158,9 @@ class Options:
                                  "(long side in proportion, reflection-padded to the multiple the generator "
                                  "needs); 0 = crop_size x crop_size, the reference's square. Fixed into an "
                                  "export", RENDERING)
-    max_render_pixels: int = option(4_194_304, "refuse (naming it) a photo or video that --render_size would "
-                                               "give the generator more pixels than this (padded height x width; "
-                                               "memory)", RENDERING)
+    max_render_pixels: int = option(4_194_304, "refuse (naming it) a photo or video that --render_size (or a "
+                                               "--preprocess that keeps the photo's shape) would give the generator "
+                                               "more pixels than this (padded height x width; memory)", RENDERING)
     video_codec: str = option("mp4v", "fourcc of the videos written: " + ", ".join(
         f"{codec} ({extension})" for codec, extension in CODEC_EXTENSIONS.items()), ("infer",),
         choices=CODEC_EXTENSIONS)
