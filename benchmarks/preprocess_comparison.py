@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """--preprocess crop against resize_and_crop for Lab colorization, scored on held-out non-square regions.
 
-    .venv/bin/python benchmarks/preprocess_comparison.py --work_dir /tmp/preprocess_comparison
+    .venv/bin/python benchmarks/preprocess_comparison.py --work_dir comparison_runs
 
 End to end, with the CLI in subprocesses: scikit-image's sample photos (`python -m data_prep
 --operation samples`, needs scikit-image) are resized to --short_side on their short side;
