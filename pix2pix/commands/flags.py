@@ -2,8 +2,9 @@
 
 A new option is written once, as a field of options.record.Options; its flag (name, type,
 default, help) follows from the field. Fixed choices are checked by Options itself, so every
-bad value gets the same one-line error. `--no_flip` is the one alias: the reference's
-`--flip` is a boolean, so `--noflip` exists anyway; `--no_flip` is what people type.
+bad value gets the same one-line error. Two aliases: `--no_flip` (the reference's `--flip` is a
+boolean, so `--noflip` exists anyway; `--no_flip` is what people type) and `--load_size`, the
+PyTorch pix2pix's name for `--scale_size` (giving both with different values is an error).
 """
 
 import dataclasses
@@ -11,10 +12,12 @@ import typing
 
 from absl import flags
 
+from pix2pix.errors import UsageError
 from pix2pix.options.record import Options, fields
 
 FLAGS = flags.FLAGS
-ALIASES = {"no_flip": "flip"}  # alias flag -> the field it sets to False
+# alias flag -> its field: --no_flip sets flip to False, --load_size sets scale_size to its value
+ALIASES = {"no_flip": "flip", "load_size": "scale_size"}
 
 
 def _base_type(annotation):
@@ -38,14 +41,20 @@ def define_flags(flag_values=FLAGS) -> None:
                                                flag_values=flag_values)
     flags.DEFINE_bool("no_flip", False, "don't flip images horizontally (same as --noflip)",
                       flag_values=flag_values)
+    flags.DEFINE_integer("load_size", None, "the PyTorch pix2pix's name for --scale_size (give one of the two)",
+                         flag_values=flag_values)
 
 
 def options_from_flags(flag_values=FLAGS) -> Options:
     """One Options record from the parsed flags (before the mode prepares it)."""
     values = {field.name: flag_values[field.name].value for field in fields()}
-    for alias, name in ALIASES.items():
-        if flag_values[alias].value:
-            values[name] = False
+    if flag_values["no_flip"].value:
+        values["flip"] = False
+    if flag_values["load_size"].present:
+        if flag_values["scale_size"].present and flag_values["scale_size"].value != flag_values["load_size"].value:
+            raise UsageError(f"--load_size: is --scale_size by another name; given {flag_values['load_size'].value} "
+                             f"and --scale_size {flag_values['scale_size'].value}")
+        values["scale_size"] = flag_values["load_size"].value
     if values["mode"] is None:
         values["mode"] = Options.mode
     return Options(**values)

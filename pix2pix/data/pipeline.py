@@ -3,7 +3,9 @@
 Data semantics are SPEC.md's "Data" section; how one file becomes inputs and targets is
 the task's (tasks.py: pairs, lab, rgb; which_direction BtoA swaps them).
 Images are in [-1, 1]. Training applies the same random flip, area resize to
-scale_size and random crop to crop_size to inputs and targets.
+scale_size and random crop to crop_size to inputs and targets (--preprocess
+resize_and_crop, the reference's); the other --preprocess modes keep the photo's own
+resolution or aspect ratio (docs/preprocessing.md).
 """
 
 import dataclasses
@@ -14,9 +16,9 @@ from typing import List, Tuple
 import tensorflow as tf
 
 from pix2pix.errors import Pix2PixError, error_line
-from pix2pix.data.imaging import decode_rgb
+from pix2pix.data.imaging import decode_rgb, resize
 from pix2pix.io.listing import list_image_files
-from pix2pix.options.record import Options
+from pix2pix.options.record import SHAPE_KEEPING_PREPROCESS, Options
 from pix2pix.data.tasks import task_for
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -95,30 +97,135 @@ def _jitter(image, flip, offset, scale_size, crop_size):
 
 
 def _random_draws(seed, index, options: Options, training: bool):
-    """(flip, offset) for element INDEX: stateless, so parallel maps stay repeatable."""
+    """(flip, offset) for element INDEX: stateless, so parallel maps stay repeatable.
+
+    resize_and_crop: OFFSET is the crop's corner in the scale_size square (the reference's
+    draw). The other modes: two non-negative draws that _crop reduces modulo the span the
+    photo's own size allows (the photo's size is known only once it is decoded)."""
     if not training:
         return tf.constant(False), tf.zeros([2], tf.int32)
     element_seed = tf.random.experimental.stateless_fold_in(seed, index)
     flip_seed, crop_seed = tf.unstack(tf.random.experimental.stateless_split(element_seed, 2))
     flip = tf.logical_and(options.flip, tf.random.stateless_uniform([], flip_seed) < 0.5)
-    span = options.scale_size - options.crop_size + 1
+    if options.preprocess == "resize_and_crop":
+        span = options.scale_size - options.crop_size + 1
+    else:
+        span = 2**31 - 1
     offset = tf.random.stateless_uniform([2], crop_seed, 0, span, dtype=tf.int32)
     return flip, offset
 
 
-def load_example(path, index, seed, options: Options, training: bool):
-    """One file -> {"paths", "inputs" [S, S, Ci], "targets" [S, S, Ct]} with S = crop_size."""
-    image = decode_rgb(tf.io.read_file(path))
+def _mirror_indices(size, before, length):
+    """LENGTH indices into an axis of SIZE (>= 1) from BEFORE places ahead of its start, mirrored past
+    both ends (the edge not repeated, as REFLECT padding, but for any padding: photos smaller than it)."""
+    period = tf.maximum(2 * size - 2, 1)
+    steps = (tf.range(length) - before) % period
+    return tf.where(steps < size, steps, period - steps)
+
+
+def pad_to(image, height, width):
+    """IMAGE [H, W, C] reflection-padded to at least HEIGHT x WIDTH, never cropped; the padding is split
+    evenly, the odd pixel after (as export's --render_size), so the picture sits at padding_before."""
+    size = tf.shape(image)[:2]
+    padded = tf.maximum(size, tf.stack([height, width]))
+    before = padding_before(padded, size)
+    image = tf.gather(image, _mirror_indices(size[0], before[0], padded[0]), axis=0)
+    return tf.gather(image, _mirror_indices(size[1], before[1], padded[1]), axis=1)
+
+
+def padding_before(padded, size):
+    """Where pad_to put a picture of SIZE [.., 2] in a padded one of PADDED [.., 2]: rows and columns above and left."""
+    return (padded - size) // 2
+
+
+def pad_to_multiple(image, multiple: int):
+    """[H, W, C] reflection-padded (pad_to) up to the next multiples of MULTIPLE, what the generator needs."""
+    size = tf.shape(image)[:2]
+    padded = (size + multiple - 1) // multiple * multiple
+    return pad_to(image, padded[0], padded[1])
+
+
+def scaled_to_width(height, width, scale_size: int, min_height: int):
+    """(height, width) scale_width gives a photo of HEIGHT x WIDTH (tensors or ints), as the PyTorch
+    pix2pix's: SCALE_SIZE wide, the height in proportion rounded down, at least MIN_HEIGHT."""
+    height = scale_size * height // width
+    return (tf.maximum(height, min_height) if tf.is_tensor(height) else max(height, min_height)), scale_size
+
+
+def scale_width(image, scale_size: int, min_height: int):
+    """IMAGE resized as scaled_to_width says (imaging.resize: area when shrinking)."""
+    size = tf.shape(image)[:2]
+    height, width = scaled_to_width(size[0], size[1], scale_size, min_height)
+    return resize(image, height, width)
+
+
+def _crop(image, offset, crop_size: int, training: bool):
+    """A CROP_SIZE square of IMAGE: at OFFSET modulo the span when training, the centre otherwise.
+    A side shorter than CROP_SIZE is taken whole and reflection-padded (cut first, so a large photo
+    is never copied whole)."""
+    span = tf.maximum(tf.shape(image)[:2] - crop_size + 1, 1)
+    corner = offset % span if training else (span - 1) // 2
+    image = image[corner[0]:corner[0] + crop_size, corner[1]:corner[1] + crop_size, :]
+    return pad_to(image, crop_size, crop_size)
+
+
+def _preprocess_geometry(image, flip, offset, options: Options, training: bool):
+    """--preprocess other than resize_and_crop on one [H, W, C] image: scale, crop or pad, flip."""
+    mode = options.preprocess
+    if mode.startswith("scale_width"):
+        image = scale_width(image, options.scale_size, options.crop_size)
+    if mode.endswith("crop"):
+        image = _crop(image, offset, options.crop_size, training)
+    image = tf.cond(flip, lambda: tf.image.flip_left_right(image), lambda: image)
+    return image, tf.shape(image)[:2]
+
+
+def _own_shape_example(image, flip, offset, options: Options, multiple: int):
+    """(inputs, targets, size) for the modes that keep the photo's own resolution or aspect ratio.
+
+    The geometry is done once for both sides, so they get the very same crop and flip: an A|B
+    file's halves stacked on the channels, a colour photo before its split (cropping first also
+    spares converting the whole photo to Lab). SIZE is the picture's [height, width] before the
+    padding to MULTIPLE, the generator's (test mode crops the outputs back to it, at padding_before)."""
+    task = task_for(options)
+    training = offset is not None
+    offset = tf.zeros([2], tf.int32) if offset is None else offset
+    if task.PAIRED:
+        half = tf.shape(image)[1] // 2
+        image = tf.concat([image[:, :half], image[:, half:2 * half]], axis=-1)
+    image, size = _preprocess_geometry(image, flip, offset, options, training)
+    if task.PAIRED:
+        image = tf.concat([image[..., :3], image[..., 3:]], axis=1)
     inputs, targets = split_example(image, options)
+    if options.preprocess in SHAPE_KEEPING_PREPROCESS:
+        inputs, targets = pad_to_multiple(inputs, multiple), pad_to_multiple(targets, multiple)
+    return inputs, targets, size
+
+
+def load_example(path, index, seed, options: Options, training: bool, side_multiple: int = 1):
+    """One file -> {"paths", "inputs" [H, W, Ci], "targets" [H, W, Ct], "sizes" [2]}.
+
+    H = W = crop_size for resize_and_crop (test: the whole photo resized to it) and the crop
+    modes; the photo's own (or scaled) shape padded to the generator's multiple for
+    scale_width and none (padded to multiples of SIDE_MULTIPLE, the generator's), where "sizes"
+    is the height and width before that padding."""
+    image = decode_rgb(tf.io.read_file(path))
     flip, offset = _random_draws(seed, index, options, training)
-    scale = options.scale_size if training else options.crop_size
     size = options.crop_size
-    inputs = _jitter(inputs, flip, offset, scale, size)
-    targets = _jitter(targets, flip, offset, scale, size)
+    if options.preprocess == "resize_and_crop":
+        inputs, targets = split_example(image, options)
+        scale = options.scale_size if training else options.crop_size
+        inputs = _jitter(inputs, flip, offset, scale, size)
+        targets = _jitter(targets, flip, offset, scale, size)
+        sizes = tf.constant([size, size], tf.int32)
+    else:
+        inputs, targets, sizes = _own_shape_example(image, flip, offset if training else None, options,
+                                                    side_multiple)
+    side = None if options.preprocess in SHAPE_KEEPING_PREPROCESS else size
     channels_in, channels_out = task_for(options).channels
-    inputs.set_shape([size, size, channels_in])
-    targets.set_shape([size, size, channels_out])
-    return {"paths": path, "inputs": inputs, "targets": targets}
+    inputs.set_shape([side, side, channels_in])
+    targets.set_shape([side, side, channels_out])
+    return {"paths": path, "inputs": inputs, "targets": targets, "sizes": sizes}
 
 
 @dataclasses.dataclass
@@ -131,14 +238,17 @@ class Examples:
     steps_per_epoch: int
 
 
-def paired_dataset(options: Options, training: bool, seed: int = 0, start: int = 0) -> Examples:
+def paired_dataset(options: Options, training: bool, seed: int = 0, start: int = 0,
+                   side_multiple: int = 1) -> Examples:
     """The input pipeline for OPTIONS.input_dir.
 
     Training: shuffled every epoch, repeated forever, jittered, full batches; START
     skips that many examples of the stream (a resumed run continues where it stopped,
     with the same shuffles and random draws an uninterrupted run would have had).
     Test: every file once, in order, resized to crop_size, the last batch may be short.
-    Elements are dicts: paths [N] string, inputs [N, S, S, Ci], targets [N, S, S, Ct].
+    Elements are dicts: paths [N] string, inputs [N, S, S, Ci], targets [N, S, S, Ct], sizes
+    [N, 2] (load_example: S and the sizes follow --preprocess; shapes that are not crops are
+    padded to multiples of SIDE_MULTIPLE, the generator's: models.networks.side_multiple).
     """
     paths = list_image_files(options.input_dir)
     if not options.skip_preflight:
@@ -150,7 +260,7 @@ def paired_dataset(options: Options, training: bool, seed: int = 0, start: int =
         dataset = dataset.skip(start)  # cheap: only file names are skipped, nothing is decoded
     seed_tensor = tf.constant([seed, 0], tf.int64)
     dataset = dataset.enumerate(start=start if training else 0).map(
-        lambda index, path: load_example(path, index, seed_tensor, options, training),
+        lambda index, path: load_example(path, index, seed_tensor, options, training, side_multiple),
         num_parallel_calls=AUTOTUNE, deterministic=True)
     if options.skip_bad_images:  # files that break after the pre-flight check
         dataset = dataset.ignore_errors(log_warning=True)

@@ -20,7 +20,10 @@ result never depends on which other images share the request), and bring the res
 the input's size. With --render_size N (fixed into the export) the generator sees the photo at
 its own aspect ratio instead: short side N, long side in proportion, reflection-padded to the
 next multiple the generator needs (the padding split evenly and cropped off its output).
-Colorization models keep the input's own full-resolution lightness and only upsample the
+Without --render_size the training's --preprocess decides (docs/preprocessing.md): crop and none
+run the generator at the photo's own resolution, scale_width and scale_width_and_crop at
+--scale_size wide (height in proportion), both padded the same way; resize_and_crop at the
+crop_size square. Colorization models keep the input's own full-resolution lightness and only upsample the
 predicted colour onto it, so a large photo comes back sharp.
 """
 
@@ -28,6 +31,7 @@ import tensorflow as tf
 
 from pix2pix.errors import Pix2PixError
 from pix2pix.data.imaging import decode_rgb, resize
+from pix2pix.data.pipeline import pad_to, padding_before, scaled_to_width
 from pix2pix.models.checkpoints import restore_generator
 from pix2pix.models.networks import define_generator, side_multiple
 from pix2pix.options.record import Options
@@ -105,14 +109,33 @@ def padded_shape(height: int, width: int, render_size: int, multiple: int):
     return -(-h // multiple) * multiple, -(-w // multiple) * multiple
 
 
+def renders_photo_shape(options: Options) -> bool:
+    """True when the generator sees photos at their own aspect ratio: --render_size, or a
+    --preprocess other than resize_and_crop (the crop_size square)."""
+    return bool(options.render_size) or options.preprocess != "resize_and_crop"
+
+
+def working_shape(height: int, width: int, options: Options):
+    """(h, w) a photo of HEIGHT x WIDTH is resized to before the padding, when renders_photo_shape:
+    --render_size's shape, scale_width's, or the photo's own (crop, none)."""
+    if options.render_size:
+        return render_shape(height, width, options.render_size)
+    if options.preprocess.startswith("scale_width"):
+        return scaled_to_width(height, width, options.scale_size, options.crop_size)
+    return height, width
+
+
 def check_render_pixels(height: int, width: int, options: Options, source: str) -> None:
-    """Refuse, naming SOURCE, a photo or video frame of HEIGHT x WIDTH for which --render_size
-    would give the generator more than --max_render_pixels pixels."""
-    if not options.render_size:
+    """Refuse, naming SOURCE, a photo or video frame of HEIGHT x WIDTH that the generator would see
+    with more than --max_render_pixels pixels (at --render_size or the --preprocess shape)."""
+    if not renders_photo_shape(options):
         return
-    h, w = padded_shape(height, width, options.render_size, side_multiple(options))
+    multiple = side_multiple(options)
+    h, w = (-(-side // multiple) * multiple for side in working_shape(height, width, options))
     if h * w > options.max_render_pixels:
-        raise Pix2PixError(f"{source}: {width}x{height} at --render_size {options.render_size} gives the "
+        at = (f"--render_size {options.render_size}" if options.render_size
+              else f"--preprocess {options.preprocess}")
+        raise Pix2PixError(f"{source}: {width}x{height} at {at} gives the "
                            f"generator {w}x{h} = {w * h:,} pixels, over the limit of "
                            f"{options.max_render_pixels:,} (--max_render_pixels)")
 
@@ -196,29 +219,34 @@ class ImageTranslator(tf.Module):
         return task_for(self.options).translate(rgb, self._at_working_size)
 
     def _at_working_size(self, full_inputs, dropout=None):
-        """[H, W, Ci] network inputs -> [h, w, Co] network outputs: crop x crop, or with
-        --render_size the photo's aspect ratio (render_shape)."""
-        if self.options.render_size:
+        """[H, W, Ci] network inputs -> [h, w, Co] network outputs: crop x crop, or the photo's
+        aspect ratio (working_shape) with --render_size or a --preprocess that keeps it."""
+        if renders_photo_shape(self.options):
             return self._at_render_size(full_inputs, dropout)
         crop = self.options.crop_size
         return self.generate(resize(full_inputs, crop, crop)[tf.newaxis], dropout)[0]
 
     def _at_render_size(self, full_inputs, dropout=None):
-        """--render_size: resize to render_shape, reflection-pad each side up to the generator's
-        multiple (split evenly, the extra pixel after), generate, crop the padding off."""
-        multiple = side_multiple(self.options)
-        shape = _render_shape_tf(tf.shape(full_inputs)[:2], self.options.render_size)
+        """Resize to working_shape, reflection-pad each side up to the generator's multiple (split
+        evenly, the extra pixel after), generate, crop the padding off."""
+        options = self.options
+        multiple = side_multiple(options)
+        size = tf.shape(full_inputs)[:2]
+        if options.render_size:
+            shape = _render_shape_tf(size, options.render_size)
+        else:
+            shape = tf.stack(working_shape(size[0], size[1], options))
         padded = (shape + multiple - 1) // multiple * multiple
-        limit = self.options.max_render_pixels
+        limit = options.max_render_pixels
+        at = f"render_size {options.render_size}" if options.render_size else f"preprocess {options.preprocess}"
         check = tf.debugging.assert_less_equal(
             tf.cast(padded[0], tf.int64) * tf.cast(padded[1], tf.int64), tf.constant(limit, tf.int64),
-            message=f"images: at render_size {self.options.render_size} the generator would see more "
-                    f"than {limit} pixels (max_render_pixels)")
+            message=f"images: at {at} the generator would see more than {limit} pixels (max_render_pixels)")
         with tf.control_dependencies([check]):
-            inputs = resize(full_inputs, shape[0], shape[1])
-        before = (padded - shape) // 2
-        after = padded - shape - before
-        inputs = tf.pad(inputs, [[before[0], after[0]], [before[1], after[1]], [0, 0]], mode="REFLECT")
+            own_resolution = not options.render_size and options.preprocess in ("crop", "none")
+            inputs = tf.identity(full_inputs) if own_resolution else resize(full_inputs, shape[0], shape[1])
+        before = padding_before(padded, shape)
+        inputs = pad_to(inputs, padded[0], padded[1])
         outputs = self.generate(inputs[tf.newaxis], dropout)[0]
         return outputs[before[0]:before[0] + shape[0], before[1]:before[1] + shape[1]]
 

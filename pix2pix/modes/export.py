@@ -16,7 +16,8 @@ import tempfile
 import tensorflow as tf
 
 from pix2pix.inference.translator import (BASE64_SIGNATURE, FRAME_COLOUR_SIGNATURE, FRAME_PICTURE_SIGNATURE,
-                                          SERVING_SIGNATURE, TENSORS_SIGNATURE, load_translator)
+                                          SERVING_SIGNATURE, TENSORS_SIGNATURE, load_translator,
+                                          renders_photo_shape)
 from pix2pix.io.files import check_output_dir, replace_directory
 from pix2pix.io.locks import output_lock
 from pix2pix.modes.preparation import prepare_for
@@ -57,8 +58,12 @@ def export_mode(options: Options, explicit=None) -> str:
     options = prepare_export_options(options, explicit)
     path = export(options)
     what = "dropout off" if options.deterministic else "dropout on, as in training"
-    size = (f"render_size {options.render_size} (aspect ratio kept)" if options.render_size
-            else f"{options.crop_size}x{options.crop_size}")
+    if options.render_size:
+        size = f"render_size {options.render_size} (aspect ratio kept)"
+    elif renders_photo_shape(options):
+        size = f"the photo's shape (--preprocess {options.preprocess})"
+    else:
+        size = f"{options.crop_size}x{options.crop_size}"
     print(f"exported {path}: signatures {SERVING_SIGNATURE}, {BASE64_SIGNATURE}, "
           f"{TENSORS_SIGNATURE}, {FRAME_COLOUR_SIGNATURE}, {FRAME_PICTURE_SIGNATURE}; "
           f"{options.output_filetype} output; {what}; generator at {size}", flush=True)

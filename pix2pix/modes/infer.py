@@ -86,12 +86,12 @@ def plan_outputs(paths: Sequence[str], output_dir: str, extension: str) -> List[
 
 
 def check_render_limit(contents: bytes, source: str, options: Options) -> None:
-    """With --render_size: refuse, naming SOURCE, a photo (size from its header) that would give
-    the generator more than --max_render_pixels pixels; the exported graph checks it again."""
-    if options.render_size:
-        from pix2pix.inference.translator import check_render_pixels
-        width, height = check_pixel_limit(contents, source, options.max_pixels)
-        check_render_pixels(height, width, options, source)
+    """With --render_size or a --preprocess that keeps the photo's shape: refuse, naming SOURCE, a photo
+    (size from its header) that would give the generator more than --max_render_pixels pixels; the
+    exported graph checks it again."""
+    from pix2pix.inference.translator import check_render_pixels  # it says when the size follows the photo's
+    width, height = check_pixel_limit(contents, source, options.max_pixels)
+    check_render_pixels(height, width, options, source)
 
 
 def check_photos(paths: Sequence[str], max_pixels: int = Options.max_pixels) -> None:

@@ -7,7 +7,9 @@ that differs from its default counts as set (flags_given). Then, by mode:
 - train: a seed is chosen if none was given (and recorded); with --checkpoint (resume) the
   model options come from its options.json;
 - test, export, infer (a training directory): --checkpoint is required, the model options
-  come from its options.json; test also runs at crop_size with no flip (the reference's);
+  come from its options.json, and --preprocess and --scale_size unless given (as the training
+  had them, stored.PREPROCESS_AFTER_TRAINING); test also runs with no flip and, for
+  resize_and_crop, at crop_size (the reference's);
 - infer and serve (a SavedModel): model options and export flags from the export's
   assets/options.json (serve: a training directory as test; no --output_dir);
 - import: model options from the TF1 directory's options.json if it has one; float32;
@@ -24,8 +26,8 @@ from pix2pix.data.tasks import TASKS, task_for
 from pix2pix.errors import Pix2PixError, UsageError
 from pix2pix.models.networks import validate_model_options
 from pix2pix.options.record import Options
-from pix2pix.options.stored import (EXPORT_OPTIONS, OPTIONS_FILE, is_saved_model, merge_stored_options,
-                                    read_options_file, schedule_changes)
+from pix2pix.options.stored import (EXPORT_OPTIONS, OPTIONS_FILE, follow_training_preprocess, is_saved_model,
+                                    merge_stored_options, read_options_file, schedule_changes)
 
 # What --checkpoint must be, by mode, for the "is required" error.
 _CHECKPOINT_NEEDS = {
@@ -95,6 +97,8 @@ def _from_tf1_directory(options: Options, given) -> Options:
 def _from_training_directory(options: Options, given) -> Options:
     stored = read_options_file(options.checkpoint)
     options = merge_stored_options(options, stored, given, os.path.join(options.checkpoint, OPTIONS_FILE))
+    if options.mode != "train":  # test, export, infer, serve: preprocess as trained (docs/preprocessing.md)
+        options = follow_training_preprocess(options, stored, given)
     changed = schedule_changes(options, stored) if options.mode == "train" else []
     if changed:
         print(f"note: resuming with a different learning-rate schedule ({', '.join(changed)}); "
@@ -123,8 +127,9 @@ def prepare(options: Options, explicit=None) -> Options:
     if mode == "test":
         if options.seed is None:
             options = dataclasses.replace(options, seed=0)
-        # The reference's test mode: scale_size = CROP_SIZE, flip off.
-        options = dataclasses.replace(options, scale_size=options.crop_size, flip=False)
+        # The reference's test mode: scale_size = CROP_SIZE, flip off (scale_width keeps its width).
+        scale_size = options.crop_size if options.preprocess == "resize_and_crop" else options.scale_size
+        options = dataclasses.replace(options, scale_size=scale_size, flip=False)
     return validate(options)
 
 

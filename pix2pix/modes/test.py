@@ -8,10 +8,10 @@ import os
 
 import tensorflow as tf
 
-from pix2pix.data.pipeline import paired_dataset
+from pix2pix.data.pipeline import padding_before, paired_dataset
 from pix2pix.io.locks import output_lock
 from pix2pix.models.checkpoints import restore_generator
-from pix2pix.models.networks import define_generator
+from pix2pix.models.networks import define_generator, side_multiple
 from pix2pix.modes.preparation import prepare_for
 from pix2pix.options.record import Options
 from pix2pix.options.stored import save_options
@@ -34,7 +34,7 @@ def test(options: Options) -> str:
     (RESULTS_MAX_ROWS rows spread over the set, as one picture); returns the index.html path.
     """
     tf.keras.utils.set_random_seed(options.seed)
-    examples = paired_dataset(options, training=False)
+    examples = paired_dataset(options, training=False, side_multiple=side_multiple(options))
     generator = define_generator(options)
     restored = restore_generator(generator, options.checkpoint)
     print(f"loaded {restored}", flush=True)
@@ -48,8 +48,8 @@ def test(options: Options) -> str:
         generate = tf.function(lambda x: generator(x, training=not options.deterministic))
         rows = []
         for batch in examples.dataset:
-            outputs = generate(batch["inputs"])
-            pictures = to_display(batch["inputs"], batch["targets"], outputs, options)
+            inputs, targets, outputs = _unpadded(batch, generate(batch["inputs"]))
+            pictures = to_display(inputs, targets, outputs, options)
             names = [file_stem(p) for p in batch["paths"].numpy()]
             rows += save_pictures(options.output_dir, names, pictures)
             inputs, outputs, targets = (pictures[kind].numpy() for kind in ("inputs", "outputs", "targets"))
@@ -65,6 +65,16 @@ def test(options: Options) -> str:
                          total=len(rows))
             print(f"wrote {results_png}", flush=True)
     return index
+
+
+def _unpadded(batch, outputs):
+    """(inputs, targets, outputs) of BATCH without the padding to the generator's multiple
+    (--preprocess none, scale_width: the whole picture at its own shape is what gets saved and scored).
+    A batch's pictures share one size (crops, or a batch of one)."""
+    size = batch["sizes"][0]
+    top, left = tf.unstack(padding_before(tf.shape(outputs)[1:3], size))
+    return tuple(t[:, top:top + size[0], left:left + size[1]]
+                 for t in (batch["inputs"], batch["targets"], outputs))
 
 
 def run(options: Options, explicit=None) -> int:

@@ -22,7 +22,7 @@ from pix2pix.io.files import check_output_dir
 from pix2pix.io.locks import output_lock
 from pix2pix.models.checkpoints import CHECKPOINT_PREFIX, latest_checkpoint
 from pix2pix.models.pix2pix_model import Pix2Pix
-from pix2pix.models.networks import count_trainable_parameters
+from pix2pix.models.networks import count_trainable_parameters, side_multiple
 from pix2pix.modes.preparation import prepare_for
 from pix2pix.options.record import Options, check_budget
 from pix2pix.options.stored import save_options
@@ -246,7 +246,8 @@ class _Trainer:
             _restore(model, self.checkpoint, self.resume_from)
         self.start_step = self.step = int(model.global_step.numpy())
         self.examples = paired_dataset(options, training=True, seed=options.seed,
-                                       start=self.start_step * options.batch_size)
+                                       start=self.start_step * options.batch_size,
+                                       side_multiple=side_multiple(options))
         self.max_steps = total_steps(options, self.examples.steps_per_epoch)
         model.follow_schedule(self.max_steps, self.examples.steps_per_epoch)
         self.dataset = (strategy.experimental_distribute_dataset(self.examples.dataset) if strategy

@@ -22,6 +22,11 @@ STRATEGIES = ("none", "mirrored", "multiworker")
 PRECISIONS = ("float32", "float16", "bfloat16")
 UPDATE_ORDERS = ("simultaneous", "sequential")
 BN_STATISTICS = ("batch", "running")
+# --preprocess: the PyTorch pix2pix's names and meanings (docs/preprocessing.md). The first is the
+# reference's and the default; the others keep the photo's own resolution or aspect ratio.
+PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+# Modes whose examples keep each photo's own shape (so photos of different shapes cannot share a batch).
+SHAPE_KEEPING_PREPROCESS = ("scale_width", "none")
 
 # Who reads a flag: the modes its help is listed under.
 TRAIN = ("train",)
@@ -71,7 +76,18 @@ class Options:
     which_direction: str = option("AtoB", "direction", MODEL, choices=DIRECTIONS)
     ngf: int = option(64, "number of generator filters in first conv layer", MODEL)
     ndf: int = option(64, "number of discriminator filters in first conv layer", MODEL)
-    scale_size: int = option(286, "scale images to this size before cropping to crop_size", TRAIN)
+    scale_size: int = option(286, "scale images to this size before cropping to crop_size (--preprocess "
+                                  "scale_width, scale_width_and_crop: the width)", TRAIN + RUNNING)
+    # How a photo becomes a training example; test, export and infer follow the training's
+    # (stored.PREPROCESS_AFTER_TRAINING). Shapes that are not crops are reflection-padded (split
+    # evenly) up to the multiple the generator needs.
+    preprocess: str = option("resize_and_crop", "how a photo becomes a training example (the PyTorch pix2pix's "
+                                                "names): resize_and_crop (the reference's: scale_size square, random "
+                                                "crop_size crop), crop (random crop_size crops at the photo's own "
+                                                "resolution), scale_width (width to scale_size, aspect ratio kept), "
+                                                "scale_width_and_crop, none (the photo as it is); test, export and "
+                                                "infer follow the training's (docs/preprocessing.md)",
+                             TRAIN + RUNNING, choices=PREPROCESS_MODES)
     flip: bool = option(True, "flip images horizontally (--noflip or --no_flip to disable)", TRAIN)
     lr: float = option(0.0002, "initial learning rate for adam", TRAIN)
     beta1: float = option(0.5, "momentum term of adam", TRAIN)
@@ -156,9 +172,9 @@ class Options:
                                  "(long side in proportion, reflection-padded to the multiple the generator "
                                  "needs); 0 = crop_size x crop_size, the reference's square. Fixed into an "
                                  "export", RENDERING)
-    max_render_pixels: int = option(4_194_304, "refuse (naming it) a photo or video that --render_size would "
-                                               "give the generator more pixels than this (padded height x width; "
-                                               "memory)", RENDERING)
+    max_render_pixels: int = option(4_194_304, "refuse (naming it) a photo or video that --render_size (or a "
+                                               "--preprocess that keeps the photo's shape) would give the generator "
+                                               "more pixels than this (padded height x width; memory)", RENDERING)
     # h264 (ffmpeg; plays in browsers) is a new default of an output container, allowed since the reference
     # wrote no video; mp4v, the default before, does not play in Chromium.
     video_codec: str = option("h264", "codec of the videos written (h264 through ffmpeg, the others OpenCV's "
@@ -257,12 +273,22 @@ def check_combinations(options: Options) -> None:
     for flag, task in (("lab_colorization", "lab"), ("rgb_colorization", "rgb")):
         if getattr(options, flag) and options.task != task:
             _fail("task", f"{options.task} cannot be combined with --{flag} (task {task})")
-    if options.mode == "train" and options.scale_size < options.crop_size:
-        _fail("scale_size", f"must be >= --crop_size ({options.crop_size}), got {options.scale_size}")
+    _check_preprocess(options)
+
+
+def _check_preprocess(options: Options) -> None:
+    """--scale_size against --crop_size, and the batch size photos of their own shape allow."""
+    crops_after_scaling = options.preprocess in ("resize_and_crop", "scale_width_and_crop")
+    if options.mode == "train" and crops_after_scaling and options.scale_size < options.crop_size:
+        _fail("scale_size", f"must be >= --crop_size ({options.crop_size}) with --preprocess "
+                            f"{options.preprocess}, got {options.scale_size}")
+    if options.mode in ("train", "test") and options.preprocess in SHAPE_KEEPING_PREPROCESS and options.batch_size != 1:
+        _fail("batch_size", f"must be 1 with --preprocess {options.preprocess} (each photo keeps its own shape, "
+                            f"and photos of different shapes cannot share a batch), got {options.batch_size}")
 
 
 def _check_ranges(options: Options) -> None:
-    minimums = {"batch_size": 1, "ngf": 1, "ndf": 1, "max_pixels": 1, "max_render_pixels": 1,
+    minimums = {"batch_size": 1, "ngf": 1, "ndf": 1, "scale_size": 1, "max_pixels": 1, "max_render_pixels": 1,
                 "summary_freq": 0, "progress_freq": 0, "trace_freq": 0, "display_freq": 0, "save_freq": 0,
                 "n_epochs_decay": 1, }
     for name, minimum in minimums.items():

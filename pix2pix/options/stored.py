@@ -30,8 +30,24 @@ MODEL_OPTIONS = (
 STORED_BEFORE = {"update_order": "simultaneous", "bn_statistics": "batch"}
 # Options a resumed run may change (the log says so); everything else of the model is fixed.
 SCHEDULE_OPTIONS = ("lr_policy", "n_epochs_decay", "lr_decay_iters")
+# The preprocessing fields test, export, infer and serve read back from a training's options.json
+# unless given explicitly (at test time --preprocess none may score a square-trained model's whole
+# photos), and what each training mode becomes there: a model trained on crops at the photo's own
+# resolution sees whole photos at their own resolution.
+PREPROCESS_OPTIONS = ("preprocess", "scale_size")
+PREPROCESS_AFTER_TRAINING = {"resize_and_crop": "resize_and_crop", "crop": "none", "none": "none",
+                             "scale_width": "scale_width", "scale_width_and_crop": "scale_width"}
 # The flags that shape an export, fixed in its SavedModel: asking for another value is an error.
-EXPORT_OPTIONS = ("deterministic", "output_filetype", "render_size", "max_render_pixels")
+EXPORT_OPTIONS = ("deterministic", "output_filetype", "render_size", "max_render_pixels") + PREPROCESS_OPTIONS
+
+
+def follow_training_preprocess(options: Options, stored: dict, given) -> Options:
+    """OPTIONS with --preprocess and --scale_size as the training STORED them (PREPROCESS_AFTER_TRAINING:
+    crops of the photo's own resolution become whole photos), except those named in GIVEN."""
+    updates = {name: stored[name] for name in PREPROCESS_OPTIONS if name not in given and name in stored}
+    if "preprocess" in updates:
+        updates["preprocess"] = PREPROCESS_AFTER_TRAINING.get(updates["preprocess"], updates["preprocess"])
+    return dataclasses.replace(options, **updates)
 
 
 def save_options(options: Options, directory: str) -> str:
