@@ -1,6 +1,7 @@
 """Import mode: turn a checkpoint of the TF1 reference into one this port trains, tests and exports.
 
     pix2pix --mode import --checkpoint TF1_DIR --output_dir OUT
+    pix2pix --mode import --checkpoint FILE.pth --output_dir OUT     (the PyTorch pix2pix's: import_pytorch.py)
 
 TF1_DIR holds what the reference's training wrote: `checkpoint`, `model-N.index`,
 `model-N.data-*` and, usually, `options.json`. The model options come from that options.json
@@ -301,6 +302,9 @@ def write_checkpoint(model: Pix2Pix, options: Options, output_dir: str, step: in
 
 def import_mode(options: Options, explicit_flag_names=None) -> str:
     """`--mode import`: read the TF1 checkpoint, write the TF2 one; returns its path prefix."""
+    from pix2pix.modes.import_pytorch import import_pytorch, is_pytorch_checkpoint  # it uses this module
+    if is_pytorch_checkpoint(options.checkpoint):  # a .pth/.pt file: the PyTorch pix2pix's weights
+        return import_pytorch(options, explicit_flag_names)
     prefix = find_tf1_checkpoint(options.checkpoint)
     options = prepare_import_options(options, explicit_flag_names)
     if os.path.exists(options.output_dir):
