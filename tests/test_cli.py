@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import TINY, read_rgb, run_cli
+from helpers import TINY, read_rgb, run_cli
 
 
 def _step_of(directory):

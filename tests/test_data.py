@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from conftest import smooth_photo, write_image
+from helpers import smooth_photo, write_image
 from pix2pix import Options, Pix2PixError, paired_dataset, rgb_to_lab
 from pix2pix.io.listing import list_image_files
 

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO, default_sigint, run_cli, smooth_photo, write_image
+from helpers import REPO, cli_env, default_sigint, run_cli, smooth_photo, write_image
 from pix2pix.commands.reproduce import TABLES, plan_runs
 
 TINY_128 = ["--lab_colorization", "--crop_size", "128", "--scale_size", "128", "--ngf", "8", "--ndf", "8"]
@@ -137,8 +137,7 @@ def test_ctrl_c_saves_the_running_row_and_marks_the_table_incomplete(tmp_path):
                "--val_dir", str(val), "--output_dir", str(runs), "--max_steps", "100000",
                "--progress_freq", "5", "--save_freq", "100000", *TINY_32]
     child = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2"),
-                             preexec_fn=default_sigint)
+                             env=cli_env(), preexec_fn=default_sigint)
     log = runs / "l1" / "train.log"
 
     def reported_progress():

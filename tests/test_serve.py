@@ -20,14 +20,13 @@ import threading
 import numpy as np
 import pytest
 
-from conftest import REPO, run_cli, smooth_photo
-from serve_fixtures import (ServerProcess, b64, bomb_png, call, decode_png, encode_png, photos,
-                            served_models, server)  # noqa: F401 (fixtures)
+from helpers import (REPO, ServerProcess, b64, cli_env, bomb_png_bytes, call, decode_png, encode_png, exif_jpeg, png_photos,
+                     run_cli, smooth_photo)
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
-PHOTOS = photos()
+PHOTOS = png_photos()
 
 
 def predict(server, body, path=":predict", headers=None):
@@ -152,7 +151,7 @@ def test_bad_requests_are_400_with_an_error_message(server, body, status, messag
 
 
 def test_a_decompression_bomb_is_refused_by_its_header(server):
-    bomb = bomb_png()
+    bomb = bomb_png_bytes(pixel_data=False)
     assert len(bomb) < 100
     for body in ({"instances": [{"b64": b64(PHOTOS[0])}, {"b64": b64(bomb)}]},
                  {"signature_name": "base64", "instances": [{"input": b64(bomb), "key": "k"}]}):
@@ -322,7 +321,7 @@ def test_only_serve_mode_imports_the_web_stack():
     code = ("import sys, pix2pix, pix2pix.commands.main, pix2pix.options.record; pix2pix.Options; "
             "print(sorted(m for m in ('starlette', 'uvicorn', 'pix2pix.serving.run') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                            env=dict(os.environ, PYTHONPATH=REPO))
+                            env=cli_env())
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 
@@ -334,15 +333,14 @@ def test_the_load_benchmark_runs(tmp_path):
     result = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "serve_load.py"), "--crop_size", "32",
                              "--ngf", "8", "--clients", "2", "--requests", "2", "--photos", "2",
                              "--work_dir", str(tmp_path)],
-                            capture_output=True, text=True, timeout=900, env=dict(os.environ, PYTHONPATH=REPO))
+                            capture_output=True, text=True, timeout=900, env=cli_env())
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "4/4 HTTP 200 and identical to --mode infer's pixels" in result.stdout
     assert re.search(r"latency: p50 \d+ ms, p95 \d+ ms", result.stdout) and "requests/s" in result.stdout
 
 
 def test_photos_stored_sideways_are_turned_upright_as_infer_does(server):
-    from test_infer import _exif_jpeg
-    sideways = _exif_jpeg(smooth_photo(np.random.default_rng(2), 24, 40), orientation=6)  # stored 40 wide, 24 high
+    sideways = exif_jpeg(smooth_photo(np.random.default_rng(2), 24, 40), orientation=6, make_tag=True)  # stored 40 wide, 24 high
     row = predict(server, {"instances": [{"b64": b64(sideways)}]})
     assert decode_png(base64.b64decode(row.json()["predictions"][0]["b64"])).shape == (40, 24, 3)
     text = predict(server, {"signature_name": "base64", "instances": [{"input": b64(sideways), "key": "k"}]})

@@ -15,9 +15,8 @@ import tempfile
 import numpy as np
 import pytest
 
-from conftest import smooth_photo, write_image
+from helpers import decode_png, smooth_photo, write_image
 from pix2pix.reporting.metrics import colourfulness
-from serve_fixtures import decode_png, served_models, server  # noqa: F401 (fixtures)
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_cli
+from helpers import run_cli
 from pix2pix.errors import Pix2PixError
 from pix2pix.models.networks import define_generator
 from pix2pix.models.checkpoints import latest_checkpoint, restore_generator

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import TINY, run_cli
+from helpers import TINY, run_cli
 from pix2pix import Options, Pix2Pix, Pix2PixError, count_trainable_parameters
 from pix2pix.models.discriminators import DISCRIMINATORS
 from pix2pix.models.generators import GENERATORS
