@@ -373,12 +373,16 @@ class ServerProcess:
     def terminate(self, timeout=120) -> int:
         """SIGTERM, then the exit status (the process is killed if it does not stop in TIMEOUT)."""
         self.process.send_signal(signal.SIGTERM)
+        return self.wait_for_exit(timeout)
+
+    def wait_for_exit(self, timeout=120) -> int:
+        """The exit status once the process has ended (killed if it has not within TIMEOUT)."""
         try:
             code = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise AssertionError("the server did not stop within "
-                                 f"{timeout} s of SIGTERM:\n" + "\n".join(self.stderr_lines[-30:]))
+            raise AssertionError(f"the server did not stop within {timeout} s:\n"
+                                 + "\n".join(self.stderr_lines[-30:]))
         for reader in self._readers:
             reader.join(10)
         return code

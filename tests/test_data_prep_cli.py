@@ -230,7 +230,7 @@ def test_split_moves_files_by_fraction(ten_files):
     assert sorted(after.values()) == sorted(before.values())  # moved, not re-encoded
 
 
-def test_split_copy_same_seed_same_assignment_and_test_fraction(ten_files, tmp_path):
+def test_split_copy_same_seed_same_assignment_other_seed_other_and_test_fraction(ten_files, tmp_path):
     listings = []
     for run in ("a", "b", "c"):
         seed = 7 if run != "c" else 8
@@ -241,6 +241,9 @@ def test_split_copy_same_seed_same_assignment_and_test_fraction(ten_files, tmp_p
         listings.append(subset_listing(tmp_path / run))
     assert listings[0] == listings[1]
     assert [len(listings[0][s]) for s in ("train", "val", "test")] == [6, 2, 2]
+    # Another seed, another assignment of the same names, with the same counts.
+    assert listings[2] != listings[0]
+    assert [len(listings[2][s]) for s in ("train", "val", "test")] == [6, 2, 2]
     assert len(os.listdir(ten_files)) == 10  # --copy leaves the inputs in place
 
 
