@@ -14,6 +14,9 @@ import pytest
 
 from helpers import REPO, cli_env
 
+# Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
+pytestmark = pytest.mark.xdist_group("benchmarks_smoke")
+
 BENCHMARKS = os.path.join(REPO, "benchmarks")
 TIMEOUT = 300
 

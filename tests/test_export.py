@@ -22,6 +22,9 @@ from pix2pix.modes.preparation import prepare_test_options
 from pix2pix.options.record import Options
 from pix2pix.options.stored import save_options
 
+# Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
+pytestmark = pytest.mark.xdist_group("export")
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

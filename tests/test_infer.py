@@ -11,6 +11,9 @@ from pix2pix.modes.export import export_mode
 from pix2pix.modes.infer import InferredImage, ProgressBar, infer_mode, list_photos
 from pix2pix.options.record import Options
 
+# Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
+pytestmark = pytest.mark.xdist_group("infer")
+
 SIZES = {"10": (48, 40), "2": (70, 90), "3": (33, 33), "1": (100, 64)}  # name: (height, width)
 
 

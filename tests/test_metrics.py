@@ -21,6 +21,9 @@ from pix2pix import metrics
 from pix2pix.reporting import fid
 from pix2pix.errors import Pix2PixError
 
+# Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
+pytestmark = pytest.mark.xdist_group("metrics")
+
 RELATIVE = 1e-3
 
 

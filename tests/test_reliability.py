@@ -137,16 +137,21 @@ def test_disk_full_while_saving_keeps_the_previous_checkpoint(tmp_path, ab_dir):
                if reader.get_variable_to_dtype_map()[k].is_floating)
 
 
-def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, ab_dir):
+def test_non_finite_weights_stop_even_with_skip_nonfinite_and_keep_the_last_good_checkpoint(tmp_path, ab_dir):
+    """A finite loss with overflowing gradients: weights this large (1e38 on both terms) give
+    gradients of inf, Adam turns them into NaN weights, and the next loss is NaN. Skipping that
+    batch would not help (every later one is NaN too), so even --skip_nonfinite stops, naming the
+    weight. (A NaN loss on good weights: test_training_features.py.)"""
     out = tmp_path / "train"
     run_cli(*_train_args(ab_dir, out, 2))
     good = tf.train.latest_checkpoint(str(out))
     digest = hashlib.sha256(open(good + ".data-00000-of-00001", "rb").read()).hexdigest()
-    # Weights this large overflow the gradients to inf; Adam then makes the weights NaN.
-    result = run_cli(*_train_args(ab_dir, out, 50, "--gan_weight", "1e38", "--l1_weight", "1e38"),
-                     check=False)
+    result = run_cli(*_train_args(ab_dir, out, 50, "--gan_weight", "1e38", "--l1_weight", "1e38",
+                                  "--skip_nonfinite"), check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert re.search(r"step \d+: non-finite loss", result.stderr) and "last checkpoint is untouched" in result.stderr
+    assert re.search(r"pix2pix: error: step \d+: non-finite loss \(.*\) on images .*; weight \S+ is no "
+                     r"longer finite\. Stopped without saving", result.stderr), result.stderr
+    assert "last checkpoint is untouched" in result.stderr
     assert tf.train.latest_checkpoint(str(out)) == good
     assert hashlib.sha256(open(good + ".data-00000-of-00001", "rb").read()).hexdigest() == digest
 

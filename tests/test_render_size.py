@@ -18,6 +18,9 @@ from pix2pix.reporting.metrics import srgb_to_lab
 from pix2pix.modes.preparation import prepare
 from pix2pix.options.record import Options
 
+# Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
+pytestmark = pytest.mark.xdist_group("render_size")
+
 
 def translator_for(run, **flags):
     options = prepare(Options(mode="infer", checkpoint=str(run), output_dir="unused", deterministic=True,

@@ -24,6 +24,9 @@ import pytest
 from helpers import (REPO, Reply, ServerProcess, b64, bomb_png_bytes, call, cli_env, decode_png, encode_png,
                      exif_jpeg, png_photos, run_cli, smooth_photo)
 
+# Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
+pytestmark = pytest.mark.xdist_group("serve")
+
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
