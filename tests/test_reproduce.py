@@ -7,13 +7,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import cv2
 import numpy as np
 import pytest
 
-from helpers import REPO, cli_env, default_sigint, run_cli, smooth_photo, write_image
+from helpers import REPO, cli_env, default_sigint, run_cli, smooth_photo, wait_until, write_image
 from pix2pix.commands.reproduce import TABLES, plan_runs
 
 TINY_128 = ["--lab_colorization", "--crop_size", "128", "--scale_size", "128", "--ngf", "8", "--ndf", "8"]
@@ -143,10 +142,7 @@ def test_ctrl_c_saves_the_running_row_and_marks_the_table_incomplete(tmp_path):
     def reported_progress():
         return log.is_file() and any(line.startswith("progress ") for line in log.read_text().splitlines())
 
-    deadline = time.time() + 300
-    while time.time() < deadline and not reported_progress():
-        time.sleep(0.5)
-    assert reported_progress(), "training never reported progress"
+    wait_until(reported_progress, "a progress line in the training log", timeout=300, poll=0.5)
     child.send_signal(signal.SIGINT)
     stdout, stderr = child.communicate(timeout=300)
     assert child.returncode == 130, stderr
