@@ -48,8 +48,10 @@ def _registries():
     from pix2pix.models.losses import GAN_LOSSES
     from pix2pix.models.norms import NORMS
     from pix2pix.models.schedules import SCHEDULES
-    tables = [TASKS] + [registry._entries for registry in (GENERATORS, DISCRIMINATORS, GAN_LOSSES, NORMS, SCHEDULES)]
-    return tables
+    # The Registry tables have no public removal (a name is registered once, for the process's
+    # life): their dict is restored as a whole.
+    registries = (GENERATORS, DISCRIMINATORS, GAN_LOSSES, NORMS, SCHEDULES)
+    return [TASKS] + [registry._entries for registry in registries]
 
 
 @pytest.fixture

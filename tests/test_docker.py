@@ -16,9 +16,6 @@ import pytest
 
 from helpers import REPO
 
-# Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
-pytestmark = pytest.mark.xdist_group("docker")
-
 DOCKERFILE = os.path.join(REPO, "docker", "Dockerfile")
 DOCKER_README = os.path.join(REPO, "docker", "README.md")
 DOCKERIGNORE = os.path.join(REPO, ".dockerignore")
