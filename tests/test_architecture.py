@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import REPO
 
 # The rooms of pix2pix/, lowest floor first: a room imports only its own floor or lower ones.
 FLOORS = ("errors", "io", "options", "data", "models", "reporting", "inference", "serving", "modes", "commands")

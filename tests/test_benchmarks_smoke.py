@@ -12,23 +12,27 @@ import sys
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import REPO, cli_env
+
+# Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
+pytestmark = pytest.mark.xdist_group("benchmarks_smoke")
+
 BENCHMARKS = os.path.join(REPO, "benchmarks")
 TIMEOUT = 300
 
-TINY = ["--size", "32", "--ngf", "8"]
+TINY_BENCHMARK = ["--size", "32", "--ngf", "8"]
 COMMANDS = {
     # Everything train_step.py can do: the table (which builds, traces and steps the tutorial's model
     # from tutorial_reference.py too), the peak-RSS subprocesses, the CLI end to end on generated A|B
     # pairs (paused and resumed between rounds), and the profile.
-    "train_step": ["train_step.py", *TINY, "--batch_sizes", "1", "--rounds", "1", "--steps_per_round", "1",
+    "train_step": ["train_step.py", *TINY_BENCHMARK, "--batch_sizes", "1", "--rounds", "1", "--steps_per_round", "1",
                    "--warmup_steps", "1", "--matmul_n", "128",
                    "--pipeline_images", "2", "--profile_steps", "1", "--profile_top", "5"],
     # Our step with --update_order simultaneous and sequential, side by side.
-    "update_orders": ["train_step.py", *TINY, "--update_orders", "--batch_sizes", "1", "--rounds", "1",
+    "update_orders": ["train_step.py", *TINY_BENCHMARK, "--update_orders", "--batch_sizes", "1", "--rounds", "1",
                       "--steps_per_round", "1", "--warmup_steps", "1"],
     # The Lab option (generated single photos); the A|B pair generator is exercised by the CLI run above.
-    "input_pipeline": ["input_pipeline.py", *TINY, "--lab_colorization", "--batch_size", "2",
+    "input_pipeline": ["input_pipeline.py", *TINY_BENCHMARK, "--lab_colorization", "--batch_size", "2",
                        "--images", "4", "--image_size", "40", "--rounds", "1", "--batches", "2",
                        "--warmup_batches", "1", "--steps_per_round", "1"],
 }
@@ -37,17 +41,16 @@ COMMANDS = {
 @pytest.fixture(scope="module")
 def runs():
     """Start every benchmark at once; {name: Popen}."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
     processes = {
         name: subprocess.Popen([sys.executable, os.path.join(BENCHMARKS, script), *args],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=env, cwd=REPO)
+                               env=cli_env(), cwd=REPO)
         for name, (script, *args) in COMMANDS.items()}
     yield processes
     for process in processes.values():
         if process.poll() is None:
             process.kill()
-            process.communicate()
+            process.communicate(timeout=60)
 
 
 def finish(runs, name):
@@ -56,7 +59,7 @@ def finish(runs, name):
         out, err = process.communicate(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
         process.kill()
-        out, err = process.communicate()
+        out, err = process.communicate(timeout=60)
         pytest.fail(f"{name} did not finish in {TIMEOUT} s\n{out}\n{err[-3000:]}")
     assert process.returncode == 0, f"{name} exit {process.returncode}\nstdout:\n{out}\nstderr:\n{err[-3000:]}"
     return out

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import TINY, read_rgb, run_cli
+from helpers import TINY, read_rgb, run_cli
 
 
 def _step_of(directory):
@@ -37,6 +37,7 @@ def test_train_resume_test_on_pairs(tmp_path, ab_dir):
     assert re.search(r"^gen_loss_L1 \d+\.\d{4}$", result.stdout, re.M)
     options = json.loads((out / "options.json").read_text())
     assert options["ngf"] == 8 and options["lr"] == 0.0002 and options["which_direction"] == "AtoB"
+    assert options["flip"] is True  # on unless --noflip / --no_flip
     assert _step_of(out) == 3
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(out))
     page = (out / "index.html").read_text()

@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from conftest import smooth_photo, write_image
+from helpers import smooth_photo, write_image
 from pix2pix import Options, Pix2PixError, paired_dataset, rgb_to_lab
 from pix2pix.io.listing import list_image_files
 
@@ -134,3 +134,25 @@ def test_bad_image_files_are_reported_by_name(ab_dir):
     message = str(err.value)
     assert "6.png" in message and "7.png" in message and "8.png" in message
     assert "1.png" not in message and "3 of 8" in message
+
+
+def test_16_bit_png_values_decode_to_8_bit_in_both_decoders(tmp_path):
+    """A 16-bit PNG sample v is v / 257 in 8 bits: 65535 -> 255 and 257 * k -> k, whether read by
+    pix2pix.io.images (infer, serve, data_prep) or by the training pipeline's decoder."""
+    import cv2
+    import tensorflow as tf
+
+    from pix2pix.data.imaging import decode_rgb
+    from pix2pix.io.images import decode_image
+
+    levels = np.arange(256, dtype=np.uint16) * 257  # 0, 257, ..., 65535
+    image = np.stack([levels.reshape(16, 16)] * 3, axis=-1)
+    image[0, 0] = (65535, 0, 257)
+    path = tmp_path / "deep.png"
+    assert cv2.imwrite(str(path), image) and cv2.imread(str(path), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    expected = (image // 257).astype(np.uint8)[:, :, ::-1]  # OpenCV wrote BGR: the file holds RGB reversed
+    data = path.read_bytes()
+    assert np.array_equal(decode_image(data), expected)
+    decoded = decode_rgb(tf.constant(data)).numpy()  # float32 in [0, 1]
+    assert np.array_equal(np.rint(decoded * 255).astype(np.uint8), expected)
+    assert tuple(decode_image(data)[0, 0]) == (1, 0, 255)

@@ -2,15 +2,12 @@
 
 import os
 import re
-import pathlib
-import sys
 
 import cv2
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
-import data_prep_fixtures as fx  # noqa: E402
+from helpers import assert_clean_failure, read_rgb, run_prep, synthetic_photo, tree_hashes, write_image
 
 
 @pytest.fixture
@@ -18,9 +15,9 @@ def photos(tmp_path):
     """A folder with three small photos of different shapes and formats."""
     folder = tmp_path / "photos"
     folder.mkdir()
-    fx.write_image_file(str(folder / "wide.jpg"), fx.synthetic_photo(48, 64, seed=1))
-    fx.write_image_file(str(folder / "tall.PNG"), fx.synthetic_photo(64, 48, seed=2))
-    fx.write_image_file(str(folder / "square.bmp"), fx.synthetic_photo(50, 50, seed=3))
+    write_image(str(folder / "wide.jpg"), synthetic_photo(48, 64, seed=1))
+    write_image(str(folder / "tall.PNG"), synthetic_photo(64, 48, seed=2))
+    write_image(str(folder / "square.bmp"), synthetic_photo(50, 50, seed=3))
     (folder / "notes.txt").write_text("not an image, not listed")
     return folder
 
@@ -41,30 +38,30 @@ def assert_success(result):
 
 def test_grayscale(photos, tmp_path):
     out = tmp_path / "out"
-    result = fx.run_cli("--operation", "grayscale", "--input_dir", photos, "--output_dir", out)
+    result = run_prep("--operation", "grayscale", "--input_dir", photos, "--output_dir", out)
     assert_success(result)
     assert "written 3, skipped 0, failed 0" in result.stdout
     assert sorted(os.listdir(out)) == ["square.png", "tall.png", "wide.png"]
     for name, image in decoded_inputs(photos).items():
-        grey = fx.read_rgb(out / (name + ".png"))
+        grey = read_rgb(out / (name + ".png"), exact=True)
         assert grey.shape == image.shape
         assert np.array_equal(grey[..., 0], grey[..., 1]) and np.array_equal(grey[..., 0], grey[..., 2])
         assert np.array_equal(grey[..., 0], cv2.cvtColor(image, cv2.COLOR_RGB2GRAY))
 
 
 def test_resize_crop_and_pad(photos, tmp_path):
-    result = fx.run_cli("--operation", "resize", "--input_dir", photos, "--output_dir", tmp_path / "crop",
+    result = run_prep("--operation", "resize", "--input_dir", photos, "--output_dir", tmp_path / "crop",
                         "--size", 32)
     assert_success(result)
     inputs = decoded_inputs(photos)
-    wide = fx.read_rgb(tmp_path / "crop" / "wide.png")
+    wide = read_rgb(tmp_path / "crop" / "wide.png", exact=True)
     assert wide.shape == (32, 32, 3)
     assert np.array_equal(wide, cv2.resize(inputs["wide"][:, 8:56], (32, 32), interpolation=cv2.INTER_AREA))
 
-    result = fx.run_cli("--operation", "resize", "--input_dir", photos, "--output_dir", tmp_path / "pad",
+    result = run_prep("--operation", "resize", "--input_dir", photos, "--output_dir", tmp_path / "pad",
                         "--size", 64, "--pad")
     assert_success(result)
-    tall = fx.read_rgb(tmp_path / "pad" / "tall.png")
+    tall = read_rgb(tmp_path / "pad" / "tall.png", exact=True)
     assert tall.shape == (64, 64, 3)
     assert (tall[:, :8] == 0).all() and (tall[:, 56:] == 0).all()  # black bars left and right
     assert np.array_equal(tall[:, 8:56], inputs["tall"])           # 64 tall already: no scaling
@@ -73,11 +70,11 @@ def test_resize_crop_and_pad(photos, tmp_path):
 def test_blank(tmp_path):
     folder = tmp_path / "squares"
     folder.mkdir()
-    image = fx.synthetic_photo(40, 40, seed=4)
-    fx.write_image_file(str(folder / "face.png"), image)
-    result = fx.run_cli("--operation", "blank", "--input_dir", folder, "--output_dir", tmp_path / "out")
+    image = synthetic_photo(40, 40, seed=4)
+    write_image(str(folder / "face.png"), image)
+    result = run_prep("--operation", "blank", "--input_dir", folder, "--output_dir", tmp_path / "out")
     assert_success(result)
-    blanked = fx.read_rgb(tmp_path / "out" / "face.png")
+    blanked = read_rgb(tmp_path / "out" / "face.png", exact=True)
     side, offset = int(40 * 0.3), int(20 - int(40 * 0.3) / 2)  # 12 and 14
     assert (blanked[offset:offset + side, offset:offset + side] == 255).all()
     outside = np.ones((40, 40), bool)
@@ -89,20 +86,20 @@ def test_combine_matches_base_names_across_extensions(tmp_path):
     a_dir, b_dir = tmp_path / "a", tmp_path / "b"
     a_dir.mkdir()
     b_dir.mkdir()
-    a_colour, b_colour = fx.synthetic_photo(30, 40, seed=5), fx.synthetic_photo(30, 40, seed=6)
+    a_colour, b_colour = synthetic_photo(30, 40, seed=5), synthetic_photo(30, 40, seed=6)
     a_grey = np.full((30, 40), 90, np.uint8)
-    b_rgba = np.dstack([fx.synthetic_photo(30, 40, seed=7), np.full((30, 40), 10, np.uint8)])
-    fx.write_image_file(str(a_dir / "one.png"), a_colour)
-    fx.write_image_file(str(b_dir / "one.png"), b_colour)
-    fx.write_image_file(str(a_dir / "two.png"), a_grey)   # grey A -> RGB
-    fx.write_image_file(str(b_dir / "two.tif"), b_rgba)   # other extension, alpha dropped
-    result = fx.run_cli("--operation", "combine", "--input_dir", a_dir, "--b_dir", b_dir,
+    b_rgba = np.dstack([synthetic_photo(30, 40, seed=7), np.full((30, 40), 10, np.uint8)])
+    write_image(str(a_dir / "one.png"), a_colour)
+    write_image(str(b_dir / "one.png"), b_colour)
+    write_image(str(a_dir / "two.png"), a_grey)   # grey A -> RGB
+    write_image(str(b_dir / "two.tif"), b_rgba)   # other extension, alpha dropped
+    result = run_prep("--operation", "combine", "--input_dir", a_dir, "--b_dir", b_dir,
                         "--output_dir", tmp_path / "ab")
     assert_success(result)
-    one = fx.read_rgb(tmp_path / "ab" / "one.png")
+    one = read_rgb(tmp_path / "ab" / "one.png", exact=True)
     assert one.shape == (30, 80, 3)
     assert np.array_equal(one[:, :40], a_colour) and np.array_equal(one[:, 40:], b_colour)
-    two = fx.read_rgb(tmp_path / "ab" / "two.png")
+    two = read_rgb(tmp_path / "ab" / "two.png", exact=True)
     assert (two[:, :40] == 90).all() and np.array_equal(two[:, 40:], b_rgba[..., :3])
 
 
@@ -112,10 +109,10 @@ def test_edges_draws_dark_lines_on_white_where_the_photo_has_edges(tmp_path):
     image = np.full((96, 96, 3), 235, np.uint8)
     cv2.rectangle(image, (24, 20), (70, 76), (30, 80, 160), -1)
     noise = np.random.default_rng(0).normal(0, 3, image.shape)
-    fx.write_image_file(str(folder / "box.png"), np.clip(image + noise, 0, 255).astype(np.uint8))
-    result = fx.run_cli("--operation", "edges", "--input_dir", folder, "--output_dir", tmp_path / "out")
+    write_image(str(folder / "box.png"), np.clip(image + noise, 0, 255).astype(np.uint8))
+    result = run_prep("--operation", "edges", "--input_dir", folder, "--output_dir", tmp_path / "out")
     assert_success(result)
-    drawing = fx.read_rgb(tmp_path / "out" / "box.png")
+    drawing = read_rgb(tmp_path / "out" / "box.png", exact=True)
     assert drawing.shape == (96, 96, 3)
     assert np.array_equal(drawing[..., 0], drawing[..., 1]) and np.array_equal(drawing[..., 0], drawing[..., 2])
     dark = drawing[..., 0] < 128
@@ -129,17 +126,17 @@ def test_edges_draws_dark_lines_on_white_where_the_photo_has_edges(tmp_path):
 
 
 def test_edges_hed_needs_its_files(photos, tmp_path):
-    result = fx.run_cli("--operation", "edges", "--input_dir", photos, "--output_dir", tmp_path / "out",
+    result = run_prep("--operation", "edges", "--input_dir", photos, "--output_dir", tmp_path / "out",
                         "--hed_prototxt", tmp_path / "missing.prototxt",
                         "--hed_caffemodel", tmp_path / "missing.caffemodel")
-    fx.assert_clean_failure(result)
+    assert_clean_failure(result)
     assert result.returncode == 2
     assert "--hed_prototxt: no such file" in result.stderr
     assert not (tmp_path / "out").exists()
 
 
 def check_colorize_pair(path, size):
-    pair = fx.read_rgb(path)
+    pair = read_rgb(path, exact=True)
     assert pair.shape == (size, 2 * size, 3)
     grey, colour = pair[:, :size], pair[:, size:]
     assert np.array_equal(grey[..., 0], grey[..., 1]) and np.array_equal(grey[..., 0], grey[..., 2])
@@ -149,7 +146,7 @@ def check_colorize_pair(path, size):
 
 def test_colorize_writes_flat_folder_of_trainable_ab_pngs(photos, tmp_path):
     out = tmp_path / "out"
-    result = fx.run_cli("--operation", "colorize", "--input_dir", photos, "--output_dir", out, "--size", 32)
+    result = run_prep("--operation", "colorize", "--input_dir", photos, "--output_dir", out, "--size", 32)
     assert_success(result)
     assert sorted(os.listdir(out)) == ["square.png", "tall.png", "wide.png"]
     inputs = decoded_inputs(photos)
@@ -167,7 +164,7 @@ def eight_photos(tmp_path):
     folder = tmp_path / "eight"
     folder.mkdir()
     for index in range(8):
-        fx.write_image_file(str(folder / ("p%d.jpg" % index)), fx.synthetic_photo(40, 56, seed=10 + index))
+        write_image(str(folder / ("p%d.jpg" % index)), synthetic_photo(40, 56, seed=10 + index))
     return folder
 
 
@@ -180,7 +177,7 @@ def test_colorize_split_is_deterministic_per_seed(eight_photos, tmp_path):
     listings = []
     for run in ("a", "b"):
         out = tmp_path / run
-        result = fx.run_cli("--operation", "colorize", "--input_dir", eight_photos, "--output_dir", out,
+        result = run_prep("--operation", "colorize", "--input_dir", eight_photos, "--output_dir", out,
                             "--size", 16, "--val_frac", 0.25, "--test_frac", 0.125, "--seed", 5)
         assert_success(result)
         listings.append(subset_listing(out))
@@ -193,7 +190,7 @@ def test_colorize_split_is_deterministic_per_seed(eight_photos, tmp_path):
 
 def test_colorize_random_crops_and_singles(eight_photos, tmp_path):
     out = tmp_path / "crops"
-    result = fx.run_cli("--operation", "colorize", "--input_dir", eight_photos, "--output_dir", out,
+    result = run_prep("--operation", "colorize", "--input_dir", eight_photos, "--output_dir", out,
                         "--size", 16, "--crops_per_image", 3)
     assert_success(result)
     assert "written 8 (24 files)" in result.stdout
@@ -202,13 +199,13 @@ def test_colorize_random_crops_and_singles(eight_photos, tmp_path):
     assert not np.array_equal(crops[0], crops[1])
 
     singles = tmp_path / "singles"
-    result = fx.run_cli("--operation", "colorize", "--input_dir", eight_photos, "--output_dir", singles,
+    result = run_prep("--operation", "colorize", "--input_dir", eight_photos, "--output_dir", singles,
                         "--size", 16, "--singles")
     assert_success(result)
     assert sorted(os.listdir(singles)) == ["p%d.png" % i for i in range(8)]
     photo = cv2.cvtColor(cv2.imread(str(eight_photos / "p0.jpg")), cv2.COLOR_BGR2RGB)  # 40 x 56
     expected = cv2.resize(photo[:, 8:48], (16, 16), interpolation=cv2.INTER_AREA)
-    assert np.array_equal(fx.read_rgb(singles / "p0.png"), expected)
+    assert np.array_equal(read_rgb(singles / "p0.png", exact=True), expected)
 
 
 @pytest.fixture
@@ -216,39 +213,42 @@ def ten_files(tmp_path):
     folder = tmp_path / "pairs"
     folder.mkdir()
     for index in range(10):
-        fx.write_image_file(str(folder / ("f%d.png" % index)), fx.synthetic_photo(16, 32, seed=index))
+        write_image(str(folder / ("f%d.png" % index)), synthetic_photo(16, 32, seed=index))
     return folder
 
 
 def test_split_moves_files_by_fraction(ten_files):
-    before = fx.tree_hashes(ten_files)
-    result = fx.run_cli("--operation", "split", "--input_dir", ten_files)
+    before = tree_hashes(ten_files)
+    result = run_prep("--operation", "split", "--input_dir", ten_files)
     assert_success(result)
     assert "moved 10, skipped 0, failed 0" in result.stdout
     listing = subset_listing(ten_files)
     assert [len(listing.get(s, [])) for s in ("train", "val", "test")] == [8, 2, 0]
     assert not (ten_files / "test").exists()
-    after = fx.tree_hashes(ten_files)
+    after = tree_hashes(ten_files)
     assert sorted(os.path.basename(p) for p in after) == sorted(before)
     assert sorted(after.values()) == sorted(before.values())  # moved, not re-encoded
 
 
-def test_split_copy_same_seed_same_assignment_and_test_fraction(ten_files, tmp_path):
+def test_split_copy_same_seed_same_assignment_other_seed_other_and_test_fraction(ten_files, tmp_path):
     listings = []
     for run in ("a", "b", "c"):
         seed = 7 if run != "c" else 8
-        result = fx.run_cli("--operation", "split", "--input_dir", ten_files, "--output_dir", tmp_path / run,
+        result = run_prep("--operation", "split", "--input_dir", ten_files, "--output_dir", tmp_path / run,
                             "--copy", "--train_frac", 0.6, "--test_frac", 0.2, "--seed", seed)
         assert_success(result)
         assert "copied 10" in result.stdout
         listings.append(subset_listing(tmp_path / run))
     assert listings[0] == listings[1]
     assert [len(listings[0][s]) for s in ("train", "val", "test")] == [6, 2, 2]
+    # Another seed, another assignment of the same names, with the same counts.
+    assert listings[2] != listings[0]
+    assert [len(listings[2][s]) for s in ("train", "val", "test")] == [6, 2, 2]
     assert len(os.listdir(ten_files)) == 10  # --copy leaves the inputs in place
 
 
 def test_split_sort_keeps_name_order(ten_files, tmp_path):
-    result = fx.run_cli("--operation", "split", "--input_dir", ten_files, "--output_dir", tmp_path / "sorted",
+    result = run_prep("--operation", "split", "--input_dir", ten_files, "--output_dir", tmp_path / "sorted",
                         "--copy", "--sort", "--train_frac", 0.5, "--test_frac", 0.2)
     assert_success(result)
     assert subset_listing(tmp_path / "sorted") == {
@@ -259,12 +259,12 @@ def test_split_sort_keeps_name_order(ten_files, tmp_path):
 
 def test_samples_writes_bundled_colour_photos(tmp_path):
     pytest.importorskip("skimage")
-    result = fx.run_cli("--operation", "samples", "--output_dir", tmp_path / "samples")
+    result = run_prep("--operation", "samples", "--output_dir", tmp_path / "samples")
     assert_success(result)
     names = sorted(os.listdir(tmp_path / "samples"))
     assert {"astronaut.png", "chelsea.png", "coffee.png"} <= set(names)
     for name in names:
-        image = fx.read_rgb(tmp_path / "samples" / name)  # asserts 8-bit, 3 channels
+        image = read_rgb(tmp_path / "samples" / name, exact=True)  # asserts 8-bit, 3 channels
         assert min(image.shape[:2]) >= 256
         assert not np.array_equal(image[..., 0], image[..., 1])  # colour, not grey
 
@@ -273,9 +273,9 @@ def test_samples_without_scikit_image_says_to_install_demo_extra(tmp_path):
     shadow = tmp_path / "shadow" / "skimage"
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("raise ImportError('scikit-image hidden for this test')\n")
-    result = fx.run_cli("--operation", "samples", "--output_dir", tmp_path / "samples",
+    result = run_prep("--operation", "samples", "--output_dir", tmp_path / "samples",
                         extra_paths=[str(tmp_path / "shadow")])
-    fx.assert_clean_failure(result)
+    assert_clean_failure(result)
     assert result.returncode == 2
     assert "demo" in result.stderr and "scikit-image" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -305,21 +305,21 @@ def test_samples_without_scikit_image_says_to_install_demo_extra(tmp_path):
 ])
 def test_bad_flags_fail_with_one_line_naming_the_flag(photos, tmp_path, args, flag):
     out = tmp_path / "out"
-    before = fx.tree_hashes(photos)
-    result = fx.run_cli(*[arg.format(photos=photos, out=out) for arg in args])
-    fx.assert_clean_failure(result)
+    before = tree_hashes(photos)
+    result = run_prep(*[arg.format(photos=photos, out=out) for arg in args])
+    assert_clean_failure(result)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and flag in lines[0], result.stderr
     assert not out.exists()
-    assert fx.tree_hashes(photos) == before
+    assert tree_hashes(photos) == before
 
 
 def test_jpeg_output_format_and_quality(photos, tmp_path):
     sizes = {}
     for quality in (30, 95):
         out = tmp_path / ("q%d" % quality)
-        result = fx.run_cli("--operation", "resize", "--input_dir", photos, "--output_dir", out, "--size", 64,
+        result = run_prep("--operation", "resize", "--input_dir", photos, "--output_dir", out, "--size", 64,
                             "--format", "jpg", "--quality", quality)
         assert_success(result)
         assert sorted(os.listdir(out)) == ["square.jpg", "tall.jpg", "wide.jpg"]
@@ -329,7 +329,7 @@ def test_jpeg_output_format_and_quality(photos, tmp_path):
 
 
 def test_help_lists_the_flags():
-    result = fx.run_cli("--helpshort")
+    result = run_prep("--helpshort")
     assert result.returncode == 0 and "Traceback" not in result.stderr
     for flag in ("--operation", "--input_dir", "--crops_per_image", "--val_frac", "--b_dir"):
         assert flag in result.stdout
@@ -344,16 +344,16 @@ def test_colorize_val_region_holds_out_the_same_end_of_every_photo(tmp_path):
     landscape[:, :42] = (0, 200, 0)   # kept: green
     landscape[:, 42:] = (200, 0, 0)   # the last 0.3 of the width (18 columns): red
     portrait = np.transpose(landscape, (1, 0, 2)).copy()  # bottom 18 rows red
-    fx.write_image_file(str(photos / "wide.png"), landscape)
-    fx.write_image_file(str(photos / "tall.png"), portrait)
+    write_image(str(photos / "wide.png"), landscape)
+    write_image(str(photos / "tall.png"), portrait)
     out = tmp_path / "out"
-    result = fx.run_cli("--operation", "colorize", "--singles", "--input_dir", photos, "--output_dir", out,
+    result = run_prep("--operation", "colorize", "--singles", "--input_dir", photos, "--output_dir", out,
                         "--size", 8, "--crops_per_image", 7, "--val_region", 0.3)
     assert_success(result)
     assert sorted(os.listdir(out)) == ["train", "val"]
     for name in ("wide", "tall"):
-        train = [fx.read_rgb(out / "train" / ("%s_c%d.png" % (name, k))) for k in range(7)]
-        val = [fx.read_rgb(out / "val" / ("%s_v%d.png" % (name, k))) for k in range(3)]  # 7 * 0.3 / 0.7
+        train = [read_rgb(out / "train" / ("%s_c%d.png" % (name, k)), exact=True) for k in range(7)]
+        val = [read_rgb(out / "val" / ("%s_v%d.png" % (name, k)), exact=True) for k in range(3)]  # 7 * 0.3 / 0.7
         assert all((crop == (0, 200, 0)).all() for crop in train)
         assert all((crop == (200, 0, 0)).all() for crop in val)
     assert len(os.listdir(out / "val")) == 6 and len(os.listdir(out / "train")) == 14
@@ -362,7 +362,7 @@ def test_colorize_val_region_holds_out_the_same_end_of_every_photo(tmp_path):
                            (["--crops_per_image", 2, "--val_frac", 0.2], "cannot be combined with --val_frac"),
                            (["--crops_per_image", 2, "--val_region", 0.6], r"must be in \(0, 0.5\]")):
         args = ["--val_region", 0.3] + flags if "--val_region" not in flags else flags
-        result = fx.run_cli("--operation", "colorize", "--input_dir", photos, "--output_dir", tmp_path / "bad",
+        result = run_prep("--operation", "colorize", "--input_dir", photos, "--output_dir", tmp_path / "bad",
                             "--size", 8, *args)
         assert result.returncode != 0 and re.search(message, result.stderr), result.stderr
         assert not (tmp_path / "bad").exists()

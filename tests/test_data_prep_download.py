@@ -16,13 +16,12 @@ import subprocess
 import sys
 import tarfile
 import threading
-import time
 
 import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO, default_sigint, run_cli, smooth_photo
+from helpers import REPO, cli_env, default_sigint, run_cli, smooth_photo, wait_until
 from data_prep import download
 from data_prep.report import Reporter
 
@@ -225,12 +224,10 @@ def test_ctrl_c_keeps_the_part_and_the_next_run_resumes(tmp_path):
         process = subprocess.Popen(
             [sys.executable, "-m", "data_prep", "--operation", "download", "--dataset", "facades",
              "--output_dir", str(datasets), "--url", url],
-            env=dict(os.environ, PYTHONPATH=REPO), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=cli_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             preexec_fn=default_sigint)
-        deadline = time.monotonic() + 60
-        while not (part.exists() and part.stat().st_size == len(archive) // 2) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert part.stat().st_size == len(archive) // 2  # half received, the rest stalled
+        wait_until(lambda: part.exists() and part.stat().st_size == len(archive) // 2,
+                   "half the archive received (the rest stalls)", timeout=60)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
         assert process.returncode == 130, stderr

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import read_rgb, run_cli, write_image
+from helpers import read_rgb, run_cli, write_image
 from data_prep import colour_filter, ops
 from pix2pix.io import images as image_io
 

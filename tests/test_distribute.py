@@ -8,16 +8,12 @@ import sys
 
 import tensorflow as tf
 
-from conftest import REPO, TINY, run_cli
-
-
-def _env(**extra):
-    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO, **extra)
+from helpers import REPO, TINY, cli_env, run_cli
 
 
 def test_mirrored_step_on_two_replicas_matches_two_batch_one_passes_by_hand():
     script = os.path.join(REPO, "tests", "scripts", "mirrored_equivalence.py")
-    result = subprocess.run([sys.executable, script], capture_output=True, text=True, env=_env(), timeout=600)
+    result = subprocess.run([sys.executable, script], capture_output=True, text=True, env=cli_env(), timeout=600)
     assert result.returncode == 0 and "MATCH" in result.stdout, result.stdout + result.stderr
 
 
@@ -41,7 +37,7 @@ def test_multiworker_training_on_two_local_processes(tmp_path, ab_dir):
     for index in range(2):
         config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
         procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                      env=_env(TF_CONFIG=config), cwd=REPO))
+                                      env=cli_env(TF_CONFIG=config), cwd=REPO))
     outputs = [p.communicate(timeout=600) for p in procs]
     for proc, (stdout, stderr) in zip(procs, outputs):
         assert proc.returncode == 0, stdout + stderr

@@ -14,7 +14,7 @@ import shlex
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 
 DOCKERFILE = os.path.join(REPO, "docker", "Dockerfile")
 DOCKER_README = os.path.join(REPO, "docker", "README.md")

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import TINY, read_rgb, run_cli, smooth_photo, write_image
+from helpers import TINY, read_rgb, run_cli, smooth_photo, write_image
 
 
 @pytest.fixture

@@ -11,41 +11,21 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import TINY, run_cli, smooth_photo, write_image
+from helpers import TINY, cli_env, export_options, make_run, run_cli, smooth_photo, write_image
 from pix2pix.data.color import rgb_to_lab
 from pix2pix.errors import Pix2PixError
 from pix2pix.inference.translator import ImageTranslator, load_translator
 from pix2pix.modes.export import export_mode, prepare_export_options
 from pix2pix.models.networks import define_generator
-from pix2pix.models.checkpoints import CHECKPOINT_PREFIX, restore_generator
-from pix2pix.models.pix2pix_model import Pix2Pix
+from pix2pix.models.checkpoints import restore_generator
 from pix2pix.modes.preparation import prepare_test_options
 from pix2pix.options.record import Options
 from pix2pix.options.stored import save_options
 
+# Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
+pytestmark = pytest.mark.xdist_group("export")
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def make_run(directory, crop_size=32, **model_options):
-    """A training output directory (options.json + checkpoint model-1) holding untrained weights.
-
-    Faster than training; an untrained generator's colours are wild, which is what the
-    gamut handling needs to be tested against.
-    """
-    options = Options(mode="train", output_dir=str(directory), crop_size=crop_size, ngf=8, ndf=8,
-                      seed=1, **model_options).validate()
-    tf.keras.utils.set_random_seed(1)
-    model = Pix2Pix(options)
-    os.makedirs(directory, exist_ok=True)
-    save_options(options, str(directory))
-    tf.train.CheckpointManager(model.checkpoint(), str(directory), max_to_keep=1,
-                               checkpoint_name=CHECKPOINT_PREFIX).save(checkpoint_number=1)
-    return directory
-
-
-def export_options(checkpoint, output_dir, **flags):
-    return Options(mode="export", checkpoint=checkpoint and str(checkpoint), output_dir=str(output_dir),
-                   **flags)
 
 
 def encode_jpeg(rgb, quality=95):
@@ -89,7 +69,7 @@ def _signature_sections(text):
 def test_saved_model_cli_lists_the_three_signatures(exported_pairs):
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     result = subprocess.run([cli, "show", "--dir", str(exported_pairs), "--all"], capture_output=True,
-                            text=True, check=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+                            text=True, check=True, env=cli_env(), timeout=300)
     sections = _signature_sections(result.stdout)
     assert {"serving_default", "base64", "tensors"} <= set(sections)
     serving = sections["serving_default"]
@@ -134,7 +114,7 @@ print(json.dumps({
 def test_exported_model_serves_any_size_in_a_fresh_process(exported_pairs):
     result = subprocess.run([sys.executable, "-c", _FRESH_PROCESS, str(exported_pairs)],
                             capture_output=True, text=True, timeout=300,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+                            env=cli_env())
     assert result.returncode == 0, result.stderr
     reply = json.loads(result.stdout.strip().splitlines()[-1])
     assert reply["shapes"] == [[480, 640, 3], [50, 70, 3], [33, 45, 3]]

@@ -3,10 +3,10 @@
 import os
 import re
 
-from conftest import REPO
+from helpers import REPO
 
 
-def test_the_worked_example_of_docs_extending_runs():
+def test_the_worked_example_of_docs_extending_runs(restore_registries):
     text = open(os.path.join(REPO, "docs", "extending.md"), encoding="utf-8").read()
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
     assert len(blocks) == 2
@@ -20,3 +20,4 @@ def test_the_worked_example_of_docs_extending_runs():
     assert "tiny_example" in GENERATORS and "two_layer_example" in DISCRIMINATORS
     assert "hinge_example" in GAN_LOSSES and "invert_example" in TASKS
     assert int(namespace["model"].global_step.numpy()) == 1
+

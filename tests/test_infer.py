@@ -5,12 +5,14 @@ import os
 import numpy as np
 import pytest
 
-from conftest import read_rgb, run_cli, smooth_photo, write_image
+from helpers import bomb_png_bytes, exif_jpeg, export_options, make_run, read_rgb, run_cli, smooth_photo, write_image
 from pix2pix.errors import Pix2PixError
 from pix2pix.modes.export import export_mode
 from pix2pix.modes.infer import InferredImage, ProgressBar, infer_mode, list_photos
 from pix2pix.options.record import Options
-from test_export import export_options, make_run
+
+# Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
+pytestmark = pytest.mark.xdist_group("infer")
 
 SIZES = {"10": (48, 40), "2": (70, 90), "3": (33, 33), "1": (100, 64)}  # name: (height, width)
 
@@ -132,29 +134,13 @@ def test_list_photos_and_progress_bar(tmp_path, photos):
     assert lines[0].startswith("infer [####----] 2/4 photos") and lines[1].startswith("infer [########] 4/4")
 
 
-def _exif_jpeg(rgb, orientation, little_endian=False):
-    """JPEG bytes of RGB with an EXIF segment holding Orientation (a Make tag first, as cameras write)."""
-    import struct
-
-    import cv2
-
-    order = "<" if little_endian else ">"
-    jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 100])[1].tobytes()
-    entries = struct.pack(order + "HHI4s", 0x010F, 2, 4, b"cam\0")
-    entries += struct.pack(order + "HHIHH", 0x0112, 3, 1, orientation, 0)
-    tiff = (b"II*\0" if little_endian else b"MM\0*") + struct.pack(order + "I", 8)
-    tiff += struct.pack(order + "H", 2) + entries + struct.pack(order + "I", 0)
-    payload = b"Exif\0\0" + tiff
-    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
-
-
 @pytest.mark.parametrize("little_endian", [False, True])
 def test_jpeg_orientation_reads_the_exif_tag(little_endian):
     from pix2pix.modes.infer import jpeg_orientation
 
     rgb = smooth_photo(np.random.default_rng(0), 16, 24)
     for orientation in range(1, 9):
-        assert jpeg_orientation(_exif_jpeg(rgb, orientation, little_endian)) == orientation
+        assert jpeg_orientation(exif_jpeg(rgb, orientation, little_endian, make_tag=True)) == orientation
     import cv2
 
     assert jpeg_orientation(cv2.imencode(".jpg", rgb)[1].tobytes()) == 1  # no EXIF at all
@@ -168,7 +154,7 @@ def test_infer_turns_photos_the_way_their_exif_says(tmp_path, models):
     photos.mkdir()
     stored = smooth_photo(np.random.default_rng(3), 40, 64)  # as stored: 40 high, 64 wide
     stored[:8, :8] = 255  # a white corner, top left as stored
-    (photos / "phone.jpg").write_bytes(_exif_jpeg(stored, 6))
+    (photos / "phone.jpg").write_bytes(exif_jpeg(stored, 6, make_tag=True))
     original = (photos / "phone.jpg").read_bytes()
     infer_mode(infer_options(run, photos, tmp_path / "out", deterministic=True))
     result = read_rgb(tmp_path / "out" / "phone.png")
@@ -182,14 +168,8 @@ def test_infer_turns_photos_the_way_their_exif_says(tmp_path, models):
 def test_infer_refuses_a_photo_over_max_pixels_before_decoding_it(tmp_path, models, photos):
     """A PNG whose header claims 40000x40000 (a decompression bomb in 100 bytes) is named with the
     limit, with and without the pre-flight check; the real photos' sizes pass the default."""
-    import struct
-    import zlib
     run, _ = models
-    ihdr = struct.pack(">IIBBBBB", 40000, 40000, 8, 2, 0, 0, 0)
-    chunk = b"IHDR" + ihdr
-    bomb = (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
-            + struct.pack(">I", zlib.crc32(chunk)))
-    (photos / "bomb.png").write_bytes(bomb)
+    (photos / "bomb.png").write_bytes(bomb_png_bytes(40000, 40000, pixel_data=False, end=False))
     for skip in (False, True):
         with pytest.raises(Pix2PixError, match=r"bomb\.png: the image claims 40000x40000 = "
                                                r"1,600,000,000 pixels, over the limit of "

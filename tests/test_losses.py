@@ -1,4 +1,4 @@
-"""The losses keep the reference's EPS guard inside tf.function (SPEC.md's numerical trap)."""
+"""The losses keep the reference's EPS guard inside tf.function (the reference's numerical trap)."""
 
 import numpy as np
 import tensorflow as tf

@@ -16,10 +16,13 @@ import scipy.linalg
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from conftest import REPO, TINY, read_rgb, run_cli, smooth_photo, write_image
+from helpers import REPO, TINY, read_rgb, run_cli, smooth_photo, write_image
 from pix2pix import metrics
 from pix2pix.reporting import fid
 from pix2pix.errors import Pix2PixError
+
+# Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
+pytestmark = pytest.mark.xdist_group("metrics")
 
 RELATIVE = 1e-3
 
@@ -197,7 +200,7 @@ def test_bad_shapes_are_refused():
 
 def test_importing_metrics_loads_no_tensorflow():
     code = "import sys, pix2pix.reporting.metrics; assert 'tensorflow' not in sys.modules, 'TF loaded'"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, env={"PYTHONPATH": REPO})
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, env={"PYTHONPATH": REPO}, timeout=120)
 
 
 # ------------------------------------------------------------------ FID

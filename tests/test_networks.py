@@ -1,4 +1,4 @@
-"""The U-Net and PatchGAN of SPEC.md: shapes, exact parameter counts, batch statistics."""
+"""The reference's U-Net and PatchGAN: shapes, exact parameter counts, batch statistics."""
 
 import numpy as np
 import pytest

@@ -16,7 +16,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from traitlets import default
 
-from conftest import REPO
+from helpers import REPO
 
 NOTEBOOK = os.path.join(REPO, "notebooks", "colorization.ipynb")
 CELL_TIMEOUT_SECONDS = 600  # the training cell takes about a minute and a half on 2 CPU cores

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import smooth_photo, write_image
+from helpers import smooth_photo, write_image
 from pix2pix import plots
 from pix2pix.reporting import loss_history
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import read_rgb, run_cli, smooth_photo, write_image
+from helpers import export_options, make_run, read_rgb, run_cli, smooth_photo, write_image
 from pix2pix.data import color
 from pix2pix.errors import Pix2PixError
 from pix2pix.inference.translator import load_translator, padded_shape, render_shape
@@ -17,7 +17,9 @@ from pix2pix.modes.infer import infer_mode
 from pix2pix.reporting.metrics import srgb_to_lab
 from pix2pix.modes.preparation import prepare
 from pix2pix.options.record import Options
-from test_export import export_options, make_run
+
+# Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
+pytestmark = pytest.mark.xdist_group("render_size")
 
 
 def translator_for(run, **flags):

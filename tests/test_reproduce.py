@@ -5,15 +5,12 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
-import time
 
 import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO, default_sigint, run_cli, smooth_photo, write_image
+from helpers import run_cli, smooth_photo, start_cli, wait_until, write_image
 from pix2pix.commands.reproduce import TABLES, plan_runs
 
 TINY_128 = ["--lab_colorization", "--crop_size", "128", "--scale_size", "128", "--ngf", "8", "--ndf", "8"]
@@ -133,21 +130,18 @@ def test_every_table_trains_each_configuration_once_tests_it_and_resumes(tmp_pat
 def test_ctrl_c_saves_the_running_row_and_marks_the_table_incomplete(tmp_path):
     train, val = photos(tmp_path / "train", 2, 32, 0), photos(tmp_path / "val", 1, 32, 1)
     runs = tmp_path / "runs"
-    command = [sys.executable, "-m", "pix2pix.commands.reproduce", "--table", "losses", "--input_dir", str(train),
-               "--val_dir", str(val), "--output_dir", str(runs), "--max_steps", "100000",
-               "--progress_freq", "5", "--save_freq", "100000", *TINY_32]
-    child = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2"),
-                             preexec_fn=default_sigint)
+    child = start_cli("--table", "losses", "--input_dir", train, "--val_dir", val, "--output_dir", runs,
+                      "--max_steps", 100000, "--progress_freq", 5, "--save_freq", 100000, *TINY_32,
+                      module="pix2pix.commands.reproduce", interruptible=True)
     log = runs / "l1" / "train.log"
 
     def reported_progress():
         return log.is_file() and any(line.startswith("progress ") for line in log.read_text().splitlines())
 
-    deadline = time.time() + 300
-    while time.time() < deadline and not reported_progress():
-        time.sleep(0.5)
-    assert reported_progress(), "training never reported progress"
+    # Stop waiting as soon as the child has ended too: a child that failed at once is reported now.
+    wait_until(lambda: reported_progress() or child.poll() is not None, "a progress line in the training log",
+               timeout=300, poll=0.5)
+    assert child.poll() is None, child.communicate(timeout=60)
     child.send_signal(signal.SIGINT)
     stdout, stderr = child.communicate(timeout=300)
     assert child.returncode == 130, stderr

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import run_cli, smooth_photo, write_image
+from helpers import run_cli, smooth_photo, write_image
 from pix2pix import metrics
 from pix2pix.errors import Pix2PixError
 from pix2pix.options.record import Options

@@ -12,22 +12,25 @@ import http.client
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
-import threading
+import urllib.parse
 
 import numpy as np
 import pytest
 
-from conftest import REPO, run_cli, smooth_photo
-from serve_fixtures import (ServerProcess, b64, bomb_png, call, decode_png, encode_png, photos,
-                            served_models, server)  # noqa: F401 (fixtures)
+from helpers import (REPO, Reply, ServerProcess, b64, bomb_png_bytes, call, cli_env, decode_png, encode_png,
+                     exif_jpeg, png_photos, run_cli, smooth_photo)
+
+# Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
+pytestmark = pytest.mark.xdist_group("serve")
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
-PHOTOS = photos()
+PHOTOS = png_photos()
 
 
 def predict(server, body, path=":predict", headers=None):
@@ -152,7 +155,7 @@ def test_bad_requests_are_400_with_an_error_message(server, body, status, messag
 
 
 def test_a_decompression_bomb_is_refused_by_its_header(server):
-    bomb = bomb_png()
+    bomb = bomb_png_bytes(pixel_data=False)
     assert len(bomb) < 100
     for body in ({"instances": [{"b64": b64(PHOTOS[0])}, {"b64": b64(bomb)}]},
                  {"signature_name": "base64", "instances": [{"input": b64(bomb), "key": "k"}]}):
@@ -277,23 +280,25 @@ def test_training_dir_queue_full_and_sigterm(served_models, server, tmp_path):
         exported = predict(export_server, {"instances": [{"b64": b64(PHOTOS[0])}]})
         assert small.json() == exported.json()  # the training directory gives its export's pictures
 
+        # The first request holds its place for as long as the test likes: it is in flight from its
+        # first byte, and half its body is all the server gets until the test sends the rest. So
+        # the second is refused whatever the speed of the machine, and SIGTERM comes while the first
+        # is certainly running.
         slow_photo = encode_png(smooth_photo(np.random.default_rng(5), 1000, 1000))
-        slow = {}
-        thread = threading.Thread(target=lambda: slow.setdefault(
-            "reply", predict_at(server, {"instances": [{"b64": b64(slow_photo)}]})))
-        thread.start()
+        held = HeldRequest(server.model_url("run") + ":predict", {"instances": [{"b64": b64(slow_photo)}]})
         server.wait_until(lambda: call("GET", server.model_url("run") + "/options").json()["requests_in_flight"] == 1,
-                          "the slow request to be in flight")
+                          "the held request to be in flight")
         busy = predict_at(server, {"instances": [{"b64": b64(PHOTOS[1])}]})
         assert busy.status == 503, busy
         assert int(busy.headers["retry-after"]) >= 1
         assert "--max_queue" in busy.json()["error"]
 
-        code = server.terminate()  # while the slow request is still running (or just finishing)
-        thread.join(120)
+        server.process.send_signal(signal.SIGTERM)  # while the held request is in flight
+        reply = held.finish()
+        code = server.wait_for_exit()
         assert code == 0, server.stderr_lines[-20:]
-        assert slow["reply"].status == 200
-        picture = decode_png(base64.b64decode(slow["reply"].json()["predictions"][0]["b64"]))
+        assert reply.status == 200, reply
+        picture = decode_png(base64.b64decode(reply.json()["predictions"][0]["b64"]))
         assert picture.shape == (1000, 1000, 3)
         assert server.lines[-1] == "stopped"
         with pytest.raises(OSError):
@@ -305,6 +310,27 @@ def test_training_dir_queue_full_and_sigterm(served_models, server, tmp_path):
 
 def predict_at(server, body):
     return call("POST", server.model_url("run") + ":predict", body)
+
+
+class HeldRequest:
+    """A POST of a JSON body of which only the first half is sent until finish()."""
+
+    def __init__(self, url, document):
+        parts = urllib.parse.urlsplit(url)
+        self.body = json.dumps(document).encode("utf-8")
+        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=300)
+        self.connection.putrequest("POST", parts.path)
+        self.connection.putheader("Content-Type", "application/json")
+        self.connection.putheader("Content-Length", str(len(self.body)))
+        self.connection.endheaders(self.body[:len(self.body) // 2])
+
+    def finish(self) -> Reply:
+        try:
+            self.connection.send(self.body[len(self.body) // 2:])
+            response = self.connection.getresponse()
+            return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+        finally:
+            self.connection.close()
 
 
 # ------------------------------------------------------------------------------ CLI errors
@@ -322,7 +348,7 @@ def test_only_serve_mode_imports_the_web_stack():
     code = ("import sys, pix2pix, pix2pix.commands.main, pix2pix.options.record; pix2pix.Options; "
             "print(sorted(m for m in ('starlette', 'uvicorn', 'pix2pix.serving.run') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                            env=dict(os.environ, PYTHONPATH=REPO))
+                            env=cli_env())
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 
@@ -334,15 +360,15 @@ def test_the_load_benchmark_runs(tmp_path):
     result = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "serve_load.py"), "--crop_size", "32",
                              "--ngf", "8", "--clients", "2", "--requests", "2", "--photos", "2",
                              "--work_dir", str(tmp_path)],
-                            capture_output=True, text=True, timeout=900, env=dict(os.environ, PYTHONPATH=REPO))
+                            capture_output=True, text=True, timeout=900, env=cli_env())
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "4/4 HTTP 200 and identical to --mode infer's pixels" in result.stdout
     assert re.search(r"latency: p50 \d+ ms, p95 \d+ ms", result.stdout) and "requests/s" in result.stdout
 
 
 def test_photos_stored_sideways_are_turned_upright_as_infer_does(server):
-    from test_infer import _exif_jpeg
-    sideways = _exif_jpeg(smooth_photo(np.random.default_rng(2), 24, 40), orientation=6)  # stored 40 wide, 24 high
+    # Stored 40 wide and 24 high.
+    sideways = exif_jpeg(smooth_photo(np.random.default_rng(2), 24, 40), orientation=6, make_tag=True)
     row = predict(server, {"instances": [{"b64": b64(sideways)}]})
     assert decode_png(base64.b64decode(row.json()["predictions"][0]["b64"])).shape == (40, 24, 3)
     text = predict(server, {"signature_name": "base64", "instances": [{"input": b64(sideways), "key": "k"}]})

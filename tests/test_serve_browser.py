@@ -15,9 +15,8 @@ import tempfile
 import numpy as np
 import pytest
 
-from conftest import smooth_photo, write_image
+from helpers import decode_png, smooth_photo, write_image
 from pix2pix.reporting.metrics import colourfulness
-from serve_fixtures import decode_png, served_models, server  # noqa: F401 (fixtures)
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
@@ -32,6 +31,9 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+# Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
+pytestmark = pytest.mark.xdist_group("serve_browser")
 
 WAIT = 180  # seconds: the machine is shared
 

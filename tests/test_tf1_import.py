@@ -1,8 +1,8 @@
 """Importing checkpoints of the TF1 reference (`--mode import`).
 
 No real TF1 checkpoint can be downloaded here, so `write_tf1_checkpoint` builds the
-reference's graph with tf.compat.v1 -- its variable names and shapes (SPEC.md, "Checkpoint
-names of the reference") and its math written out with tf.nn ops -- and saves it with
+reference's graph with tf.compat.v1 -- its variable names and shapes and its math written
+out with tf.nn ops -- and saves it with
 tf.compat.v1.train.Saver, as the reference's training did.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_cli
+from helpers import run_cli
 from pix2pix.errors import Pix2PixError
 from pix2pix.models.networks import define_generator
 from pix2pix.models.checkpoints import latest_checkpoint, restore_generator
@@ -23,6 +23,9 @@ from pix2pix.models.networks import build_discriminator
 from pix2pix.modes.preparation import prepare_test_options
 from pix2pix.options.record import Options
 from pix2pix.modes.importing import _adam_slots, import_mode
+
+# Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
+pytestmark = pytest.mark.xdist_group("tf1_import")
 
 NGF = NDF = 4
 DEPTH = 8  # the reference's unet_256: 256x256 inputs
@@ -84,7 +87,7 @@ class Tf1Reference:
         return tf.nn.batch_normalization(x, mean, variance, beta, gamma, 1e-5)
 
     def generator(self, inputs, out_channels, ngf, depth):
-        """The U-Net of SPEC.md, dropout off."""
+        """The reference's U-Net, dropout off."""
         channels = [ngf * min(2 ** i, 8) for i in range(depth)]
         with tf.compat.v1.variable_scope("generator"):
             layers = []

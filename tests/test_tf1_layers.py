@@ -1,27 +1,25 @@
 """benchmarks/tf1_layers.py: the tf.layers stand-ins the TF1 original is run with (benchmarks/against_tf1.py).
 
 The original is not part of this project, so its two networks are written out here in its layer
-order (SPEC.md) with the stand-ins -- tf1_layers.conv2d, conv2d_transpose, separable_conv2d and
+order with the stand-ins -- tf1_layers.conv2d, conv2d_transpose, separable_conv2d and
 batch_normalization, called as the original calls them -- inside a tf.compat.v1 graph. Their
 variables must carry the original's names (pix2pix/tf1_import.py's mapping finds every one of
 our weights among them, and nothing is left over), and with our weights loaded into them the
 forward pass must equal our generator's and discriminator's within 1e-4.
 """
 
-import os
 import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO
+from helpers import REPO, cli_env, load_benchmark
 from pix2pix import Options
 from pix2pix.models.networks import define_discriminator, define_generator
 from pix2pix.modes.importing import tf1_names
 
-sys.path.insert(0, os.path.join(REPO, "benchmarks"))
-import tf1_layers  # noqa: E402
+tf1_layers = load_benchmark("tf1_layers")
 
 v1 = tf.compat.v1
 layers = tf1_layers.tf1_module().layers  # what `tf.layers` is for the original
@@ -162,7 +160,7 @@ def test_stand_ins_refuse_what_they_do_not_implement():
 def test_against_tf1_runs_a_script_with_the_stand_ins_under_tf1_behaviour(tmp_path):
     """benchmarks/against_tf1.py --_run_tf1 SCRIPT -- ARGS: the script's `import tensorflow as tf` gets
     tf.compat.v1 with the stand-ins as tf.layers, graph mode with reference variables (as TF1 ran the
-    original), constant folding off (SPEC.md's numerical trap), and ARGS as its sys.argv."""
+    original), constant folding off (the reference's numerical trap), and ARGS as its sys.argv."""
     import subprocess
 
     script = tmp_path / "like_the_original.py"
@@ -177,9 +175,8 @@ def test_against_tf1_runs_a_script_with_the_stand_ins_under_tf1_behaviour(tmp_pa
         "folding = real.config.optimizer.get_experimental_options().get('constant_folding')\n"
         "print('RESULT', kernel.op.name, kernel.op.type, y.shape.as_list(), real.executing_eagerly(),\n"
         "      folding, sys.argv[1:])\n")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
-    result = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "against_tf1.py"), "--_run_tf1",
-                             str(script), "--", "--mode", "train"], capture_output=True, text=True, env=env,
+    result = subprocess.run([sys.executable, f"{REPO}/benchmarks/against_tf1.py", "--_run_tf1",
+                             str(script), "--", "--mode", "train"], capture_output=True, text=True, env=cli_env(),
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     line = next(l for l in result.stdout.splitlines() if l.startswith("RESULT"))

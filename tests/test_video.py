@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_cli
+from helpers import export_options, make_run, run_cli
 from pix2pix.inference import video
 from pix2pix.errors import Pix2PixError
 from pix2pix.inference.translator import load_translator
@@ -21,7 +21,9 @@ from pix2pix.reporting.metrics import srgb_to_lab
 from pix2pix.modes.preparation import prepare
 from pix2pix.options.record import Options
 from pix2pix.options.stored import save_options
-from test_export import export_options, make_run
+
+# Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
+pytestmark = pytest.mark.xdist_group("video")
 
 WIDTH, HEIGHT, FRAMES, FPS, CUT = 48, 36, 12, 12.0, 6
 

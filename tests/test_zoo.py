@@ -1,4 +1,4 @@
-"""The model zoo (issue: the paper's and its peers' models): generators, discriminators, GAN
+"""The model zoo (the paper's and its peers' models): generators, discriminators, GAN
 losses, norms, LR policies, unconditional D — in process where maths is checked, through the
 CLI for one train -> resume -> test -> export chain per network."""
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import TINY, run_cli
+from helpers import TINY, run_cli
 from pix2pix import Options, Pix2Pix, Pix2PixError, count_trainable_parameters
 from pix2pix.models.discriminators import DISCRIMINATORS
 from pix2pix.models.generators import GENERATORS
@@ -29,9 +29,9 @@ def _options(**kw):
 
 # ------------------------------------------------------------------------ parameter counts
 @pytest.mark.parametrize("netG, norm, expected", [
-    ("unet", "batch", 54_420_483),             # the reference (SPEC.md)
+    ("unet", "batch", 54_420_483),             # the reference
     ("unet", "instance", 54_409_603),          # no learned norm parameters, biases kept
-    ("encoder_decoder", "batch", 39_080_963),  # the paper's ablation (SPEC.md)
+    ("encoder_decoder", "batch", 39_080_963),  # the paper's ablation
     ("resnet_9blocks", "instance", 11_378_179),  # the PyTorch repo's counts
     ("resnet_6blocks", "instance", 7_837_699),
 ])

@@ -1,0 +1,396 @@
+"""The tests' shared helpers, one of each: running the CLIs, synthetic photos, image files (plain,
+hand-made PNG/JPEG byte strings: palette, decompression bomb, EXIF orientation), tiny saved runs,
+the serve subprocess and its HTTP client. Fixtures live in conftest.py; test modules import from
+here (`from helpers import ...`; pytest.ini puts tests/ on sys.path), never from each other.
+"""
+
+import base64
+import functools
+import hashlib
+import http.client
+import importlib.util
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import zlib
+
+import cv2
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS = os.path.join(REPO, "tests")
+
+# The tiny network every CLI test trains: seconds per run on a busy 2-core machine.
+TINY = ["--crop_size", "32", "--scale_size", "36", "--ngf", "8", "--ndf", "8"]
+
+CLI_TIMEOUT = 600  # seconds: a generous bound on any one CLI run of a test
+
+
+# ----------------------------------------------------------------------------------- processes
+def cli_env(extra_paths=(), **variables):
+    """The environment of a child: this checkout first on PYTHONPATH (EXTRA_PATHS before it),
+    TensorFlow's C++ INFO lines off, VARIABLES added."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **variables)
+    env["PYTHONPATH"] = os.pathsep.join([*map(str, extra_paths), REPO])
+    return env
+
+
+def default_sigint():
+    """preexec_fn for a child a test will interrupt: SIGINT at its default disposition, whatever
+    the test runner's process left it at (an ignored SIGINT is inherited, and Python then never
+    raises KeyboardInterrupt), so the child sees Ctrl-C as it would from a terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def cli_command(*args, module="pix2pix"):
+    return [sys.executable, "-m", module, *map(str, args)]
+
+
+def run_cli(*args, module="pix2pix", check=True, timeout=CLI_TIMEOUT, cwd=REPO, extra_paths=(), **popen):
+    """Run `python -m MODULE ARGS` in a subprocess (always with a timeout); the CompletedProcess
+    (text). CHECK: a non-zero exit fails the test, showing both streams."""
+    result = subprocess.run(cli_command(*args, module=module), capture_output=True, text=True,
+                            env=cli_env(extra_paths), timeout=timeout, cwd=cwd, **popen)
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+    return result
+
+
+# data_prep's tests look at failures as often as successes: its runs are not checked by default.
+run_prep = functools.partial(run_cli, module="data_prep", check=False)
+
+
+def start_cli(*args, module="pix2pix", interruptible=False, env=None):
+    """`python -m MODULE ARGS` started in the background (stdout and stderr piped, text); the
+    Popen. INTERRUPTIBLE: the child gets SIGINT at its default (see default_sigint)."""
+    return subprocess.Popen(cli_command(*args, module=module), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env or cli_env(), cwd=REPO,
+                            preexec_fn=default_sigint if interruptible else None)
+
+
+def wait_until(predicate, what, timeout=120, poll=0.05):
+    """Poll PREDICATE until it is true; fail the test naming WHAT after TIMEOUT seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def assert_clean_failure(result):
+    """A run that must fail without a traceback."""
+    assert result.returncode != 0, result
+    assert "Traceback" not in result.stderr, result.stderr
+
+
+def load_benchmark(name):
+    """benchmarks/NAME.py as a module, loaded by its path (benchmarks/ is scripts, not a package,
+    and is kept off sys.path so its module names cannot shadow anything)."""
+    path = os.path.join(REPO, "benchmarks", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# -------------------------------------------------------------------------------------- photos
+def smooth_photo(rng, height, width):
+    """A colourful, smooth synthetic 'photo' (gradients plus a few blobs), uint8 RGB."""
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    phase = rng.random(3) * 6.28
+    image = np.stack([np.sin(3 * x + 2 * y + p) for p in phase], axis=-1) * 0.4 + 0.5
+    for _ in range(3):
+        cy, cx, r = rng.random(3) * [height, width, max(height, width) / 3]
+        mask = (np.mgrid[0:height, 0:width][0] - cy) ** 2 + (np.mgrid[0:height, 0:width][1] - cx) ** 2 < r ** 2
+        image[mask] = rng.random(3)
+    return (np.clip(image, 0, 1) * 255).astype(np.uint8)
+
+
+def synthetic_photo(height, width, seed=0):
+    """A smooth, colourful RGB image with one filled circle: photo-like enough for resizing and
+    edge tests, and different for every seed (the data_prep tests' photo)."""
+    rng = np.random.default_rng(seed)
+    rows = np.linspace(0.0, 1.0, height)[:, None]
+    cols = np.linspace(0.0, 1.0, width)[None, :]
+    phase = rng.uniform(0, 2 * np.pi, size=3)
+    channels = [127 + 100 * np.sin(3 * rows + 2 * cols + p) for p in phase]
+    image = np.clip(np.dstack(channels), 0, 255).astype(np.uint8)
+    colour = tuple(int(c) for c in rng.integers(0, 255, size=3))
+    centre = (int(rng.integers(width // 4, 3 * width // 4)), int(rng.integers(height // 4, 3 * height // 4)))
+    cv2.circle(image, centre, max(2, min(height, width) // 5), colour, -1)
+    return np.ascontiguousarray(image)
+
+
+def write_ab_pairs(directory, count=5, size=40, seed=0):
+    """COUNT SIZExSIZE A|B pairs named 1.png ..: B is the colour-inverted A."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(directory, exist_ok=True)
+    for i in range(1, count + 1):
+        a = smooth_photo(rng, size, size)
+        write_image(os.path.join(directory, f"{i}.png"), np.concatenate([a, 255 - a], axis=1))
+    return directory
+
+
+# --------------------------------------------------------------------------------- image files
+def _to_opencv_order(rgb):
+    if rgb.ndim == 3 and rgb.shape[2] == 3:
+        return rgb[:, :, ::-1]
+    if rgb.ndim == 3 and rgb.shape[2] == 4:
+        return rgb[:, :, [2, 1, 0, 3]]
+    return rgb
+
+
+def write_image(path, rgb, quality=95):
+    """Save an RGB (or grey, RGBA, 16-bit) array with OpenCV, format from the extension; the path."""
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if str(path).lower().endswith((".jpg", ".jpeg")) else []
+    assert cv2.imwrite(str(path), np.ascontiguousarray(_to_opencv_order(rgb)), params), path
+    return str(path)
+
+
+def read_rgb(path, exact=False):
+    """A file as RGB uint8. EXACT: the file must hold exactly that (8-bit, 3 channels), which
+    is how data_prep's outputs are checked; otherwise OpenCV converts whatever it holds."""
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED if exact else cv2.IMREAD_COLOR)
+    assert image is not None, path
+    if exact:
+        assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3, (path, image.shape, image.dtype)
+    return np.ascontiguousarray(image[:, :, ::-1])
+
+
+def encode_png(rgb) -> bytes:
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(_to_opencv_order(rgb)))
+    assert ok
+    return data.tobytes()
+
+
+def decode_png(data: bytes):
+    """PNG (or any) bytes -> the array as stored, colour channels in RGB order."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert image is not None, data[:16]
+    return image[:, :, ::-1] if image.ndim == 3 else image
+
+
+def png_photos(count=4, height=48, width=40, seed=3):
+    """COUNT PNG byte strings of smooth photos, each a little larger than the one before."""
+    rng = np.random.default_rng(seed)
+    return [encode_png(smooth_photo(rng, height + 8 * i, width + 4 * i)) for i in range(count)]
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _png_chunk(kind, payload):
+    return (struct.pack(">I", len(payload)) + kind + payload
+            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def palette_png_bytes(indices, palette):
+    """An 8-bit palette PNG (colour type 3): indices (H, W) uint8, palette [(r, g, b), ...]."""
+    height, width = indices.shape
+    header = struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)
+    raw = b"".join(b"\x00" + indices[row].tobytes() for row in range(height))  # filter 0 per row
+    plte = b"".join(bytes(colour) for colour in palette)
+    return (PNG_SIGNATURE + _png_chunk(b"IHDR", header) + _png_chunk(b"PLTE", plte)
+            + _png_chunk(b"IDAT", zlib.compress(raw)) + _png_chunk(b"IEND", b""))
+
+
+def bomb_png_bytes(width=40000, height=40000, pixel_data=True, end=True):
+    """A PNG whose header (IHDR, correct CRC) claims WIDTHxHEIGHT RGB pixels: a decompression
+    bomb of a few dozen bytes. PIXEL_DATA adds a little real compressed data (a few zero rows);
+    without END the file stops right after the header."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    data = PNG_SIGNATURE + _png_chunk(b"IHDR", header)
+    if pixel_data:
+        data += _png_chunk(b"IDAT", zlib.compress(b"\x00" * (1 + 3 * min(width, 4096)) * 4))
+    return data + (_png_chunk(b"IEND", b"") if end else b"")
+
+
+def exif_jpeg(rgb, orientation, little_endian=False, make_tag=False, quality=100):
+    """JPEG bytes of RGB with an EXIF APP1 segment holding Orientation; MAKE_TAG puts a Make
+    tag first, as cameras write, so a reader has to walk the IFD rather than read entry one."""
+    order = "<" if little_endian else ">"
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    jpeg = encoded.tobytes()
+    entries = [struct.pack(order + "HHIHH", 0x0112, 3, 1, orientation, 0)]
+    if make_tag:
+        entries.insert(0, struct.pack(order + "HHI4s", 0x010F, 2, 4, b"cam\0"))
+    tiff = (b"II*\0" if little_endian else b"MM\0*") + struct.pack(order + "I", 8)
+    tiff += struct.pack(order + "H", len(entries)) + b"".join(entries) + struct.pack(order + "I", 0)
+    payload = b"Exif\0\0" + tiff
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
+
+
+def tree_hashes(directory):
+    """{relative path: sha256} of every file below DIRECTORY (hidden files included)."""
+    hashes = {}
+    for root, _, files in os.walk(directory):
+        for name in files:
+            path = os.path.join(root, name)
+            with open(path, "rb") as handle:
+                hashes[os.path.relpath(path, directory)] = hashlib.sha256(handle.read()).hexdigest()
+    return hashes
+
+
+# --------------------------------------------------------------------------------- saved runs
+def make_run(directory, crop_size=32, **model_options):
+    """A training output directory (options.json + checkpoint model-1) holding untrained weights.
+
+    Faster than training; an untrained generator's colours are wild, which is what the
+    gamut handling needs to be tested against.
+    """
+    import tensorflow as tf
+
+    from pix2pix.models.pix2pix_model import Pix2Pix
+    from pix2pix.models.checkpoints import CHECKPOINT_PREFIX
+    from pix2pix.options.record import Options
+    from pix2pix.options.stored import save_options
+
+    options = Options(mode="train", output_dir=str(directory), crop_size=crop_size, ngf=8, ndf=8,
+                      seed=1, **model_options).validate()
+    tf.keras.utils.set_random_seed(1)
+    model = Pix2Pix(options)
+    os.makedirs(directory, exist_ok=True)
+    save_options(options, str(directory))
+    tf.train.CheckpointManager(model.checkpoint(), str(directory), max_to_keep=1,
+                               checkpoint_name=CHECKPOINT_PREFIX).save(checkpoint_number=1)
+    return directory
+
+
+def export_options(checkpoint, output_dir, **flags):
+    from pix2pix.options.record import Options
+
+    return Options(mode="export", checkpoint=checkpoint and str(checkpoint), output_dir=str(output_dir),
+                   **flags)
+
+
+def saved_step(directory):
+    """The global step of the newest checkpoint in DIRECTORY (0 when there is none)."""
+    import tensorflow as tf
+
+    path = tf.train.latest_checkpoint(str(directory))
+    return int(tf.train.load_variable(path, "global_step/.ATTRIBUTES/VARIABLE_VALUE")) if path else 0
+
+
+def build_served_models(base):
+    """BASE/run (a training directory of untrained Lab-colorization weights, 32x32, ngf=ndf=8) and
+    its --deterministic export twice, as TF Serving's base directory: BASE/models/color/{1,2}."""
+    from pix2pix.modes.export import export_mode
+
+    run = make_run(base / "run", task="lab")
+    for version in (1, 2):
+        export_mode(export_options(run, base / "models" / "color" / str(version), deterministic=True))
+    return run, base / "models" / "color"
+
+
+# ------------------------------------------------------------------------------------ serving
+SERVER_START_TIMEOUT = 240  # TensorFlow's import and the model's load, on a busy 2-core machine
+
+
+class Reply:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return f"Reply({self.status}, {self.body[:300]!r})"
+
+
+def call(method, url, body=None, headers=None, timeout=300) -> Reply:
+    """One request on a fresh connection; BODY: bytes, str, or an object sent as JSON."""
+    parts = urllib.parse.urlsplit(url)
+    if body is not None and not isinstance(body, (bytes, str)):
+        body = json.dumps(body)
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        connection.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body=body,
+                           headers=headers or {})
+        response = connection.getresponse()
+        return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+    finally:
+        connection.close()
+
+
+class ServerProcess:
+    """`python -m pix2pix --mode serve ARGS --port 0` in a subprocess; .url once it is serving,
+    .lines: everything it printed on stdout since (the access log).
+
+    The server binds a free port itself and prints `page: http://127.0.0.1:PORT/`, which is read
+    back here (no race for the port)."""
+
+    def __init__(self, *args, cwd=REPO, env=None):
+        self.process = subprocess.Popen(
+            cli_command("--mode", "serve", "--port", 0, *args), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, env=cli_env(**(env or {})), cwd=cwd)
+        self.lines, self.stderr_lines, self.url = [], [], None
+        started = threading.Event()
+
+        def read_stdout():
+            for line in self.process.stdout:
+                self.lines.append(line.rstrip("\n"))
+                if line.startswith("page: "):
+                    self.url = line.split(" ", 1)[1].strip().rstrip("/")
+                    started.set()
+            started.set()
+
+        def read_stderr():
+            for line in self.process.stderr:
+                self.stderr_lines.append(line.rstrip("\n"))
+
+        self._readers = [threading.Thread(target=read_stdout, daemon=True),
+                         threading.Thread(target=read_stderr, daemon=True)]
+        for reader in self._readers:
+            reader.start()
+        started.wait(SERVER_START_TIMEOUT)
+        if self.url is None:
+            self.kill()
+            raise AssertionError(f"the server did not start (exit {self.process.returncode}):\n"
+                                 + "\n".join(self.lines) + "\n" + "\n".join(self.stderr_lines[-30:]))
+
+    def model_url(self, name="color"):
+        return f"{self.url}/v1/models/{name}"
+
+    def log_lines(self):
+        return [line for line in self.lines if line.startswith("127.0.0.1 ")]
+
+    def terminate(self, timeout=120) -> int:
+        """SIGTERM, then the exit status (the process is killed if it does not stop in TIMEOUT)."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.wait_for_exit(timeout)
+
+    def wait_for_exit(self, timeout=120) -> int:
+        """The exit status once the process has ended (killed if it has not within TIMEOUT)."""
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"the server did not stop within {timeout} s:\n"
+                                 + "\n".join(self.stderr_lines[-30:]))
+        for reader in self._readers:
+            reader.join(10)
+        return code
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(60)
+
+    def wait_until(self, predicate, what, timeout=120):
+        wait_until(predicate, what, timeout)
