@@ -394,3 +394,32 @@ class ServerProcess:
 
     def wait_until(self, predicate, what, timeout=120):
         wait_until(predicate, what, timeout)
+
+
+# ------------------------------------------------------------ models by hand
+def without_dropout(model):
+    # The model's step and the by-hand sequence each run G once: dropout draws would differ.
+    for layer in model.generator.layers:
+        if "dropout" in layer.name:
+            layer.rate = 0.0
+
+
+def copy_weights(source, target):
+    for a, b in zip(source.generator.weights + source.discriminator.weights,
+                    target.generator.weights + target.discriminator.weights):
+        b.assign(a.numpy())
+
+
+def random_pair_batch(seed=0):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    return tuple(tf.constant(rng.uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32)) for _ in range(2))
+
+
+def relative_difference(a, b):
+    """Largest difference relative to the scale of B (absolute where B is within rounding of 0:
+    the biases that feed a batch norm have a zero gradient in exact arithmetic)."""
+    a, b = np.asarray(a), np.asarray(b)
+    scale = float(np.max(np.abs(b)))
+    return float(np.max(np.abs(a - b))) / (scale if scale > 1e-5 else 1.0)

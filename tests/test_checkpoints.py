@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, run_cli
+from helpers import REPO, run_cli
 from pix2pix import Options, Pix2Pix, prepare_test_options
 from pix2pix.errors import Pix2PixError
 from pix2pix.models.checkpoints import latest_checkpoint, restore_generator

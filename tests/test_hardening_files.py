@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, TINY, default_sigint, run_cli, smooth_photo, write_image
+from helpers import REPO, TINY, default_sigint, run_cli, smooth_photo, write_image
 from pix2pix.errors import Pix2PixError
 from pix2pix.io.locks import lock_path, output_lock
 from pix2pix.models.pix2pix_model import Pix2Pix
@@ -29,8 +29,8 @@ from pix2pix.options.record import Options
 from pix2pix.options.stored import OPTIONS_FILE
 from pix2pix.options.types import check_stored_types
 from pix2pix.reporting.pictures import file_url
-from test_export import export_options, make_run
-from test_tf1_import import _batch, _reference_options_json, write_tf1_checkpoint
+from helpers import export_options, make_run
+from tf1_reference import reference_options_json, tf1_batch, write_tf1_checkpoint
 
 
 def assert_one_line_error(result, *words):
@@ -169,7 +169,7 @@ def test_stored_types_on_the_command_line_and_what_passes(tmp_path, run, pairs):
     assert_one_line_error(result, "crop_size=[32], which is not a whole number")
     # what this port and the reference write passes: ints for floats, nulls where allowed
     check_stored_types(json.loads((run / OPTIONS_FILE).read_text()), "options.json")
-    check_stored_types(_reference_options_json(lr=1, max_steps=None, checkpoint=None), "options.json")
+    check_stored_types(reference_options_json(lr=1, max_steps=None, checkpoint=None), "options.json")
     check_stored_types({"not_an_option": [1, 2]}, "options.json")  # unknown keys are left alone
     with pytest.raises(Pix2PixError, match="seed=inf, which is not a whole number or null"):
         check_stored_types({"seed": float("inf")}, "options.json")
@@ -252,8 +252,8 @@ def rewrite_tf1_checkpoint(source, destination, **replacements):
 @pytest.fixture(scope="module")
 def tf1_checkpoint(tmp_path_factory):
     directory = tmp_path_factory.mktemp("tf1") / "plain"
-    write_tf1_checkpoint(directory, _batch(1, count=1), _batch(2, count=1),
-                         options_json=_reference_options_json())
+    write_tf1_checkpoint(directory, tf1_batch(1, count=1), tf1_batch(2, count=1),
+                         options_json=reference_options_json())
     return directory
 
 

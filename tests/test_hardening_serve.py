@@ -27,8 +27,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_cli, smooth_photo
-from serve_fixtures import ServerProcess, b64, call, encode_png, served_models  # noqa: F401 (fixture)
+from helpers import run_cli, smooth_photo
+from helpers import ServerProcess, b64, call, encode_png
 
 MAX_PIXELS = 1_000_000  # the limit every tool runs with here; each bomb claims more
 SIDE = 6000  # 36 megapixels: 108 MB once decoded to RGB

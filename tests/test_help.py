@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, run_cli
+from helpers import REPO, run_cli
 from pix2pix.commands.help import flags_markdown, mode_flags
 from pix2pix.options.record import MODES, fields
 

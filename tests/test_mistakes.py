@@ -17,11 +17,11 @@ import sys
 
 import numpy as np
 
-from conftest import REPO, TINY, run_cli, smooth_photo, write_image
+from helpers import REPO, TINY, run_cli, smooth_photo, write_image
 from pix2pix.commands.logs import filter_stream
 from pix2pix.data import pair_check
 from pix2pix.options.checkpoint_dirs import describe_checkpoint_dir
-from test_export import make_run
+from helpers import make_run
 
 TF_LOG_PREFIX = re.compile(r"^[IWE]\d{4} ", re.M)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, TINY, read_rgb, run_cli, smooth_photo, write_image
+from helpers import REPO, TINY, read_rgb, run_cli, smooth_photo, write_image
 from pix2pix.data import color
 from pix2pix.data.pipeline import load_example, paired_dataset
 from pix2pix.errors import Pix2PixError

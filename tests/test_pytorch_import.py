@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_cli
+from helpers import run_cli
 from pix2pix.errors import Pix2PixError
 from pix2pix.io.torch_pickle import LEGACY_MAGIC, LEGACY_PROTOCOL, read_state_dict
 from pix2pix.models import norms, pytorch_weights

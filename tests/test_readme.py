@@ -7,7 +7,7 @@ import shlex
 
 import numpy as np
 
-from conftest import REPO, run_cli, smooth_photo, write_image
+from helpers import REPO, run_cli, smooth_photo, write_image
 
 # What the test changes in the README's commands, and why: tiny sizes so it runs in seconds on a CPU.
 TINY = {"--size 286": "--size 36", "--crops_per_image 24": "--crops_per_image 2",

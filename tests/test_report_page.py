@@ -15,7 +15,7 @@ import shutil
 import pytest
 
 from browser_fixtures import WAIT, chromium, require_chromium, serve_directory  # noqa: F401 (fixture)
-from conftest import TINY, run_cli, smooth_photo, write_image
+from helpers import TINY, run_cli, smooth_photo, write_image
 
 require_chromium()
 from selenium.webdriver.common.by import By  # noqa: E402

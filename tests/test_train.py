@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import smooth_photo
+from helpers import copy_weights, random_pair_batch, relative_difference, smooth_photo, without_dropout
 from pix2pix import Options, Pix2Pix
 from pix2pix.models.loss_averages import LossAverages
 from pix2pix.models.losses import discriminator_loss, generator_losses
-from test_update_order import _batch, _copy_weights, _relative_difference, _without_dropout
 
 
 def _tiny_options(**kw):
@@ -64,10 +63,10 @@ def test_discriminator_is_updated_before_generator_from_one_forward_pass():
     tf.keras.utils.set_random_seed(0)
     model, by_hand = Pix2Pix(_tiny_options()), Pix2Pix(_tiny_options())
     for network in (model, by_hand):
-        _without_dropout(network)  # so the by-hand pass below is the step's pass exactly
-    _copy_weights(model, by_hand)
+        without_dropout(network)  # so the by-hand pass below is the step's pass exactly
+    copy_weights(model, by_hand)
     generator_calls, stamps = _count_generator_calls(model), _stamp_updates(model)
-    x, y = _batch()
+    x, y = random_pair_batch()
 
     result = model.train_step(x, y, details=True)
     assert bool(result["applied"])
@@ -85,7 +84,7 @@ def test_discriminator_is_updated_before_generator_from_one_forward_pass():
     np.testing.assert_allclose(float(result["discrim_loss"]), float(d_loss), rtol=1e-5)
     for got, expected in ((result["discriminator_gradients"], tape.gradient(d_loss, d_vars)),
                           (result["generator_gradients"], tape.gradient(g_loss, g_vars))):
-        assert max(_relative_difference(a, b) for a, b in zip(got, expected)) < 1e-4
+        assert max(relative_difference(a, b) for a, b in zip(got, expected)) < 1e-4
     # Both networks moved.
     for network in ("discriminator", "generator"):
         assert any(not np.array_equal(a.numpy(), b.numpy()) for a, b in zip(

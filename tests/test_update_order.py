@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import TINY, run_cli
+from helpers import (TINY, copy_weights, random_pair_batch, relative_difference, run_cli,
+                     without_dropout)
 from pix2pix import Options, Pix2Pix
 from pix2pix.models.kernels import plain_kernels
 from pix2pix.models.losses import discriminator_loss, generator_losses
@@ -15,32 +16,6 @@ from pix2pix.models.losses import discriminator_loss, generator_losses
 
 def _options(**extra):
     return Options(mode="train", output_dir="unused", crop_size=32, ngf=8, ndf=8, seed=1, **extra)
-
-
-def _without_dropout(model):
-    # The model's step and the by-hand sequence each run G once: dropout draws would differ.
-    for layer in model.generator.layers:
-        if "dropout" in layer.name:
-            layer.rate = 0.0
-
-
-def _copy_weights(source, target):
-    for a, b in zip(source.generator.weights + source.discriminator.weights,
-                    target.generator.weights + target.discriminator.weights):
-        b.assign(a.numpy())
-
-
-def _batch(seed=0):
-    rng = np.random.default_rng(seed)
-    return tuple(tf.constant(rng.uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32)) for _ in range(2))
-
-
-def _relative_difference(a, b):
-    """Largest difference relative to the scale of B (absolute where B is within rounding of 0:
-    the biases that feed a batch norm have a zero gradient in exact arithmetic)."""
-    a, b = np.asarray(a), np.asarray(b)
-    scale = float(np.max(np.abs(b)))
-    return float(np.max(np.abs(a - b))) / (scale if scale > 1e-5 else 1.0)
 
 
 def _by_hand_sequential(model, x, y):
@@ -69,10 +44,10 @@ def test_sequential_step_equals_d_step_then_fresh_d_pass_then_g_step():
     with plain_kernels():  # Keras' own layers and Adam
         by_hand = Pix2Pix(_options())
     for model in (sequential, simultaneous, by_hand):
-        _without_dropout(model)
-    _copy_weights(sequential, simultaneous)
-    _copy_weights(sequential, by_hand)
-    x, y = _batch()
+        without_dropout(model)
+    copy_weights(sequential, simultaneous)
+    copy_weights(sequential, by_hand)
+    x, y = random_pair_batch()
 
     result = sequential.train_step(x, y, details=True)
     other = simultaneous.train_step(x, y, details=True)
@@ -80,11 +55,11 @@ def test_sequential_step_equals_d_step_then_fresh_d_pass_then_g_step():
     assert bool(result["applied"]) and int(sequential.global_step.numpy()) == 1
     np.testing.assert_allclose(float(result["discrim_loss"]), expected_d_loss, rtol=1e-5)
 
-    g_worst = max(_relative_difference(a, b) for a, b in zip(result["generator_gradients"], expected_g_grads))
+    g_worst = max(relative_difference(a, b) for a, b in zip(result["generator_gradients"], expected_g_grads))
     assert g_worst < 1e-4, g_worst
     # The test can tell the orders apart: the simultaneous step's G gradient (through the old D)
     # is far further from the by-hand sequence than the rounding allowed above.
-    old_worst = max(_relative_difference(a, b) for a, b in zip(other["generator_gradients"], expected_g_grads))
+    old_worst = max(relative_difference(a, b) for a, b in zip(other["generator_gradients"], expected_g_grads))
     assert old_worst > 50 * max(g_worst, 1e-6), (old_worst, g_worst)
 
     # Weights after the step. Adam's first step moves a weight by about lr * sign(gradient), so a
@@ -112,7 +87,7 @@ def test_a_non_finite_loss_in_either_half_leaves_both_networks_unchanged(half, p
     weights, so D(x, G(x)) through the updated D (G's loss) is not finite: D's update must be undone."""
     extra = {"lr": 1e38} if half == "generator" else {}
     model = Pix2Pix(_options(update_order="sequential", mixed_precision=precision, **extra))
-    x, y = _batch()
+    x, y = random_pair_batch()
     if half == "generator":
         # A first good step, so there is optimiser state to keep: taken at the normal rate.
         model._set_learning_rates(2e-4)
@@ -206,7 +181,7 @@ def test_sequential_on_two_mirrored_replicas_matches_the_sequence_by_hand():
     import subprocess
     import sys
 
-    from conftest import REPO
+    from helpers import REPO
 
     script = os.path.join(REPO, "tests", "scripts", "mirrored_sequential.py")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
@@ -218,7 +193,7 @@ def test_sequential_follows_the_learning_rate_schedule():
     model = Pix2Pix(_options(update_order="sequential", lr=0.001, lr_policy="step", lr_decay_iters=2,
                              max_steps=6))
     model.follow_schedule(6, 3)
-    x, y = _batch()
+    x, y = random_pair_batch()
     rates = []
     for _ in range(5):
         assert bool(model.train_step(x, y)["applied"])

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from browser_fixtures import WAIT, chromium, require_chromium, serve_directory  # noqa: F401 (fixture)
-from conftest import run_cli
+from helpers import run_cli
 from pix2pix.io import video_codecs
-from test_export import make_run
+from helpers import make_run
 
 require_chromium()
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402

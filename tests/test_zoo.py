@@ -4,7 +4,6 @@ CLI for one train -> resume -> test -> export chain per network."""
 
 import json
 import math
-import os
 
 import numpy as np
 import pytest
