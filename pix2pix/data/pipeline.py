@@ -1,6 +1,6 @@
 """tf.data pipelines: listing image files, decoding, A|B / Lab / grey->RGB examples, jitter.
 
-Data semantics are SPEC.md's "Data" section; how one file becomes inputs and targets is
+Data semantics are docs/reference.md#data-pipeline; how one file becomes inputs and targets is
 the task's (tasks.py: pairs, lab, rgb; which_direction BtoA swaps them).
 Images are in [-1, 1]. Training applies the same random flip, area resize to
 scale_size and random crop to crop_size to inputs and targets (--preprocess

@@ -3,7 +3,7 @@
     NORMS.get("batch")(name) -> a layer, or None for "none"
 
 - batch: BatchStatsNorm, batch statistics in training *and* at test time, gamma ~ N(1, 0.02),
-  beta 0, epsilon 1e-5 (SPEC.md); no moving averages to keep. With --bn_statistics running
+  beta 0, epsilon 1e-5 (docs/reference.md#generator); no moving averages to keep. With --bn_statistics running
   (PyTorch's --eval), or in the PyTorch U-Net (its imported state_dict carries them), the layer
   also keeps PyTorch's running mean and variance as non-trainable weights: see BatchStatsNorm.
 - instance: per example and channel over height and width, epsilon 1e-5, no learned
