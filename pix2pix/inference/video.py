@@ -323,119 +323,149 @@ def translate_video(input_path: str, final_path: str, model: FrameModel, options
     """Translate the video INPUT_PATH into FINAL_PATH (written as its .partial first); never raises
     for a bad video: the VideoResult's `error` says what went wrong and `output_path` is then
     the partial file kept (or the final path if nothing could be written)."""
-    stream = stream if stream is not None else sys.stderr
-    result = VideoResult(input_path, final_path)
-    start = time.time()
+    job = _VideoJob(input_path, final_path, model, options, colorization,
+                    stream if stream is not None else sys.stderr)
     capture = cv2.VideoCapture(input_path)
     if not capture.isOpened():
-        result.error = f"{input_path}: cannot open this video (OpenCV's FFmpeg does not read it)"
-        return result
+        job.result.error = f"{input_path}: cannot open this video (OpenCV's FFmpeg does not read it)"
+        return job.result
     try:
-        return _translate_open_video(capture, input_path, final_path, model, options, colorization,
-                                     stream, result, start)
+        return job.run(capture)
     finally:
         capture.release()
 
 
-def _translate_open_video(capture, input_path, final_path, model, options, colorization, stream,
-                          result, start):
-    from pix2pix.inference.translator import check_render_pixels  # TensorFlow: only once a video is open
+class _VideoJob:
+    """One video, in the order it happens: its size checked, the output opened, the frames
+    decoded, translated and encoded on three threads, then the file renamed into place (or kept
+    as NAME.partial with the error)."""
 
-    width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
-    height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    result.fps = fps = float(capture.get(cv2.CAP_PROP_FPS)) or 25.0
-    result.announced = announced = max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
-    try:
-        if width * height > options.max_pixels:
-            raise Pix2PixError(f"{input_path}: frames of {width}x{height} = {width * height:,} pixels, "
-                               f"over the limit of {options.max_pixels:,} (--max_pixels)")
-        check_render_pixels(height, width, options, input_path)
-    except Pix2PixError as err:
-        result.error = str(err)
-        return result
-    out_width, out_height = width, height
-    if options.video_codec in EVEN_SIDE_CODECS:
-        out_width, out_height = width - width % 2, height - height % 2
-    result.size = (out_width, out_height)
-    if (out_width, out_height) != (width, height):
-        print(f"note: {input_path} is {width}x{height}; {options.video_codec} needs even sides, so "
-              f"{os.path.basename(final_path)} is {out_width}x{out_height} (the last odd row/column dropped)",
-              file=stream, flush=True)
-    if out_width < 2 or out_height < 2:
-        result.error = f"{input_path}: frames of {width}x{height} are too small to encode"
-        return result
+    def __init__(self, input_path, final_path, model: FrameModel, options, colorization: bool, stream):
+        self.input_path, self.final_path, self.model, self.options = input_path, final_path, model, options
+        self.colorization, self.stream = colorization, stream
+        self.result = VideoResult(input_path, final_path)
+        self.start = time.time()
 
-    partial = partial_path(final_path)
-    os.makedirs(os.path.dirname(os.path.abspath(partial)), exist_ok=True)
-    writer, why_not = open_writer(partial, options.video_codec, fps, (out_width, out_height))
-    if writer is None:
-        result.error = why_not
-        return result
+    def run(self, capture) -> VideoResult:
+        result = self.result
+        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        result.fps = float(capture.get(cv2.CAP_PROP_FPS)) or 25.0
+        result.announced = max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+        result.error = self._size_problem(width, height)
+        if result.error:
+            return result
+        self.frame_size, self.partial = (height, width), partial_path(self.final_path)
+        os.makedirs(os.path.dirname(os.path.abspath(self.partial)), exist_ok=True)
+        writer, why_not = open_writer(self.partial, self.options.video_codec, result.fps, result.size)
+        if writer is None:
+            result.error = why_not
+            return result
+        write_errors = self._translate_frames(capture, writer)
+        return self._finish(write_errors)
 
-    decoded, encoded = queue.Queue(maxsize=_QUEUE_FRAMES), queue.Queue(maxsize=_QUEUE_FRAMES)
-    stop, write_errors = threading.Event(), []
-    reader = threading.Thread(target=_read_frames, args=(capture, decoded, stop, input_path, announced),
-                              daemon=True)
-    writer_thread = threading.Thread(target=_write_frames, args=(writer, encoded, write_errors), daemon=True)
-    reader.start()
-    writer_thread.start()
-    smoother = TemporalSmoother(options.temporal_smoothing if colorization else 0.0)
-    progress = ProgressBar(announced, stream, label=f"video {os.path.basename(input_path)}", unit="frame",
-                           per_second=True, every=1.0)
-    previous_histogram = None
-    try:
+    def _size_problem(self, width, height):
+        """Why frames of WIDTH x HEIGHT cannot be translated (None if they can); sets result.size to
+        what is written (even sides where the codec needs them, said on the stream)."""
+        from pix2pix.inference.translator import check_render_pixels  # TensorFlow: only once a video is open
+
+        options, source = self.options, self.input_path
+        try:
+            if width * height > options.max_pixels:
+                raise Pix2PixError(f"{source}: frames of {width}x{height} = {width * height:,} pixels, "
+                                   f"over the limit of {options.max_pixels:,} (--max_pixels)")
+            check_render_pixels(height, width, options, source)
+        except Pix2PixError as err:
+            return str(err)
+        out_width, out_height = width, height
+        if options.video_codec in EVEN_SIDE_CODECS:
+            out_width, out_height = width - width % 2, height - height % 2
+        self.result.size = (out_width, out_height)
+        if (out_width, out_height) != (width, height):
+            print(f"note: {source} is {width}x{height}; {options.video_codec} needs even sides, so "
+                  f"{os.path.basename(self.final_path)} is {out_width}x{out_height} (the last odd row/column "
+                  "dropped)", file=self.stream, flush=True)
+        if out_width < 2 or out_height < 2:
+            return f"{source}: frames of {width}x{height} are too small to encode"
+        return None
+
+    def _translate_frames(self, capture, writer) -> list:
+        """Decode (a reader thread), translate (here), encode (a writer thread); returns the write errors."""
+        result = self.result
+        decoded, encoded = queue.Queue(maxsize=_QUEUE_FRAMES), queue.Queue(maxsize=_QUEUE_FRAMES)
+        stop, write_errors = threading.Event(), []
+        reader = threading.Thread(target=_read_frames, daemon=True,
+                                  args=(capture, decoded, stop, self.input_path, result.announced))
+        writer_thread = threading.Thread(target=_write_frames, args=(writer, encoded, write_errors), daemon=True)
+        reader.start()
+        writer_thread.start()
+        progress = ProgressBar(result.announced, self.stream, label=f"video {os.path.basename(self.input_path)}",
+                               unit="frame", per_second=True, every=1.0)
+        try:
+            self._frame_loop(decoded, encoded, write_errors, progress)
+        except _Failure as failure:
+            result.error = str(failure)
+        finally:
+            stop.set()
+            while reader.is_alive():  # unblock a reader waiting on a full queue
+                try:
+                    decoded.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+            encoded.put(None)
+            writer_thread.join()
+            writer.release()
+            progress.update(result.frames, force=True)
+            progress.close()
+        return write_errors + ([writer.error] if getattr(writer, "error", None) else [])
+
+    def _frame_loop(self, decoded, encoded, write_errors, progress) -> None:
+        """Each decoded frame: a scene cut?, the (smoothed) colour, the picture, to the writer."""
+        result, source, (height, width) = self.result, self.input_path, self.frame_size
+        out_width, out_height = result.size
+        smoother = TemporalSmoother(self.options.temporal_smoothing if self.colorization else 0.0)
+        previous_histogram = None
         while True:
             item = decoded.get()
             if item is _END:
-                break
+                return
             if isinstance(item, _Failure):
                 raise item
             index, frame = item
             if frame.shape[:2] != (height, width):
-                raise _Failure(f"{input_path}: frame {index}: is {frame.shape[1]}x{frame.shape[0]}, "
+                raise _Failure(f"{source}: frame {index}: is {frame.shape[1]}x{frame.shape[0]}, "
                                f"not the video's {width}x{height}")
             histogram = grey_histogram(frame)
             cut = (previous_histogram is not None
-                   and histogram_change(previous_histogram, histogram) > options.scene_cut)
+                   and histogram_change(previous_histogram, histogram) > self.options.scene_cut)
             if cut:
                 result.cuts.append(index)
             previous_histogram = histogram
             rgb = np.ascontiguousarray(frame[:, :, ::-1])
             try:
-                colour = smoother(model.colour(rgb), reset=cut)
-                picture = model.picture(rgb, colour)
+                colour = smoother(self.model.colour(rgb), reset=cut)
+                picture = self.model.picture(rgb, colour)
             except Exception as err:  # noqa: BLE001 (a TF error: name the frame)
-                raise _Failure(f"{input_path}: frame {index}: the model failed: {error_line(err)}") from None
+                raise _Failure(f"{source}: frame {index}: the model failed: {error_line(err)}") from None
             encoded.put(np.ascontiguousarray(picture[:out_height, :out_width, ::-1]))
             result.frames = index + 1
             progress.update(result.frames)
             if write_errors:
-                raise _Failure(f"{partial}: writing frame {index} failed: {write_errors[0]}")
-    except _Failure as failure:
-        result.error = str(failure)
-    finally:
-        stop.set()
-        while reader.is_alive():  # unblock a reader waiting on a full queue
-            try:
-                decoded.get(timeout=0.1)
-            except queue.Empty:
-                pass
-        encoded.put(None)
-        writer_thread.join()
-        writer.release()
-        progress.update(result.frames, force=True)
-        progress.close()
-    write_errors += [writer.error] if getattr(writer, "error", None) else []
-    if result.error is None and write_errors:
-        result.error = f"{partial}: writing failed: {write_errors[0]}"
-    if result.error is None:
-        result.audio = carry_audio(input_path, partial)
-    result.seconds = time.time() - start
-    if result.error is None:
-        os.replace(partial, final_path)
-    else:
-        result.output_path = partial
-    return result
+                raise _Failure(f"{self.partial}: writing frame {index} failed: {write_errors[0]}")
+
+    def _finish(self, write_errors) -> VideoResult:
+        """The audio carried over and the file renamed into place, or the partial file kept."""
+        result = self.result
+        if result.error is None and write_errors:
+            result.error = f"{self.partial}: writing failed: {write_errors[0]}"
+        if result.error is None:
+            result.audio = carry_audio(self.input_path, self.partial)
+        result.seconds = time.time() - self.start
+        if result.error is None:
+            os.replace(self.partial, self.final_path)
+        else:
+            result.output_path = self.partial
+        return result
 
 
 def describe(result: VideoResult) -> str:
