@@ -191,7 +191,7 @@ def test_a_truncated_checkpoint_shard_is_named_in_one_line(tmp_path, run, pairs)
     assert not (tmp_path / "export").exists()
     resume = prepare_train_options(Options(input_dir=str(pairs), output_dir=str(tmp_path / "resumed"),
                                            checkpoint=str(damaged), max_steps=2))
-    with pytest.raises(Pix2PixError, match="cannot read .*-1.data-\\*: .*resume from an intact copy"):
+    with pytest.raises(Pix2PixError, match="cannot read .*-1.data-\\*: .*resume from an earlier, intact checkpoint"):
         train(resume)
     assert not (tmp_path / "resumed").exists()
 

@@ -97,21 +97,33 @@ def latest_checkpoint(directory: str) -> str:
     return path
 
 
+def first_non_finite(variables):
+    """The path of the first of VARIABLES holding NaN or infinity, or None."""
+    return next((v.path for v in variables if not bool(tf.reduce_all(tf.math.is_finite(v)))), None)
+
+
+def restore_checked(checkpoint: tf.train.Checkpoint, path: str, variables, matching: str, partial=False,
+                    advice="use an earlier, finite checkpoint"):
+    """Restore CHECKPOINT from PATH strictly (every object it holds matched; with PARTIAL the file may
+    hold more). Each way it can fail is one Pix2PixError naming PATH: a checkpoint of another model
+    (MATCHING says what it should fit), a truncated shard, non-finite values in VARIABLES (a generator
+    would draw black pictures and exit 0; training could not recover)."""
+    try:
+        status = checkpoint.restore(path)
+        (status.expect_partial() if partial else status).assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as err:
+        raise Pix2PixError(f"--checkpoint: {path} does not match {matching}: {error_line(err)}") from None
+    except IndexError as err:  # TF's reader says so of a .data shard shorter than its index says
+        raise Pix2PixError(f"--checkpoint: cannot read {path}.data-*: {error_line(err)} (the file is "
+                           f"truncated or damaged; {advice.replace('finite', 'intact')})") from None
+    bad = first_non_finite(variables)
+    if bad:
+        raise Pix2PixError(f"--checkpoint: {path} holds non-finite values (NaN or infinity) in {bad}; {advice}")
+
+
 def restore_generator(generator, directory: str) -> str:
     """Load the generator's weights from the newest checkpoint in DIRECTORY (either layout)."""
     path = latest_checkpoint(directory)
-    try:
-        (tf.train.Checkpoint(generator=named_weights(generator)).restore(path)
-         .expect_partial().assert_existing_objects_matched())
-    except (AssertionError, ValueError, tf.errors.OpError) as err:
-        raise Pix2PixError(f"--checkpoint: {path} does not match the generator these options "
-                           f"describe: {error_line(err)}") from None
-    except IndexError as err:  # TF's reader says so of a .data shard shorter than its index says
-        raise Pix2PixError(f"--checkpoint: cannot read {path}.data-*: {error_line(err)} (the file is "
-                           "truncated or damaged)") from None
-    bad = next((v.path for v in generator.trainable_variables
-                if not bool(tf.reduce_all(tf.math.is_finite(v)))), None)
-    if bad:  # it would draw black pictures and exit 0
-        raise Pix2PixError(f"--checkpoint: {path} holds non-finite values (NaN or infinity) in {bad}; "
-                           "use an earlier, finite checkpoint")
+    restore_checked(tf.train.Checkpoint(generator=named_weights(generator)), path,
+                    generator.trainable_variables, "the generator these options describe", partial=True)
     return path

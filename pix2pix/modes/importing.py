@@ -281,11 +281,19 @@ def load_tf1_weights(model: Pix2Pix, checkpoint: Tf1Checkpoint, what: str) -> di
 
 # ---------------------------------------------------------------------------- writing
 def write_checkpoint(model: Pix2Pix, options: Options, output_dir: str, step: int) -> str:
-    """OUTPUT_DIR/model-STEP.* + checkpoint + options.json, staged and renamed into place."""
+    """OUTPUT_DIR/model-STEP.* + checkpoint + options.json, staged and renamed into place, under the
+    folder's lock (a second import into it is refused); OUTPUT_DIR must be absent or empty."""
     final = os.path.abspath(output_dir)
     parent = os.path.dirname(final)
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix="." + os.path.basename(final) + ".partial-", dir=parent)
+    with output_lock(output_dir, "import"):
+        if os.path.exists(final):  # checked again: another run may have filled it meanwhile
+            check_output_dir(final, reuse="empty")
+        return _write_staged(model, options, final, step)
+
+
+def _write_staged(model: Pix2Pix, options: Options, final: str, step: int) -> str:
+    staging = tempfile.mkdtemp(prefix="." + os.path.basename(final) + ".partial-", dir=os.path.dirname(final))
     try:
         manager = tf.train.CheckpointManager(model.checkpoint(), staging, max_to_keep=1,
                                              checkpoint_name=CHECKPOINT_PREFIX)
@@ -317,11 +325,7 @@ def import_mode(options: Options, explicit_flag_names=None) -> str:
             f"crop_size={options.crop_size}, separable_conv={options.separable_conv}, "
             f"channels {task_for(options).channels[0]} -> {task_for(options).channels[1]}); {describe}")
     carried = load_tf1_weights(model, checkpoint, what)
-    os.makedirs(os.path.dirname(os.path.abspath(options.output_dir)), exist_ok=True)
-    with output_lock(options.output_dir, "import"):  # a second import into this folder is refused
-        if os.path.exists(options.output_dir):  # again: another run may have filled it meanwhile
-            check_output_dir(os.path.abspath(options.output_dir), reuse="empty")
-        path = write_checkpoint(model, options, options.output_dir, carried["global_step"])
+    path = write_checkpoint(model, options, options.output_dir, carried["global_step"])
     optimizer = ("Adam state carried over" if carried["optimizer_state"]
                  else "fresh Adam state (none in the TF1 checkpoint)")
     print(f"imported {prefix}: {describe}; step {carried['global_step']}, {optimizer}\n"

@@ -20,7 +20,7 @@ from pix2pix.data.pipeline import paired_dataset
 from pix2pix.errors import Pix2PixError, error_line
 from pix2pix.io.files import check_output_dir
 from pix2pix.io.locks import output_lock
-from pix2pix.models.checkpoints import CHECKPOINT_PREFIX, latest_checkpoint
+from pix2pix.models.checkpoints import CHECKPOINT_PREFIX, first_non_finite, latest_checkpoint, restore_checked
 from pix2pix.models.pix2pix_model import Pix2Pix
 from pix2pix.models.networks import count_trainable_parameters, side_multiple
 from pix2pix.modes.preparation import prepare_for
@@ -124,12 +124,13 @@ def total_steps(options: Options, steps_per_epoch: int) -> int:
     return 2 ** 32
 
 
+def _trainable(model):
+    return model.generator.trainable_variables + model.discriminator.trainable_variables
+
+
 def _first_non_finite_weight(model):
     """The path of the first trainable variable holding NaN/inf, or None."""
-    for var in model.generator.trainable_variables + model.discriminator.trainable_variables:
-        if not bool(tf.reduce_all(tf.math.is_finite(var))):
-            return var.path
-    return None
+    return first_non_finite(_trainable(model))
 
 
 def _save(manager, model, step, output_dir):
@@ -149,18 +150,8 @@ def _save(manager, model, step, output_dir):
 
 
 def _restore(model, checkpoint, resume_from):
-    try:
-        checkpoint.restore(resume_from).assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as err:
-        raise Pix2PixError(f"--checkpoint: {resume_from} does not match these options: "
-                           f"{error_line(err)}") from None
-    except IndexError as err:  # TF's reader says so of a .data shard shorter than its index says
-        raise Pix2PixError(f"--checkpoint: cannot read {resume_from}.data-*: {error_line(err)} (the file is "
-                           "truncated or damaged; resume from an intact copy)") from None
-    bad_weight = _first_non_finite_weight(model)
-    if bad_weight:
-        raise Pix2PixError(f"--checkpoint: {resume_from} holds non-finite values (NaN or infinity) in "
-                           f"{bad_weight}; resume from an earlier, finite checkpoint")
+    restore_checked(checkpoint, resume_from, _trainable(model), "these options",
+                    advice="resume from an earlier, finite checkpoint")
     print(f"resumed from {resume_from} at step {int(model.global_step.numpy())}", flush=True)
 
 
