@@ -80,6 +80,9 @@ def test_training_without_a_budget_is_a_usage_error_naming_both_flags(tmp_path, 
                                      "counted across resumes) or --max_epochs N; without either it would never "
                                      "stop")
     assert not (tmp_path / "train").exists()
+    both = run_cli("--mode", "train", "--output_dir", tmp_path / "train", check=False)
+    assert both.returncode == 2
+    assert "error: training needs --input_dir (the folder of training images) and a budget: " in both.stderr
 
 
 # -------------------------------------------------------------- checkpoint folders

@@ -235,7 +235,8 @@ def check_budget(options: Options) -> None:
     """A training run needs an end: without --max_steps or --max_epochs it would run forever (the
     reference's 2**32 steps), so that is a usage error, said before TensorFlow does any work."""
     if options.max_steps is None and options.max_epochs is None:
-        raise UsageError("training needs a budget: give --max_steps N (total steps, counted across "
+        also = "" if options.input_dir else "--input_dir (the folder of training images) and "  # say all at once
+        raise UsageError(f"training needs {also}a budget: give --max_steps N (total steps, counted across "
                          "resumes) or --max_epochs N; without either it would never stop")
 
 def _fail(flag, why):
