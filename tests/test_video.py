@@ -240,7 +240,7 @@ def test_smoothing_is_refused_for_a_pair_model(tmp_path, models, clips):
         infer(pairs_run, clips, tmp_path / "out", temporal_smoothing=0.5)
     result = run_cli("--mode", "infer", "--checkpoint", pairs_run, "--input_dir", clips, "--output_dir",
                      tmp_path / "cli", "--temporal_smoothing", 0.5, check=False)
-    assert result.returncode == 1 and "--temporal_smoothing: only applies to colorization" in result.stderr
+    assert result.returncode == 2 and "--temporal_smoothing: only applies to colorization" in result.stderr
     assert "Traceback" not in result.stderr
     # without it, a pair model's video is translated frame by frame
     infer(pairs_run, clips, tmp_path / "out")
