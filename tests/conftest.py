@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 # Re-exported for test modules that still import these from conftest; new code imports helpers.
-from helpers import (REPO, TINY, build_served_models, default_sigint, read_rgb, run_cli,  # noqa: F401
-                     ServerProcess, smooth_photo, write_ab_pairs, write_image)
+from helpers import (REPO, TINY, build_served_models, chromium_session, default_sigint, read_rgb,  # noqa: F401
+                     run_cli, ServerProcess, smooth_photo, write_ab_pairs, write_image)
 
 
 @pytest.fixture
@@ -24,6 +24,13 @@ def photo_dir(tmp_path):
     for i in range(4):
         write_image(directory / f"photo{i}.jpg", smooth_photo(rng, 48, 40))
     return directory
+
+
+@pytest.fixture
+def chromium():
+    """A headless Chromium driver (modules using it call helpers.require_chromium first)."""
+    with chromium_session() as driver:
+        yield driver
 
 
 @pytest.fixture(scope="module")

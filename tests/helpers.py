@@ -5,16 +5,20 @@ here (`from helpers import ...`; pytest.ini puts tests/ on sys.path), never from
 """
 
 import base64
+import contextlib
 import functools
 import hashlib
 import http.client
+import http.server
 import importlib.util
 import json
 import os
 import signal
 import struct
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -423,3 +427,61 @@ def relative_difference(a, b):
     a, b = np.asarray(a), np.asarray(b)
     scale = float(np.max(np.abs(b)))
     return float(np.max(np.abs(a - b))) / (scale if scale > 1e-5 else 1.0)
+
+
+# ------------------------------------------------------------------------------------ browser
+# Debian's chromium + chromium-driver, given to Selenium by path so Selenium Manager never downloads
+# a driver, for the pages pix2pix serves or writes to disk.
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+BROWSER_WAIT = 180  # seconds: the machine is shared
+
+
+def require_chromium():
+    """Skip the calling test module without Chromium (fail under CI, which installs it)."""
+    import pytest
+
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
+    if missing:
+        reason = (f"{' and '.join(missing)} not installed (apt-get install -y chromium chromium-driver; "
+                  ".ci/run does)")
+        if os.environ.get("CI"):  # CI installs them: their absence there is a failure, not a skip
+            raise RuntimeError(reason)
+        pytest.skip(reason, allow_module_level=True)
+    pytest.importorskip("selenium.webdriver")
+
+
+@contextlib.contextmanager
+def chromium_session(width=1200, height=900):
+    """A headless Chromium driver in a fresh profile, quit (and the profile removed) afterwards."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="pix2pix-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--mute-audio",
+                 "--autoplay-policy=no-user-gesture-required", "--disable-dev-shm-usage",
+                 f"--user-data-dir={profile}", f"--window-size={width},{height}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        driver.set_page_load_timeout(BROWSER_WAIT)
+        driver.set_script_timeout(BROWSER_WAIT)
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # the test's output stays readable
+        pass
+
+
+def serve_directory(directory):
+    """Serve DIRECTORY on 127.0.0.1 (a free port) in a thread; returns (base URL, server to shut down)."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}", server

@@ -33,6 +33,10 @@ from helpers import export_options, make_run
 from tf1_reference import reference_options_json, tf1_batch, write_tf1_checkpoint
 
 
+# Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
+pytestmark = pytest.mark.xdist_group("hardening_files")
+
+
 def assert_one_line_error(result, *words):
     """Exit 1, no traceback, and the last stderr line is `pix2pix: error: ...` holding WORDS."""
     assert result.returncode == 1, result.stderr

@@ -34,6 +34,10 @@ MAX_PIXELS = 1_000_000  # the limit every tool runs with here; each bomb claims 
 SIDE = 6000  # 36 megapixels: 108 MB once decoded to RGB
 
 
+# Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
+pytestmark = pytest.mark.xdist_group("hardening_serve")
+
+
 # ----------------------------------------------------------------------------- the corpus
 def _gif(size, frames=1):
     pictures = [Image.new("P", size, i % 2) for i in range(frames)]

@@ -14,13 +14,16 @@ import shutil
 
 import pytest
 
-from browser_fixtures import WAIT, chromium, require_chromium, serve_directory  # noqa: F401 (fixture)
-from helpers import TINY, run_cli, smooth_photo, write_image
+from helpers import BROWSER_WAIT, TINY, require_chromium, run_cli, serve_directory, smooth_photo, write_image
 
 require_chromium()
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+# Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
+pytestmark = pytest.mark.xdist_group("report_page")
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +58,7 @@ def test_the_page_is_self_contained_and_keeps_its_plain_table(tested):
     assert "http:" not in page and "https:" not in page and "<script src" not in page
 
 
-def test_sorting_by_a_figure_and_enlarging_a_picture_in_chromium(tested, chromium):  # noqa: F811
+def test_sorting_by_a_figure_and_enlarging_a_picture_in_chromium(tested, chromium):
     with open(tested / "metrics.csv", newline="") as f:
         l1 = {row["name"]: float(row["l1"]) for row in csv.DictReader(f)}
     url, server = serve_directory(tested)
@@ -88,7 +91,7 @@ def test_sorting_by_a_figure_and_enlarging_a_picture_in_chromium(tested, chromiu
         small = thumbnail.size["width"]
         thumbnail.click()
         overlay = chromium.find_element(By.ID, "enlarged")
-        WebDriverWait(chromium, WAIT).until(lambda d: overlay.is_displayed())
+        WebDriverWait(chromium, BROWSER_WAIT).until(lambda d: overlay.is_displayed())
         enlarged = overlay.find_elements(By.CSS_SELECTOR, "figure img")
         assert len(enlarged) == 3  # input | output | target of that row
         assert [f.text for f in overlay.find_elements(By.CSS_SELECTOR, "#enlarged figure figcaption")] == \
@@ -97,6 +100,6 @@ def test_sorting_by_a_figure_and_enlarging_a_picture_in_chromium(tested, chromiu
         assert enlarged[1].get_attribute("src").endswith("images/2-outputs.png")
         assert "2 (32\u00d732 pixels" in overlay.find_element(By.CSS_SELECTOR, "#enlarged > figcaption").text
         chromium.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
-        WebDriverWait(chromium, WAIT).until(lambda d: not overlay.is_displayed())
+        WebDriverWait(chromium, BROWSER_WAIT).until(lambda d: not overlay.is_displayed())
     finally:
         server.shutdown()

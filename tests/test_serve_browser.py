@@ -10,24 +10,14 @@ $PIX2PIX_SCREENSHOT when set (docs/serve_page.png was made that way).
 import base64
 import os
 import shutil
-import tempfile
 
 import numpy as np
 import pytest
 
-from helpers import decode_png, smooth_photo, write_image
+from helpers import BROWSER_WAIT, chromium_session, decode_png, require_chromium, smooth_photo, write_image
 from pix2pix.reporting.metrics import colourfulness
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
-if missing:
-    reason = (f"{' and '.join(missing)} not installed (apt-get install -y chromium chromium-driver; "
-              ".ci/run does)")
-    if os.environ.get("CI"):  # CI installs them: their absence there is a failure, not a skip
-        raise RuntimeError(reason)
-    pytest.skip(reason, allow_module_level=True)
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.webdriver.chrome.service import Service  # noqa: E402
+require_chromium()
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -35,25 +25,12 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 # Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
 pytestmark = pytest.mark.xdist_group("serve_browser")
 
-WAIT = 180  # seconds: the machine is shared
-
 
 @pytest.fixture
 def browser():
-    profile = tempfile.mkdtemp(prefix="pix2pix-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1100,1150"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(WAIT)
-    try:
+    """Chromium at the size docs/serve_page.png was taken at."""
+    with chromium_session(1100, 1150) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def test_page_uploads_a_photo_and_shows_its_colorized_result(browser, server, tmp_path):
@@ -64,7 +41,7 @@ def test_page_uploads_a_photo_and_shows_its_colorized_result(browser, server, tm
     not_an_image.write_text("these are notes, not a picture")
 
     browser.get(server.url + "/")
-    wait = WebDriverWait(browser, WAIT)
+    wait = WebDriverWait(browser, BROWSER_WAIT)
     wait.until(lambda d: "Lab colorization" in d.find_element(By.ID, "model").text)
     info = browser.find_element(By.ID, "model").text
     assert "32×32" in info and "PNG" in info and "version 2" in info

@@ -16,16 +16,18 @@ import cv2
 import numpy as np
 import pytest
 
-from browser_fixtures import WAIT, chromium, require_chromium, serve_directory  # noqa: F401 (fixture)
-from helpers import run_cli
+from helpers import BROWSER_WAIT, make_run, require_chromium, run_cli, serve_directory
 from pix2pix.io import video_codecs
-from helpers import make_run
 
 require_chromium()
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 FFMPEG = video_codecs.find_ffmpeg()
 needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason=f"no ffmpeg ({video_codecs.NO_FFMPEG_HINT})")
+
+
+# Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
+pytestmark = pytest.mark.xdist_group("video_playback")
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,7 @@ def playback(driver, url, name):
     driver.execute_script(find + " v.muted = true; v.play().catch(() => {});")
     state = find + (" return [v.readyState, v.currentTime, v.error ? v.error.code : null, "
                     "v.getVideoPlaybackQuality().totalVideoFrames];")
-    WebDriverWait(driver, WAIT).until(
+    WebDriverWait(driver, BROWSER_WAIT).until(
         lambda d: (lambda s: s[2] is not None or (s[0] >= 2 and s[1] > 0.2))(d.execute_script(state)))
     return driver.execute_script(state)
 
@@ -73,7 +75,7 @@ def infer_videos(lab_run, clips, out, *flags):
 
 
 @needs_ffmpeg
-def test_the_default_video_plays_in_chromium_and_keeps_its_audio(tmp_path, lab_run, chromium):  # noqa: F811
+def test_the_default_video_plays_in_chromium_and_keeps_its_audio(tmp_path, lab_run, chromium):
     clips = tmp_path / "clips"
     clips.mkdir()
     make_clip_with_tone(clips / "street.mp4")
@@ -92,7 +94,7 @@ def test_the_default_video_plays_in_chromium_and_keeps_its_audio(tmp_path, lab_r
 
 
 @needs_ffmpeg
-def test_the_old_default_mp4v_does_not_play_in_chromium(tmp_path, lab_run, chromium):  # noqa: F811
+def test_the_old_default_mp4v_does_not_play_in_chromium(tmp_path, lab_run, chromium):
     clips = tmp_path / "clips"
     clips.mkdir()
     make_clip_with_tone(clips / "street.mp4", seconds=1)
@@ -105,7 +107,7 @@ def test_the_old_default_mp4v_does_not_play_in_chromium(tmp_path, lab_run, chrom
     assert error is None and time > 0 and frames == 0, (ready, time, error, frames)
 
 
-def test_without_ffmpeg_h264_is_refused_with_what_to_do_and_vp90_plays(tmp_path, lab_run, chromium):  # noqa: F811
+def test_without_ffmpeg_h264_is_refused_with_what_to_do_and_vp90_plays(tmp_path, lab_run, chromium):
     clips = tmp_path / "clips"
     clips.mkdir()
     writer = cv2.VideoWriter(str(clips / "walk.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 12.0, (48, 32))

@@ -22,26 +22,16 @@ import subprocess
 import sys
 import tempfile
 
-import numpy as np
 import tensorflow as tf
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))  # tests/, for conftest's picture helpers
-from conftest import smooth_photo, write_image  # noqa: E402
+sys.path.insert(0, os.path.dirname(HERE))  # tests/: this script runs outside pytest, which adds it there
+from helpers import write_ab_pairs  # noqa: E402
 
 STEPS = 3
 DEFAULT_OUTPUT = os.path.join(os.path.dirname(HERE), "fixtures", "checkpoint_old_layout")
 TRAIN_FLAGS = ["--max_steps", str(STEPS), "--seed", "3", "--summary_freq", "0", "--display_freq", "0",
                "--progress_freq", "0", "--crop_size", "32", "--scale_size", "36", "--ngf", "2", "--ndf", "2"]
-
-
-def write_pairs(directory):
-    """Five 40x80 A|B pairs, B the colour-inverted A (as the tests' ab_dir)."""
-    os.makedirs(directory)
-    rng = np.random.default_rng(0)
-    for i in range(1, 6):
-        a = smooth_photo(rng, 40, 40)
-        write_image(os.path.join(directory, f"{i}.png"), np.concatenate([a, 255 - a], axis=1))
 
 
 def check_old_layout(prefix):
@@ -58,7 +48,7 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         pairs, run = os.path.join(scratch, "ab"), os.path.join(scratch, "run")
-        write_pairs(pairs)
+        write_ab_pairs(pairs)  # the tests' ab_dir: five 40x80 A|B pairs, B the inverted A
         env = dict(os.environ, PYTHONPATH=os.path.abspath(args.checkout), TF_CPP_MIN_LOG_LEVEL="2")
         subprocess.run([sys.executable, "-m", "pix2pix", "--mode", "train", "--input_dir", pairs,
                         "--output_dir", run, *TRAIN_FLAGS], check=True, env=env,
