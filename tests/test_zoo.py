@@ -17,6 +17,7 @@ from pix2pix.models.losses import GAN_LOSSES
 from pix2pix.models.networks import can_stack, define_discriminator, define_generator, discriminate_real_and_fake
 from pix2pix.models.norms import NORMS
 from pix2pix.models.schedules import learning_rate
+from pix2pix.modes.preparation import validate
 from pix2pix.modes.importing import prepare_import_options
 
 
@@ -221,8 +222,9 @@ def test_both_optimisers_follow_the_schedule():
     (dict(lr_decay_iters=10), "--lr_decay_iters"),
 ])
 def test_bad_combinations_are_refused_naming_the_flag(kw, flag):
+    """The whole validation a mode runs: the record's own checks, then each registry's."""
     with pytest.raises(Pix2PixError, match=f"^{flag}"):
-        _options(**kw).validate()
+        validate(_options(**kw))
 
 
 def test_import_refuses_anything_but_the_reference_model(tmp_path):
@@ -283,7 +285,7 @@ def test_resume_fixes_the_model_options_but_may_change_the_schedule(tmp_path, ab
             "--netD", "pixel")
     refused = run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", out, "--checkpoint", out,
                       "--max_steps", 2, "--netD", "basic", check=False)
-    assert refused.returncode == 1 and "--netD" in refused.stderr and "Traceback" not in refused.stderr
+    assert refused.returncode == 2 and "--netD" in refused.stderr and "Traceback" not in refused.stderr
     changed = run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", out, "--checkpoint", out,
                       "--max_steps", 2, "--lr_policy", "cosine")
     assert "different learning-rate schedule (lr_policy constant -> cosine)" in changed.stdout

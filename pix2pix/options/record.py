@@ -59,7 +59,7 @@ class Options:
     checkpoint: Optional[str] = option(
         None, "train: a training directory to resume from; test, export: the training directory to use; "
               "infer, serve: a training directory or a SavedModel written by --mode export (serve: also a "
-              "folder of numbered exports); import: the TF1 checkpoint directory",
+              "folder of numbered exports); import: the TF1 checkpoint directory, or a PyTorch pix2pix .pth file",
         ("train", "test", "export", "infer", "import", "serve"))
     max_steps: Optional[int] = option(None, "number of training steps (global steps: a resumed run stops there)",
                                       TRAIN)
@@ -125,7 +125,8 @@ class Options:
                                 "rgb (= --rgb_colorization), or one registered in pix2pix.data.tasks", MODEL)
     # The model zoo (names as the PyTorch pix2pix's flags); the defaults are the reference's.
     netG: str = option("unet", "generator: unet (the reference's, depth from --crop_size), encoder_decoder "
-                               "(the paper's U-Net without skips), resnet_9blocks, resnet_6blocks", MODEL)
+                               "(the paper's U-Net without skips), resnet_9blocks, resnet_6blocks, unet_pytorch (the PyTorch "
+                               "pix2pix's U-Net layout, for its imported weights)", MODEL)
     netD: str = option("basic", "discriminator: basic (70x70 PatchGAN), n_layers (with --n_layers_D), "
                                 "pixel (1x1 PixelGAN)", MODEL)
     n_layers_D: Optional[int] = option(None, "--netD n_layers only: 1 = 16x16 patches, 3 = 70x70, "
