@@ -283,7 +283,7 @@ def test_samples_without_scikit_image_says_to_install_demo_extra(tmp_path):
 
 
 @pytest.mark.parametrize("args, flag", [
-    ([], "--operation"),
+    (["--input_dir", "{photos}"], "--operation"),  # (no arguments at all prints the help, exit 0)
     (["--operation", "sharpen"], "--operation"),
     (["--operation", "resize", "--output_dir", "{out}"], "--input_dir"),
     (["--operation", "resize", "--input_dir", "{photos}"], "--output_dir"),
