@@ -14,12 +14,12 @@ import sys
 
 from absl import app, flags
 
-from data_prep import colour_filter, download, runner, samples, split
+from data_prep import colour_filter, download, models, runner, samples, split
 
 from pix2pix.io import images as image_io
 from data_prep.report import PROGRAM, Reporter, UsageError
 
-OPERATIONS = runner.IMAGE_OPERATIONS + ("split", "samples", "download")
+OPERATIONS = runner.IMAGE_OPERATIONS + ("split", "samples", "download", "download_model")
 
 FLAGS = flags.FLAGS
 
@@ -69,11 +69,15 @@ flags.DEFINE_float("min_hue_spread", None,
                    "many degrees (filter_grey's default %g, colorize: off)." % colour_filter.DEFAULT_MIN_HUE_SPREAD)
 # download
 flags.DEFINE_enum("dataset", None, download.DATASETS, "download: which pix2pix dataset.")
-flags.DEFINE_string("url", None, "download: where to get the .tar.gz instead of the authors' server "
-                                 "(a mirror, a file: URL or a local path).")
-flags.DEFINE_boolean("force", False, "download: replace an existing OUT/DATASET.")
-flags.DEFINE_string("sha256", None, "download: the archive's expected sha256 (64 hex digits); other bytes are "
-                                    "refused and deleted (default: the recorded value, when one is known).")
+flags.DEFINE_string("url", None, "download, download_model: where to get the .tar.gz or .pth instead of the "
+                                 "authors' server (a mirror, a file: URL or a local path).")
+flags.DEFINE_boolean("force", False, "download, download_model: replace an existing OUT/DATASET or OUT/NAME.pth.")
+flags.DEFINE_string("sha256", None, "download, download_model: the file's expected sha256 (64 hex digits); other "
+                                    "bytes are refused and deleted (default: the recorded value, when one is "
+                                    "known).")
+# download_model (a string, not an enum: the error lists the catalogue in this program's own words)
+flags.DEFINE_string("name", None, "download_model: which published PyTorch pix2pix generator (%s)."
+                    % ", ".join(models.MODEL_NAMES))
 flags.DEFINE_float("max_download_mb", download.DEFAULT_MAX_DOWNLOAD_MB,
                    "download: refuse an archive larger than this many MB (10^6 bytes).")
 flags.DEFINE_float("max_extracted_mb", download.DEFAULT_MAX_EXTRACTED_MB,
@@ -100,6 +104,7 @@ OPERATION_FLAGS = {
     "split": {"input_dir", "train_frac", "test_frac", "seed", "sort", "copy", "overwrite"},
     "samples": {"format", "quality", "overwrite"},
     "download": {"dataset", "url", "force", "sha256", "max_download_mb", "max_extracted_mb", "max_files"},
+    "download_model": {"name", "url", "force", "sha256"},
 }
 _ALL_FLAGS = set().union(*OPERATION_FLAGS.values()) | _COMMON_FLAGS
 
@@ -138,6 +143,12 @@ def run_operation(operation, reporter):
                                  max_files=FLAGS.max_files)
         return download.download_dataset(FLAGS.dataset, FLAGS.output_dir, url=FLAGS.url, force=FLAGS.force,
                                          reporter=reporter, limits=limits, sha256=FLAGS.sha256)
+    if operation == "download_model":
+        if not FLAGS.name:
+            raise UsageError("--name is required for --operation download_model (one of %s)"
+                             % ", ".join(models.MODEL_NAMES))
+        return models.download_model(FLAGS.name, FLAGS.output_dir, url=FLAGS.url, force=FLAGS.force,
+                                     reporter=reporter, sha256=FLAGS.sha256)
     if not FLAGS.input_dir:
         raise UsageError("--input_dir is required for --operation %s" % operation)
     if operation == "split":
@@ -196,7 +207,8 @@ USAGE = """Turn a folder of photos into pix2pix A|B training sets.
 usage: python -m data_prep --operation OP --input_dir IN --output_dir OUT [flags]
        (or pix2pix-prep ...)
 
-operations: grayscale, resize, blank, combine, edges, colorize, filter_grey, split, samples, download
+operations: grayscale, resize, blank, combine, edges, colorize, filter_grey, split, samples, download,
+            download_model
 example:    python -m data_prep --operation colorize --input_dir photos \\
                 --output_dir datasets/colorize --size 256 --val_frac 0.1 --workers 2
 Full documentation: docs/data_prep.md

@@ -1,12 +1,11 @@
 """pix2pix-prep --operation download, against archives made here and served from 127.0.0.1.
 
-The server (a thread with http.server) honours Range requests like the authors' Apache does, and
+The server (helpers.ArchiveServer, a thread with http.server) honours Range requests like the authors' Apache does, and
 can misbehave on purpose: drop the connection half-way through the first download, or ignore
 Range and answer 200. No test touches the internet.
 """
 
 import hashlib
-import http.server
 import io
 import json
 import os
@@ -15,13 +14,12 @@ import socket
 import subprocess
 import sys
 import tarfile
-import threading
 
 import cv2
 import numpy as np
 import pytest
 
-from helpers import REPO, cli_env, default_sigint, run_cli, smooth_photo, wait_until
+from helpers import ENDLESS_PATH, REPO, ArchiveServer, cli_env, default_sigint, run_cli, smooth_photo, wait_until
 from data_prep import download
 from data_prep.report import Reporter
 
@@ -64,96 +62,6 @@ def member(name, kind=tarfile.REGTYPE, linkname="", size=1):
     info.type, info.linkname = kind, linkname
     info.size = size if kind == tarfile.REGTYPE else 0
     return info
-
-
-ENDLESS_PATH = "/endless.tar.gz"  # served as a body that never ends
-
-
-# --- the local server ----------------------------------------------------------------------------
-
-class ArchiveServer:
-    """Serves {url path: bytes} on 127.0.0.1 from a thread and records each request's Range header.
-
-    ENDLESS_PATH is answered with a body without a length that goes on until the client stops.
-    drop_first: the first full download sends half the bytes (after announcing them all) and closes.
-    stall_first: the same, but it waits (until ``release`` is set) instead of closing.
-    honour_range: False makes it answer every request with 200 and the whole file.
-    """
-
-    def __init__(self, files, drop_first=False, stall_first=False, honour_range=True):
-        self.files, self.drop_first, self.stall_first = files, drop_first, stall_first
-        self.honour_range = honour_range
-        self.release = threading.Event()
-        self.requests = []
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def send_endless_body(self):
-                """200 with no Content-Length and bytes until the client hangs up (at most 1 GB)."""
-                self.send_response(200)
-                self.send_header("Content-Type", "application/gzip")
-                self.end_headers()
-                chunk = b"\0" * 65536
-                try:
-                    for _ in range(16384):
-                        self.wfile.write(chunk)
-                except OSError:
-                    pass
-                self.close_connection = True
-
-            def do_GET(self):
-                server.requests.append((self.path, self.headers.get("Range")))
-                if self.path == ENDLESS_PATH:
-                    self.send_endless_body()
-                    return
-                body = server.files.get(self.path)
-                if body is None:
-                    self.send_error(404, "Not Found")
-                    return
-                start = 0
-                wanted = self.headers.get("Range")
-                if wanted and server.honour_range:
-                    start = int(wanted.split("=")[1].rstrip("-"))
-                    if start >= len(body):
-                        self.send_response(416)
-                        self.send_header("Content-Range", "bytes */%d" % len(body))
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(body) - 1, len(body)))
-                else:
-                    self.send_response(200)
-                self.send_header("Content-Type", "application/gzip")
-                self.send_header("Content-Length", str(len(body) - start))
-                self.end_headers()
-                if (server.drop_first or server.stall_first) and start == 0:
-                    stall, server.drop_first, server.stall_first = server.stall_first, False, False
-                    self.wfile.write(body[:len(body) // 2])
-                    self.wfile.flush()
-                    if stall:
-                        server.release.wait(60)
-                    self.close_connection = True
-                    return
-                self.wfile.write(body[start:])
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.httpd.server_address[1], path)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def run_download(datasets, url, *more, check=False):
