@@ -2,6 +2,7 @@
 
     pix2pix --mode import --checkpoint TF1_DIR --output_dir OUT
     pix2pix --mode import --checkpoint FILE.pth --output_dir OUT     (the PyTorch pix2pix's: import_pytorch.py)
+    pix2pix --mode import --checkpoint FILE.pict --output_dir OUT    (the TF1 demo's generator: import_pict.py)
 
 TF1_DIR holds what the reference's training wrote: `checkpoint`, `model-N.index`,
 `model-N.data-*` and, usually, `options.json`. The model options come from that options.json
@@ -311,8 +312,11 @@ def _write_staged(model: Pix2Pix, options: Options, final: str, step: int) -> st
 def import_mode(options: Options, explicit_flag_names=None) -> str:
     """`--mode import`: read the TF1 checkpoint, write the TF2 one; returns its path prefix."""
     from pix2pix.modes.import_pytorch import import_pytorch, is_pytorch_checkpoint  # it uses this module
+    from pix2pix.modes.import_pict import import_pict, is_pict_file  # so does this one
     if is_pytorch_checkpoint(options.checkpoint):  # a .pth/.pt file: the PyTorch pix2pix's weights
         return import_pytorch(options, explicit_flag_names)
+    if is_pict_file(options.checkpoint):  # a .pict file: the TF1 demo's quantised generator
+        return import_pict(options, explicit_flag_names)
     prefix = find_tf1_checkpoint(options.checkpoint)
     options = prepare_import_options(options, explicit_flag_names)
     if os.path.exists(options.output_dir):
