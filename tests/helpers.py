@@ -493,7 +493,8 @@ ENDLESS_PATH = "/endless.tar.gz"  # served as a body that never ends
 
 
 class ArchiveServer:
-    """Serves {url path: bytes} (archives, model files) on 127.0.0.1 from a thread and records each request's Range header.
+    """Serves {url path: bytes} (archives, model files) on 127.0.0.1 from a thread and records each
+    request's Range header.
 
     ENDLESS_PATH is answered with a body without a length that goes on until the client stops.
     drop_first: the first full download sends half the bytes (after announcing them all) and closes.
