@@ -30,6 +30,8 @@ setup(
                  "starlette>=0.37", "uvicorn>=0.29", "selenium>=4.10"],
         "serve": ["starlette>=0.37", "uvicorn>=0.29"],
         "demo": ["scikit-image"],
+        # benchmarks/onnx_check.py: an export's tensors signature as ONNX, checked with onnxruntime
+        "onnx": ["tf2onnx>=1.17", "onnxruntime>=1.31"],
     },
     entry_points={
         "console_scripts": [

@@ -24,7 +24,7 @@ from pix2pix.errors import Pix2PixError
 from pix2pix.io.files import check_output_dir
 from pix2pix.io.pict import is_pict_file, read_pict
 from pix2pix.models.pix2pix_model import Pix2Pix
-from pix2pix.modes.import_pytorch import _set as set_from_file
+from pix2pix.modes.import_pytorch import set_from_file
 from pix2pix.modes.importing import describe_tf1_model, prepare_import_options, tf1_names, write_checkpoint
 from pix2pix.modes.preparation import flags_given
 from pix2pix.options.record import Options

@@ -57,7 +57,7 @@ def discriminator_file(generator_path: str):
     return path if os.path.isfile(path) else None
 
 
-def _set(options, given, source, **values) -> Options:
+def set_from_file(options, given, source, **values) -> Options:
     """OPTIONS with VALUES (what SOURCE holds); a flag the user gave with another value is an error."""
     for name, value in values.items():
         if name in given and getattr(options, name) != value:
@@ -74,7 +74,7 @@ def model_options(options: Options, given, generator, generator_path, discrimina
         values["crop_size"] = 2 ** generator.depth
     if generator.dropout is not None:
         values["no_dropout"] = not generator.dropout
-    options = _set(options, given, generator_path, **values)
+    options = set_from_file(options, given, generator_path, **values)
     if discriminator is None:
         return options
     if discriminator.norm != generator.norm:
@@ -86,7 +86,7 @@ def model_options(options: Options, given, generator, generator_path, discrimina
                            f"channels; the generator's {inputs} -> {outputs} needs "
                            f"{inputs + outputs} (conditional) or {outputs}")
     basic = discriminator.n_layers == 3
-    return _set(options, given, discriminator_path, ndf=discriminator.ndf,
+    return set_from_file(options, given, discriminator_path, ndf=discriminator.ndf,
                 netD="basic" if basic else "n_layers",
                 n_layers_D=None if basic else discriminator.n_layers,
                 condition_GAN=discriminator.input_channels == inputs + outputs)
