@@ -97,6 +97,9 @@ def split_directory(input_dir, output_dir=None, train_frac=0.8, test_frac=0.0, s
     itself, like the reference). Files are moved unless ``copy``. A file whose
     destination already exists is skipped (left in place) unless
     ``overwrite``. Returns a Summary.
+
+    (Its keyword arguments are the split operation's flags, one each, so the Python API reads as
+    the command line does.)
     """
     check_fraction("train_frac", train_frac)
     check_fraction("test_frac", test_frac)

@@ -84,6 +84,8 @@ def build_unet(input_channels=3, output_channels=3, ngf=64, separable_conv=False
     norm would make it constant: instance norm always, and batch norm in the encoder-decoder,
     whose output would otherwise not depend on its input at batch 1 (the paper's Torch code).
     The convolutions keep their biases under every norm (the reference's layers).
+
+    The arguments are the U-Net's knobs, each a flag (its public signature predates the options record).
     """
     channels = encoder_channels(ngf, depth)
     inputs = keras.Input(shape=(None, None, input_channels), name="inputs")

@@ -97,7 +97,9 @@ def merge_stored_options(options: Options, stored: dict, explicit, source: str, 
     """OPTIONS with the options NAMES (default: the model's) of STORED, read from SOURCE.
 
     One given explicitly (named in EXPLICIT) with a value different from the stored one is
-    an error: the stored weights (or export) cannot take it. ADVICE ends that error.
+    an error: the stored weights (or export) cannot take it. ADVICE ends that error. (SAYS, ADVICE
+    and STORED_BEFORE word the error and the defaults for what is merging: a training directory,
+    an export or the TF1 original's file; one function, so the rule is written once.)
     """
     if names is MODEL_OPTIONS:  # STORED_BEFORE: what a key's absence means (not for the TF1 original's)
         stored = {**stored_before, **stored}
