@@ -192,7 +192,7 @@ def test_export_errors_name_the_flag_or_file(tmp_path, trained_pairs):
     assert "--checkpoint: is required for --mode export" in error_of(export_options(None, tmp_path / "a"))
     (tmp_path / "no_options").mkdir()
     message = error_of(export_options(tmp_path / "no_options", tmp_path / "a"))
-    assert "options.json" in message and "not found" in message
+    assert "holds no options.json" in message and "--mode train" in message
     (tmp_path / "only_options").mkdir()
     save_options(Options(crop_size=32, ngf=8, ndf=8), str(tmp_path / "only_options"))
     assert "no checkpoint found" in error_of(export_options(tmp_path / "only_options", tmp_path / "a"))

@@ -16,7 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
-import urllib.parse
+import threading
 
 import numpy as np
 import pytest
@@ -271,7 +271,7 @@ def test_training_dir_queue_full_and_sigterm(served_models, server, tmp_path):
     cwd.mkdir()
     scratch.mkdir()
     export_server, server = server, ServerProcess("--checkpoint", run, "--deterministic", "--max_queue", 0,
-                                                  "--max_request_mb", 4, cwd=cwd, env={"TMPDIR": str(scratch)})
+                                                  "--max_request_mb", 32, cwd=cwd, env={"TMPDIR": str(scratch)})
     try:
         status = call("GET", server.model_url("run")).json()["model_version_status"]
         assert [s["version"] for s in status] == ["1"]
@@ -280,26 +280,26 @@ def test_training_dir_queue_full_and_sigterm(served_models, server, tmp_path):
         exported = predict(export_server, {"instances": [{"b64": b64(PHOTOS[0])}]})
         assert small.json() == exported.json()  # the training directory gives its export's pictures
 
-        # The first request holds its place for as long as the test likes: it is in flight from its
-        # first byte, and half its body is all the server gets until the test sends the rest. So
-        # the second is refused whatever the speed of the machine, and SIGTERM comes while the first
-        # is certainly running.
-        slow_photo = encode_png(smooth_photo(np.random.default_rng(5), 1000, 1000))
-        held = HeldRequest(server.model_url("run") + ":predict", {"instances": [{"b64": b64(slow_photo)}]})
+        # A request counts once its whole body is in, and then holds its place while the one model
+        # worker runs it: a 12-megapixel photo (seconds of work on any CPU) is in flight long after
+        # the test has seen it there (/options, polled every 50 ms) and sent a second, which is refused.
+        slow_photo = encode_png(smooth_photo(np.random.default_rng(5), 3000, 4000))
+        held = InFlightRequest(server.model_url("run") + ":predict", {"instances": [{"b64": b64(slow_photo)}]})
         server.wait_until(lambda: call("GET", server.model_url("run") + "/options").json()["requests_in_flight"] == 1,
-                          "the held request to be in flight")
+                          "the large request to be in flight")
         busy = predict_at(server, {"instances": [{"b64": b64(PHOTOS[1])}]})
         assert busy.status == 503, busy
         assert int(busy.headers["retry-after"]) >= 1
         assert "--max_queue" in busy.json()["error"]
+        assert held.reply is None  # still running: SIGTERM comes while it is in flight
 
-        server.process.send_signal(signal.SIGTERM)  # while the held request is in flight
+        server.process.send_signal(signal.SIGTERM)
         reply = held.finish()
         code = server.wait_for_exit()
         assert code == 0, server.stderr_lines[-20:]
         assert reply.status == 200, reply
         picture = decode_png(base64.b64decode(reply.json()["predictions"][0]["b64"]))
-        assert picture.shape == (1000, 1000, 3)
+        assert picture.shape == (3000, 4000, 3)
         assert server.lines[-1] == "stopped"
         with pytest.raises(OSError):
             call("GET", server.model_url("run"), timeout=10)
@@ -312,25 +312,20 @@ def predict_at(server, body):
     return call("POST", server.model_url("run") + ":predict", body)
 
 
-class HeldRequest:
-    """A POST of a JSON body of which only the first half is sent until finish()."""
+class InFlightRequest:
+    """A POST sent whole on a thread of its own; finish() waits for its reply."""
 
     def __init__(self, url, document):
-        parts = urllib.parse.urlsplit(url)
-        self.body = json.dumps(document).encode("utf-8")
-        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=300)
-        self.connection.putrequest("POST", parts.path)
-        self.connection.putheader("Content-Type", "application/json")
-        self.connection.putheader("Content-Length", str(len(self.body)))
-        self.connection.endheaders(self.body[:len(self.body) // 2])
+        self.reply = None
+        self._thread = threading.Thread(target=self._send, args=(url, json.dumps(document)), daemon=True)
+        self._thread.start()
 
-    def finish(self) -> Reply:
-        try:
-            self.connection.send(self.body[len(self.body) // 2:])
-            response = self.connection.getresponse()
-            return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
-        finally:
-            self.connection.close()
+    def _send(self, url, body):
+        self.reply = call("POST", url, body)
+
+    def finish(self, timeout=300) -> Reply:
+        self._thread.join(timeout)
+        return self.reply
 
 
 # ------------------------------------------------------------------------------ CLI errors
