@@ -44,7 +44,7 @@ def test_max_epochs_is_the_budget_when_max_steps_is_not_given(epoch_run):
     _, out, stdout = epoch_run
     assert saved_step(out) == EPOCHS * math.ceil(FILES / BATCH) == 6
     assert "done: step 6" in stdout
-    assert "progress  epoch 2  step 3 " in stdout  # the last step is the third of the second epoch
+    assert "progress  step 6/6  epoch 2.0 " in stdout  # the last step ends the second epoch
 
 
 def _events(directory):

@@ -148,7 +148,7 @@ def test_both_orders_train_and_resume_through_the_cli(tmp_path, ab_dir, order):
     other = "sequential" if order == "simultaneous" else "simultaneous"
     refused = run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", out, "--max_steps", 4,
                       "--checkpoint", out, "--update_order", other, *TINY, check=False)
-    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "--update_order: " in refused.stderr and f"update_order='{order}'" in refused.stderr
 
 
@@ -160,7 +160,7 @@ def test_an_options_json_without_update_order_means_simultaneous(tmp_path, ab_di
     (out / "options.json").write_text(json.dumps(stored))
     refused = run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", out, "--max_steps", 2,
                       "--checkpoint", out, "--update_order", "sequential", *TINY, check=False)
-    assert refused.returncode == 1 and "update_order='simultaneous'" in refused.stderr
+    assert refused.returncode == 2 and "update_order='simultaneous'" in refused.stderr
     _train(ab_dir, out, 2, "--checkpoint", out)
     assert json.loads((out / "options.json").read_text())["update_order"] == "simultaneous"
 
