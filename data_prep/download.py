@@ -263,6 +263,23 @@ def fetch(url, part_path, reporter, max_bytes=Limits.max_download_bytes):
     return final_url
 
 
+def fetch_resumably(url, part, reporter, max_bytes, plain_http_url=None):
+    """fetch(), saying on Ctrl-C what the .part keeps for the next run; PLAIN_HTTP_URL (the authors'
+    server's http address) is suggested when the https one cannot be reached."""
+    try:
+        return fetch(url, part, reporter, max_bytes)
+    except DownloadError as error:
+        if plain_http_url and str(error).startswith("cannot download"):
+            raise DownloadError("%s (if https is what fails, the authors' server also answers on plain http: "
+                                "--url %s, ideally with --sha256)" % (error, plain_http_url)) from None
+        raise
+    except KeyboardInterrupt:
+        if os.path.isfile(part):
+            reporter.message("stopped: %s keeps the %d bytes received; run the same command again to resume"
+                             % (part, os.path.getsize(part)))
+        raise
+
+
 def file_sha256(path):
     """Hex sha256 of a file, read in chunks."""
     digest = hashlib.sha256()
@@ -496,18 +513,8 @@ def download_dataset(name, output_dir, url=None, force=False, reporter=None, lim
     authors_server = not url
     url = source_url(name, url)
     part = os.path.join(output_dir, name + ".tar.gz.part")
-    try:
-        final_url = fetch(url, part, reporter, limits.max_download_bytes)
-    except DownloadError as error:
-        if authors_server and str(error).startswith("cannot download"):
-            raise DownloadError("%s (if https is what fails, the authors' server also answers on plain http: "
-                                "--url %s, ideally with --sha256)" % (error, PLAIN_HTTP_URL % name)) from None
-        raise
-    except KeyboardInterrupt:
-        if os.path.isfile(part):
-            reporter.message("stopped: %s keeps the %d bytes received; run the same command again to resume"
-                             % (part, os.path.getsize(part)))
-        raise
+    final_url = fetch_resumably(url, part, reporter, limits.max_download_bytes,
+                                PLAIN_HTTP_URL % name if authors_server else None)
     files, splits, sha256 = _unpack(name, (url, final_url), part, output_dir, destination, limits, expected)
     reporter.message("%s: %d files (%s) in %s; sha256 %s recorded in %s" % (
         name, files, ", ".join("%s %d" % item for item in splits.items()) or "no sub-folders", destination,

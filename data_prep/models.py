@@ -117,22 +117,6 @@ def _source_record(name, url, final_url, sha256, size):
     return json.dumps(record, indent=2) + "\n"
 
 
-def _fetch(name, url, part, reporter, authors_server):
-    """download.fetch with the hint about plain http when the authors' https fails."""
-    try:
-        return download.fetch(url, part, reporter, MAX_MODEL_BYTES)
-    except download.DownloadError as error:
-        if authors_server and str(error).startswith("cannot download"):
-            raise download.DownloadError("%s (the authors' server also answers on plain http: --url %s, "
-                                         "ideally with --sha256)" % (error, PLAIN_HTTP_URL % name)) from None
-        raise
-    except KeyboardInterrupt:
-        if os.path.isfile(part):
-            reporter.message("stopped: %s keeps the %d bytes received; run the same command again to resume"
-                             % (part, os.path.getsize(part)))
-        raise
-
-
 def download_model(name, output_dir, url=None, force=False, reporter=None, sha256=None):
     """Fetch the published generator ``name`` into ``output_dir/name.pth`` (see the module docstring).
 
@@ -157,7 +141,8 @@ def download_model(name, output_dir, url=None, force=False, reporter=None, sha25
     authors_server = not url
     url = download.source_url(name, url) if url else DEFAULT_URL % name
     part = destination + ".part"
-    final_url = _fetch(name, url, part, reporter, authors_server)
+    final_url = download.fetch_resumably(url, part, reporter, MAX_MODEL_BYTES,
+                                         PLAIN_HTTP_URL % name if authors_server else None)
     _check_torch_file(part, url)
     sha256 = _check_sha256(part, url, expected)
     size = os.path.getsize(part)
