@@ -19,13 +19,12 @@ import types
 
 import numpy as np
 
-from pix2pix.data.tasks import task_for
 from pix2pix.errors import Pix2PixError
-from pix2pix.io.files import check_output_dir
 from pix2pix.io.pict import is_pict_file, read_pict
 from pix2pix.models.pix2pix_model import Pix2Pix
 from pix2pix.modes.import_pytorch import set_from_file
-from pix2pix.modes.importing import describe_tf1_model, prepare_import_options, tf1_names, write_checkpoint
+from pix2pix.modes.importing import (check_imported_channels, describe_tf1_model, prepare_import_options,
+                                     tf1_names, write_checkpoint)
 from pix2pix.modes.preparation import flags_given
 from pix2pix.options.record import Options
 from pix2pix.options.stored import OPTIONS_FILE
@@ -91,13 +90,7 @@ def import_pict(options: Options, explicit=None) -> str:
     options = set_from_file(options, given, path, ngf=facts.ngf, crop_size=2 ** facts.depth,
                             separable_conv=facts.separable_conv)
     options = prepare_import_options(options, explicit)  # and the reference's model only
-    channels = task_for(options).channels
-    if channels != (facts.input_channels, facts.output_channels):
-        raise Pix2PixError(f"--task: {path} maps {facts.input_channels} -> {facts.output_channels} channels, "
-                           f"but task {options.task} {options.which_direction} gives "
-                           f"{channels[0]} -> {channels[1]}")
-    if os.path.exists(options.output_dir):
-        check_output_dir(os.path.abspath(options.output_dir), reuse="empty")
+    check_imported_channels(options, path, facts.input_channels, facts.output_channels)
 
     model = Pix2Pix(options)
     load_generator(model.generator, weights, path)

@@ -27,13 +27,11 @@ import dataclasses
 import os
 import re
 
-from pix2pix.data.tasks import task_for
 from pix2pix.errors import Pix2PixError
-from pix2pix.io.files import check_output_dir
 from pix2pix.io.torch_pickle import read_state_dict
 from pix2pix.models import pytorch_weights
 from pix2pix.models.pix2pix_model import Pix2Pix
-from pix2pix.modes.importing import write_checkpoint
+from pix2pix.modes.importing import check_imported_channels, write_checkpoint
 from pix2pix.modes.preparation import flags_given, prepare
 from pix2pix.options.record import Options
 from pix2pix.options.stored import OPTIONS_FILE
@@ -108,13 +106,7 @@ def import_pytorch(options: Options, explicit=None) -> str:
     d_state, d_facts = _read(d_path, pytorch_weights.describe_discriminator) if d_path else (None, None)
     options = model_options(options, given, g_facts, path, d_facts, d_path)
     options = prepare(dataclasses.replace(options, mode="import"), explicit)
-    channels = task_for(options).channels
-    if channels != (g_facts.input_channels, g_facts.output_channels):
-        raise Pix2PixError(f"--task: {path} maps {g_facts.input_channels} -> "
-                           f"{g_facts.output_channels} channels, but task {options.task} "
-                           f"{options.which_direction} gives {channels[0]} -> {channels[1]}")
-    if os.path.exists(options.output_dir):
-        check_output_dir(os.path.abspath(options.output_dir), reuse="empty")
+    check_imported_channels(options, path, g_facts.input_channels, g_facts.output_channels)
 
     model = Pix2Pix(options)
     pytorch_weights.load_generator(model.generator, g_state, path)

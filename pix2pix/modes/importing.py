@@ -281,6 +281,19 @@ def load_tf1_weights(model: Pix2Pix, checkpoint: Tf1Checkpoint, what: str) -> di
 
 
 # ---------------------------------------------------------------------------- writing
+def check_imported_channels(options: Options, path: str, input_channels: int, output_channels: int) -> None:
+    """A weights file of another project maps INPUT_CHANNELS -> OUTPUT_CHANNELS: refuse, naming PATH,
+    options whose task and direction want other channels; and an --output_dir that is not empty,
+    before any network is built."""
+    channels = task_for(options).channels
+    if channels != (input_channels, output_channels):
+        raise Pix2PixError(f"--task: {path} maps {input_channels} -> {output_channels} channels, "
+                           f"but task {options.task} {options.which_direction} gives "
+                           f"{channels[0]} -> {channels[1]}")
+    if os.path.exists(options.output_dir):
+        check_output_dir(os.path.abspath(options.output_dir), reuse="empty")
+
+
 def write_checkpoint(model: Pix2Pix, options: Options, output_dir: str, step: int) -> str:
     """OUTPUT_DIR/model-STEP.* + checkpoint + options.json, staged and renamed into place, under the
     folder's lock (a second import into it is refused); OUTPUT_DIR must be absent or empty."""
