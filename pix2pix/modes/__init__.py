@@ -9,6 +9,10 @@ mode: a module here with `run`, a line in MODE_MODULES, and its name in options.
 """
 
 import importlib
+import os
+
+from pix2pix.errors import Pix2PixError
+from pix2pix.options.record import check_budget
 
 # --mode NAME -> the module that runs it (imported only when that mode runs: TensorFlow loads then)
 MODE_MODULES = {
@@ -30,8 +34,6 @@ def run(options, explicit=None) -> int:
 
 def check_before_loading(options) -> None:
     """What the command line can tell before a mode loads TensorFlow: the paths, a training budget."""
-    from pix2pix.options.record import check_budget
-
     check_paths(options)
     if options.mode == "train":
         check_budget(options)
@@ -40,10 +42,6 @@ def check_before_loading(options) -> None:
 def check_paths(options) -> None:
     """The folders and files the flags name, checked before a mode loads TensorFlow, so a wrong
     path answers at once. (Each mode checks them again, more closely, when it reads them.)"""
-    import os
-
-    from pix2pix.errors import Pix2PixError
-
     mode = options.mode
     folders = {"input_dir": ("train", "test", "infer", "score"), "target_dir": ("score",)}
     for flag, readers in folders.items():
