@@ -45,6 +45,7 @@ def test_page_uploads_a_photo_and_shows_its_colorized_result(browser, server, tm
     wait.until(lambda d: "Lab colorization" in d.find_element(By.ID, "model").text)
     info = browser.find_element(By.ID, "model").text
     assert "32×32" in info and "PNG" in info and "version 2" in info
+    assert not browser.find_element(By.ID, "drawing").is_displayed()  # a colorization model: no canvas
 
     # the keyboard reaches the file chooser first
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)

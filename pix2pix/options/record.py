@@ -193,6 +193,10 @@ class Options:
     port: int = option(8501, "TCP port (TF Serving's REST port; 0: any free port)", SERVE)
     model_name: Optional[str] = option(None, "the model's name in /v1/models/NAME (default: --checkpoint's "
                                              "directory name)", SERVE)
+    drawing: str = option("auto", "the page's drawing canvas: sketch (black pen on white, for edges -> photo "
+                                  "models), labels (the facade label colours), off; auto: labels when the "
+                                  "model's name mentions facade or label, sketch when it mentions edge, sketch "
+                                  "or draw, off otherwise", SERVE, choices=("auto", "sketch", "labels", "off"))
     max_request_mb: int = option(32, "larger request bodies are refused (413)", SERVE)
     max_queue: int = option(16, "requests that may wait for the one model worker; more are refused (503)",
                             SERVE)

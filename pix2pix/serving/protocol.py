@@ -326,6 +326,22 @@ def model_metadata(model: ServedModel) -> dict:
             "metadata": {"signature_def": {"signature_def": defs}}}
 
 
+# The words in a model's name that choose the drawing canvas under --drawing auto, in this order
+# (the catalogue's facades_label2photo gets the label colours, edges2shoes the sketch pen).
+DRAWING_BY_NAME = (("labels", ("facade", "label")), ("sketch", ("edge", "sketch", "draw")))
+
+
+def drawing_kind(options, name: str) -> str:
+    """The page's drawing canvas for a model: --drawing, or under auto what its name suggests."""
+    if options.drawing != "auto":
+        return options.drawing
+    lowered = name.lower()
+    for kind, words in DRAWING_BY_NAME:
+        if any(word in lowered for word in words):
+            return kind
+    return "off"
+
+
 def model_options(model: ServedModel, server) -> dict:
     """Ours: what the page shows (task, sizes, limits) and the queue's state."""
     options = model.options
@@ -337,6 +353,7 @@ def model_options(model: ServedModel, server) -> dict:
         "netG": options.netG, "input_channels": input_channels, "output_channels": output_channels,
         "output_filetype": options.output_filetype, "deterministic": options.deterministic,
         "signatures": sorted(model.signatures), "max_pixels": options.max_pixels,
+        "drawing": drawing_kind(options, model.name),
         "max_request_bytes": server.max_request_bytes, "max_queue": server.max_queue,
         "requests_in_flight": server.in_flight,
     }
