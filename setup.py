@@ -26,11 +26,14 @@ setup(
     ],
     package_data={"pix2pix.serving": ["page.html"]},  # --mode serve's page
     extras_require={
+        # with the onnx extra's two, so tests/test_export_onnx.py runs under CI: beside TensorFlow 2.21
+        # they add tf2onnx, onnx and onnxruntime and change no installed version (protobuf, numpy, flatbuffers)
         "test": ["pytest", "pytest-xdist", "scikit-image", "scipy", "nbclient", "nbformat", "ipykernel",
-                 "starlette>=0.37", "uvicorn>=0.29", "selenium>=4.10"],
+                 "starlette>=0.37", "uvicorn>=0.29", "selenium>=4.10", "tf2onnx>=1.17", "onnxruntime>=1.31"],
         "serve": ["starlette>=0.37", "uvicorn>=0.29"],
         "demo": ["scikit-image"],
-        # benchmarks/onnx_check.py: an export's tensors signature as ONNX, checked with onnxruntime
+        # --mode export --format onnx and benchmarks/onnx_check.py: an export's tensors signature as
+        # ONNX (tf2onnx), checked with onnxruntime
         "onnx": ["tf2onnx>=1.17", "onnxruntime>=1.31"],
     },
     entry_points={

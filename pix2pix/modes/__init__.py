@@ -12,7 +12,8 @@ import importlib
 import os
 
 from pix2pix.errors import Pix2PixError
-from pix2pix.options.record import check_budget
+from pix2pix.inference.onnx_export import require_onnx_tools
+from pix2pix.options.record import check_budget, check_export_format
 
 # --mode NAME -> the module that runs it (imported only when that mode runs: TensorFlow loads then)
 MODE_MODULES = {
@@ -33,10 +34,14 @@ def run(options, explicit=None) -> int:
 
 
 def check_before_loading(options) -> None:
-    """What the command line can tell before a mode loads TensorFlow: the paths, a training budget."""
+    """What the command line can tell before a mode loads TensorFlow: the paths, a training budget,
+    what --format onnx needs."""
     check_paths(options)
     if options.mode == "train":
         check_budget(options)
+    if options.mode == "export" and options.format == "onnx":
+        check_export_format(options)
+        require_onnx_tools()
 
 
 def check_paths(options) -> None:

@@ -1,20 +1,24 @@
 """Export mode: a trained generator as a SavedModel that translates photos of any size.
 
-    pix2pix --mode export --checkpoint TRAIN_DIR --output_dir EXPORT_DIR
+    pix2pix --mode export --checkpoint TRAIN_DIR --output_dir EXPORT_DIR [--format onnx --deterministic]
 
 writes a SavedModel (the format TensorFlow Serving, TFLite and tf2onnx read) whose root is the
 ImageTranslator (inference/translator.py: its signatures are described there), with the
-training's options.json among its assets. Export is atomic: the SavedModel is written into a
-temporary directory next to EXPORT_DIR and renamed into place, so a directory named EXPORT_DIR
-is always a finished export (an earlier export there is replaced).
+training's options.json among its assets. --format onnx adds EXPORT_DIR/model.onnx, its `tensors`
+signature converted and checked against it (inference/onnx_export.py). Export is atomic: the
+SavedModel (and model.onnx) is written into a temporary directory next to EXPORT_DIR and renamed
+into place when complete and checked, so a directory named EXPORT_DIR is always a finished export
+(an earlier export there is replaced; a failed one leaves nothing).
 """
 
+import gc
 import os
 import shutil
 import tempfile
 
 import tensorflow as tf
 
+from pix2pix.inference.onnx_export import ONNX_FILE, OPSET, require_onnx_tools, write_onnx
 from pix2pix.inference.translator import (BASE64_SIGNATURE, FRAME_COLOUR_SIGNATURE, FRAME_PICTURE_SIGNATURE,
                                           SERVING_SIGNATURE, TENSORS_SIGNATURE, load_translator,
                                           renders_photo_shape)
@@ -33,6 +37,15 @@ def prepare_export_options(options: Options, explicit=None) -> Options:
 
 def export(options: Options) -> str:
     """Write the SavedModel for OPTIONS (already prepared) at options.output_dir; returns it."""
+    return _export(options)[0]
+
+
+def _export(options: Options):
+    """export(): (the export's path, the ONNX check's Comparison with --format onnx, else None)."""
+    onnx = options.format == "onnx"
+    if onnx:
+        require_onnx_tools()
+    comparison = None
     final = os.path.abspath(options.output_dir)
     if os.path.exists(final):  # new, empty, or an earlier export (replaced)
         check_output_dir(final, reuse=SAVED_MODEL_FILE)
@@ -41,14 +54,23 @@ def export(options: Options) -> str:
     staging = tempfile.mkdtemp(prefix="." + os.path.basename(final) + ".partial-", dir=parent)
     try:
         with tempfile.TemporaryDirectory() as scratch, output_lock(final, "export"):
-            options_file = save_options(options, scratch)
-            translator = load_translator(options, options_file)
             saved = os.path.join(staging, "model")
-            tf.saved_model.save(translator, saved, signatures=translator.signatures())
+            _save_translator(options, save_options(options, scratch), saved)
+            if onnx:
+                # The translator's traced functions sit in reference cycles: freed before tf2onnx, whose
+                # conversion of the default generator peaks near 14 GB, they do not add 2.5 GB to it.
+                gc.collect()
+                comparison = write_onnx(saved, options.crop_size)
             replace_directory(saved, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return final
+    return final, comparison
+
+
+def _save_translator(options: Options, options_file: str, path: str) -> None:
+    """The ImageTranslator of OPTIONS as a SavedModel at PATH (the translator is let go on return)."""
+    translator = load_translator(options, options_file)
+    tf.saved_model.save(translator, path, signatures=translator.signatures())
 
 
 def export_mode(options: Options, explicit=None) -> str:
@@ -56,7 +78,7 @@ def export_mode(options: Options, explicit=None) -> str:
 
     EXPLICIT: the flags given on the command line (see modes/preparation.py)."""
     options = prepare_export_options(options, explicit)
-    path = export(options)
+    path, comparison = _export(options)
     what = "dropout off" if options.deterministic else "dropout on, as in training"
     if options.render_size:
         size = f"render_size {options.render_size} (aspect ratio kept)"
@@ -64,9 +86,10 @@ def export_mode(options: Options, explicit=None) -> str:
         size = f"the photo's shape (--preprocess {options.preprocess})"
     else:
         size = f"{options.crop_size}x{options.crop_size}"
+    onnx = f"; {ONNX_FILE} (opset {OPSET}, from {TENSORS_SIGNATURE}): {comparison}" if comparison else ""
     print(f"exported {path}: signatures {SERVING_SIGNATURE}, {BASE64_SIGNATURE}, "
           f"{TENSORS_SIGNATURE}, {FRAME_COLOUR_SIGNATURE}, {FRAME_PICTURE_SIGNATURE}; "
-          f"{options.output_filetype} output; {what}; generator at {size}", flush=True)
+          f"{options.output_filetype} output; {what}; generator at {size}{onnx}", flush=True)
     return path
 
 

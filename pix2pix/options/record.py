@@ -18,6 +18,7 @@ from pix2pix.io.video_codecs import CODEC_EXTENSIONS
 MODES = ("train", "test", "export", "infer", "import", "score", "serve")
 DIRECTIONS = ("AtoB", "BtoA")
 FILETYPES = ("png", "jpeg")
+EXPORT_FORMATS = ("savedmodel", "onnx")
 STRATEGIES = ("none", "mirrored", "multiworker")
 PRECISIONS = ("float32", "float16", "bfloat16")
 UPDATE_ORDERS = ("simultaneous", "sequential")
@@ -99,6 +100,11 @@ class Options:
     crop_size: int = option(256, "training/test image size, a power of two >= 32; the U-Net depth follows it "
                                  "(8 levels at 256, 7 at 128, 9 at 512)", MODEL)
     deterministic: bool = option(False, "dropout off, so the same input gives the same output", RUNNING)
+    # onnx: the SavedModel as always, plus model.onnx in it (inference/onnx_export.py), checked there
+    format: str = option("savedmodel", "savedmodel: the SavedModel; onnx: the SavedModel plus model.onnx in it, "
+                                       "its tensors signature converted with tf2onnx and checked against "
+                                       "TensorFlow (needs --deterministic and pip install \".[onnx]\")",
+                         ("export",), choices=EXPORT_FORMATS)
     skip_preflight: bool = option(False, "don't decode every input image before starting",
                                   ("train", "test", "infer"))
     # infer and serve: the most pixels a photo may have, read from its header before decoding
@@ -244,6 +250,16 @@ def check_budget(options: Options) -> None:
         raise UsageError(f"training needs {also}a budget: give --max_steps N (total steps, counted across "
                          "resumes) or --max_epochs N; without either it would never stop")
 
+
+def check_export_format(options: Options) -> None:
+    """--format onnx checks the ONNX model against TensorFlow on one input, which needs both to give
+    one answer: with dropout on each run draws its own masks. Said before TensorFlow loads."""
+    if options.mode == "export" and options.format == "onnx" and not options.deterministic:
+        _fail("format", "onnx needs --deterministic: with dropout on, ONNX Runtime and TensorFlow draw different "
+                        "dropout masks, so their outputs differ and the ONNX model cannot be checked; add "
+                        "--deterministic")
+
+
 def _fail(flag, why):
     raise UsageError(f"--{flag}: {why}")
 
@@ -280,6 +296,7 @@ def check_combinations(options: Options) -> None:
         if getattr(options, flag) and options.task != task:
             _fail("task", f"{options.task} cannot be combined with --{flag} (task {task})")
     _check_preprocess(options)
+    check_export_format(options)
 
 
 def _check_preprocess(options: Options) -> None:

@@ -1,0 +1,128 @@
+"""Export with --format onnx: model.onnx beside the SavedModel, checked against it, and its refusals."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from helpers import (REPO, TINY, assert_clean_failure, cli_env, export_options, run_cli, tree_hashes,
+                     write_ab_pairs)
+from pix2pix.errors import Pix2PixError
+
+# Its module-scoped export is built once: all its tests run on one xdist worker (pytest.ini).
+pytestmark = pytest.mark.xdist_group("export_onnx")
+
+TOLERANCE = 1e-4
+
+
+def require_onnx_tools():
+    """onnxruntime, with tf2onnx there too: a skip without them, a failure under CI (which installs
+    the test extra, and so both)."""
+    try:
+        import onnxruntime
+        import tf2onnx  # noqa: F401
+    except ImportError as err:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f'{err}: pip install ".[onnx]"')
+    return onnxruntime
+
+
+@pytest.fixture(scope="module")
+def onnx_export(tmp_path_factory):
+    """A pair model trained with the CLI for 2 steps (crop 32, ngf = ndf = 8) and its CLI export with
+    --format onnx --deterministic: (the export directory, the export's stdout, the training directory)."""
+    require_onnx_tools()
+    base = tmp_path_factory.mktemp("onnx")
+    run_cli("--mode", "train", "--input_dir", write_ab_pairs(base / "ab", count=3), "--output_dir", base / "train",
+            "--max_steps", 2, "--seed", 1, *TINY)
+    out = base / "exports" / "pairs_onnx"
+    result = run_cli("--mode", "export", "--checkpoint", base / "train", "--output_dir", out,
+                     "--format", "onnx", "--deterministic")
+    return out, result.stdout, base / "train"
+
+
+def test_onnx_model_agrees_with_the_saved_models_tensors_signature(onnx_export):
+    import tensorflow as tf
+
+    out, stdout, _ = onnx_export
+    assert {"saved_model.pb", "variables", "assets", "model.onnx"} <= set(os.listdir(out))
+    assert os.listdir(out.parent) == [out.name]  # no staging directory left beside it
+    lines = stdout.strip().splitlines()
+    summary = re.search(r"model\.onnx \(opset 15, from tensors\): largest difference from TensorFlow "
+                        r"(\S+) on a 1x32x32x3 input$", lines[-1])
+    assert summary and float(summary.group(1)) <= TOLERANCE, stdout
+    with open(out / "assets" / "options.json", encoding="utf-8") as handle:
+        stored = json.load(handle)
+    assert stored["format"] == "onnx" and stored["deterministic"] is True
+
+    # Our own input (not the mode's seed-0 crop): a batch of two, twice the trained size.
+    inputs = np.random.default_rng(7).uniform(-1, 1, (2, 64, 64, 3)).astype(np.float32)
+    session = require_onnx_tools().InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["inputs"]
+    assert [o.name for o in session.get_outputs()] == ["outputs"]
+    onnx_outputs = session.run(["outputs"], {"inputs": inputs})[0]
+    model = tf.saved_model.load(str(out))
+    tf_outputs = model.signatures["tensors"](inputs=tf.constant(inputs))["outputs"].numpy()
+    assert onnx_outputs.shape == tf_outputs.shape == (2, 64, 64, 3)
+    assert np.abs(tf_outputs).max() > 0.01  # a real picture, not a constant both could agree on
+    assert np.abs(onnx_outputs - tf_outputs).max() <= TOLERANCE
+
+
+def test_a_failed_check_leaves_the_earlier_export_as_it_was(onnx_export, monkeypatch):
+    from pix2pix.inference import onnx_export as conversion
+    from pix2pix.modes.export import export_mode
+
+    out, _, train = onnx_export
+    before = tree_hashes(out)
+    monkeypatch.setattr(conversion, "TOLERANCE", -1.0)  # no difference passes: the check fails after converting
+    with pytest.raises(Pix2PixError, match=r"^--format onnx: the ONNX model differs from the SavedModel by .* "
+                                           r"on a seeded 1x32x32x3 input; nothing was written"):
+        export_mode(export_options(train, out, deterministic=True, format="onnx"))
+    assert tree_hashes(out) == before
+    assert os.listdir(out.parent) == [out.name]
+
+
+def test_benchmark_converts_and_compares_with_the_same_module(onnx_export):
+    out, _, _ = onnx_export
+    result = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "onnx_check.py"), "--saved_model",
+                             str(out), "--batch", "2", "--seed", "3"], capture_output=True, text=True,
+                            env=cli_env(), cwd=REPO, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["inputs"] == [2, 32, 32, 3] and report["opset"] == 15
+    assert report["max_abs_difference"] <= TOLERANCE
+
+
+def test_format_onnx_without_deterministic_is_a_usage_error(tmp_path):
+    """Refused from the flags alone, before any model is read (the checkpoint is an empty folder)."""
+    (tmp_path / "train").mkdir()
+    result = run_cli("--mode", "export", "--checkpoint", tmp_path / "train", "--output_dir", tmp_path / "out",
+                     "--format", "onnx", check=False)
+    assert result.returncode == 2, result
+    assert_clean_failure(result)
+    assert "--deterministic" in result.stderr and "dropout" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_tf2onnx_and_onnxruntime_say_how_to_install_them(tmp_path):
+    """Told from the flags alone too, as `pip install ".[onnx]"`, exit 1."""
+    (tmp_path / "train").mkdir()
+    (tmp_path / "without_onnx.py").write_text(
+        "import sys\n"
+        "sys.modules['tf2onnx'] = sys.modules['onnxruntime'] = None  # what import and find_spec see as absent\n"
+        "from pix2pix.commands.main import entry_point\n"
+        "entry_point()\n")
+    result = run_cli("--mode", "export", "--checkpoint", tmp_path / "train", "--output_dir", tmp_path / "out",
+                     "--format", "onnx", "--deterministic", module="without_onnx", extra_paths=[tmp_path],
+                     check=False)
+    assert result.returncode == 1, result
+    assert_clean_failure(result)
+    assert result.stderr.strip() == ('pix2pix: error: --format onnx needs tf2onnx and onnxruntime (not installed): '
+                                     'pip install ".[onnx]"')
+    assert not (tmp_path / "out").exists()
