@@ -116,3 +116,13 @@ def test_no_import_cycle_between_packages():
 
     for node in sorted(edges):
         visit(node, [])
+
+
+@pytest.mark.xdist_group("grouping_check")
+def test_tests_marked_with_a_group_run_together_under_make_test(request):
+    """pytest.ini's --dist loadgroup sends the tests of an xdist_group to one worker, so a module's
+    fixtures (a trained run, a server, a browser) are built once. pytest 9.2 with pytest-xdist 3.8
+    drops the groups without a word; setup.py keeps pytest below 9.2, and this says if it breaks."""
+    if not getattr(request.config.option, "loadgroup", False):
+        pytest.skip("not run by pytest-xdist with --dist loadgroup")
+    assert request.node.nodeid.endswith("@grouping_check"), request.node.nodeid
