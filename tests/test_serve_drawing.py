@@ -2,17 +2,21 @@
 catalogue's facades_label2photo gets the facade label colours (--drawing auto); a stroke drawn
 with the pointer, then one drawn with the keyboard, each comes back as the model's picture; undo
 and the sketch canvas work. A screenshot is written to the test's temporary directory, and also
-to the path in $PIX2PIX_SCREENSHOT when set (docs/drawing_page.png was made that way).
+to the path in $PIX2PIX_SCREENSHOT when set (docs/drawing_page.png, with a trained model, is made
+by tests/scripts/drawing_screenshot.py).
 """
 
 import base64
 import os
 import shutil
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
 
-from helpers import BROWSER_WAIT, ServerProcess, chromium_session, decode_png, make_run, require_chromium
+from helpers import (BROWSER_WAIT, REPO, ServerProcess, chromium_session, cli_env, decode_png, make_run,
+                     require_chromium)
 from pix2pix.serving.protocol import drawing_kind
 
 require_chromium()
@@ -40,6 +44,7 @@ def drawing_server(tmp_path_factory):
     run = make_run(tmp_path_factory.mktemp("drawing") / "facades_label2photo", task="pairs",
                    which_direction="BtoA", deterministic=True)
     process = ServerProcess("--checkpoint", run)
+    process.checkpoint = run
     yield process
     process.kill()
 
@@ -112,3 +117,15 @@ def test_drawing_page_translates_pointer_and_keyboard_strokes(drawing_server, tm
         ActionChains(browser).move_to_element_with_offset(canvas, 0, -width // 4).click_and_hold() \
             .move_by_offset(0, width // 8).release().perform()
         assert canvas_pixel(browser, 128, 80) == [0, 0, 0]
+
+
+def test_the_docs_screenshot_script_draws_and_gets_an_answer(drawing_server, tmp_path):
+    """tests/scripts/drawing_screenshot.py (which made docs/drawing_page.png) still runs: it starts
+    its own server with --drawing sketch over the module's model and draws its cat."""
+    shot = tmp_path / "drawing_page.png"
+    script = os.path.join(REPO, "tests", "scripts", "drawing_screenshot.py")
+    result = subprocess.run([sys.executable, script, str(drawing_server.checkpoint), str(shot)], capture_output=True, text=True,
+                            env=cli_env(), cwd=REPO, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert f"wrote {shot}" in result.stdout
+    assert decode_png(shot.read_bytes()).shape[1] >= 1000
