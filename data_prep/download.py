@@ -98,6 +98,14 @@ def _in_megabytes(size):
     return "%g" % (size / MB)
 
 
+def check_output_dir(output_dir, operation):
+    """UsageError unless OUTPUT_DIR is given and is a directory or does not exist yet."""
+    if not output_dir:
+        raise UsageError("--output_dir is required for --operation %s" % operation)
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise UsageError("--output_dir: exists and is not a directory: %s" % output_dir)
+
+
 def check_sha256(value):
     """The lower-case hex digest of a --sha256 value; UsageError unless it is 64 hex digits."""
     if value is None:
@@ -497,10 +505,7 @@ def download_dataset(name, output_dir, url=None, force=False, reporter=None, lim
         raise UsageError("--dataset must be one of %s, got %r" % (", ".join(DATASETS), name))
     _check_limits(limits)
     expected = check_sha256(sha256) or KNOWN_SHA256.get(name)
-    if not output_dir:
-        raise UsageError("--output_dir is required for --operation download")
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise UsageError("--output_dir: exists and is not a directory: %s" % output_dir)
+    check_output_dir(output_dir, "download")
     reporter = reporter or Reporter()
     started = time.monotonic()
     summary = Summary("download", verb="downloaded")

@@ -126,10 +126,7 @@ def download_model(name, output_dir, url=None, force=False, reporter=None, sha25
     """
     model_named(name)
     expected = download.check_sha256(sha256) or KNOWN_SHA256.get(name)
-    if not output_dir:
-        raise UsageError("--output_dir is required for --operation download_model")
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise UsageError("--output_dir: exists and is not a directory: %s" % output_dir)
+    download.check_output_dir(output_dir, "download_model")
     reporter = reporter or Reporter()
     started = time.monotonic()
     summary = Summary("download_model", verb="downloaded")
