@@ -21,7 +21,7 @@ PURPOSES = {
     "test": "run a trained model over a set once: images, metrics, index.html",
     "export": "write a SavedModel that translates photos of any size",
     "infer": "translate a folder of photos and videos (a training directory or an export)",
-    "import": "turn a checkpoint of the TF1 original into a training directory",
+    "import": "a TF1 original checkpoint, a PyTorch .pth or a .pict file -> a training directory",
     "score": "the metrics of a folder of predictions against a folder of targets",
     "serve": "a local web page and TensorFlow Serving's REST API over one model",
 }

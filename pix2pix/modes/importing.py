@@ -1,4 +1,5 @@
-"""Import mode: turn a checkpoint of the TF1 reference into one this port trains, tests and exports.
+"""Import mode: turn a checkpoint of the TF1 reference, a PyTorch pix2pix .pth or a .pict file into one
+this port trains, tests and exports.
 
     pix2pix --mode import --checkpoint TF1_DIR --output_dir OUT
     pix2pix --mode import --checkpoint FILE.pth --output_dir OUT     (the PyTorch pix2pix's: import_pytorch.py)
