@@ -4,6 +4,7 @@ the serve subprocess and its HTTP client. Fixtures live in conftest.py; test mod
 here (`from helpers import ...`; pytest.ini puts tests/ on sys.path), never from each other.
 """
 
+import atexit
 import base64
 import contextlib
 import functools
@@ -12,8 +13,10 @@ import http.client
 import http.server
 import importlib.util
 import json
+import locale
 import os
 import signal
+import socket
 import struct
 import shutil
 import subprocess
@@ -60,12 +63,80 @@ def cli_command(*args, module="pix2pix"):
 
 def run_cli(*args, module="pix2pix", check=True, timeout=CLI_TIMEOUT, cwd=REPO, extra_paths=(), **popen):
     """Run `python -m MODULE ARGS` in a subprocess (always with a timeout); the CompletedProcess
-    (text). CHECK: a non-zero exit fails the test, showing both streams."""
-    result = subprocess.run(cli_command(*args, module=module), capture_output=True, text=True,
-                            env=cli_env(extra_paths), timeout=timeout, cwd=cwd, **popen)
+    (text). CHECK: a non-zero exit fails the test, showing both streams.
+
+    `pix2pix` runs are forked from this worker's CLI fork server (tests/scripts/cli_forkserver.py:
+    the same command in a process of its own, without the interpreter's start-up and imports);
+    runs with other paths or Popen arguments, and every run under PIX2PIX_TEST_FRESH_CLI=1, start
+    a fresh interpreter."""
+    command = cli_command(*args, module=module)
+    if module == "pix2pix" and not extra_paths and not popen and _CLI_FORKSERVER.usable():
+        result = _CLI_FORKSERVER.run(command, cwd, timeout)
+    else:
+        result = subprocess.run(command, capture_output=True, text=True, env=cli_env(extra_paths),
+                                timeout=timeout, cwd=cwd, **popen)
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
     return result
+
+
+class _CliForkServer:
+    """The client of tests/scripts/cli_forkserver.py, started on first use in each test worker and
+    stopped with it."""
+
+    def __init__(self):
+        self.process = None
+        self.socket_path = None
+
+    def usable(self) -> bool:
+        if os.environ.get("PIX2PIX_TEST_FRESH_CLI", "") not in ("", "0"):
+            return False
+        if self.process is None or self.process.poll() is not None:
+            self._start()
+        return True
+
+    def _start(self):
+        folder = tempfile.mkdtemp(prefix="pix2pix-cli-")
+        self.socket_path = os.path.join(folder, "socket")
+        self.process = subprocess.Popen(
+            [sys.executable, os.path.join(TESTS, "scripts", "cli_forkserver.py"), self.socket_path],
+            stdout=subprocess.PIPE, text=True, env=cli_env(), cwd=REPO)
+        if self.process.stdout.readline().strip() != "ready":
+            raise AssertionError(f"the CLI fork server did not start (exit {self.process.wait()})")
+        atexit.register(self._stop, folder)
+
+    def _stop(self, folder):
+        self.process.kill()
+        self.process.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def run(self, command, cwd, timeout) -> subprocess.CompletedProcess:
+        """COMMAND (`python -m pix2pix ARGS`) in a child of the server; as subprocess.run would give it."""
+        with tempfile.TemporaryDirectory(prefix="pix2pix-cli-run-") as streams:
+            paths = {name: os.path.join(streams, name) for name in ("stdout", "stderr")}
+            for path in paths.values():
+                open(path, "wb").close()
+            request = {"args": command[3:], "cwd": str(cwd), "env": cli_env(), **paths}
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+                connection.settimeout(timeout)
+                connection.connect(self.socket_path)
+                stream = connection.makefile("rw")
+                stream.write(json.dumps(request) + "\n")
+                stream.flush()
+                pid = int(stream.readline())
+                try:
+                    returncode = int(stream.readline())
+                except (socket.timeout, TimeoutError):
+                    os.kill(pid, signal.SIGKILL)
+                    raise subprocess.TimeoutExpired(command, timeout) from None
+            outputs = []
+            for path in paths.values():
+                with open(path, encoding=locale.getpreferredencoding(False), newline=None) as f:
+                    outputs.append(f.read())  # text=True's decoding: universal newlines
+        return subprocess.CompletedProcess(command, returncode, *outputs)
+
+
+_CLI_FORKSERVER = _CliForkServer()
 
 
 # data_prep's tests look at failures as often as successes: its runs are not checked by default.
