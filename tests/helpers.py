@@ -126,7 +126,7 @@ class _CliForkServer:
                 pid = int(stream.readline())
                 try:
                     returncode = int(stream.readline())
-                except (socket.timeout, TimeoutError):
+                except TimeoutError:  # socket.timeout is TimeoutError
                     os.kill(pid, signal.SIGKILL)
                     raise subprocess.TimeoutExpired(command, timeout) from None
             outputs = []

@@ -10,7 +10,6 @@ import sys
 
 import cv2
 import nbformat
-import pytest
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
