@@ -12,7 +12,6 @@ import pytest
 from helpers import run_cli, smooth_photo, start_cli, wait_until, write_image
 from pix2pix.commands.reproduce import TABLES, plan_runs
 
-TINY_128 = ["--lab_colorization", "--crop_size", "128", "--scale_size", "128", "--ngf", "8", "--ndf", "8"]
 TINY_32 = ["--lab_colorization", "--crop_size", "32", "--scale_size", "32", "--ngf", "8", "--ndf", "8"]
 ALL_RUNS = ["l1", "gan", "cgan", "l1_gan", "l1_cgan", "encoder_decoder_l1", "encoder_decoder_l1_cgan",
             "pixel", "patch16", "patch286"]
@@ -71,40 +70,41 @@ def test_flags_a_row_sets_a_missing_budget_or_a_small_crop_are_refused_before_an
         assert not runs.exists()
 
 
-@pytest.mark.slow
 def test_a_table_trains_each_row_once_tests_it_and_resumes(tmp_path):
-    """The discriminators table (4 runs at crop 128, the smallest patch286 allows) end to end;
-    which runs the other tables share is the plan's (tested above), so they are not trained here."""
-    train, val = photos(tmp_path / "train", 2, 128, 0), photos(tmp_path / "val", 2, 128, 1)
+    """The generators table (4 runs at crop 32) end to end; which runs the other tables share is
+    the plan's (tested above), so they are not trained here."""
+    train, val = photos(tmp_path / "train", 2, 32, 0), photos(tmp_path / "val", 2, 32, 1)
     runs = tmp_path / "runs"
-    names = [row for row, _ in TABLES["discriminators"]]
-    command = ["--table", "discriminators", "--input_dir", train, "--val_dir", val, "--output_dir", runs,
-               "--max_steps", 1, *TINY_128]
+    names = [row for row, _ in TABLES["generators"]]
+    command = ["--table", "generators", "--input_dir", train, "--val_dir", val, "--output_dir", runs,
+               "--max_steps", 1, *TINY_32]
     result = reproduce(*command, check=True)
     # The plan is printed before anything trains.
-    assert result.stdout.index("patch286") < result.stdout.index("[1/4] pixel")
+    assert result.stdout.index("unet_l1_cgan") < result.stdout.index("[1/4] encoder_decoder_l1")
     assert sorted(p.name for p in runs.iterdir() if p.is_dir()) == sorted(names)
     for name in names:  # ordinary training and test directories
         assert (runs / name / "train" / "checkpoint").is_file()
         assert (runs / name / "test" / "metrics.json").is_file()
     stored = {name: json.loads((runs / name / "train" / "options.json").read_text()) for name in names}
-    assert (stored["patch286"]["netD"], stored["patch286"]["n_layers_D"]) == ("n_layers", 5)
-    assert (stored["patch16"]["netD"], stored["patch16"]["n_layers_D"]) == ("n_layers", 1)
-    assert stored["pixel"]["netD"] == "pixel"
-    assert {(o["gan_weight"], o["l1_weight"], o["condition_GAN"]) for o in stored.values()} == {(1.0, 100.0, True)}
+    assert {name: options["netG"] for name, options in stored.items()} == {
+        "encoder_decoder_l1": "encoder_decoder", "encoder_decoder_l1_cgan": "encoder_decoder",
+        "unet_l1": "unet", "unet_l1_cgan": "unet"}
+    assert {name: options["gan_weight"] for name, options in stored.items()} == {
+        "encoder_decoder_l1": 0.0, "encoder_decoder_l1_cgan": 1.0, "unet_l1": 0.0, "unet_l1_cgan": 1.0}
+    assert {(o["l1_weight"], o["condition_GAN"], o["netD"]) for o in stored.values()} == {(100.0, True, "basic")}
     assert len({options["seed"] for options in stored.values()}) == 1  # one seed for every row
 
     # table.csv: every row, with its run's test figures.
     with open(runs / "table.csv", newline="") as f:
         table = list(csv.DictReader(f))
     assert [(row["table"], row["row"], row["run"]) for row in table] == [
-        ("discriminators", name, name) for name in names]
+        ("generators", name, name) for name in names]
     for row in table:
         means = json.loads((runs / row["run"] / "test" / "metrics.json").read_text())["means"]
         assert float(row["psnr"]) == pytest.approx(means["psnr"], abs=0.01)
         assert (row["steps"], row["status"]) == ("1", "done")
     markdown = (runs / "table.md").read_text()
-    for heading in ("## discriminators", "| patch286 |", "*grey input (no model)*"):
+    for heading in ("## generators", "| unet_l1_cgan |", "*grey input (no model)*"):
         assert heading in markdown
     assert "Incomplete" not in markdown
     grid = cv2.imread(str(runs / "grid.png"))
@@ -114,17 +114,17 @@ def test_a_table_trains_each_row_once_tests_it_and_resumes(tmp_path):
     # The same command again: nothing to do. Another command on the same RUNS: refused.
     again = reproduce(*command, check=True)
     assert again.stdout.count("finished earlier, skipped") == 4
-    other = reproduce(*command[:-len(TINY_128)], "--max_steps", 2, *TINY_128)
+    other = reproduce(*command[:-len(TINY_32)], "--max_steps", 2, *TINY_32)
     assert other.returncode == 2
     assert "max_steps was 1, now 2" in other.stderr
 
     # A row interrupted after training started resumes from its checkpoint and is tested.
-    row_file = runs / "pixel" / "row.json"
+    row_file = runs / "unet_l1" / "row.json"
     row_file.write_text(json.dumps({**json.loads(row_file.read_text()), "trained": False, "tested": False}))
     resumed = reproduce(*command, check=True)
-    assert "pixel: training (resuming)" in resumed.stdout
+    assert "unet_l1: training (resuming)" in resumed.stdout
     assert resumed.stdout.count("finished earlier, skipped") == 3
-    commands = [line for line in (runs / "pixel" / "train.log").read_text().splitlines() if line.startswith("$ ")]
+    commands = [line for line in (runs / "unet_l1" / "train.log").read_text().splitlines() if line.startswith("$ ")]
     assert len(commands) == 2 and "--checkpoint" in commands[-1] and "--checkpoint" not in commands[0]
 
 
