@@ -119,10 +119,8 @@ class _CliForkServer:
     def run(self, command, cwd, timeout) -> subprocess.CompletedProcess:
         """COMMAND (`python -m pix2pix ARGS`) in a child of the server; as subprocess.run would give it."""
         with tempfile.TemporaryDirectory(prefix="pix2pix-cli-run-") as streams:
-            paths = {name: os.path.join(streams, name) for name in ("stdout", "stderr")}
-            for path in paths.values():
-                open(path, "wb").close()
-            request = {"args": command[3:], "cwd": str(cwd), "env": cli_env(), **paths}
+            paths = {name: os.path.join(streams, name) for name in ("stdout", "stderr")}  # the child creates them
+            request = {"args": command[3:], "cwd": str(cwd), "env": cli_env(), **paths}  # ARGS after -m pix2pix
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
                 connection.settimeout(timeout)
                 connection.connect(self.socket_path)

@@ -56,6 +56,11 @@ def _read_notebook():
     return nbformat.read(NOTEBOOK, as_version=4)
 
 
+def _settings_cell(notebook):
+    """The first code cell: every setting a user would raise for a real run."""
+    return next(cell for cell in notebook.cells if cell.cell_type == "code")
+
+
 def test_notebook_is_committed_valid_and_without_outputs():
     notebook = _read_notebook()
     nbformat.validate(notebook)
@@ -90,16 +95,15 @@ def with_settings(source: str, settings: dict) -> str:
 
 
 def test_the_settings_cell_takes_the_tiny_settings():
-    first = next(cell for cell in _read_notebook().cells if cell.cell_type == "code")
     namespace = {}
-    exec(with_settings(first.source, TINY_SETTINGS), namespace)
+    exec(with_settings(_settings_cell(_read_notebook()).source, TINY_SETTINGS), namespace)
     assert (namespace["CROP_SIZE"], namespace["NGF"], namespace["NDF"], namespace["MAX_STEPS"]) == (32, 8, 8, 4)
 
 
 def test_notebook_runs_end_to_end(tmp_path):
     notebook = _read_notebook()
-    first = next(cell for cell in notebook.cells if cell.cell_type == "code")
-    first.source = with_settings(first.source, TINY_SETTINGS)
+    settings = _settings_cell(notebook)
+    settings.source = with_settings(settings.source, TINY_SETTINGS)
     client = NotebookClient(notebook, timeout=CELL_TIMEOUT_SECONDS, kernel_name="python3",
                             kernel_manager_class=ThisInterpreterKernelManager,
                             resources={"metadata": {"path": str(tmp_path)}})

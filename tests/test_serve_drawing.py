@@ -124,8 +124,8 @@ def test_the_docs_screenshot_script_draws_and_gets_an_answer(drawing_server, tmp
     its own server with --drawing sketch over the module's model and draws its cat."""
     shot = tmp_path / "drawing_page.png"
     script = os.path.join(REPO, "tests", "scripts", "drawing_screenshot.py")
-    result = subprocess.run([sys.executable, script, str(drawing_server.checkpoint), str(shot)], capture_output=True, text=True,
-                            env=cli_env(), cwd=REPO, timeout=600)
+    result = subprocess.run([sys.executable, script, str(drawing_server.checkpoint), str(shot)],
+                            capture_output=True, text=True, env=cli_env(), cwd=REPO, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert f"wrote {shot}" in result.stdout
     assert decode_png(shot.read_bytes()).shape[1] >= 1000

@@ -49,8 +49,8 @@ def run_child(request):
     os.environ.clear()
     os.environ.update(request["env"])
     stdin = os.open(os.devnull, os.O_RDONLY)
-    stdout = os.open(request["stdout"], os.O_WRONLY)
-    stderr = os.open(request["stderr"], os.O_WRONLY)
+    stdout, stderr = (os.open(request[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                      for name in ("stdout", "stderr"))
     for source, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
         os.dup2(source, target)
         os.close(source)
