@@ -474,7 +474,7 @@ def _unpack(name, urls, part, output_dir, destination, limits, expected):
             raise DownloadError("the archive from %s holds no files" % url)
         root = dataset_root(folder)
         splits = split_file_counts(root)
-        image_io.write_bytes_atomically(os.path.join(root, SOURCE_FILE), _source_record(
+        fileio.atomic_write_bytes(os.path.join(root, SOURCE_FILE), _source_record(
             name, url, final_url, sha256, size, splits, files).encode("utf-8"))
         fileio.replace_directory(root, destination)  # an existing one (--force) goes only now
     except OSError as error:

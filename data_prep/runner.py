@@ -19,6 +19,7 @@ from data_prep import colour_filter, edges, ops
 from data_prep.options import COLOUR_FILTERED_OPERATIONS, DEFAULT_MIN_SIDE, DEFAULT_SIZE, IMAGE_OPERATIONS, Options
 from data_prep.plan import Outcome, Task, check_directories, plan_work
 from data_prep.report import Reporter, Summary, UsageError
+from pix2pix.io import files as fileio
 from pix2pix.io import images as image_io
 
 __all__ = ["COLOUR_FILTERED_OPERATIONS", "DEFAULT_MIN_SIDE", "DEFAULT_SIZE", "IMAGE_OPERATIONS", "Options",
@@ -114,7 +115,7 @@ def run_task(operation, task, options):
     written = 0
     for path, data in zip(task.outputs, encoded):
         try:
-            image_io.write_bytes_atomically(path, data)
+            fileio.atomic_write_bytes(path, data)
         except OSError as error:
             return Outcome(task.source, files_written=written,
                            error="cannot write %s: %s" % (path, error.strerror or error))

@@ -8,6 +8,7 @@ optional dependency (the project's ``demo`` extra) and is imported lazily.
 import os
 import time
 
+from pix2pix.io import files as fileio
 from pix2pix.io import images as image_io
 from data_prep.report import Reporter, Summary, UsageError
 
@@ -76,7 +77,7 @@ def write_samples(output_dir, image_format="png", quality=image_io.DEFAULT_JPEG_
             continue
         try:
             image = image_io.read_image(path)
-            image_io.write_bytes_atomically(destination, image_io.encode_image(image, image_format, quality))
+            fileio.atomic_write_bytes(destination, image_io.encode_image(image, image_format, quality))
         except (image_io.ImageError, OSError) as error:
             summary.failed += 1
             summary.failures.append((path, str(error)))

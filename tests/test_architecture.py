@@ -1,4 +1,5 @@
-"""The layout docs/architecture.md describes, checked: rooms, floors, and no cycle between packages.
+"""The layout docs/architecture.md describes, checked: rooms, floors, no cycle between packages and
+none between modules.
 
 Every import statement counts, those inside functions too: a lazy import is still a dependency.
 """
@@ -29,23 +30,31 @@ def _modules(package):
     return found
 
 
-def _imports(path, module):
-    """The pix2pix/data_prep modules (or packages) PATH imports, anywhere in the file."""
+def _import_statements(path, module):
+    """[(module named, [names imported from it])] of every import in PATH, anywhere in the file."""
     with open(path, encoding="utf-8") as f:
         tree = ast.parse(f.read(), path)
-    names = set()
+    statements = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
+            statements += [(alias.name, []) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:  # relative: resolve against the importing module's package
                 base = module.rsplit(".", node.level)[0]
                 target = f"{base}.{node.module}" if node.module else base
             else:
                 target = node.module
-            names.add(target)
-            names.update(f"{target}.{alias.name}" for alias in node.names)
-    return {name for name in names if name.split(".")[0] in ("pix2pix", "data_prep")}
+            statements.append((target, [alias.name for alias in node.names]))
+    return [(target, names) for target, names in statements if target.split(".")[0] in ("pix2pix", "data_prep")]
+
+
+def _imports(path, module):
+    """The pix2pix/data_prep modules (or packages, or names in them) PATH imports, anywhere in the file."""
+    names = set()
+    for target, imported in _import_statements(path, module):
+        names.add(target)
+        names.update(f"{target}.{name}" for name in imported)
+    return names
 
 
 def _room(name):
@@ -58,6 +67,47 @@ def _room(name):
 
 ALL = {**_modules("pix2pix"), **_modules("data_prep")}
 GRAPH = {module: _imports(path, module) for module, path in ALL.items()}
+
+
+def _module_edges(path, module):
+    """The modules of ALL that PATH's imports load by name: `from P import M` is module P.M when M is a
+    module, else P (a name defined in P); `import P.M` is P.M. (A package's __init__ that runs only
+    because a module below it is imported is not counted: it imports nothing of its modules here.)"""
+    edges = set()
+    for target, imported in _import_statements(path, module):
+        modules = [f"{target}.{name}" for name in imported if f"{target}.{name}" in ALL]
+        if len(modules) < len(imported) or not imported:  # some name is not a module: target itself
+            modules.append(target)
+        edges.update(name for name in modules if name in ALL and name != module)
+    return edges
+
+
+MODULE_GRAPH = {module: _module_edges(path, module) for module, path in ALL.items()}
+
+
+def _cycle(edges):
+    """One cycle of the directed graph EDGES ({node: targets}) as [a, b, ..., a], or None."""
+    visiting, done = [], set()
+
+    def visit(node):
+        if node in visiting:
+            return visiting[visiting.index(node):] + [node]
+        if node in done:
+            return None
+        visiting.append(node)
+        for target in sorted(edges.get(node, ())):
+            found = visit(target)
+            if found:
+                return found
+        visiting.pop()
+        done.add(node)
+        return None
+
+    for node in sorted(edges):
+        found = visit(node)
+        if found:
+            return found
+    return None
 
 
 def test_pix2pix_has_no_module_at_its_top_level_but_its_face_main_and_errors():
@@ -102,20 +152,22 @@ def test_no_import_cycle_between_packages():
             target = package(name)
             if source and target and source != target:
                 edges.setdefault(source, set()).add(target)
-    visiting, done = set(), set()
+    cycle = _cycle(edges)
+    assert cycle is None, "import cycle between packages: " + " -> ".join(cycle)
 
-    def visit(node, path):
-        assert node not in visiting, "import cycle: " + " -> ".join(path + [node])
-        if node in done:
-            return
-        visiting.add(node)
-        for target in sorted(edges.get(node, ())):
-            visit(target, path + [node])
-        visiting.discard(node)
-        done.add(node)
 
-    for node in sorted(edges):
-        visit(node, [])
+def test_no_import_cycle_between_modules():
+    """No module of pix2pix/ or data_prep/ imports itself back through others, not even from inside a
+    function (an import that only works because of where its line sits)."""
+    cycle = _cycle(MODULE_GRAPH)
+    assert cycle is None, "import cycle between modules: " + " -> ".join(cycle)
+
+
+def test_the_cycle_check_finds_a_cycle_and_resolves_names_to_modules():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+    # `from pix2pix.models import kernels` loads the module kernels; `from ...registry import Registry` registry
+    assert {"pix2pix.models.kernels", "pix2pix.options.registry"} <= MODULE_GRAPH["pix2pix.models.generators"]
 
 
 @pytest.mark.xdist_group("grouping_check")

@@ -90,7 +90,7 @@ def test_same_seed_same_stream_and_start_skips(tmp_path, ab_dir):
 def test_lab_colorization_gives_l_in_and_ab_out(tmp_path):
     rgb = smooth_photo(np.random.default_rng(2), 32, 32)
     write_image(tmp_path / "x.png", rgb)
-    batch = _first(paired_dataset(_options(tmp_path, lab_colorization=True), training=False))[0]
+    batch = _first(paired_dataset(_options(tmp_path, lab_colorization=True).validate(), training=False))[0]
     assert batch["inputs"].shape == (1, 32, 32, 1) and batch["targets"].shape == (1, 32, 32, 2)
     lab = rgb_to_lab(rgb.astype(np.float32) / 255).numpy()
     np.testing.assert_allclose(batch["inputs"][0, ..., 0], lab[..., 0] / 50 - 1, atol=1e-4)
@@ -99,7 +99,7 @@ def test_lab_colorization_gives_l_in_and_ab_out(tmp_path):
 
 def test_rgb_colorization_gives_luma_in_and_rgb_out(tmp_path):
     write_image(tmp_path / "x.jpg", smooth_photo(np.random.default_rng(3), 40, 48))
-    batch = _first(paired_dataset(_options(tmp_path, rgb_colorization=True), training=True, seed=1))[0]
+    batch = _first(paired_dataset(_options(tmp_path, rgb_colorization=True).validate(), training=True, seed=1))[0]
     assert batch["inputs"].shape == (1, 32, 32, 1) and batch["targets"].shape == (1, 32, 32, 3)
     rgb01 = (batch["targets"][0] + 1) / 2
     luma = rgb01 @ np.array([0.2989, 0.5870, 0.1140])

@@ -1,4 +1,4 @@
-"""The CPU speed paths (pix2pix/kernels.py): each equals the plain Keras layer it replaces,
+"""The CPU speed paths (pix2pix/models/kernels.py): each equals the plain Keras layer it replaces,
 in values and gradients, and one switch turns them all off."""
 
 import keras

@@ -19,7 +19,8 @@ from pix2pix.io.pict import read_pict
 from pix2pix.models.checkpoints import restore_generator
 from pix2pix.models.networks import define_generator
 from pix2pix.models.pix2pix_model import Pix2Pix
-from pix2pix.modes.importing import import_mode, tf1_names
+from pix2pix.modes.import_tf1 import tf1_names
+from pix2pix.modes.importing import import_mode
 from pix2pix.modes.preparation import prepare_test_options
 from pix2pix.options.record import Options
 

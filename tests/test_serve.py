@@ -63,7 +63,7 @@ def test_metadata_lists_the_signatures_as_tf_serving_does(server):
         document = reply.json()
         assert document["model_spec"] == {"name": "color", "signature_name": "", "version": "2"}
         defs = document["metadata"]["signature_def"]["signature_def"]
-        # The photo signatures, and the two video uses (pix2pix/video.py): all of the export's.
+        # The photo signatures, and the two video uses (pix2pix/inference/video.py): all of the export's.
         assert set(defs) == {"serving_default", "base64", "tensors", "frame_colour", "frame_picture"}
         serving = defs["serving_default"]
         assert serving["method_name"] == "tensorflow/serving/predict"

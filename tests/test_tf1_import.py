@@ -24,7 +24,8 @@ from pix2pix.models.pix2pix_model import Pix2Pix
 from pix2pix.models.networks import build_discriminator
 from pix2pix.modes.preparation import prepare_test_options
 from pix2pix.options.record import Options
-from pix2pix.modes.importing import _adam_slots, import_mode
+from pix2pix.modes.import_tf1 import _adam_slots
+from pix2pix.modes.importing import import_mode
 
 # Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
 pytestmark = pytest.mark.xdist_group("tf1_import")

@@ -3,7 +3,7 @@
 The original is not part of this project, so its two networks are written out here in its layer
 order with the stand-ins -- tf1_layers.conv2d, conv2d_transpose, separable_conv2d and
 batch_normalization, called as the original calls them -- inside a tf.compat.v1 graph. Their
-variables must carry the original's names (pix2pix/tf1_import.py's mapping finds every one of
+variables must carry the original's names (pix2pix/modes/import_tf1.py's mapping finds every one of
 our weights among them, and nothing is left over), and with our weights loaded into them the
 forward pass must equal our generator's and discriminator's within 1e-4.
 """
@@ -17,7 +17,7 @@ import tensorflow as tf
 from helpers import REPO, cli_env, load_benchmark
 from pix2pix import Options
 from pix2pix.models.networks import define_discriminator, define_generator
-from pix2pix.modes.importing import tf1_names
+from pix2pix.modes.import_tf1 import tf1_names
 
 tf1_layers = load_benchmark("tf1_layers")
 
@@ -98,7 +98,7 @@ def _without_dropout(generator):
 @pytest.mark.parametrize("separable", [False, True], ids=["default", "separable_conv"])
 def test_stand_ins_keep_the_original_names_and_compute_our_networks(separable):
     options = Options(mode="train", output_dir="unused", crop_size=256, ngf=NGF, ndf=NDF,
-                      lab_colorization=True, separable_conv=separable)
+                      lab_colorization=True, separable_conv=separable).validate()
     tf.keras.utils.set_random_seed(3)
     generator = define_generator(options)
     discriminator = define_discriminator(options)

@@ -1,4 +1,4 @@
-"""Videos in --mode infer (pix2pix/video.py): tiny clips made here with OpenCV, tiny models.
+"""Videos in --mode infer (pix2pix/inference/video.py): tiny clips made here with OpenCV, tiny models.
 
 Each clip: 12 frames of 48x36 at 12 fps, a shape moving over a still background, and one hard
 cut at frame 6 to another background and shape.

@@ -18,7 +18,7 @@ from pix2pix.models.networks import can_stack, define_discriminator, define_gene
 from pix2pix.models.norms import NORMS
 from pix2pix.models.schedules import learning_rate
 from pix2pix.modes.preparation import validate
-from pix2pix.modes.importing import prepare_import_options
+from pix2pix.modes.import_base import prepare_import_options
 
 
 def _options(**kw):

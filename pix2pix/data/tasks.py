@@ -23,8 +23,22 @@ import tensorflow as tf
 
 from pix2pix.data import color
 from pix2pix.data.imaging import grey_to_rgb, resize_like
+from pix2pix.errors import UsageError
+from pix2pix.options.registry import Registry
 
 TASKS: Dict[str, Type["Task"]] = {}
+
+
+def _check_task(options, task) -> None:
+    """Video smoothing is for colorizations alone (Options.validate runs this with --task's table)."""
+    if options.temporal_smoothing and options.mode == "infer" and not task(options.which_direction).is_colorization:
+        raise UsageError(f"--temporal_smoothing: only applies to colorization models (task lab or rgb, AtoB); "
+                         f"this one is task {options.task} {options.which_direction}, whose video is "
+                         "translated frame by frame")
+
+
+# --task's table, for Options.validate: the same dict as TASKS
+TASK_TABLE = Registry("task", flag="task", check=_check_task, entries=TASKS)
 
 # [H, W, Ci] network inputs at the photo's size -> [h, w, Co] network outputs at the
 # generator's working size (export decides that size: crop_size x crop_size by default).

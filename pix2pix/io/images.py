@@ -296,13 +296,12 @@ def encode_image(image, image_format="png", quality=DEFAULT_JPEG_QUALITY):
     return encoded.tobytes()
 
 
-# The project's one atomic writer (pix2pix/fileio.py): a temporary file beside the target,
+# The project's one atomic writer (pix2pix/io/files.py): a temporary file beside the target,
 # fsynced, renamed over it; unfinished temporaries are removed by the workers' signal handler.
 remove_unfinished_temporaries = fileio.remove_unfinished_temporaries
-write_bytes_atomically = fileio.atomic_write_bytes
 copy_file_atomically = fileio.atomic_copy
 
 
 def write_image(path, image, quality=DEFAULT_JPEG_QUALITY):
     """Atomically write an RGB uint8 image; PNG or JPEG chosen by the extension."""
-    write_bytes_atomically(path, encode_image(image, output_format(path), quality))
+    fileio.atomic_write_bytes(path, encode_image(image, output_format(path), quality))

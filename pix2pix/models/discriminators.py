@@ -13,7 +13,7 @@ from pix2pix.errors import UsageError
 from pix2pix.models import kernels
 from pix2pix.models.generators import weights_init
 from pix2pix.models.norms import normalise
-from pix2pix.models.registry import Registry
+from pix2pix.options.registry import Registry
 
 def _check_discriminator(options, discriminator):
     """--n_layers_D only where it means something; a crop the discriminator's map does not vanish at."""

@@ -1,4 +1,5 @@
-"""The generators, as layer tables (docs/reference.md#generator, docs/reference.md#opt-in-models): --netG unet | encoder_decoder | resnet_9blocks | resnet_6blocks.
+"""The generators, as layer tables (docs/reference.md#generator, docs/reference.md#opt-in-models):
+--netG unet | encoder_decoder | resnet_9blocks | resnet_6blocks | unet_pytorch (its layers in unet_pytorch.py).
 
 Every generator maps [N, H, W, input_channels] in [-1, 1] to [N, H, W, output_channels] in
 [-1, 1] (tanh) for H and W multiples of its `side_multiple`. Call it with training=True for
@@ -8,15 +9,15 @@ Layer names follow the reference's variable scopes (`encoder_K_conv`, `decoder_K
 so a TF1 checkpoint maps onto the U-Net one to one.
 """
 
-import math
-
 import keras
 import tensorflow as tf
 
 from pix2pix.errors import UsageError
 from pix2pix.models import kernels
+from pix2pix.models.generator_parts import encoder_channels, tanh_output, unet_depth, weights_init
 from pix2pix.models.norms import normalise
-from pix2pix.models.registry import Registry
+from pix2pix.models.unet_pytorch import build_unet_pytorch
+from pix2pix.options.registry import Registry
 
 def _check_generator(options, generator):
     """--crop_size and --render_size must be multiples of what the generator's sides divide by."""
@@ -32,20 +33,7 @@ def _check_generator(options, generator):
 GENERATORS = Registry("generator", flag="netG", check=_check_generator)
 
 
-def weights_init():
-    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
-
-
-def _tanh_output(x):
-    return keras.layers.Activation("tanh", name="decoder_1_tanh", dtype="float32")(x)
-
-
 # ----------------------------------------------------------------------------- U-Net
-def encoder_channels(ngf, depth):
-    """Output channels of encoder_1..encoder_depth: ngf, 2ngf, 4ngf, then 8ngf."""
-    return [ngf * min(2 ** i, 8) for i in range(depth)]
-
-
 def _down(filters, separable, name):
     """4x4 stride-2 'same' convolution: [N, H, W, C] -> [N, H/2, W/2, filters]."""
     if separable:
@@ -113,12 +101,7 @@ def build_unet(input_channels=3, output_channels=3, ngf=64, separable_conv=False
         x = keras.layers.Concatenate(name="decoder_1_concat")([x, encoded[0]])
     x = keras.layers.ReLU(name="decoder_1_relu")(x)
     x = _up(x, output_channels, separable_conv, "decoder_1_deconv")
-    return keras.Model(inputs, _tanh_output(x), name="generator")
-
-
-def unet_depth(options) -> int:
-    """U-Net levels: 8 at 256 (the reference's unet_256), 7 at 128, 9 at 512."""
-    return int(round(math.log2(options.crop_size)))
+    return keras.Model(inputs, tanh_output(x), name="generator")
 
 
 def _unet_multiple(options):
@@ -217,7 +200,7 @@ def build_resnet(input_channels=3, output_channels=3, ngf=64, blocks=9, norm="ba
     x = upsample(x, ngf, norm, use_bias, "up_2")
     x = ReflectionPadding2D(3, name="head_pad")(x)
     x = _conv(x, output_channels, 7, 1, True, "head_conv")
-    return keras.Model(inputs, _tanh_output(x), name="generator")
+    return keras.Model(inputs, tanh_output(x), name="generator")
 
 
 def _resnet(blocks):
@@ -232,4 +215,9 @@ GENERATORS.register("resnet_9blocks", side_multiple=lambda options: 4)(_resnet(9
 GENERATORS.register("resnet_6blocks", side_multiple=lambda options: 4)(_resnet(6))
 
 
-from pix2pix.models import unet_pytorch  # noqa: E402,F401  (registers --netG unet_pytorch)
+
+@GENERATORS.register("unet_pytorch", side_multiple=_unet_multiple)
+def unet_pytorch(input_channels, output_channels, options):
+    """The PyTorch pix2pix's unet_256 (depth 8 at --crop_size 256; unet_128 at 128): unet_pytorch.py."""
+    return build_unet_pytorch(input_channels, output_channels, options.ngf, unet_depth(options),
+                              options.norm, not options.no_dropout, options.bn_statistics)

@@ -15,19 +15,13 @@ probability) nor the gradient anywhere the original's is finite.
 
 import tensorflow as tf
 
-from pix2pix.errors import UsageError
-from pix2pix.models.registry import Registry
+from pix2pix.options.registry import Registry
 
 EPS = 1e-12
 GP_WEIGHT = 10.0  # WGAN-GP's penalty weight (Gulrajani et al.; the PyTorch pix2pix's)
 
-def _check_gan_loss(options, gan_loss):
-    if options.gan_mode == "wgangp" and options.gan_weight == 0:
-        raise UsageError("--gan_weight: is 0, so --gan_mode wgangp would train its critic for nothing; "
-                           "use --gan_mode vanilla (or a gan_weight > 0)")
-
-
-GAN_LOSSES = Registry("GAN loss", flag="gan_mode", check=_check_gan_loss)
+# (--gan_mode wgangp with --gan_weight 0 is refused by options/record.py's check_combinations.)
+GAN_LOSSES = Registry("GAN loss", flag="gan_mode")
 
 
 def _log_one_minus(p):

@@ -19,8 +19,6 @@ from pix2pix.data.tasks import task_for
 from pix2pix.models import kernels, norms
 from pix2pix.models.discriminators import DISCRIMINATORS, build_patch_discriminator
 from pix2pix.models.generators import GENERATORS, ReflectionPadding2D, build_unet
-from pix2pix.models.losses import GAN_LOSSES
-from pix2pix.models.schedules import SCHEDULES
 
 
 def build_generator(input_channels=3, output_channels=3, ngf=64, separable_conv=False, depth=8):
@@ -39,12 +37,6 @@ def build_discriminator(input_channels=3, target_channels=3, ndf=64, n_layers=3)
     [N, H', W', 1] probabilities in (0, 1); 256x256 -> 30x30.
     """
     return build_patch_discriminator(input_channels, target_channels, ndf, n_layers)
-
-
-def validate_model_options(options) -> None:
-    """Each registry checks its own flag (--netG, --netD, --gan_mode, --norm, --lr_policy)."""
-    for registry in (GENERATORS, DISCRIMINATORS, GAN_LOSSES, norms.NORMS, SCHEDULES):
-        registry.validate(options)
 
 
 def define_generator(options):

@@ -17,7 +17,7 @@ import threading
 import keras
 import tensorflow as tf
 
-from pix2pix.models.registry import Registry
+from pix2pix.options.registry import Registry
 
 EPSILON = 1e-5
 MOMENTUM = 0.1  # PyTorch's: running <- (1 - 0.1) running + 0.1 batch

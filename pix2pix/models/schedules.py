@@ -12,23 +12,9 @@ run continues the schedule where it stopped.
 
 import math
 
-from pix2pix.errors import UsageError
-from pix2pix.models.registry import Registry
+from pix2pix.options.registry import Registry
 
-def _check_schedule(options, policy):
-    """A decaying policy needs the run's length; --lr_decay_iters belongs to --lr_policy step alone."""
-    if options.mode == "train" and options.lr_policy != "constant":
-        if options.max_steps is None and options.max_epochs is None:
-            raise UsageError(f"--lr_policy: {options.lr_policy} needs the run's length: give --max_steps "
-                               "or --max_epochs")
-    if options.lr_policy == "step" and not (options.lr_decay_iters or 0) >= 1:
-        raise UsageError(f"--lr_decay_iters: is required (>= 1, in steps) with --lr_policy step, "
-                           f"got {options.lr_decay_iters}")
-    if options.lr_decay_iters is not None and options.lr_policy != "step":
-        raise UsageError(f"--lr_decay_iters: only applies to --lr_policy step, not {options.lr_policy}")
-
-
-SCHEDULES = Registry("learning-rate policy", flag="lr_policy", check=_check_schedule)
+SCHEDULES = Registry("learning-rate policy", flag="lr_policy")
 
 
 @SCHEDULES.register("constant")

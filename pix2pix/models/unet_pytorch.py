@@ -1,5 +1,6 @@
-"""The PyTorch pix2pix's U-Net (its `UnetGenerator`), opt-in as --netG unet_pytorch, so the
-generators that repository publishes (torch.save of this network's state_dict) run here.
+"""The PyTorch pix2pix's U-Net (its `UnetGenerator`), opt-in as --netG unet_pytorch (registered
+in generators.py), so the generators that repository publishes (torch.save of this network's
+state_dict) run here.
 
 Layer for layer the TF1 U-Net of generators.py, with that repository's differences:
 
@@ -21,7 +22,7 @@ the convolutions are kernels.py's usual ones. Layer names are the TF1 U-Net's.
 import keras
 
 from pix2pix.models import kernels
-from pix2pix.models.generators import GENERATORS, encoder_channels, unet_depth, weights_init
+from pix2pix.models.generator_parts import encoder_channels, weights_init
 from pix2pix.models.norms import BatchStatsNorm, normalise
 
 
@@ -80,9 +81,3 @@ def build_unet_pytorch(input_channels=3, output_channels=3, ngf=64, depth=8, nor
     outputs = keras.layers.Activation("tanh", name="decoder_1_tanh", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="generator")
 
-
-@GENERATORS.register("unet_pytorch", side_multiple=lambda options: 2 ** unet_depth(options))
-def unet_pytorch(input_channels, output_channels, options):
-    """The PyTorch pix2pix's unet_256 (depth 8 at --crop_size 256; unet_128 at 128)."""
-    return build_unet_pytorch(input_channels, output_channels, options.ngf, unet_depth(options),
-                              options.norm, not options.no_dropout, options.bn_statistics)

@@ -22,9 +22,8 @@ import numpy as np
 from pix2pix.errors import Pix2PixError
 from pix2pix.io.pict import is_pict_file, read_pict
 from pix2pix.models.pix2pix_model import Pix2Pix
-from pix2pix.modes.import_pytorch import set_from_file
-from pix2pix.modes.importing import (check_imported_channels, describe_tf1_model, prepare_import_options,
-                                     tf1_names, write_checkpoint)
+from pix2pix.modes.import_base import check_imported_channels, prepare_import_options, set_from_file, write_checkpoint
+from pix2pix.modes.import_tf1 import describe_tf1_model, tf1_names
 from pix2pix.modes.preparation import flags_given
 from pix2pix.options.record import Options
 from pix2pix.options.stored import OPTIONS_FILE

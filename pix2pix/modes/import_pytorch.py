@@ -31,7 +31,7 @@ from pix2pix.errors import Pix2PixError
 from pix2pix.io.torch_pickle import read_state_dict
 from pix2pix.models import pytorch_weights
 from pix2pix.models.pix2pix_model import Pix2Pix
-from pix2pix.modes.importing import check_imported_channels, write_checkpoint
+from pix2pix.modes.import_base import check_imported_channels, set_from_file, write_checkpoint
 from pix2pix.modes.preparation import flags_given, prepare
 from pix2pix.options.record import Options
 from pix2pix.options.stored import OPTIONS_FILE
@@ -53,15 +53,6 @@ def discriminator_file(generator_path: str):
         return None
     path = os.path.join(os.path.dirname(generator_path), f"{match.group(1)}net_D{match.group(2)}")
     return path if os.path.isfile(path) else None
-
-
-def set_from_file(options, given, source, **values) -> Options:
-    """OPTIONS with VALUES (what SOURCE holds); a flag the user gave with another value is an error."""
-    for name, value in values.items():
-        if name in given and getattr(options, name) != value:
-            raise Pix2PixError(f"--{name}: {source} holds a network with {name}={value}, "
-                               f"not {getattr(options, name)}")
-    return dataclasses.replace(options, **values)
 
 
 def model_options(options: Options, given, generator, generator_path, discriminator=None,
@@ -119,7 +110,3 @@ def import_pytorch(options: Options, explicit=None) -> str:
           f"wrote {prefix} and {os.path.join(options.output_dir, OPTIONS_FILE)}", flush=True)
     return prefix
 
-
-def run(options: Options, explicit=None) -> int:
-    import_pytorch(options, explicit)
-    return 0

@@ -30,7 +30,7 @@ from pix2pix.inference.translator import SERVING_SIGNATURE, load_translator
 from pix2pix.io.files import atomic_write_bytes
 from pix2pix.io.progress import ProgressBar
 from pix2pix.modes.preparation import prepare
-from pix2pix.options.record import Options
+from pix2pix.options.record import Options, check_values
 from pix2pix.options.stored import is_saved_model, save_options
 from pix2pix.reporting.pictures import file_stem, write_index
 from pix2pix.inference import video
@@ -199,8 +199,7 @@ def infer_mode(options: Options, explicit_flag_names=None) -> List[InferredImage
     EXPLICIT_FLAG_NAMES: the flags given on the command line (to tell a --deterministic or
     --output_filetype asked of a SavedModel from the defaults); None if unknown.
     """
-    if options.batch_size < 1:
-        raise Pix2PixError(f"--batch_size: must be >= 1, got {options.batch_size}")
+    check_values(options)  # the Python API's options, before the model's are read (the CLI checked them)
     if not options.output_dir:
         raise Pix2PixError("--output_dir: is required")
     paths, videos = list_inputs(options.input_dir)

@@ -15,19 +15,27 @@ that differs from its default counts as set (flags_given). Then, by mode:
 - import: model options from the TF1 directory's options.json if it has one; float32;
 - score: --input_dir and --target_dir must be folders.
 A model option set explicitly to another value than stored is an error. The result is
-validated: the record's own checks, then each registry's (models) and the task's (data).
+validated by Options.validate: the record's own checks, then every name table's (NAME_TABLES).
 """
 
 import dataclasses
 import os
 import random
 
-from pix2pix.data.tasks import TASKS, task_for
-from pix2pix.errors import Pix2PixError, UsageError
-from pix2pix.models.networks import validate_model_options
+from pix2pix.data.tasks import TASK_TABLE
+from pix2pix.errors import Pix2PixError
+from pix2pix.models.discriminators import DISCRIMINATORS
+from pix2pix.models.generators import GENERATORS
+from pix2pix.models.losses import GAN_LOSSES
+from pix2pix.models.norms import NORMS
+from pix2pix.models.schedules import SCHEDULES
 from pix2pix.options.record import Options
 from pix2pix.options.stored import (EXPORT_OPTIONS, OPTIONS_FILE, follow_training_preprocess, is_saved_model,
                                     merge_stored_options, read_options_file, schedule_changes)
+
+# The name tables Options.validate checks (options/registry.py), each loaded by its module: imported
+# here so the options of every mode meet all of them.
+NAME_TABLES = (TASK_TABLE, GENERATORS, DISCRIMINATORS, GAN_LOSSES, NORMS, SCHEDULES)
 
 # What --checkpoint must be, by mode, for the "is required" error.
 _CHECKPOINT_NEEDS = {
@@ -48,16 +56,8 @@ def flags_given(options: Options, explicit=None) -> frozenset:
 
 
 def validate(options: Options) -> Options:
-    """Every check: the record's, the task's, each model registry's; returns OPTIONS."""
-    options.validate()
-    if options.task not in TASKS:
-        raise UsageError(f"--task: must be one of {', '.join(TASKS)}, got {options.task!r}")
-    validate_model_options(options)
-    if options.temporal_smoothing and options.mode == "infer" and not task_for(options).is_colorization:
-        raise UsageError(f"--temporal_smoothing: only applies to colorization models (task lab or rgb, AtoB); "
-                           f"this one is task {options.task} {options.which_direction}, whose video is "
-                           "translated frame by frame")
-    return options
+    """OPTIONS checked, every name table loaded (Options.validate); returns them with the task aliases resolved."""
+    return options.validate()
 
 
 def _check_score_folders(options: Options) -> None:

@@ -14,8 +14,8 @@ The kinds, by what they hold:
 
 import os
 
-from pix2pix.options.stored import OPTIONS_FILE, SAVED_MODEL_FILE
-
+OPTIONS_FILE = "options.json"  # a training directory's options (stored.py writes and reads it)
+SAVED_MODEL_FILE = "saved_model.pb"  # an export's
 TRAINING_DIRECTORY_MODES = "--mode train (to resume), test, export, infer and serve"
 
 

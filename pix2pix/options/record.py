@@ -2,10 +2,15 @@
 
 The defaults are the TF1 reference's (docs/reference.md#command-line). Each field carries the
 metadata its command-line flag is generated from (commands/flags.py) and `--help` is built from
-(commands/help.py): a help line, the modes that read it, and its choices when they are fixed.
-The command line turns its flags into an `Options` once; everything below the CLI takes this
-record. No TensorFlow and no model code here: the registries (--netG, --netD, --gan_mode,
---norm, --lr_policy, --task) check their own flags when a mode prepares its options.
+(commands/help.py): a help line, the modes that read it, its choices when they are fixed and
+the range of its values (`Bounds`). The command line turns its flags into an `Options` once;
+everything below the CLI takes this record.
+
+Validation is all reached from `Options.validate()`: each value against its field's choices and
+bounds (`check_values`, also what the command line checks before TensorFlow loads), the flags that
+must agree (`check_combinations`), then the name tables of options/registry.py (--task, --netG,
+--netD, --gan_mode, --norm, --lr_policy), each with the checks of the entry chosen. No TensorFlow
+and no model code here: the tables are filled by the modules of data/ and models/ as they load.
 """
 
 import dataclasses
@@ -14,6 +19,7 @@ from typing import Optional
 
 from pix2pix.errors import UsageError
 from pix2pix.io.video_codecs import CODEC_EXTENSIONS
+from pix2pix.options.registry import validate_names
 
 MODES = ("train", "test", "export", "infer", "import", "score", "serve")
 DIRECTIONS = ("AtoB", "BtoA")
@@ -38,10 +44,52 @@ SERVE = ("serve",)
 EVERY = MODES
 
 
-def option(default, help: str, modes=EVERY, choices=None):
-    """A field of Options with the metadata of its flag: HELP, the MODES that read it, CHOICES."""
+@dataclasses.dataclass(frozen=True)
+class Bounds:
+    """The values a numeric option may take: from LOW to HIGH, each end included unless open; SAYS
+    words the range in the error ("--NAME: must be SAYS, got VALUE"). None (an unset optional) passes."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+    says: str = ""
+    power_of_two: bool = False
+
+    def allows(self, value) -> bool:
+        if value is None:
+            return True
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below and (not self.power_of_two or not value & (value - 1))
+
+
+def at_least(low, says=None) -> Bounds:
+    return Bounds(low, says=says or f">= {low}")
+
+
+def above(low, says=None) -> Bounds:
+    return Bounds(low, low_open=True, says=says or f"> {low}")
+
+
+def within(low, high, low_open=False, high_open=False, says=None) -> Bounds:
+    """[LOW, HIGH] by default; an open end is written ( or )."""
+    written = f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    return Bounds(low, high, low_open, high_open, says or written)
+
+
+FINITE = within(-math.inf, math.inf, low_open=True, high_open=True, says="a finite number")
+COUNT = at_least(1)  # a size or a number of things: 1 or more
+FREQUENCY = at_least(0)  # every N steps, 0 = never
+SECONDS = above(0, says="a positive number of seconds")
+
+
+def option(default, help: str, modes=EVERY, choices=None, bounds: Optional[Bounds] = None):
+    """A field of Options with the metadata of its flag: HELP, the MODES that read it, its CHOICES
+    and its BOUNDS (both checked by check_values)."""
     return dataclasses.field(default=default, metadata={"help": help, "modes": tuple(modes),
-                                                        "choices": tuple(choices) if choices else None})
+                                                        "choices": tuple(choices) if choices else None,
+                                                        "bounds": bounds})
 
 
 @dataclasses.dataclass
@@ -63,22 +111,23 @@ class Options:
               "folder of numbered exports); import: the TF1 checkpoint directory, or a PyTorch pix2pix .pth file",
         ("train", "test", "export", "infer", "import", "serve"))
     max_steps: Optional[int] = option(None, "number of training steps (global steps: a resumed run stops there)",
-                                      TRAIN)
-    max_epochs: Optional[int] = option(None, "number of training epochs", TRAIN)
-    summary_freq: int = option(100, "update summaries every summary_freq steps", TRAIN)
-    progress_freq: int = option(50, "display progress every progress_freq steps", TRAIN)
-    trace_freq: int = option(0, "trace execution every trace_freq steps", TRAIN)
-    display_freq: int = option(0, "write current training images every display_freq steps", TRAIN)
-    save_freq: int = option(5000, "save model every save_freq steps, 0 to disable", TRAIN)
+                                      TRAIN, bounds=COUNT)
+    max_epochs: Optional[int] = option(None, "number of training epochs", TRAIN, bounds=COUNT)
+    summary_freq: int = option(100, "update summaries every summary_freq steps", TRAIN, bounds=FREQUENCY)
+    progress_freq: int = option(50, "display progress every progress_freq steps", TRAIN, bounds=FREQUENCY)
+    trace_freq: int = option(0, "trace execution every trace_freq steps", TRAIN, bounds=FREQUENCY)
+    display_freq: int = option(0, "write current training images every display_freq steps", TRAIN, bounds=FREQUENCY)
+    save_freq: int = option(5000, "save model every save_freq steps, 0 to disable", TRAIN, bounds=FREQUENCY)
     separable_conv: bool = option(False, "use separable convolutions in the generator", MODEL)
-    aspect_ratio: float = option(1.0, "aspect ratio of output images (width/height)", ("train", "test"))
+    aspect_ratio: float = option(1.0, "aspect ratio of output images (width/height)", ("train", "test"),
+                                 bounds=above(0))
     lab_colorization: bool = option(False, "split input image into brightness (A) and color (B)", MODEL)
-    batch_size: int = option(1, "number of images in batch", ("train", "test", "infer"))
+    batch_size: int = option(1, "number of images in batch", ("train", "test", "infer"), bounds=COUNT)
     which_direction: str = option("AtoB", "direction", MODEL, choices=DIRECTIONS)
-    ngf: int = option(64, "number of generator filters in first conv layer", MODEL)
-    ndf: int = option(64, "number of discriminator filters in first conv layer", MODEL)
+    ngf: int = option(64, "number of generator filters in first conv layer", MODEL, bounds=COUNT)
+    ndf: int = option(64, "number of discriminator filters in first conv layer", MODEL, bounds=COUNT)
     scale_size: int = option(286, "scale images to this size before cropping to crop_size (--preprocess "
-                                  "scale_width, scale_width_and_crop: the width)", TRAIN + RUNNING)
+                                  "scale_width, scale_width_and_crop: the width)", TRAIN + RUNNING, bounds=COUNT)
     # How a photo becomes a training example; test, export and infer follow the training's
     # (stored.PREPROCESS_AFTER_TRAINING). Shapes that are not crops are reflection-padded (split
     # evenly) up to the multiple the generator needs.
@@ -90,15 +139,17 @@ class Options:
                                                 "infer follow the training's (docs/preprocessing.md)",
                              TRAIN + RUNNING, choices=PREPROCESS_MODES)
     flip: bool = option(True, "flip images horizontally (--noflip or --no_flip to disable)", TRAIN)
-    lr: float = option(0.0002, "initial learning rate for adam", TRAIN)
-    beta1: float = option(0.5, "momentum term of adam", TRAIN)
-    l1_weight: float = option(100.0, "weight on L1 term for generator gradient", TRAIN)
-    gan_weight: float = option(1.0, "weight on GAN term for generator gradient", TRAIN)
+    lr: float = option(0.0002, "initial learning rate for adam", TRAIN, bounds=above(0))
+    beta1: float = option(0.5, "momentum term of adam", TRAIN, bounds=within(0, 1, high_open=True))
+    l1_weight: float = option(100.0, "weight on L1 term for generator gradient", TRAIN, bounds=FINITE)
+    gan_weight: float = option(1.0, "weight on GAN term for generator gradient", TRAIN, bounds=FINITE)
     output_filetype: str = option("png", "export/infer output file type", RENDERING, choices=FILETYPES)
     # Additions (opt-in; the defaults reproduce the reference).
     rgb_colorization: bool = option(False, "single colour photos: grey (luma, 1 channel) in, RGB out", MODEL)
     crop_size: int = option(256, "training/test image size, a power of two >= 32; the U-Net depth follows it "
-                                 "(8 levels at 256, 7 at 128, 9 at 512)", MODEL)
+                                 "(8 levels at 256, 7 at 128, 9 at 512)", MODEL,
+                         bounds=Bounds(32, power_of_two=True, says="a power of two >= 32 (the U-Net halves it down "
+                                                                   "to 1x1 and the PatchGAN needs 32)"))
     deterministic: bool = option(False, "dropout off, so the same input gives the same output", RUNNING)
     # onnx: the SavedModel as always, plus model.onnx in it (inference/onnx_export.py), checked there
     format: str = option("savedmodel", "savedmodel: the SavedModel; onnx: the SavedModel plus model.onnx in it, "
@@ -111,7 +162,7 @@ class Options:
     # (decompression bombs); the same meaning and default as data_prep's --max_pixels.
     max_pixels: int = option(100_000_000, "refuse (naming it) a photo whose header claims more pixels than "
                                           "this (decompression bombs; as data_prep's --max_pixels)",
-                             ("infer", "serve"))
+                             ("infer", "serve"), bounds=COUNT)
     skip_bad_images: bool = option(False, "leave out (and name) images that cannot be decoded instead of "
                                           "stopping", ("train", "test"))
     skip_nonfinite: bool = option(False, "skip a batch whose loss is NaN/inf instead of stopping", TRAIN)
@@ -131,12 +182,12 @@ class Options:
                                 "rgb (= --rgb_colorization), or one registered in pix2pix.data.tasks", MODEL)
     # The model zoo (names as the PyTorch pix2pix's flags); the defaults are the reference's.
     netG: str = option("unet", "generator: unet (the reference's, depth from --crop_size), encoder_decoder "
-                               "(the paper's U-Net without skips), resnet_9blocks, resnet_6blocks, unet_pytorch (the PyTorch "
-                               "pix2pix's U-Net layout, for its imported weights)", MODEL)
+                               "(the paper's U-Net without skips), resnet_9blocks, resnet_6blocks, unet_pytorch "
+                               "(the PyTorch pix2pix's U-Net layout, for its imported weights)", MODEL)
     netD: str = option("basic", "discriminator: basic (70x70 PatchGAN), n_layers (with --n_layers_D), "
                                 "pixel (1x1 PixelGAN)", MODEL)
     n_layers_D: Optional[int] = option(None, "--netD n_layers only: 1 = 16x16 patches, 3 = 70x70, "
-                                             "5 = 286x286 (ImageGAN at 256); default 3", MODEL)
+                                             "5 = 286x286 (ImageGAN at 256); default 3", MODEL, bounds=COUNT)
     condition_GAN: bool = option(True, "the discriminator sees the input beside the target/output "
                                        "(--nocondition_GAN: the image alone, the paper's GAN rows)", MODEL)
     gan_mode: str = option("vanilla", "vanilla (the reference's cross-entropy), lsgan, wgangp", MODEL)
@@ -144,7 +195,7 @@ class Options:
     no_dropout: bool = option(False, "no dropout in the U-Net decoders / ResNet blocks", MODEL)
     lr_policy: str = option("constant", "constant, linear (decay to 0 over the last --n_epochs_decay epochs), "
                                         "step (x0.1 every --lr_decay_iters steps), cosine", TRAIN)
-    n_epochs_decay: int = option(100, "--lr_policy linear: epochs of decay to 0", TRAIN)
+    n_epochs_decay: int = option(100, "--lr_policy linear: epochs of decay to 0", TRAIN, bounds=COUNT)
     lr_decay_iters: Optional[int] = option(None, "--lr_policy step: steps between the x0.1 drops", TRAIN)
     # simultaneous: both gradients from one forward pass (the accepted port); sequential: G's
     # gradient through D after D's update (one more D forward), closer to the TF1 original.
@@ -178,10 +229,12 @@ class Options:
     render_size: int = option(0, "run the generator at the photo's aspect ratio, short side resized to this "
                                  "(long side in proportion, reflection-padded to the multiple the generator "
                                  "needs); 0 = crop_size x crop_size, the reference's square. Fixed into an "
-                                 "export", RENDERING)
+                                 "export", RENDERING,
+                           bounds=at_least(0, says="0 (off: crop_size square) or a positive size"))
     max_render_pixels: int = option(4_194_304, "refuse (naming it) a photo or video that --render_size (or a "
                                                "--preprocess that keeps the photo's shape) would give the generator "
-                                               "more pixels than this (padded height x width; memory)", RENDERING)
+                                               "more pixels than this (padded height x width; memory)", RENDERING,
+                                    bounds=COUNT)
     # h264 (ffmpeg; plays in browsers) is a new default of an output container, allowed since the reference
     # wrote no video; mp4v, the default before, does not play in Chromium.
     video_codec: str = option("h264", "codec of the videos written (h264 through ffmpeg, the others OpenCV's "
@@ -190,47 +243,42 @@ class Options:
         choices=CODEC_EXTENSIONS)
     temporal_smoothing: float = option(0.0, "colorization videos: smooth the predicted colour over time, "
                                             "s_t = A s_(t-1) + (1 - A) p_t, A in [0, 1); 0 = off. Reset at "
-                                            "scene cuts", ("infer",))
+                                            "scene cuts", ("infer",), bounds=within(0, 1, high_open=True))
     scene_cut: float = option(0.25, "videos: a grey-histogram change between frames (half the L1 distance of "
                                     "the normalised 64-bin histograms, 0..1) above this is a scene cut",
-                              ("infer",))
+                              ("infer",), bounds=within(0, 1, low_open=True))
     # serve (pix2pix/serving): where to listen, the model's name in URLs, and the request limits
     host: str = option("127.0.0.1", "address to listen on (0.0.0.0: every interface, with a warning)", SERVE)
-    port: int = option(8501, "TCP port (TF Serving's REST port; 0: any free port)", SERVE)
+    port: int = option(8501, "TCP port (TF Serving's REST port; 0: any free port)", SERVE,
+                       bounds=within(0, 65535, says="in 0..65535 (0: any free port)"))
     model_name: Optional[str] = option(None, "the model's name in /v1/models/NAME (default: --checkpoint's "
                                              "directory name)", SERVE)
     drawing: str = option("auto", "the page's drawing canvas: sketch (black pen on white, for edges -> photo "
                                   "models), labels (the facade label colours), off; auto: labels when the "
                                   "model's name mentions facade or label, sketch when it mentions edge, sketch "
                                   "or draw, off otherwise", SERVE, choices=("auto", "sketch", "labels", "off"))
-    max_request_mb: int = option(32, "larger request bodies are refused (413)", SERVE)
+    max_request_mb: int = option(32, "larger request bodies are refused (413)", SERVE, bounds=COUNT)
     max_queue: int = option(16, "requests that may wait for the one model worker; more are refused (503)",
-                            SERVE)
+                            SERVE, bounds=at_least(0))
     # slow clients (docs/security.md): a slow client holds a connection, never a place in the queue
     header_timeout: float = option(10.0, "seconds a client may take to send a request's line and headers",
-                                   SERVE)
-    body_timeout: float = option(10.0, "seconds a client may take to send a request's body (408 after)", SERVE)
+                                   SERVE, bounds=SECONDS)
+    body_timeout: float = option(10.0, "seconds a client may take to send a request's body (408 after)", SERVE,
+                                 bounds=SECONDS)
     shutdown_timeout: float = option(30.0, "on SIGTERM, seconds the requests in flight may take before what "
-                                           "is left is closed and the server exits 0", SERVE)
+                                           "is left is closed and the server exits 0", SERVE, bounds=SECONDS)
     # DNS rebinding: a web page elsewhere cannot reach the server by pointing its own name at 127.0.0.1
     allowed_hosts: str = option("", "comma-separated Host names answered besides localhost, 127.0.0.1, ::1 "
                                     "and --host ('*': any)", SERVE)
 
-    def __post_init__(self):
-        if self.task == "pairs":
-            if self.lab_colorization and not self.rgb_colorization:
-                self.task = "lab"
-            elif self.rgb_colorization and not self.lab_colorization:
-                self.task = "rgb"
-        elif self.task == "lab":
-            self.lab_colorization = True
-        elif self.task == "rgb":
-            self.rgb_colorization = True
-
     def validate(self) -> "Options":
-        """Raise Pix2PixError naming the flag if a value is out of range (see check_options)."""
-        check_options(self)
-        return self
+        """These options with --lab_colorization / --rgb_colorization spelled as --task (with_task_aliases),
+        checked: each value on its own, the flags that must agree, and the name tables (options/registry.py).
+        Raises UsageError naming the flag."""
+        options = with_task_aliases(self)
+        check_options(options)
+        validate_names(options)
+        return options
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -239,6 +287,17 @@ class Options:
 def fields():
     """The dataclass fields of Options, each with its flag metadata."""
     return dataclasses.fields(Options)
+
+
+def with_task_aliases(options: Options) -> Options:
+    """OPTIONS with --task and the reference's way to say it agreeing: --lab_colorization (alone) means
+    task lab, --rgb_colorization task rgb, and tasks lab and rgb set their flag (options.json keeps
+    lab_colorization for the reference's readers). A copy: the record itself never changes."""
+    task, lab, rgb = options.task, options.lab_colorization, options.rgb_colorization
+    if task == "pairs" and lab != rgb:
+        task = "lab" if lab else "rgb"
+    return dataclasses.replace(options, task=task, lab_colorization=lab or task == "lab",
+                               rgb_colorization=rgb or task == "rgb")
 
 
 # ------------------------------------------------------------------------------ validation
@@ -271,19 +330,15 @@ def check_options(options: Options) -> None:
 
 
 def check_values(options: Options) -> None:
-    """Each value on its own: fixed choices and ranges (what the command line checks before
+    """Each value on its own: its field's choices and bounds (what the command line checks before
     TensorFlow loads; combinations wait for the options a checkpoint stores)."""
     for field in fields():
-        choices = field.metadata["choices"]
+        choices, bounds = field.metadata["choices"], field.metadata["bounds"]
         value = getattr(options, field.name)
         if choices and value not in choices:
             _fail(field.name, f"must be one of {', '.join(choices)}, got {value!r}")
-    _check_ranges(options)
-    if options.crop_size < 32 or options.crop_size & (options.crop_size - 1):
-        _fail("crop_size", f"must be a power of two >= 32 (the U-Net halves it down to 1x1 and the "
-                           f"PatchGAN needs 32), got {options.crop_size}")
-    if options.mode == "serve":
-        _check_serve(options)
+        if bounds and not bounds.allows(value):
+            _fail(field.name, f"must be {bounds.says}, got {value}")
 
 
 def check_combinations(options: Options) -> None:
@@ -296,6 +351,10 @@ def check_combinations(options: Options) -> None:
         if getattr(options, flag) and options.task != task:
             _fail("task", f"{options.task} cannot be combined with --{flag} (task {task})")
     _check_preprocess(options)
+    _check_schedule(options)
+    if options.gan_mode == "wgangp" and options.gan_weight == 0:
+        _fail("gan_weight", "is 0, so --gan_mode wgangp would train its critic for nothing; use --gan_mode vanilla "
+                            "(or a gan_weight > 0)")
     check_export_format(options)
 
 
@@ -310,41 +369,12 @@ def _check_preprocess(options: Options) -> None:
                             f"and photos of different shapes cannot share a batch), got {options.batch_size}")
 
 
-def _check_ranges(options: Options) -> None:
-    minimums = {"batch_size": 1, "ngf": 1, "ndf": 1, "scale_size": 1, "max_pixels": 1, "max_render_pixels": 1,
-                "summary_freq": 0, "progress_freq": 0, "trace_freq": 0, "display_freq": 0, "save_freq": 0,
-                "n_epochs_decay": 1, }
-    for name, minimum in minimums.items():
-        if getattr(options, name) < minimum:
-            _fail(name, f"must be >= {minimum}, got {getattr(options, name)}")
-    if options.render_size < 0:
-        _fail("render_size", f"must be 0 (off: crop_size square) or a positive size, got {options.render_size}")
-    for name in ("max_steps", "max_epochs"):
-        value = getattr(options, name)
-        if value is not None and value < 1:
-            _fail(name, f"must be >= 1, got {value}")
-    if not options.lr > 0:
-        _fail("lr", f"must be > 0, got {options.lr}")
-    if not 0 <= options.beta1 < 1:
-        _fail("beta1", f"must be in [0, 1), got {options.beta1}")
-    if not options.aspect_ratio > 0:
-        _fail("aspect_ratio", f"must be > 0, got {options.aspect_ratio}")
-    if not 0 <= options.temporal_smoothing < 1:
-        _fail("temporal_smoothing", f"must be in [0, 1), got {options.temporal_smoothing}")
-    if not 0 < options.scene_cut <= 1:
-        _fail("scene_cut", f"must be in (0, 1], got {options.scene_cut}")
-    for name in ("l1_weight", "gan_weight"):
-        if not math.isfinite(getattr(options, name)):
-            _fail(name, f"must be a finite number, got {getattr(options, name)}")
-
-
-def _check_serve(options: Options) -> None:
-    if not 0 <= options.port <= 65535:
-        _fail("port", f"must be in 0..65535 (0: any free port), got {options.port}")
-    if options.max_request_mb < 1:
-        _fail("max_request_mb", f"must be >= 1, got {options.max_request_mb}")
-    if options.max_queue < 0:
-        _fail("max_queue", f"must be >= 0, got {options.max_queue}")
-    for name in ("header_timeout", "body_timeout", "shutdown_timeout"):
-        if not getattr(options, name) > 0:
-            _fail(name, f"must be a positive number of seconds, got {getattr(options, name)}")
+def _check_schedule(options: Options) -> None:
+    """A decaying policy needs the run's length; --lr_decay_iters belongs to --lr_policy step alone."""
+    if options.mode == "train" and options.lr_policy != "constant":
+        if options.max_steps is None and options.max_epochs is None:
+            _fail("lr_policy", f"{options.lr_policy} needs the run's length: give --max_steps or --max_epochs")
+    if options.lr_policy == "step" and not (options.lr_decay_iters or 0) >= 1:
+        _fail("lr_decay_iters", f"is required (>= 1, in steps) with --lr_policy step, got {options.lr_decay_iters}")
+    if options.lr_decay_iters is not None and options.lr_policy != "step":
+        _fail("lr_decay_iters", f"only applies to --lr_policy step, not {options.lr_policy}")

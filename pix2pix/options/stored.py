@@ -11,11 +11,9 @@ import os
 
 from pix2pix.errors import Pix2PixError, UsageError
 from pix2pix.io.files import atomic_write_text
-from pix2pix.options.record import Options
+from pix2pix.options.checkpoint_dirs import OPTIONS_FILE, SAVED_MODEL_FILE, describe_checkpoint_dir
+from pix2pix.options.record import Options, with_task_aliases
 from pix2pix.options.types import check_stored_types
-
-OPTIONS_FILE = "options.json"
-SAVED_MODEL_FILE = "saved_model.pb"
 
 # Options that define the network's shape and data semantics. Test and export read these
 # back from the checkpoint's options.json (the reference read the first four; the others
@@ -65,7 +63,6 @@ def read_options_file(directory: str) -> dict:
     """The dict stored in DIRECTORY/options.json, with a clear error if absent or broken."""
     path = os.path.join(directory, OPTIONS_FILE)
     if not os.path.isfile(path):
-        from pix2pix.options.checkpoint_dirs import describe_checkpoint_dir  # it reads this module's names
         raise Pix2PixError(f"--checkpoint: {describe_checkpoint_dir(directory)}")
     try:
         with open(path, encoding="utf-8") as f:
@@ -86,8 +83,8 @@ def with_model_options(options: Options, stored: dict) -> Options:
     known = {f.name for f in dataclasses.fields(Options)}
     updates = {k: stored[k] for k in MODEL_OPTIONS if k in stored and k in known}
     if "task" not in stored:  # written before tasks had names: the booleans say which
-        updates["task"] = Options(lab_colorization=bool(stored.get("lab_colorization")),
-                                  rgb_colorization=bool(stored.get("rgb_colorization"))).task
+        updates["task"] = with_task_aliases(Options(lab_colorization=bool(stored.get("lab_colorization")),
+                                                    rgb_colorization=bool(stored.get("rgb_colorization")))).task
     return dataclasses.replace(options, **updates)
 
 
