@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_DIR ?= demo_output
 
-.PHONY: demo test install-demo install-test docker clean
+.PHONY: demo test lint install-demo install-test docker clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ install-demo: $(PY)
 # this took the suite from 11 to 7 minutes; `pytest` alone still runs them one by one.
 test: install-test
 	$(PY) -m pytest -q -n auto --maxprocesses 4
+
+# ruff check with the repository's ruff.toml (ruff comes with the test extra).
+lint: install-test
+	$(PY) -m ruff check .
 
 # The embedded default job: scikit-image's sample photos -> random-crop colorization set, the
 # right 30% of every photo held out for val -> a short Lab colorization training run -> test mode

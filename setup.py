@@ -1,17 +1,27 @@
 """pix2pix for TensorFlow 2: a faithful port of the TF1 pix2pix onto tf.keras, GradientTape and tf.data."""
 
+import re
+
 from setuptools import find_packages, setup
+
+# The version is written once, as pix2pix.__version__ (read here without importing the package).
+with open("pix2pix/__init__.py", encoding="utf-8") as init:
+    VERSION = re.search(r'^__version__ = "([^"]+)"$', init.read(), re.M).group(1)
 
 setup(
     name="pix2pix-tf2",
-    version="0.1.0",
+    version=VERSION,
     description="pix2pix (image-to-image translation with conditional GANs) for TensorFlow 2",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["pix2pix", "pix2pix.*", "data_prep", "data_prep.*"]),
     install_requires=[
-        "tensorflow>=2.16",
+        # Upper bounds: the speed paths use private Keras/TensorFlow fields (pix2pix/models/kernels.py: the
+        # fused Adam reads Keras Adam's slots); tested with TensorFlow 2.21 and Keras 3.15. A newer release
+        # without them is refused in one line naming the installed versions.
+        "tensorflow>=2.16,<2.22",
+        "keras>=3.0,<3.16",
         "tensorboard",
         "numpy",
         "opencv-python",
@@ -32,7 +42,8 @@ setup(
         # tests/test_architecture.py checks the grouping holds.
         # tf2onnx and onnxruntime (the onnx extra), so tests/test_export_onnx.py runs under CI: beside TensorFlow 2.21
         # they add tf2onnx, onnx and onnxruntime and change no installed version (protobuf, numpy, flatbuffers)
-        "test": ["pytest<9.2", "pytest-xdist", "scikit-image", "scipy", "nbclient", "nbformat", "ipykernel",
+        # ruff: `ruff check .` with the repository's ruff.toml
+        "test": ["pytest<9.2", "pytest-xdist", "ruff", "scikit-image", "scipy", "nbclient", "nbformat", "ipykernel",
                  "starlette>=0.37", "uvicorn>=0.29", "selenium>=4.10", "tf2onnx>=1.17", "onnxruntime>=1.31"],
         "serve": ["starlette>=0.37", "uvicorn>=0.29"],
         "demo": ["scikit-image"],

@@ -40,7 +40,6 @@ import urllib.error
 import urllib.request
 import zlib
 
-from pix2pix.io import images as image_io
 from data_prep.report import Reporter, Summary, UsageError
 from pix2pix.io import files as fileio
 

@@ -5,7 +5,7 @@ import sys
 import time
 from typing import Optional
 
-PROGRAM = "data_prep"
+PROGRAM = "pix2pix-prep"  # the command, as its messages name it
 
 # No progress output at all for runs shorter than this: quick runs stay quiet.
 PROGRESS_DELAY_SECONDS = 1.0

@@ -186,7 +186,8 @@ def process_directory(operation, input_dir, output_dir, options=None, workers=1,
     if operation not in COLOUR_FILTERED_OPERATIONS:
         for flag in ("min_colourfulness", "min_hue_spread"):
             if getattr(options, flag) is not None:
-                raise UsageError("--%s only applies to --operation %s" % (flag, " and ".join(COLOUR_FILTERED_OPERATIONS)))
+                raise UsageError("--%s only applies to --operation %s"
+                                 % (flag, " and ".join(COLOUR_FILTERED_OPERATIONS)))
     check_directories(operation, input_dir, output_dir, options)
     workers = resolve_workers(workers)
     reporter = reporter or Reporter()

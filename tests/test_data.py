@@ -26,7 +26,8 @@ def test_numeric_names_sort_by_value_others_by_name(tmp_path):
         write_image(tmp_path / f"{name}.png", image)
     assert [p.split("/")[-1] for p in list_image_files(str(tmp_path))] == ["1.png", "2.png", "10.png", "33.png"]
     write_image(tmp_path / "b.png", image)
-    assert [p.split("/")[-1] for p in list_image_files(str(tmp_path))] == ["1.png", "10.png", "2.png", "33.png", "b.png"]
+    names = [p.split("/")[-1] for p in list_image_files(str(tmp_path))]
+    assert names == ["1.png", "10.png", "2.png", "33.png", "b.png"]
 
 
 def test_jpg_files_win_over_png(tmp_path):
@@ -52,9 +53,11 @@ def test_direction_picks_the_half(tmp_path, direction):
     a_mean = batch["inputs"][0].mean(axis=(0, 1))
     b_mean = batch["targets"][0].mean(axis=(0, 1))
     if direction == "AtoB":
-        np.testing.assert_allclose(a_mean, [1, -1, -1]); np.testing.assert_allclose(b_mean, [-1, -1, 1])
+        np.testing.assert_allclose(a_mean, [1, -1, -1])
+        np.testing.assert_allclose(b_mean, [-1, -1, 1])
     else:
-        np.testing.assert_allclose(a_mean, [-1, -1, 1]); np.testing.assert_allclose(b_mean, [1, -1, -1])
+        np.testing.assert_allclose(a_mean, [-1, -1, 1])
+        np.testing.assert_allclose(b_mean, [1, -1, -1])
 
 
 def test_jitter_is_identical_for_inputs_and_targets(tmp_path):

@@ -70,7 +70,7 @@ def run_download(datasets, url, *more, check=False):
 
 
 def error_lines(result):
-    return [line for line in result.stderr.splitlines() if line.startswith("data_prep: error:")]
+    return [line for line in result.stderr.splitlines() if line.startswith("pix2pix-prep: error:")]
 
 
 def assert_dataset_extracted(datasets, files, archive):
@@ -95,7 +95,7 @@ def test_download_extracts_the_splits_and_records_the_source(tmp_path):
     datasets = tmp_path / "datasets"
     with ArchiveServer({"/facades.tar.gz": archive}) as server:
         result = run_download(datasets, server.url("/facades.tar.gz"), check=True)
-    assert "data_prep: download: downloaded 1 (4 files), skipped 0, failed 0" in result.stdout
+    assert "pix2pix-prep: download: downloaded 1 (4 files), skipped 0, failed 0" in result.stdout
     source = assert_dataset_extracted(datasets, files, archive)
     assert source["url"] == server.url("/facades.tar.gz")
     assert "facades: 4 files (train 3, val 1) in %s" % (datasets / "facades") in result.stderr
@@ -110,7 +110,7 @@ def test_a_dropped_connection_is_resumed_with_a_range_request(tmp_path):
         url = server.url("/facades.tar.gz")
         first = run_download(datasets, url)
         assert first.returncode == 1 and "Traceback" not in first.stderr
-        assert error_lines(first) == ["data_prep: error: download of %s stopped after %d of %d bytes (the connection "
+        assert error_lines(first) == ["pix2pix-prep: error: download of %s stopped after %d of %d bytes (the connection "
                                       "closed early); run the same command again to resume"
                                       % (url, len(archive) // 2, len(archive))]
         assert os.listdir(datasets) == ["facades.tar.gz.part"]  # nothing but the resumable .part
@@ -141,7 +141,7 @@ def test_ctrl_c_keeps_the_part_and_the_next_run_resumes(tmp_path):
         assert process.returncode == 130, stderr
         assert "stopped: %s keeps the %d bytes received; run the same command again to resume" % (
             part, len(archive) // 2) in stderr
-        assert "data_prep: interrupted" in stderr and "Traceback" not in stderr
+        assert "pix2pix-prep: interrupted" in stderr and "Traceback" not in stderr
         assert os.listdir(datasets) == ["facades.tar.gz.part"]
         run_download(datasets, url, check=True)
     assert server.requests[-1] == ("/facades.tar.gz", "bytes=%d-" % (len(archive) // 2))
@@ -220,7 +220,7 @@ def test_a_malicious_archive_is_refused_by_name_and_nothing_is_written(tmp_path)
     lines = error_lines(result)
     assert len(lines) == 1, result.stderr
     line = lines[0]
-    assert line.startswith("data_prep: error: refused the archive from %s: 7 unsafe members: " % url)
+    assert line.startswith("pix2pix-prep: error: refused the archive from %s: 7 unsafe members: " % url)
     for words in ("../evil ('..' in the path)", "%s (absolute path)" % absolute_target,
                   "facades/etc (symlink to /etc, outside the folder)",
                   "facades/train/up (symlink to ../../../outside leaves the folder)"):
@@ -258,7 +258,7 @@ def test_http_404_and_an_unreachable_server_give_one_line_and_leave_nothing(tmp_
         url = server.url("/facades.tar.gz")
         result = run_download(datasets, url)
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == ["data_prep: error: cannot download %s: HTTP 404 Not Found" % url]
+    assert result.stderr.strip().splitlines() == ["pix2pix-prep: error: cannot download %s: HTTP 404 Not Found" % url]
     assert not datasets.exists()
 
     with socket.socket() as probe:  # a port nobody listens on
@@ -267,7 +267,7 @@ def test_http_404_and_an_unreachable_server_give_one_line_and_leave_nothing(tmp_
     url = "http://127.0.0.1:%d/facades.tar.gz" % port
     result = run_download(datasets, url)
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == ["data_prep: error: cannot download %s: Connection refused" % url]
+    assert result.stderr.strip().splitlines() == ["pix2pix-prep: error: cannot download %s: Connection refused" % url]
     assert not datasets.exists()
 
 
@@ -305,9 +305,9 @@ def test_download_flags_are_checked(tmp_path):
 # --- hardening: top-level links, caps, pinned sha256 -----------------------------------------------
 
 def assert_refused(result, line):
-    """Exit status 1, no traceback, and LINE (after "data_prep: error: ") as the only error line."""
+    """Exit status 1, no traceback, and LINE (after "pix2pix-prep: error: ") as the only error line."""
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert error_lines(result) == ["data_prep: error: " + line], result.stderr
+    assert error_lines(result) == ["pix2pix-prep: error: " + line], result.stderr
 
 
 def test_an_archive_whose_top_level_entry_is_a_link_is_refused_and_nothing_is_touched(tmp_path):
@@ -354,7 +354,7 @@ def test_an_endless_body_stops_at_the_download_cap(tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     lines = error_lines(result)
     assert len(lines) == 1 and lines[0].startswith(
-        "data_prep: error: the archive from %s is larger than --max_download_mb 1 (" % url), result.stderr
+        "pix2pix-prep: error: the archive from %s is larger than --max_download_mb 1 (" % url), result.stderr
     assert os.listdir(datasets) == []  # the .part went too
 
 

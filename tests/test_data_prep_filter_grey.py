@@ -19,7 +19,7 @@ from pix2pix.io import images as image_io
 skimage_data = pytest.importorskip("skimage.data")
 
 SEPIA_MATRIX = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]])
-LEFT_OUT_LINE = re.compile(r"^data_prep: left out (\S+): (grey|toned): (.*)$")
+LEFT_OUT_LINE = re.compile(r"^pix2pix-prep: left out (\S+): (grey|toned): (.*)$")
 
 
 def small(image, width=120):
@@ -61,7 +61,7 @@ def test_filter_grey_copies_colour_photos_and_names_the_grey_and_toned_ones(phot
     out = tmp_path / "out"
     result = run_cli("--operation", "filter_grey", "--input_dir", photos, "--output_dir", out, module="data_prep")
     assert "Traceback" not in result.stderr
-    assert "data_prep: filter_grey: copied 1, skipped 0, failed 0, left out 2" in result.stdout
+    assert "pix2pix-prep: filter_grey: copied 1, skipped 0, failed 0, left out 2" in result.stdout
     assert sorted(os.listdir(out)) == ["colour.png"]
     assert (out / "colour.png").read_bytes() == (photos / "colour.png").read_bytes()  # a copy, not a re-encode
 
@@ -102,7 +102,7 @@ def test_colorize_with_the_flags_leaves_out_grey_and_toned_photos(photos, tmp_pa
     result = run_cli("--operation", "colorize", "--input_dir", photos, "--output_dir", out, "--size", 32,
                      "--min_colourfulness", colour_filter.DEFAULT_MIN_COLOURFULNESS,
                      "--min_hue_spread", colour_filter.DEFAULT_MIN_HUE_SPREAD, module="data_prep")
-    assert "data_prep: colorize: written 1, skipped 0, failed 0, left out 2" in result.stdout
+    assert "pix2pix-prep: colorize: written 1, skipped 0, failed 0, left out 2" in result.stdout
     assert sorted(os.listdir(out)) == ["colour.png"]
     assert sorted(left_out_lines(result.stderr)) == ["grey.png", "sepia.jpg"]
 
@@ -111,7 +111,7 @@ def test_colorize_without_the_flags_is_unchanged(photos, tmp_path):
     out = tmp_path / "pairs"
     result = run_cli("--operation", "colorize", "--input_dir", photos, "--output_dir", out, "--size", 32,
                      module="data_prep")
-    assert re.match(r"^data_prep: colorize: written 3, skipped 0, failed 0 \(\d+\.\d s\)$", result.stdout.strip())
+    assert re.match(r"^pix2pix-prep: colorize: written 3, skipped 0, failed 0 \(\d+\.\d s\)$", result.stdout.strip())
     assert "left out" not in result.stderr
     assert sorted(os.listdir(out)) == ["colour.png", "grey.png", "sepia.png"]
     for name in ("colour.png", "grey.png", "sepia.jpg"):
@@ -129,7 +129,7 @@ def test_bad_filter_flags_fail_with_one_line(photos, tmp_path, args, words):
     result = run_cli(*args, "--input_dir", photos, "--output_dir", out, module="data_prep", check=False)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("data_prep: error: " + words), result.stderr
+    assert len(lines) == 1 and lines[0].startswith("pix2pix-prep: error: " + words), result.stderr
     assert not out.exists()
 
 

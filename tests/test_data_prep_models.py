@@ -28,7 +28,7 @@ def run_download_model(output_dir, *more, name="facades_label2photo", check=Fals
 
 
 def error_lines(result):
-    return [line for line in result.stderr.splitlines() if line.startswith("data_prep: error:")]
+    return [line for line in result.stderr.splitlines() if line.startswith("pix2pix-prep: error:")]
 
 
 def assert_downloaded(models_dir, data, url):
@@ -48,7 +48,7 @@ def test_a_dropped_download_keeps_nothing_final_and_resumes_with_range(tmp_path)
         first = run_download_model(models_dir, "--url", url)
         assert first.returncode == 1 and "Traceback" not in first.stderr
         [line] = error_lines(first)
-        assert line.startswith("data_prep: error: download of %s stopped after %d of %d bytes ("
+        assert line.startswith("pix2pix-prep: error: download of %s stopped after %d of %d bytes ("
                                % (url, len(data) // 2, len(data)))
         assert line.endswith("run the same command again to resume")
         # the announced size was not reached: only the .part, no NAME.pth
@@ -69,7 +69,7 @@ def test_a_file_that_is_not_a_pytorch_checkpoint_is_refused_and_nothing_is_writt
     with ArchiveServer({PATH: page}) as server:
         result = run_download_model(models_dir, "--url", server.url(PATH))
     assert result.returncode == 1
-    assert error_lines(result) == ["data_prep: error: %s is not a PyTorch checkpoint (it starts with "
+    assert error_lines(result) == ["pix2pix-prep: error: %s is not a PyTorch checkpoint (it starts with "
                                    "b'<!DO'); it was deleted" % server.url(PATH)]
     assert os.listdir(models_dir) == []
 
@@ -99,7 +99,7 @@ def test_a_wrong_sha256_is_refused_and_the_right_one_accepted(tmp_path):
         url = server.url(PATH)
         result = run_download_model(models_dir, "--url", url, "--sha256", wrong)
         assert result.returncode == 1
-        assert error_lines(result) == ["data_prep: error: the file from %s has sha256 %s, expected %s; it was "
+        assert error_lines(result) == ["pix2pix-prep: error: the file from %s has sha256 %s, expected %s; it was "
                                        "deleted" % (url, right, wrong)]
         assert os.listdir(models_dir) == []
         run_download_model(models_dir, "--url", url, "--sha256", right.upper(), check=True)
@@ -109,10 +109,10 @@ def test_a_wrong_sha256_is_refused_and_the_right_one_accepted(tmp_path):
 def test_unknown_name_and_foreign_flags_are_refused_with_nothing_written(tmp_path):
     result = run_download_model(tmp_path / "m", name="horse2zebra")
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert error_lines(result) == ["data_prep: error: --name must be one of facades_label2photo, sat2map, "
+    assert error_lines(result) == ["pix2pix-prep: error: --name must be one of facades_label2photo, sat2map, "
                                    "map2sat, edges2shoes, day2night, got 'horse2zebra'"]
     result = run_download_model(tmp_path / "m", "--dataset", "facades")
-    assert error_lines(result) == ["data_prep: error: --dataset does not apply to --operation download_model"]
+    assert error_lines(result) == ["pix2pix-prep: error: --dataset does not apply to --operation download_model"]
     result = run_cli("--operation", "download_model", "--output_dir", tmp_path / "m", module="data_prep",
                      check=False)
     assert result.returncode == 2 and "--name is required" in result.stderr

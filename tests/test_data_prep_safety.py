@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import assert_clean_failure, bomb_png_bytes, exif_jpeg, palette_png_bytes, read_rgb, run_prep, synthetic_photo, tree_hashes, write_image
+from helpers import (assert_clean_failure, bomb_png_bytes, exif_jpeg, palette_png_bytes, read_rgb, run_prep,
+                     synthetic_photo, tree_hashes, write_image)
 
 GOOD = ("good_a.jpg", "good_b.png", "rgba.png", "deep16.png", "palette.png", "rotated.jpg")
 BAD = {  # file -> words its failure line must contain
@@ -42,7 +43,7 @@ def corpus(tmp_path):
 
 
 def failure_lines(stderr):
-    return [line for line in stderr.splitlines() if line.startswith("data_prep: skipped ")]
+    return [line for line in stderr.splitlines() if line.startswith("pix2pix-prep: skipped ")]
 
 
 def test_bad_files_are_reported_by_name_and_the_rest_is_processed(corpus, tmp_path):

@@ -283,7 +283,7 @@ def test_process_directory_api_returns_a_summary(tmp_path):
                                           data_prep.Options(size=16), reporter=Collect())
     assert (summary.written, summary.skipped, summary.failed) == (1, 0, 1)
     assert messages == summary.failures == [(str(photos / "b.png"), "not a decodable image")]
-    assert summary.line().startswith("data_prep: colorize: written 1, skipped 0, failed 1")
+    assert summary.line().startswith("pix2pix-prep: colorize: written 1, skipped 0, failed 1")
     assert read_rgb(tmp_path / "out" / "a.png", exact=True).shape == (16, 32, 3)
 
 

@@ -123,7 +123,7 @@ def test_data_prep_refuses_every_bomb_by_name(bombs, tmp_path):
     result = run_cli("--operation", "resize", "--size", 16, "--input_dir", folder, "--output_dir", out,
                      "--max_pixels", MAX_PIXELS, module="data_prep", check=False, timeout=300)
     assert result.returncode == 1, result.stdout + result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("data_prep: skipped ")]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("pix2pix-prep: skipped ")]
     assert len(lines) == len(bombs), result.stderr
     for path in folder.iterdir():
         (line,) = [line for line in lines if f"{path}:" in line]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from pix2pix.errors import Pix2PixError
 from pix2pix.models import kernels
 from pix2pix.models.generators import build_unet
 from pix2pix.models.discriminators import build_patch_discriminator
@@ -123,3 +124,15 @@ def test_whole_networks_compute_the_same_with_and_without_the_speed_paths(networ
     scale = max(float(np.abs(g).max()) for g in grads_plain)
     for a, b in zip(grads_fast, grads_plain):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5 * scale)
+
+
+def test_a_missing_private_keras_field_is_one_line_naming_the_installed_versions():
+    """The fused Adam reads Keras Adam's private slots; a Keras without them is said in one line."""
+    optimizer = kernels.FusedAdam()
+    optimizer.build([tf.Variable(tf.zeros([2]))])
+    kernels.require_private_fields(optimizer, kernels.ADAM_PRIVATE_FIELDS, "the fused Adam")  # this Keras has them
+    with pytest.raises(Pix2PixError) as raised:
+        kernels.require_private_fields(optimizer, ("_renamed_momentums",), "the fused Adam speed path")
+    message = str(raised.value)
+    assert "\n" not in message and f"Keras {keras.__version__} (TensorFlow {tf.__version__})" in message
+    assert message.startswith("FusedAdam has no _renamed_momentums") and "PIX2PIX_PLAIN_KERNELS=1" in message

@@ -11,6 +11,7 @@ resolved from the page that holds them.
 """
 
 import ast
+import functools
 import io
 import os
 import re
@@ -79,6 +80,7 @@ def slug(heading):
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
+@functools.lru_cache(maxsize=None)
 def anchors(markdown_path):
     """The anchors of a markdown file's headings (outside code blocks), repeats numbered as GitHub does."""
     found, seen, fenced = set(), {}, False

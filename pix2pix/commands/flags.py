@@ -7,7 +7,6 @@ boolean, so `--noflip` exists anyway; `--no_flip` is what people type) and `--lo
 PyTorch pix2pix's name for `--scale_size` (giving both with different values is an error).
 """
 
-import dataclasses
 import typing
 
 from absl import flags
@@ -64,9 +63,3 @@ def explicit_flags(flag_values=FLAGS) -> set:
     """The fields the user set on the command line (an alias counts for its field)."""
     given = {name for name in flag_values if flag_values[name].present}
     return {ALIASES.get(name, name) for name in given}
-
-
-def field_types():
-    """{field name: its base type}: what a flag's value must parse as."""
-    hints = typing.get_type_hints(Options)
-    return {field.name: _base_type(hints[field.name]) for field in dataclasses.fields(Options)}

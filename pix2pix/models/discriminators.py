@@ -1,4 +1,5 @@
-"""The discriminators, as layer tables (docs/reference.md#discriminator, docs/reference.md#opt-in-models): --netD basic | n_layers | pixel.
+"""The discriminators, as layer tables (docs/reference.md#discriminator, docs/reference.md#opt-in-models):
+--netD basic | n_layers | pixel.
 
 A conditional discriminator (the default) is called as `model([inputs, images])` and sees the
 generator's input beside the target or output on the channel axis; with --nocondition_GAN it

@@ -19,6 +19,7 @@ from pix2pix.models.norms import normalise
 from pix2pix.models.unet_pytorch import build_unet_pytorch
 from pix2pix.options.registry import Registry
 
+
 def _check_generator(options, generator):
     """--crop_size and --render_size must be multiples of what the generator's sides divide by."""
     multiple = generator.side_multiple(options)

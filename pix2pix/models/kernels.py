@@ -24,6 +24,8 @@ import os
 import keras
 import tensorflow as tf
 
+from pix2pix.errors import Pix2PixError
+
 _plain_depth = 0
 
 
@@ -182,6 +184,21 @@ def deconv4x4_up(filters, name, **kwargs):
 
 
 # ------------------------------------------------------------------------------ Adam
+# Keras Adam's private fields the fused update reads: its slots and how a variable finds them.
+ADAM_PRIVATE_FIELDS = ("_get_variable_index", "_momentums", "_velocities")
+
+
+def require_private_fields(instance, names, user: str) -> None:
+    """A one-line Pix2PixError naming the installed Keras and TensorFlow when INSTANCE lacks one of the
+    private fields NAMES that USER relies on (a Keras newer than setup.py's bounds may rename them)."""
+    missing = [name for name in names if not hasattr(instance, name)]
+    if missing:
+        raise Pix2PixError(f"{type(instance).__name__} has no {missing[0]} in Keras {keras.__version__} "
+                           f"(TensorFlow {tf.__version__}), a private field {user} uses (pix2pix/models/kernels.py); "
+                           "install the versions setup.py allows (tensorflow>=2.16,<2.22, keras<3.16) or set "
+                           "PIX2PIX_PLAIN_KERNELS=1 for the plain Keras layers and optimiser")
+
+
 def _resource(variable):
     """The tf.Variable behind a Keras variable (or the variable itself)."""
     return variable.value if isinstance(variable, keras.Variable) else variable
@@ -194,6 +211,10 @@ class FusedAdam(keras.optimizers.Adam):
     var <- var - lr * sqrt(1 - beta2^t) / (1 - beta1^t) * m / (sqrt(v) + epsilon)),
     the same slots and checkpoints as Keras Adam; only the speed differs.
     """
+
+    def build(self, variables):
+        super().build(variables)
+        require_private_fields(self, ADAM_PRIVATE_FIELDS, "the fused Adam speed path")
 
     def update_step(self, gradient, variable, learning_rate):
         if self.amsgrad:

@@ -108,7 +108,7 @@ class InstanceNorm(keras.layers.Layer):
         return (x - mean) * tf.math.rsqrt(variance + EPSILON)
 
 
-@NORMS.register("batch", uses_batch=True)
+@NORMS.register("batch")
 def batch_norm(name):
     running = getattr(_building, "bn_statistics", "batch") == "running"
     return BatchStatsNorm(use_running=running, name=name)
@@ -126,12 +126,12 @@ def building_with(bn_statistics: str):
         _building.bn_statistics = previous
 
 
-@NORMS.register("instance", uses_batch=False)
+@NORMS.register("instance")
 def instance_norm(name):
     return InstanceNorm(name=name)
 
 
-@NORMS.register("none", uses_batch=False)
+@NORMS.register("none")
 def no_norm(name):
     return None
 

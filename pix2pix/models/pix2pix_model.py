@@ -30,14 +30,13 @@ import tensorflow as tf
 from pix2pix.models import kernels
 from pix2pix.models.checkpoints import model_checkpoint
 from pix2pix.models.loss_averages import LossAverages
-from pix2pix.models.losses import BASE_LOSS_NAMES, gan_loss_for, l1_loss, loss_names
+from pix2pix.models.losses import gan_loss_for, l1_loss, loss_names
 from pix2pix.models.networks import can_stack, define_discriminator, define_generator, discriminate, \
     discriminate_real_and_fake
 from pix2pix.models.schedules import learning_rate
-from pix2pix.models.update_orders import UPDATE_ORDERS, set_learning_rate
+from pix2pix.models.update_orders import UPDATE_ORDERS
 from pix2pix.options.record import Options
 
-LOSS_NAMES = BASE_LOSS_NAMES  # the default model's; Pix2Pix.loss_names says a model's own
 # What a step returns with details=True, besides the losses: the first replica's, for summaries.
 DETAIL_KEYS = ("outputs", "predict_real", "predict_fake", "discriminator_gradients", "generator_gradients")
 
@@ -167,10 +166,6 @@ class Pix2Pix:
         del tape
         return self._replica_result((d_loss, g_gan, g_l1, g_loss, extra), d_grads, g_grads,
                                     (outputs, predict_real, predict_fake))
-
-    def _set_learning_rates(self, rate):
-        for optimizer in (self.discriminator_optimizer, self.generator_optimizer):
-            set_learning_rate(optimizer, rate)
 
     def _train_step(self, inputs, targets, details=False, rate=None):
         strategy, order = self.strategy, self.update_order

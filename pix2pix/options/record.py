@@ -7,9 +7,9 @@ the range of its values (`Bounds`). The command line turns its flags into an `Op
 everything below the CLI takes this record.
 
 Validation is all reached from `Options.validate()`: each value against its field's choices and
-bounds (`check_values`, also what the command line checks before TensorFlow loads), the flags that
-must agree (`check_combinations`), then the name tables of options/registry.py (--task, --netG,
---netD, --gan_mode, --norm, --lr_policy), each with the checks of the entry chosen. No TensorFlow
+bounds (`check_values`, also what the command line checks before TensorFlow loads), the name tables
+of options/registry.py (--task, --netG, --netD, --gan_mode, --norm, --lr_policy), each with the
+checks of the entry chosen, then the flags that must agree (`check_combinations`). No TensorFlow
 and no model code here: the tables are filled by the modules of data/ and models/ as they load.
 """
 
@@ -273,11 +273,12 @@ class Options:
 
     def validate(self) -> "Options":
         """These options with --lab_colorization / --rgb_colorization spelled as --task (with_task_aliases),
-        checked: each value on its own, the flags that must agree, and the name tables (options/registry.py).
-        Raises UsageError naming the flag."""
+        checked: each value on its own, the name tables (options/registry.py), then the flags that must
+        agree. Raises UsageError naming the flag."""
         options = with_task_aliases(self)
-        check_options(options)
+        check_values(options)
         validate_names(options)
+        check_combinations(options)
         return options
 
     def to_dict(self) -> dict:
@@ -321,12 +322,6 @@ def check_export_format(options: Options) -> None:
 
 def _fail(flag, why):
     raise UsageError(f"--{flag}: {why}")
-
-
-def check_options(options: Options) -> None:
-    """The checks that need no model code: each value on its own, then combinations of flags."""
-    check_values(options)
-    check_combinations(options)
 
 
 def check_values(options: Options) -> None:
