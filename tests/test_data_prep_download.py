@@ -110,8 +110,8 @@ def test_a_dropped_connection_is_resumed_with_a_range_request(tmp_path):
         url = server.url("/facades.tar.gz")
         first = run_download(datasets, url)
         assert first.returncode == 1 and "Traceback" not in first.stderr
-        assert error_lines(first) == ["pix2pix-prep: error: download of %s stopped after %d of %d bytes (the connection "
-                                      "closed early); run the same command again to resume"
+        assert error_lines(first) == ["pix2pix-prep: error: download of %s stopped after %d of %d bytes (the "
+                                      "connection closed early); run the same command again to resume"
                                       % (url, len(archive) // 2, len(archive))]
         assert os.listdir(datasets) == ["facades.tar.gz.part"]  # nothing but the resumable .part
         assert (datasets / "facades.tar.gz.part").read_bytes() == archive[:len(archive) // 2]
