@@ -1,6 +1,6 @@
-"""Nothing stale: every repository path and every `FILE.md#section` link named in README.md, docs/*.md,
-and the comments and docstrings of the code and the tests exists (anchors as GitHub makes them from
-the headings).
+"""Nothing stale: every repository path and every `FILE.md#section` link named in README.md, docs/*.md
+(every markdown page), and the comments and docstrings of the code and the tests exists (anchors as
+GitHub makes them from the headings).
 
 A path counts when it starts at a folder of the repository (`pix2pix/models/losses.py`,
 `docs/reference.md`) or at one of pix2pix's packages (`models/losses.py`, `options/record.py`); a
@@ -62,10 +62,10 @@ def _markdown_prose(path):
 
 
 def _sources():
-    """{repository path: its prose}: README.md, docs/*.md, and the Python files' comments and docstrings."""
+    """{repository path: its prose}: the markdown pages, and the Python files' comments and docstrings."""
     sources = {}
     for name in FILES:
-        if name == "README.md" or (name.startswith("docs/") and name.endswith(".md")):
+        if name.endswith(".md"):
             sources[name] = _markdown_prose(os.path.join(REPO, name))
         elif name.endswith(".py"):
             sources[name] = _python_prose(os.path.join(REPO, name))
