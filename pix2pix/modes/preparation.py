@@ -25,17 +25,10 @@ import random
 from pix2pix.data.tasks import TASKS, task_for
 from pix2pix.errors import Pix2PixError, UsageError
 from pix2pix.models.networks import validate_model_options
+from pix2pix.modes import check_folders, named, require
 from pix2pix.options.record import Options
 from pix2pix.options.stored import (EXPORT_OPTIONS, OPTIONS_FILE, follow_training_preprocess, is_saved_model,
                                     merge_stored_options, read_options_file, schedule_changes)
-
-# What --checkpoint must be, by mode, for the "is required" error.
-_CHECKPOINT_NEEDS = {
-    "test": "the training output directory to use", "export": "the training output directory to use",
-    "infer": "a training output directory or a SavedModel written by --mode export",
-    "serve": "a training output directory or a SavedModel written by --mode export",
-}
-
 
 def flags_given(options: Options, explicit=None) -> frozenset:
     """The names of the options the user set: EXPLICIT (the command line's flags) when known,
@@ -50,6 +43,7 @@ def flags_given(options: Options, explicit=None) -> frozenset:
 def validate(options: Options) -> Options:
     """Every check: the record's, the task's, each model registry's; returns OPTIONS."""
     options.validate()
+    named(options.mode)
     if options.task not in TASKS:
         raise UsageError(f"--task: must be one of {', '.join(TASKS)}, got {options.task!r}")
     validate_model_options(options)
@@ -58,15 +52,6 @@ def validate(options: Options) -> Options:
                            f"this one is task {options.task} {options.which_direction}, whose video is "
                            "translated frame by frame")
     return options
-
-
-def _check_score_folders(options: Options) -> None:
-    for flag in ("input_dir", "target_dir"):
-        directory = getattr(options, flag)
-        if not directory:
-            raise Pix2PixError(f"--{flag}: is required for --mode score")
-        if not os.path.isdir(directory):
-            raise Pix2PixError(f"--{flag}: {directory} does not exist or is not a directory")
 
 
 def _from_export(options: Options, given) -> Options:
@@ -111,9 +96,9 @@ def prepare(options: Options, explicit=None) -> Options:
     given = flags_given(options, explicit)
     mode, checkpoint = options.mode, options.checkpoint
     if mode == "score":  # two folders of pictures, no model
-        _check_score_folders(options)
-    if mode in _CHECKPOINT_NEEDS and not checkpoint:
-        raise Pix2PixError(f"--checkpoint: is required for --mode {mode} ({_CHECKPOINT_NEEDS[mode]})")
+        check_folders(options)
+    if "checkpoint" in named(mode).needs:  # (also: an unknown mode)
+        require(options, "checkpoint")
     if mode == "train" and options.seed is None:
         options = dataclasses.replace(options, seed=random.randint(0, 2**31 - 1))
 
