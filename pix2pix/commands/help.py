@@ -12,11 +12,13 @@ from pix2pix.options.record import fields
 # The flags most runs give, shown by the short --help (every flag: --helpfull, docs/flags.md).
 COMMON_FLAGS = ("input_dir", "output_dir", "checkpoint", "max_steps", "max_epochs", "which_direction",
                 "lab_colorization", "batch_size", "crop_size", "deterministic", "verbose")
-EXIT_STATUSES = ("exit status: 0 done (and for --help); 1 the run failed (a file, folder or checkpoint "
-                 "that cannot be used); 2 the command line cannot work (unknown flag, bad value, a missing "
-                 "flag, flags that do not go together, an output path that is a file), said before "
-                 "TensorFlow loads; 130 interrupted (Ctrl-C); 128+N stopped by signal N (training saves "
-                 "first).")
+EXIT_STATUSES = ("exit status: 0 done (and for --help); 2 the command line cannot work, said at once, before "
+                 "TensorFlow loads (an unknown flag or mode, a bad value, a missing flag, flags that do not go "
+                 "together, a path that does not exist or is not what its flag takes, such as an output path "
+                 "that is a file or a .pth file that only --mode import reads), or later a flag that "
+                 "contradicts a checkpoint's stored options; 1 the run failed on what the files hold (an image "
+                 "that cannot be decoded, a checkpoint that cannot be used, a full disk); 130 interrupted "
+                 "(Ctrl-C); 128+N stopped by signal N (training saves first).")
 WIDTH = 100
 
 
@@ -101,8 +103,9 @@ def help_text(mode=None, full=False) -> str:
 def flags_markdown() -> str:
     """docs/flags.md: every flag by the modes that read it, as `--help` shows them (a test keeps the
     file equal to this)."""
-    lines = ["# Flags", "", "Generated from the Options fields (`pix2pix/options/record.py`) by "
-             "`python -m pix2pix.commands.help`; `pix2pix --mode MODE --help` prints the same per mode.", "",
+    lines = ["# Flags", "", "Generated from the modes' definitions (`pix2pix/modes/catalog/`) and the Options "
+             "fields (`pix2pix/options/record.py`) by `python -m pix2pix.commands.help`; `pix2pix --helpfull` "
+             "prints the same, `pix2pix --mode MODE --help` one mode of it.", "",
              EXIT_STATUSES, ""]
     for mode in modes.all_modes():
         lines += [f"## --mode {mode.name}", "", mode.purpose + ":", "", "```sh", mode.example, "```", "",

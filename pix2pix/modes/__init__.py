@@ -13,13 +13,12 @@ returns its exit status. Adding a mode is one module in modes/catalog/ declaring
 (see docs/architecture.md#where-to-add); no TensorFlow may load when it is imported.
 """
 
-import difflib
 import importlib
 import os
 import pkgutil
 import shlex
 
-from pix2pix.errors import Pix2PixError, UsageError
+from pix2pix.errors import UsageError, did_you_mean
 from pix2pix.io.pict import PICT_SUFFIX
 from pix2pix.modes.definition import Mode
 from pix2pix.options.checkpoint_dirs import import_command, import_output, is_tf1_checkpoint
@@ -65,12 +64,6 @@ def names() -> list:
     return [mode.name for mode in all_modes()]
 
 
-def did_you_mean(value: str, choices) -> str:
-    """" (did you mean 'train'?)" when VALUE is close to one of CHOICES, else ""."""
-    close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def named(name: str) -> Mode:
     """The mode called NAME; UsageError naming the modes (and the nearest) for any other."""
     _load_catalog()
@@ -88,8 +81,9 @@ def run(options, explicit=None) -> int:
 # ----------------------------------------------------------------- before TensorFlow loads
 def check_command_line(options) -> None:
     """What the command line can tell before a mode loads TensorFlow: the mode's own checks, the
-    flags it needs, the folders it reads, what --checkpoint and --output_dir name. A command line
-    that cannot work is a UsageError (exit 2); a path that cannot be used, a Pix2PixError (1)."""
+    flags it needs, the folders it reads, what --checkpoint and --output_dir name. Each is a
+    UsageError (exit 2): a command line that cannot work. What only reading the files shows (an
+    image that does not decode, a checkpoint of the wrong model) is found when the mode runs (1)."""
     mode = named(options.mode)
     if mode.check:
         mode.check(options)
@@ -115,7 +109,7 @@ def check_folders(options) -> None:
         require(options, flag)
         path = getattr(options, flag)
         if not os.path.isdir(path):
-            raise Pix2PixError(f"--{flag}: {path} does not exist or is not a directory")
+            raise UsageError(f"--{flag}: {path} does not exist or is not a directory")
 
 
 def check_checkpoint(options) -> None:
@@ -125,10 +119,10 @@ def check_checkpoint(options) -> None:
     if not checkpoint:
         return
     if not (os.path.exists(checkpoint) or os.path.exists(checkpoint + ".index")):
-        raise Pix2PixError(f"--checkpoint: {checkpoint} does not exist or is not a directory")
+        raise UsageError(f"--checkpoint: {checkpoint} does not exist")
     kind = import_kind(checkpoint)
     if kind and options.mode != "import":
-        raise Pix2PixError(f"--checkpoint: {checkpoint} is {kind}, which only --mode import reads; import it "
+        raise UsageError(f"--checkpoint: {checkpoint} is {kind}, which only --mode import reads; import it "
                            f"first: {import_command(checkpoint)} (then give --checkpoint "
                            f"{shlex.quote(import_output(checkpoint))})")
 
