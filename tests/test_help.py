@@ -2,8 +2,6 @@
 the mode that reads them, usage errors (2) apart from run failures (1), and docs/flags.md kept current."""
 
 import os
-import shlex
-import shutil
 import subprocess
 import sys
 
@@ -171,36 +169,6 @@ def test_pix2pix_prep_has_the_same_rule_and_did_you_mean(tmp_path):
     assert status == 2 and "--input_dir is required" in line
     status, line = prep("--operation", "resize", "--input_dir", tmp_path, "--output_dir", a_file)
     assert status == 2 and "--output_dir" in line and str(a_file) in line
-
-
-def test_a_file_to_import_given_to_another_mode_names_the_import_command(tmp_path):
-    pth = tmp_path / "model.pth"
-    shutil.copy(os.path.join(REPO, "tests", "fixtures", "pytorch", "unet_zip.pth"), pth)
-    pict = tmp_path / "facades.pict"
-    pict.write_bytes(b"\0" * 16)
-    tf1 = tmp_path / "tf1 run"  # a space: the command is quoted for the shell
-    tf1.mkdir()
-    for name in ("checkpoint", "model-1.index", "model-1.data-00000-of-00001"):
-        (tf1 / name).write_bytes(b"")
-    (tmp_path / "model").mkdir()  # taken: the suggested folder is the next free name
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    out = tmp_path / "out"
-    for path, kind, imported in ((pth, "a PyTorch pix2pix .pth file", tmp_path / "model_2"),
-                                 (pict, "a .pict file", tmp_path / "facades"),
-                                 (tf1, "a TF1 checkpoint", tmp_path / "tf1 run_imported")):
-        for argv in (["--mode", "infer", "--input_dir", photos, "--output_dir", out],
-                     ["--mode", "test", "--input_dir", photos, "--output_dir", out],
-                     ["--mode", "export", "--output_dir", out],
-                     ["--mode", "serve"],
-                     ["--mode", "train", "--input_dir", photos, "--output_dir", out, "--max_steps", 1]):
-            status, line = _fresh_error(["pix2pix", *argv, "--checkpoint", path])
-            assert status == 2, (argv, line)
-            command = shlex.join(["pix2pix", "--mode", "import", "--checkpoint", str(path),
-                                  "--output_dir", str(imported)])
-            assert line.startswith(f"--checkpoint: {path} is {kind}"), line
-            assert f"import it first: {command} (then give --checkpoint {shlex.quote(str(imported))})" in line
-    assert not out.exists() and not (tmp_path / "model_2").exists()
 
 
 HELLO_MODE = '''"""--mode hello: a mode written in one file."""
