@@ -26,13 +26,19 @@ print("STATUS", status, "TENSORFLOW", "tensorflow" in sys.modules)
 """
 
 
-def _help_run(argv, module="pix2pix.commands.main", function="main", call="sys.argv"):
-    code = _IN_PROCESS.format(module=module, function=function, argv=argv, call=call)
+def _fresh_run(argv, module="pix2pix.commands.main", function="main", call="sys.argv", before=""):
+    """ARGV run by MODULE.FUNCTION in a fresh interpreter (BEFORE run first); the CompletedProcess,
+    whose last stdout line is "STATUS <exit status> TENSORFLOW <whether it was imported>"."""
+    code = before + _IN_PROCESS.format(module=module, function=function, argv=[str(a) for a in argv], call=call)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                             env=dict(os.environ, PYTHONPATH=REPO), cwd=REPO)
     assert "Traceback" not in result.stderr, result.stderr
-    last = result.stdout.strip().splitlines()[-1]
-    return result.stdout, last
+    return result
+
+
+def _help_run(argv, **where):
+    result = _fresh_run(argv, **where)
+    return result.stdout, result.stdout.strip().splitlines()[-1]
 
 
 @pytest.mark.parametrize("argv", [["pix2pix", "--help"], ["pix2pix", "-h"], ["pix2pix"]])
@@ -100,13 +106,10 @@ def _error(result):
     return lines[0]
 
 
-def _fresh_error(argv, module="pix2pix.commands.main", function="main", call="sys.argv", program="pix2pix"):
+def _fresh_error(argv, program="pix2pix", **where):
     """The exit status and the one error line of ARGV, run in a fresh interpreter, which must not
     have imported TensorFlow."""
-    code = _IN_PROCESS.format(module=module, function=function, argv=[str(a) for a in argv], call=call)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            env=dict(os.environ, PYTHONPATH=REPO), cwd=REPO)
-    assert "Traceback" not in result.stderr, result.stderr
+    result = _fresh_run(argv, **where)
     status, tensorflow = result.stdout.split()[-3], result.stdout.split()[-1]
     assert tensorflow == "False", argv
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -197,12 +200,8 @@ def test_a_mode_added_in_one_file_is_in_the_help_and_runs(tmp_path):
     photos.mkdir()
 
     def hello(*argv):
-        code = (f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import hello_mode\n"
-                + _IN_PROCESS.format(module="pix2pix.commands.main", function="main",
-                                     argv=["pix2pix", *map(str, argv)], call="sys.argv"))
-        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                                env=dict(os.environ, PYTHONPATH=REPO), cwd=REPO)
-        assert "Traceback" not in result.stderr, result.stderr
+        result = _fresh_run(["pix2pix", *argv],
+                            before=f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import hello_mode\n")
         return result.stdout, result.stdout.strip().splitlines()[-1], result.stderr
 
     text, last, _ = hello("--help")

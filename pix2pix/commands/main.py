@@ -30,7 +30,7 @@ USAGE_ERROR, RUN_ERROR, INTERRUPTED = 2, 1, 130
 def _mode_named(arguments) -> str:
     """The value of --mode among ARGUMENTS (for `--mode infer --help`), or None."""
     for i, argument in enumerate(arguments):
-        if argument in ("--mode", "-mode") and i + 1 < len(arguments):
+        if argument in ("--mode", "-mode") and i + 1 < len(arguments) and not arguments[i + 1].startswith("-"):
             return arguments[i + 1]
         if argument.startswith(("--mode=", "-mode=")):
             return argument.split("=", 1)[1]

@@ -36,22 +36,20 @@ def _load_catalog() -> None:
         return
     package = importlib.import_module(_CATALOG)
     for module in pkgutil.iter_modules(package.__path__):
-        mode = importlib.import_module(f"{_CATALOG}.{module.name}").MODE
-        _registered.setdefault(mode.name, mode)
+        _add(importlib.import_module(f"{_CATALOG}.{module.name}").MODE)
 
 
-def register(mode: Mode) -> Mode:
-    """Add MODE (its name must be new); returns it."""
-    _load_catalog()
+def _add(mode: Mode) -> Mode:
     if mode.name in _registered:
         raise ValueError(f"--mode {mode.name} is already defined")
     _registered[mode.name] = mode
     return mode
 
 
-def unregister(name: str) -> None:
-    """Remove a mode register() added (tests)."""
-    _registered.pop(name, None)
+def register(mode: Mode) -> Mode:
+    """Add MODE (its name must be new); returns it."""
+    _load_catalog()
+    return _add(mode)
 
 
 def all_modes() -> list:

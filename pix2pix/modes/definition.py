@@ -31,12 +31,9 @@ class Mode:
     check: Optional[Callable] = None
     order: int = 100
 
-    def __hash__(self):
-        return hash(self.name)
-
     def runner(self) -> Callable:
         """The function that runs this mode (its module imported now, when RUN is a path)."""
         if callable(self.run):
             return self.run
-        module, _, function = self.run.partition(":")
-        return getattr(importlib.import_module(module), function or "run")
+        module, function = self.run.split(":")
+        return getattr(importlib.import_module(module), function)

@@ -30,6 +30,7 @@ from pix2pix.options.record import Options
 from pix2pix.options.stored import (EXPORT_OPTIONS, OPTIONS_FILE, follow_training_preprocess, is_saved_model,
                                     merge_stored_options, read_options_file, schedule_changes)
 
+
 def flags_given(options: Options, explicit=None) -> frozenset:
     """The names of the options the user set: EXPLICIT (the command line's flags) when known,
     else (the Python API) every option whose value differs from its default."""
