@@ -34,8 +34,6 @@ def _flag_lines(field) -> str:
     name = field.name
     if isinstance(field.default, bool):
         shown = f"--[no]{name}"
-    elif name == "mode":
-        shown = "--mode MODE"
     else:
         shown = f"--{name} {name.upper()}"
     detail = field.metadata["help"]
