@@ -44,7 +44,6 @@ def flags_given(options: Options, explicit=None) -> frozenset:
 def validate(options: Options) -> Options:
     """Every check: the record's, the task's, each model registry's; returns OPTIONS."""
     options.validate()
-    named(options.mode)
     if options.task not in TASKS:
         raise UsageError(f"--task: must be one of {', '.join(TASKS)}, got {options.task!r}")
     validate_model_options(options)
