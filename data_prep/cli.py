@@ -16,6 +16,7 @@ from absl import app, flags
 
 from data_prep import colour_filter, download, models, runner, samples, split
 
+from pix2pix.errors import did_you_mean
 from pix2pix.io import images as image_io
 from data_prep.report import PROGRAM, Reporter, UsageError
 
@@ -23,7 +24,8 @@ OPERATIONS = runner.IMAGE_OPERATIONS + ("split", "samples", "download", "downloa
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_enum("operation", None, OPERATIONS, "What to do (see docs/data_prep.md).")
+# a string, not an enum: an unknown operation is answered in this program's words, with the nearest name
+flags.DEFINE_string("operation", None, "What to do: %s (see docs/data_prep.md)." % ", ".join(OPERATIONS))
 flags.DEFINE_string("input_dir", None, "Folder of input images (not searched recursively).")
 flags.DEFINE_string("output_dir", None, "Folder for the results; created if missing. "
                                         "split: defaults to --input_dir.")
@@ -172,6 +174,9 @@ def main(argv):
             raise UsageError("unexpected argument %r (all options are --flags)" % argv[1])
         if not FLAGS.operation:
             raise UsageError("--operation is required (one of %s)" % ", ".join(OPERATIONS))
+        if FLAGS.operation not in OPERATIONS:
+            raise UsageError("--operation: must be one of %s, got %r%s" % (
+                ", ".join(OPERATIONS), FLAGS.operation, did_you_mean(FLAGS.operation, OPERATIONS)))
         check_flag_use(FLAGS.operation)
         summary = run_operation(FLAGS.operation, reporter)
     except UsageError as error:
@@ -247,6 +252,11 @@ def run():
     --help (and -h, and no arguments at all) prints the usage and the flags, and exits 0."""
     arguments = sys.argv[1:]
     if not arguments or any(argument in HELP_WORDS for argument in arguments):
-        sys.stdout.write(help_text(_operation_named(arguments)))
+        operation = _operation_named(arguments)
+        if operation is not None and operation not in OPERATIONS:
+            sys.stderr.write("%s: error: --operation: must be one of %s, got %r%s\n" % (
+                PROGRAM, ", ".join(OPERATIONS), operation, did_you_mean(operation, OPERATIONS)))
+            sys.exit(2)
+        sys.stdout.write(help_text(operation))
         sys.exit(0)
     app.run(main, flags_parser=parse_flags)

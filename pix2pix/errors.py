@@ -1,5 +1,7 @@
 """The one exception type the command line turns into a clean one-line error."""
 
+import difflib
+
 
 class Pix2PixError(Exception):
     """A problem with the user's input (a flag, a file, a checkpoint), not a bug.
@@ -24,3 +26,10 @@ class UsageError(Pix2PixError):
     """A command line that cannot work: a flag's value out of range, flags that do not go
     together, a flag that contradicts a stored option. The CLI exits with status 2 for these
     (1 for the other Pix2PixErrors: what went wrong while running)."""
+
+
+def did_you_mean(value, choices) -> str:
+    """" (did you mean 'train'?)" when VALUE is close to one of CHOICES, else "": the end of the
+    error for an unknown name."""
+    close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

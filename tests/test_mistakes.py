@@ -4,6 +4,8 @@
 - training with no budget (modes/train.py check_budget): a usage error naming both flags (status 2);
 - an export or a TF Serving base folder where a training directory is needed
   (options/checkpoint_dirs.py): which modes take what it is;
+- a .pth, .pict or TF1 checkpoint given to a mode other than import (modes/__init__.py): the
+  import command to run, its paths filled in (a usage error, said before TensorFlow loads);
 - TensorFlow's C++ log lines (commands/logs.py): hidden unless --verbose;
 and the progress lines: global step of the total, epochs as a fraction, h:mm left, 4-decimal losses.
 """
@@ -11,6 +13,7 @@ and the progress lines: global step of the total, epochs as a fraction, h:mm lef
 import io
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -110,8 +113,43 @@ def test_an_export_or_serving_folder_where_a_training_directory_is_needed(tmp_pa
     tf1.mkdir()
     for name in ("checkpoint", "model-1.index", "model-1.data-00000-of-00001"):
         (tf1 / name).write_bytes(b"")
-    assert "--mode import --checkpoint" in describe_checkpoint_dir(str(tf1))
+    assert describe_checkpoint_dir(str(tf1)).endswith(
+        f"turn it into a training directory with pix2pix --mode import --checkpoint {tf1} "
+        f"--output_dir {tf1}_imported")
     assert "holds no options.json" in describe_checkpoint_dir(str(ab_dir))
+
+
+def test_a_file_to_import_given_to_another_mode_names_the_import_command(tmp_path):
+    pth = tmp_path / "model.pth"
+    shutil.copy(os.path.join(REPO, "tests", "fixtures", "pytorch", "unet_zip.pth"), pth)
+    pict = tmp_path / "facades.pict"
+    pict.write_bytes(b"\0" * 16)
+    tf1 = tmp_path / "tf1 run"  # a space: the command is quoted for the shell
+    tf1.mkdir()
+    for name in ("checkpoint", "model-1.index", "model-1.data-00000-of-00001"):
+        (tf1 / name).write_bytes(b"")
+    (tmp_path / "model").mkdir()  # taken: the suggested folder is the next free name
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    out = tmp_path / "out"
+    for path, kind, imported in ((pth, "a PyTorch pix2pix .pth file", tmp_path / "model_2"),
+                                 (pict, "a .pict file", tmp_path / "facades"),
+                                 (tf1, "a TF1 checkpoint", tmp_path / "tf1 run_imported")):
+        for argv in (["--mode", "infer", "--input_dir", photos, "--output_dir", out],
+                     ["--mode", "test", "--input_dir", photos, "--output_dir", out],
+                     ["--mode", "export", "--output_dir", out],
+                     ["--mode", "serve"],
+                     ["--mode", "train", "--input_dir", photos, "--output_dir", out, "--max_steps", 1]):
+            result = run_cli(*argv, "--checkpoint", path, check=False)
+            assert result.returncode == 2, (argv, result.stderr)
+            line = result.stderr.strip()
+            assert "\n" not in line and line.startswith("pix2pix: error: "), result.stderr
+            line = line[len("pix2pix: error: "):]
+            command = shlex.join(["pix2pix", "--mode", "import", "--checkpoint", str(path),
+                                  "--output_dir", str(imported)])
+            assert line.startswith(f"--checkpoint: {path} is {kind}"), line
+            assert f"import it first: {command} (then give --checkpoint {shlex.quote(str(imported))})" in line
+    assert not out.exists() and not (tmp_path / "model_2").exists()
 
 
 # ----------------------------------------------------------- logs and progress lines

@@ -359,7 +359,7 @@ def test_a_directory_that_is_no_model_is_a_clear_error(tmp_path):
     assert "--checkpoint:" in result.stderr and "numbered exports" in result.stderr
     assert "Traceback" not in result.stderr
     missing = run_cli("--mode", "serve", check=False)
-    assert missing.returncode == 1 and "--checkpoint: is required for --mode serve" in missing.stderr
+    assert missing.returncode == 2 and "--checkpoint: is required for --mode serve" in missing.stderr
 
 
 def test_only_serve_mode_imports_the_web_stack():

@@ -1,33 +1,24 @@
-"""`pix2pix --help`: the modes with an example each, then the flags grouped by the mode that
-reads them, built from the Options fields' metadata (no TensorFlow is loaded to print it)."""
+"""`pix2pix --help` (one screen: the modes with an example each, the common flags), `--helpfull`
+(every flag, grouped by the mode that reads it) and `--mode MODE --help` (that mode's flags), built
+from the modes' definitions (modes/catalog/) and the Options fields' metadata, without loading
+TensorFlow."""
 
 import textwrap
 
+from pix2pix import modes
 from pix2pix.commands.flags import ALIASES
-from pix2pix.options.record import MODES, fields
+from pix2pix.options.record import fields
 
-EXAMPLES = {
-    "train": "pix2pix --mode train --input_dir facades/train --output_dir run --which_direction BtoA "
-             "--max_epochs 200",
-    "test": "pix2pix --mode test --input_dir facades/val --output_dir results --checkpoint run",
-    "export": "pix2pix --mode export --checkpoint run --output_dir exported",
-    "infer": "pix2pix --mode infer --checkpoint exported --input_dir my_photos --output_dir colorized",
-    "import": "pix2pix --mode import --checkpoint tf1_train_dir --output_dir run",
-    "score": "pix2pix --mode score --input_dir predictions --target_dir truths --output_dir scores",
-    "serve": "pix2pix --mode serve --checkpoint exported --port 8501",
-}
-PURPOSES = {
-    "train": "train a model on A|B pairs (or single photos: --lab_colorization)",
-    "test": "run a trained model over a set once: images, metrics, index.html",
-    "export": "write a SavedModel that translates photos of any size",
-    "infer": "translate a folder of photos and videos (a training directory or an export)",
-    "import": "a TF1 original checkpoint, a PyTorch .pth or a .pict file -> a training directory",
-    "score": "the metrics of a folder of predictions against a folder of targets",
-    "serve": "a local web page and TensorFlow Serving's REST API over one model",
-}
-EXIT_STATUSES = ("exit status: 0 done (and for --help); 1 the run failed (a file, folder or checkpoint "
-                 "that cannot be used); 2 the command line is wrong (unknown flag, bad value, flags that do "
-                 "not go together); 130 interrupted (Ctrl-C); 128+N stopped by signal N (training saves first).")
+# The flags most runs give, shown by the short --help (every flag: --helpfull, docs/flags.md).
+COMMON_FLAGS = ("input_dir", "output_dir", "checkpoint", "max_steps", "max_epochs", "which_direction",
+                "lab_colorization", "batch_size", "crop_size", "deterministic", "verbose")
+EXIT_STATUSES = ("exit status: 0 done (and for --help); 2 the command line cannot work, said at once, before "
+                 "TensorFlow loads (an unknown flag or mode, a bad value, a missing flag, flags that do not go "
+                 "together, a path that does not exist or is not what its flag takes, such as an output path "
+                 "that is a file or a .pth file that only --mode import reads), or later a flag that "
+                 "contradicts a checkpoint's stored options; 1 the run failed on what the files hold (an image "
+                 "that cannot be decoded, a checkpoint that cannot be used, a full disk); 130 interrupted "
+                 "(Ctrl-C); 128+N stopped by signal N (training saves first).")
 WIDTH = 100
 
 
@@ -43,8 +34,6 @@ def _flag_lines(field) -> str:
     name = field.name
     if isinstance(field.default, bool):
         shown = f"--[no]{name}"
-    elif name == "mode":
-        shown = "--mode MODE"
     else:
         shown = f"--{name} {name.upper()}"
     detail = field.metadata["help"]
@@ -57,54 +46,69 @@ def _flag_lines(field) -> str:
     return shown + "\n" + textwrap.fill(detail, WIDTH, initial_indent="      ", subsequent_indent="      ")
 
 
-def mode_flags(mode: str) -> list:
-    """The Options fields MODE reads, in the order they are declared."""
-    return [field for field in fields() if mode in field.metadata["modes"] and field.name != "mode"]
+def reads(field, mode) -> bool:
+    """True when MODE (a Mode) reads the Options FIELD."""
+    readers = field.metadata["modes"]
+    return field.name != "mode" and ("*" in readers or mode.name in readers or field.name in mode.flags)
 
 
-def mode_help(mode: str) -> str:
-    lines = [f"pix2pix --mode {mode}: {PURPOSES[mode]}", "", "example:", "  " + EXAMPLES[mode], "",
-             f"flags of --mode {mode}:"]
-    lines += ["  " + _flag_lines(field) for field in mode_flags(mode)]
+def mode_flags(name: str) -> list:
+    """The Options fields the mode NAME reads, in the order they are declared."""
+    mode = modes.named(name)
+    return [field for field in fields() if reads(field, mode)]
+
+
+def mode_help(name: str) -> str:
+    mode = modes.named(name)
+    lines = [f"pix2pix --mode {name}: {mode.purpose}", "", "example:", "  " + mode.example, "",
+             f"flags of --mode {name}:"]
+    lines += ["  " + _flag_lines(field) for field in mode_flags(name)]
     return "\n".join(lines) + "\n"
 
 
 def usage() -> str:
+    """One screen: the modes, an example each, the common flags, where the rest is."""
     lines = ["usage: pix2pix --mode MODE [--flag value ...]    (or: python -m pix2pix ...)", "",
              "pix2pix for TensorFlow 2: image-to-image translation with conditional GANs "
              "(Isola et al.), as the TF1 original.", "", "modes:"]
-    for mode in MODES:
-        lines.append(f"  {mode:7} {PURPOSES[mode]}")
-        lines.append(f"          {EXAMPLES[mode]}")
-    lines += ["", "Colorize your own photos: pix2pix --mode infer --checkpoint MODEL --input_dir PHOTOS "
-                  "--output_dir OUT", "The flags of one mode: pix2pix --mode MODE --help", "",
-              textwrap.fill(EXIT_STATUSES, WIDTH)]
+    width = max(len(mode.name) for mode in modes.all_modes())
+    for mode in modes.all_modes():
+        lines.append(f"  {mode.name:{width}}  {mode.purpose}")
+        lines.append(f"  {'':{width}}  {mode.example}")
+    by_name = {field.name: field for field in fields()}
+    lines += ["", "common flags:"] + ["  " + _flag_lines(by_name[name]) for name in COMMON_FLAGS]
+    lines += ["", "The flags of one mode: pix2pix --mode MODE --help    Every flag: pix2pix --helpfull "
+                  "(and docs/flags.md)", "", textwrap.fill(EXIT_STATUSES, WIDTH)]
     return "\n".join(lines) + "\n"
 
 
 def full_help() -> str:
     """The usage, then every mode's flags."""
     parts = [usage()]
-    for mode in MODES:
-        parts.append("-" * WIDTH + "\n" + mode_help(mode))
+    for mode in modes.all_modes():
+        parts.append("-" * WIDTH + "\n" + mode_help(mode.name))
     return "\n".join(parts)
 
 
-def help_text(mode=None) -> str:
-    return mode_help(mode) if mode in MODES else full_help()
-
+def help_text(mode=None, full=False) -> str:
+    """--helpfull: every flag; --mode MODE --help: that mode's flags (UsageError for an unknown
+    MODE); else the one-screen usage."""
+    if full:
+        return full_help()
+    return mode_help(mode) if mode is not None else usage()
 
 
 def flags_markdown() -> str:
     """docs/flags.md: every flag by the modes that read it, as `--help` shows them (a test keeps the
     file equal to this)."""
-    lines = ["# Flags", "", "Generated from the Options fields (`pix2pix/options/record.py`) by "
-             "`python -m pix2pix.commands.help`; `pix2pix --mode MODE --help` prints the same per mode.", "",
+    lines = ["# Flags", "", "Generated from the modes' definitions (`pix2pix/modes/catalog/`) and the Options "
+             "fields (`pix2pix/options/record.py`) by `python -m pix2pix.commands.help`; `pix2pix --helpfull` "
+             "prints the same, `pix2pix --mode MODE --help` one mode of it.", "",
              EXIT_STATUSES, ""]
-    for mode in MODES:
-        lines += [f"## --mode {mode}", "", PURPOSES[mode] + ":", "", "```sh", EXAMPLES[mode], "```", "",
+    for mode in modes.all_modes():
+        lines += [f"## --mode {mode.name}", "", mode.purpose + ":", "", "```sh", mode.example, "```", "",
                   "| flag | default | what |", "|---|---|---|"]
-        for field in mode_flags(mode):
+        for field in mode_flags(mode.name):
             detail = field.metadata["help"].replace("|", "\\|")
             if field.metadata["choices"] and field.name != "video_codec":
                 detail += f" (one of {', '.join(field.metadata['choices'])})"

@@ -2,9 +2,12 @@
 
     pix2pix --mode MODE [--flag value ...]       pix2pix --help       pix2pix --mode MODE --help
 
+    pix2pix --helpfull
+
 Help is printed without loading TensorFlow, and so are the errors the flags alone show (an
-unknown flag, a bad value, a folder that does not exist): those answer at once. Exit status:
-0 done, 1 the run failed (Pix2PixError, OSError), 2 the command line is wrong (UsageError, a
+unknown flag or mode, a bad value, a missing flag, a folder that does not exist: the mode's
+definition says what it needs, modes.check_command_line): those answer at once. Exit status:
+0 done, 1 the run failed (Pix2PixError, OSError), 2 the command line cannot work (UsageError, a
 flag absl cannot parse), 130 interrupted, 128+N stopped by signal N (training, after saving).
 """
 
@@ -17,16 +20,17 @@ from pix2pix.commands.flags import FLAGS, define_flags, explicit_flags, options_
 from pix2pix.commands.help import help_text
 from pix2pix.commands.logs import quiet_tensorflow
 from pix2pix.errors import Pix2PixError, UsageError
-from pix2pix.options.record import MODES, check_values
+from pix2pix.options.record import check_values
 
-HELP_WORDS = ("-h", "-help", "--help", "--helpshort", "--helpfull", "-?")
+HELP_WORDS = ("-h", "-help", "--help", "--helpshort", "--helpfull", "-helpfull", "-?")
+FULL_HELP_WORDS = ("--helpfull", "-helpfull")
 USAGE_ERROR, RUN_ERROR, INTERRUPTED = 2, 1, 130
 
 
 def _mode_named(arguments) -> str:
     """The value of --mode among ARGUMENTS (for `--mode infer --help`), or None."""
     for i, argument in enumerate(arguments):
-        if argument in ("--mode", "-mode") and i + 1 < len(arguments):
+        if argument in ("--mode", "-mode") and i + 1 < len(arguments) and not arguments[i + 1].startswith("-"):
             return arguments[i + 1]
         if argument.startswith(("--mode=", "-mode=")):
             return argument.split("=", 1)[1]
@@ -48,21 +52,23 @@ def parse(argv):
     if len(rest) > 1:
         raise UsageError(f"unexpected arguments: {' '.join(rest[1:])} (every option is a --flag)")
     if FLAGS.mode is None:
-        raise UsageError(f"--mode: is required, one of {', '.join(MODES)} (pix2pix --help shows them)")
+        raise UsageError(f"--mode: is required, one of {', '.join(modes.names())} (pix2pix --help shows them)")
+    modes.named(FLAGS.mode)  # an unknown mode, with the nearest name
     options = options_from_flags()
     check_values(options)
-    modes.check_before_loading(options)
+    modes.check_command_line(options)
     return options, explicit_flags()
 
 
 def main(argv) -> int:
     """Run the command ARGV (program name first); returns the exit status."""
     arguments = list(argv[1:])
-    if not arguments or any(argument in HELP_WORDS for argument in arguments):
-        print(help_text(_mode_named(arguments)), end="")
-        return 0
     logging.set_verbosity(logging.WARNING)  # keep TensorFlow's INFO lines out of the progress output
     try:
+        if not arguments or any(argument in HELP_WORDS for argument in arguments):
+            full = any(argument in FULL_HELP_WORDS for argument in arguments)
+            print(help_text(_mode_named(arguments), full), end="")
+            return 0
         options, explicit = parse(argv)
         quiet_tensorflow(options.verbose)  # before any mode imports TensorFlow
         return modes.run(options, explicit)

@@ -6,8 +6,8 @@ running it in ONNX Runtime and in TensorFlow on the same input.
 
 tf2onnx and onnxruntime are the `onnx` extra, not dependencies of the project. Nothing heavy is
 imported at the top of this module: the command line calls require_onnx_tools before anything
-loads TensorFlow (modes.check_before_loading), so a missing package answers at once; TensorFlow,
-NumPy, tf2onnx and onnxruntime are imported by the functions that use them.
+loads TensorFlow (the export mode's check, modes/catalog/export.py), so a missing package answers
+at once; TensorFlow, NumPy, tf2onnx and onnxruntime are imported by the functions that use them.
 """
 
 import dataclasses

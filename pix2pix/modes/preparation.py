@@ -29,6 +29,7 @@ from pix2pix.models.generators import GENERATORS
 from pix2pix.models.losses import GAN_LOSSES
 from pix2pix.models.norms import NORMS
 from pix2pix.models.schedules import SCHEDULES
+from pix2pix.modes import check_folders, named, require
 from pix2pix.options.record import Options
 from pix2pix.options.stored import (EXPORT_OPTIONS, OPTIONS_FILE, follow_training_preprocess, is_saved_model,
                                     merge_stored_options, read_options_file, schedule_changes)
@@ -36,13 +37,6 @@ from pix2pix.options.stored import (EXPORT_OPTIONS, OPTIONS_FILE, follow_trainin
 # The name tables Options.validate checks (options/registry.py), each loaded by its module: imported
 # here so the options of every mode meet all of them.
 NAME_TABLES = (TASK_TABLE, GENERATORS, DISCRIMINATORS, GAN_LOSSES, NORMS, SCHEDULES)
-
-# What --checkpoint must be, by mode, for the "is required" error.
-_CHECKPOINT_NEEDS = {
-    "test": "the training output directory to use", "export": "the training output directory to use",
-    "infer": "a training output directory or a SavedModel written by --mode export",
-    "serve": "a training output directory or a SavedModel written by --mode export",
-}
 
 
 def flags_given(options: Options, explicit=None) -> frozenset:
@@ -58,15 +52,6 @@ def flags_given(options: Options, explicit=None) -> frozenset:
 def validate(options: Options) -> Options:
     """OPTIONS checked, every name table loaded (Options.validate); returns them with the task aliases resolved."""
     return options.validate()
-
-
-def _check_score_folders(options: Options) -> None:
-    for flag in ("input_dir", "target_dir"):
-        directory = getattr(options, flag)
-        if not directory:
-            raise Pix2PixError(f"--{flag}: is required for --mode score")
-        if not os.path.isdir(directory):
-            raise Pix2PixError(f"--{flag}: {directory} does not exist or is not a directory")
 
 
 def _from_export(options: Options, given) -> Options:
@@ -111,9 +96,9 @@ def prepare(options: Options, explicit=None) -> Options:
     given = flags_given(options, explicit)
     mode, checkpoint = options.mode, options.checkpoint
     if mode == "score":  # two folders of pictures, no model
-        _check_score_folders(options)
-    if mode in _CHECKPOINT_NEEDS and not checkpoint:
-        raise Pix2PixError(f"--checkpoint: is required for --mode {mode} ({_CHECKPOINT_NEEDS[mode]})")
+        check_folders(options)
+    if "checkpoint" in named(mode).needs:  # (also: an unknown mode)
+        require(options, "checkpoint")
     if mode == "train" and options.seed is None:
         options = dataclasses.replace(options, seed=random.randint(0, 2**31 - 1))
 

@@ -13,6 +13,7 @@ The kinds, by what they hold:
 """
 
 import os
+import shlex
 
 OPTIONS_FILE = "options.json"  # a training directory's options (stored.py writes and reads it)
 SAVED_MODEL_FILE = "saved_model.pb"  # an export's
@@ -28,12 +29,14 @@ def _numbered_exports(path: str):
     return sorted(numbered, key=int)
 
 
-def _is_tf1_checkpoint(path: str) -> bool:
+def is_tf1_checkpoint(path: str) -> bool:
+    """True when directory PATH holds a checkpoint (a `checkpoint` file and an .index) but no options.json
+    (a training directory holds both)."""
     try:
         entries = os.listdir(path)
     except OSError:
         return False
-    return "checkpoint" in entries and any(e.endswith(".index") for e in entries)
+    return "checkpoint" in entries and any(e.endswith(".index") for e in entries) and OPTIONS_FILE not in entries
 
 
 def describe_checkpoint_dir(path: str) -> str:
@@ -52,7 +55,24 @@ def describe_checkpoint_dir(path: str) -> str:
         return (f"{path} is a TF Serving base folder (numbered exports {', '.join(exports)}): --mode serve takes "
                 f"it, --mode infer takes one export in it (e.g. {os.path.join(path, exports[-1])}); {needed}, "
                 f"and only it is taken by {TRAINING_DIRECTORY_MODES}")
-    if _is_tf1_checkpoint(path):
+    if is_tf1_checkpoint(path):
         return (f"{path} holds a checkpoint but no {OPTIONS_FILE}: if it is the reference's TF1 checkpoint, "
-                f"turn it into a training directory with --mode import --checkpoint {path} --output_dir NEW_DIR")
+                f"turn it into a training directory with {import_command(path)}")
     return f"{path} holds no {OPTIONS_FILE}; {needed}, and {TRAINING_DIRECTORY_MODES} take one"
+
+
+def import_output(path: str) -> str:
+    """Where `--mode import` could write the training directory made from PATH: beside it, named
+    after it (a file without its suffix, a directory + "_imported"), not yet there."""
+    stem = path.rstrip(os.sep)
+    stem = os.path.splitext(stem)[0] if os.path.isfile(stem) else stem + "_imported"
+    candidate, number = stem, 1
+    while os.path.exists(candidate):
+        number += 1
+        candidate = f"{stem}_{number}"
+    return candidate
+
+
+def import_command(path: str) -> str:
+    """The command line that imports PATH (a TF1 checkpoint, a .pth or a .pict file), paths filled in."""
+    return shlex.join(["pix2pix", "--mode", "import", "--checkpoint", path, "--output_dir", import_output(path)])

@@ -21,7 +21,6 @@ from pix2pix.errors import UsageError
 from pix2pix.io.video_codecs import CODEC_EXTENSIONS
 from pix2pix.options.registry import validate_names
 
-MODES = ("train", "test", "export", "infer", "import", "score", "serve")
 DIRECTIONS = ("AtoB", "BtoA")
 FILETYPES = ("png", "jpeg")
 EXPORT_FORMATS = ("savedmodel", "onnx")
@@ -41,7 +40,7 @@ MODEL = ("train", "import")  # define the network; test/export/infer read them b
 RUNNING = ("test", "export", "infer")  # run a trained generator
 RENDERING = ("export", "infer")
 SERVE = ("serve",)
-EVERY = MODES
+EVERY = ("*",)  # every mode, those added later too (the modes are defined in pix2pix/modes/catalog/)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,9 +95,7 @@ def option(default, help: str, modes=EVERY, choices=None, bounds: Optional[Bound
 class Options:
     """Everything a run needs. Field names and defaults follow the reference's flags."""
 
-    mode: str = option("train", "what to do: train, test, export (SavedModel), infer (photos and videos), "
-                                "import (TF1 checkpoint), score (predictions against targets), serve (page and "
-                                "TF Serving REST API)", choices=MODES)
+    mode: str = option("train", "what to do (pix2pix --help lists the modes)")
     input_dir: Optional[str] = option(None, "path to folder containing images",
                                       ("train", "test", "infer", "score"))
     output_dir: Optional[str] = option(None, "where to put output files",

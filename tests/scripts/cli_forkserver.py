@@ -37,8 +37,8 @@ def preload():
     from pix2pix import modes
     import pix2pix.commands.main  # noqa: F401
 
-    for module in modes.MODE_MODULES.values():
-        importlib.import_module(module)
+    for mode in modes.all_modes():
+        mode.runner()
     if context.context()._context_handle is not None:
         raise SystemExit("cli_forkserver: TensorFlow's runtime started while importing; forking is not safe")
 
