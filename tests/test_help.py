@@ -160,7 +160,7 @@ def test_a_run_that_fails_exits_1(tmp_path, ab_dir):
 def test_pix2pix_prep_has_the_same_rule_and_did_you_mean(tmp_path):
     def prep(*argv):
         return _fresh_error(["pix2pix-prep", *argv], module="data_prep.cli", function="run", call="",
-                            program="data_prep")
+                            program="pix2pix-prep")
 
     a_file = tmp_path / "a_file"
     a_file.write_text("not a folder")
