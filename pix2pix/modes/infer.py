@@ -100,14 +100,13 @@ def check_photos(paths: Sequence[str], max_pixels: int = Options.max_pixels) -> 
     is decoded, the first one over MAX_PIXELS."""
     unreadable = []
     for path in paths:
-        with open(path, "rb") as f:
-            contents = f.read()
-        try:
-            image_size(contents)
-        except ImageError as err:
-            unreadable.append((path, str(err)))
-            continue
-        check_pixel_limit(contents, path, max_pixels)
+        with open(path, "rb") as f:  # only the headers are read: a huge file is not read whole
+            try:
+                image_size(f)
+            except ImageError as err:
+                unreadable.append((path, str(err)))
+                continue
+            check_pixel_limit(f, path, max_pixels)
     skipped = {path for path, _ in unreadable}
     problems = unreadable + find_unreadable_images([p for p in paths if p not in skipped], paired=False)
     if problems:

@@ -206,6 +206,13 @@ class Options:
     max_request_mb: int = option(32, "larger request bodies are refused (413)", SERVE)
     max_queue: int = option(16, "requests that may wait for the one model worker; more are refused (503)",
                             SERVE)
+    # resources (docs/security.md): connections, buffered uploads, one request's share of the model
+    max_connections: int = option(64, "open connections served at once; requests on more are answered 503",
+                                  SERVE)
+    max_upload_mb: int = option(256, "MB all request bodies still arriving may hold together; a body that "
+                                     "would pass it is refused (503)", SERVE)
+    max_batch: int = option(32, "pictures one request may give the model (400 beyond): bounds how long one "
+                                "request holds the model worker", SERVE)
     # slow clients (docs/security.md): a slow client holds a connection, never a place in the queue
     header_timeout: float = option(10.0, "seconds a client may take to send a request's line and headers",
                                    SERVE)
@@ -345,6 +352,9 @@ def _check_serve(options: Options) -> None:
         _fail("max_request_mb", f"must be >= 1, got {options.max_request_mb}")
     if options.max_queue < 0:
         _fail("max_queue", f"must be >= 0, got {options.max_queue}")
+    for name in ("max_connections", "max_upload_mb", "max_batch"):
+        if getattr(options, name) < 1:
+            _fail(name, f"must be >= 1, got {getattr(options, name)}")
     for name in ("header_timeout", "body_timeout", "shutdown_timeout"):
         if not getattr(options, name) > 0:
             _fail(name, f"must be a positive number of seconds, got {getattr(options, name)}")
