@@ -410,12 +410,26 @@ def check_file_size(path, max_pixels, min_side=0):
         raise ImageError("cannot read file: %s" % (error.strerror or error)) from None
 
 
+def name_problem(path):
+    """A reason if the file name PATH cannot be handed to TensorFlow (which takes names as UTF-8
+    text): a name of other bytes (Latin-1, say) on a UTF-8 system. None otherwise."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the file name is not valid UTF-8 (TensorFlow cannot open it): rename the file"
+    return None
+
+
 def size_problems(paths, max_pixels):
-    """[(path, reason)] for every file of PATHS whose headers claim more than MAX_PIXELS pixels
-    or give no size at all (check_file_size): train's and test's check before anything decodes,
-    made whether or not the decoding pre-flight check runs."""
+    """[(path, reason)] for every file of PATHS whose name TensorFlow cannot take (name_problem),
+    or whose headers claim more than MAX_PIXELS pixels or give no size at all (check_file_size):
+    train's and test's check before anything decodes, made whether or not the decoding pre-flight
+    check runs."""
     problems = []
     for path in paths:
+        if name_problem(path):
+            problems.append((path, name_problem(path)))
+            continue
         try:
             check_file_size(path, max_pixels)
         except ImageError as err:
