@@ -6,14 +6,13 @@ cap. Every archive is made here, a few KB; the refusing process's peak memory is
 import gzip
 import http.server
 import os
-import subprocess
 import sys
 import threading
 import time
 
 import pytest
 
-from helpers import REPO, cli_env, run_cli
+from helpers import run_cli, run_measuring_peak
 from data_prep import download, models
 from data_prep.report import Reporter
 
@@ -43,13 +42,6 @@ def record_bomb(path, typeflag, claimed=1_500_000_256, present=1 << 20):
     return path
 
 
-def peak_of(code, *args, tmp_path):
-    record = tmp_path / "maxrss"
-    result = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(record), sys.executable, "-c", code,
-                             *map(str, args)], capture_output=True, text=True, env=cli_env(), cwd=REPO, timeout=600)
-    return result, int(record.read_text().split()[-1]) / 1024
-
-
 EXTRACT = """import sys
 from data_prep.download import DownloadError, extract_safely
 try:
@@ -64,7 +56,7 @@ def test_a_huge_header_record_is_refused_by_its_size_before_tarfile_reads_it(tmp
     archive = record_bomb(tmp_path / "bomb.tar.gz", typeflag, present=64 << 20)  # 64 MB really there
     assert os.path.getsize(archive) < 1 << 20
     (tmp_path / "out").mkdir()
-    result, peak = peak_of(EXTRACT, archive, tmp_path / "out", tmp_path=tmp_path)
+    result, peak = run_measuring_peak([sys.executable, "-c", EXTRACT, archive, tmp_path / "out"], tmp_path)
     assert result.stdout.strip() == ("refused the archive from the test: a tar header record (pax or GNU long "
                                      "name) of 1500000256 bytes, more than the 1048576 any real archive needs"), \
         result.stdout + result.stderr

@@ -6,13 +6,12 @@ bombs of tests/test_hardening_serve.py), with or without the decoding pre-flight
 whole. The refusing processes' peak memory (/usr/bin/time) stays far under 1.5 GB.
 """
 
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from helpers import REPO, TINY, bomb_png_bytes, cli_env, make_run, smooth_photo, write_image
+from helpers import TINY, bomb_png_bytes, make_run, run_measuring_peak, write_ab_pairs, write_image
 from pix2pix.errors import Pix2PixError
 from pix2pix.io.images import ImageError, read_image
 
@@ -20,22 +19,14 @@ PEAK_LIMIT_MB = 1100  # TensorFlow's import is most of it; a decoded bomb would 
 
 
 # ------------------------------------------------------------ train, test, score, infer
-def peak_cli(args, tmp_path, module="pix2pix"):
-    """Run `python -m MODULE ARGS` under /usr/bin/time: (CompletedProcess, peak resident MB)."""
-    record = tmp_path / "maxrss"
-    result = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(record), sys.executable, "-m", module,
-                             *map(str, args)], capture_output=True, text=True, env=cli_env(), cwd=REPO,
-                            timeout=600)
-    return result, int(record.read_text().split()[-1]) / 1024
+def peak_cli(args, tmp_path):
+    """Run `python -m pix2pix ARGS`: (CompletedProcess, peak resident MB)."""
+    return run_measuring_peak([sys.executable, "-m", "pix2pix", *args], tmp_path)
 
 
-def folder_with_a_huge_picture(directory, huge_name="1.jpg"):
-    """Two 40x80 A|B pairs and an 841-byte PNG claiming 24000x12000, named HUGE_NAME."""
-    directory.mkdir()
-    rng = np.random.default_rng(0)
-    for i in (2, 3):
-        a = smooth_photo(rng, 40, 40)
-        write_image(directory / f"{i}.png", np.concatenate([a, 255 - a], axis=1))
+def folder_with_a_huge_picture(directory, huge_name="3.jpg"):
+    """Two 40x80 A|B pairs (1.png, 2.png) and an 841-byte PNG claiming 24000x12000, named HUGE_NAME."""
+    write_ab_pairs(directory, count=2)
     (directory / huge_name).write_bytes(bomb_png_bytes(24000, 12000))
     return directory / huge_name
 
@@ -56,7 +47,7 @@ def test_the_size_check_runs_without_the_preflight_and_skip_bad_images_leaves_it
     from pix2pix.options.record import Options
     huge = folder_with_a_huge_picture(tmp_path / "ab")
     paths = sorted(str(p) for p in (tmp_path / "ab").iterdir())
-    with pytest.raises(Pix2PixError, match=r"1 of 3 images cannot be used:\n  .*1\.jpg: image claims 24000x12000"):
+    with pytest.raises(Pix2PixError, match=r"1 of 3 images cannot be used:\n  .*3\.jpg: image claims 24000x12000"):
         check_images(paths, Options(input_dir=str(tmp_path / "ab"), skip_preflight=True))
     left = check_images(paths, Options(input_dir=str(tmp_path / "ab"), skip_bad_images=True))
     assert str(huge) not in left and len(left) == 2
@@ -73,6 +64,7 @@ def test_test_mode_honours_max_pixels(tmp_path):
     assert "wide.png: image is 2400x500 pixels" in result.stderr or "wide.png: image claims 2400x500" in result.stderr, \
         result.stderr
     assert "over the limit of 1.0 megapixels (--max_pixels)" in result.stderr
+    print(f"test refused a 2400x500 picture under --max_pixels 1000000; peak {peak:.0f} MB")
     assert peak < PEAK_LIMIT_MB, peak
 
 
@@ -94,11 +86,9 @@ def test_a_3_gb_file_is_refused_without_being_read_whole(tmp_path):
         handle.truncate(3 << 30)
     code = ("import sys; from pix2pix.modes.infer import check_photos; from pix2pix.errors import Pix2PixError\n"
             "try:\n    check_photos([sys.argv[1]], 1_000_000)\nexcept Pix2PixError as err:\n    print(err)\n")
-    record = tmp_path / "maxrss"
-    result = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(record), sys.executable, "-c", code, str(sparse)],
-                            capture_output=True, text=True, env=cli_env(), cwd=REPO, timeout=600)
+    result, peak = run_measuring_peak([sys.executable, "-c", code, sparse], tmp_path)
     assert result.stdout.startswith(f"{sparse}: the image claims 60000x50000"), result.stdout + result.stderr
-    peak = int(record.read_text().split()[-1]) / 1024
+    print(f"infer's pre-flight refused a 3 GB file; peak {peak:.0f} MB")
     assert peak < PEAK_LIMIT_MB, peak
     with pytest.raises(ImageError, match="claims 60000x50000"):
         read_image(str(sparse))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import TINY, make_run, run_cli, smooth_photo, write_image
+from helpers import TINY, make_run, run_cli, smooth_photo, write_ab_pairs, write_image
 from pix2pix.errors import Pix2PixError, UsageError
 from pix2pix.models.checkpoints import CHECKPOINT_PREFIX
 from pix2pix.models.pix2pix_model import Pix2Pix
@@ -38,13 +38,7 @@ def run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pairs(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("pairs") / "ab"
-    directory.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(1, 3):
-        a = smooth_photo(rng, 40, 40)
-        write_image(directory / f"{i}.png", np.concatenate([a, 255 - a], axis=1))
-    return directory
+    return write_ab_pairs(tmp_path_factory.mktemp("pairs") / "ab", count=2)
 
 
 def run_with_options_text(run, directory, text):

@@ -9,14 +9,13 @@ import json
 import math
 import os
 import struct
-import subprocess
 import sys
 import zipfile
 
 import numpy as np
 import pytest
 
-from helpers import REPO, cli_env
+from helpers import run_measuring_peak
 from pix2pix.errors import Pix2PixError
 from pix2pix.io import torch_pickle
 from pix2pix.io.pict import read_pict
@@ -30,22 +29,15 @@ PEAK_LIMIT_MB = 400  # far under the 1.5 GB the bombs are judged against; Python
 
 
 # ------------------------------------------------------------------------ measuring
-def peak_run(args, tmp_path, name="peak"):
-    """Run ARGS (a command) under /usr/bin/time; (CompletedProcess, peak resident MB)."""
-    record = tmp_path / f"{name}.maxrss"
-    result = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(record), *map(str, args)],
-                            capture_output=True, text=True, env=cli_env(), cwd=REPO, timeout=600)
-    return result, int(record.read_text().split()[-1]) / 1024
-
-
 def read_in_child(path, tmp_path, reader="pix2pix.io.torch_pickle:read_state_dict"):
     """(the reader's one-line refusal, peak MB) of reading PATH in a fresh interpreter."""
     module, function = reader.split(":")
     code = (f"import sys; from {module} import {function}; from pix2pix.errors import Pix2PixError\n"
             f"try:\n    {function}(sys.argv[1])\nexcept Pix2PixError as err:\n    print(err); sys.exit(1)\n")
-    result, peak = peak_run([sys.executable, "-c", code, path], tmp_path, os.path.basename(str(path)))
+    result, peak = run_measuring_peak([sys.executable, "-c", code, path], tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert result.stdout.count("\n") == 1, result.stdout
+    print(f"{os.path.basename(str(path))} refused; peak {peak:.0f} MB")
     return result.stdout.strip(), peak
 
 
@@ -229,11 +221,12 @@ def test_import_of_a_pth_bomb_is_one_line_and_small(tmp_path):
         prefix += "3.model."
     path = write_pth(tmp_path / "latest_net_G.pth", state_pickle(tensors))
     out = tmp_path / "imported"
-    result, peak = peak_run([sys.executable, "-m", "pix2pix", "--mode", "import", "--checkpoint", path,
-                             "--output_dir", out], tmp_path)
+    result, peak = run_measuring_peak([sys.executable, "-m", "pix2pix", "--mode", "import", "--checkpoint", path,
+                                       "--output_dir", out], tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(f"pix2pix: error: {path}: its sizes describe")
     assert not out.exists()
+    print(f"import of a .pth declaring ngf 1000 refused; peak {peak:.0f} MB")
     assert peak < 1024, peak  # TensorFlow's import alone is most of it
 
 

@@ -31,6 +31,8 @@ def find_unreadable_images(paths: List[str], paired: bool) -> List[Tuple[str, st
     Decodes all files in parallel with tf.data; only the failures are decoded again,
     one by one, to get the reason. A pair image needs a width of at least 2.
     """
+    if not paths:  # from_tensor_slices([]) would be a float32 dataset
+        return []
     min_width = 2 if paired else 1
     dataset = tf.data.Dataset.from_tensor_slices(paths)
     dataset = dataset.map(lambda p: (p, tf.shape(decode_rgb(tf.io.read_file(p)))),
@@ -76,8 +78,8 @@ def check_images(paths: List[str], options: Options) -> List[str]:
     problems = size_problems(paths, options.max_pixels)
     if not options.skip_preflight:
         oversized = {path for path, _ in problems}
-        rest = [p for p in paths if p not in oversized]
-        problems += find_unreadable_images(rest, paired=task_for(options).PAIRED) if rest else []
+        problems += find_unreadable_images([p for p in paths if p not in oversized],
+                                           paired=task_for(options).PAIRED)
         order = {path: index for index, path in enumerate(paths)}
         problems.sort(key=lambda problem: order[problem[0]])
     if not problems:
