@@ -405,6 +405,8 @@ def check_file_size(path, max_pixels, min_side=0):
     without being read whole); OS errors become one-line ImageErrors."""
     try:
         with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                raise ImageError("empty file (0 bytes)")
             return check_image_size(handle, max_pixels, min_side)
     except OSError as error:
         raise ImageError("cannot read file: %s" % (error.strerror or error)) from None
