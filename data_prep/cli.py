@@ -86,6 +86,10 @@ flags.DEFINE_float("max_extracted_mb", download.DEFAULT_MAX_EXTRACTED_MB,
                    "download: stop extracting an archive that unpacks to more than this many MB.")
 flags.DEFINE_integer("max_files", download.DEFAULT_MAX_FILES,
                      "download: stop extracting an archive with more entries than this.")
+flags.DEFINE_float("max_download_seconds", 0,
+                   "download, download_model: stop a download that takes longer than this many seconds "
+                   "in all (the .part is kept for resuming); 0: no deadline (each read still times out "
+                   "after %d s)." % download.TIMEOUT_SECONDS)
 
 _READ_FLAGS = {"input_dir", "workers", "max_pixels", "min_side", "overwrite"}
 _IMAGE_FLAGS = _READ_FLAGS | {"format", "quality"}
@@ -105,8 +109,9 @@ OPERATION_FLAGS = {
     "filter_grey": _READ_FLAGS | _COLOUR_FILTER_FLAGS,  # copies files as they are: no --format
     "split": {"input_dir", "train_frac", "test_frac", "seed", "sort", "copy", "overwrite"},
     "samples": {"format", "quality", "overwrite"},
-    "download": {"dataset", "url", "force", "sha256", "max_download_mb", "max_extracted_mb", "max_files"},
-    "download_model": {"name", "url", "force", "sha256"},
+    "download": {"dataset", "url", "force", "sha256", "max_download_mb", "max_extracted_mb", "max_files",
+                 "max_download_seconds"},
+    "download_model": {"name", "url", "force", "sha256", "max_download_seconds"},
 }
 _ALL_FLAGS = set().union(*OPERATION_FLAGS.values()) | _COMMON_FLAGS
 
@@ -142,7 +147,7 @@ def run_operation(operation, reporter):
                              % ", ".join(download.DATASETS))
         limits = download.Limits(max_download_bytes=int(FLAGS.max_download_mb * download.MB),
                                  max_extracted_bytes=int(FLAGS.max_extracted_mb * download.MB),
-                                 max_files=FLAGS.max_files)
+                                 max_files=FLAGS.max_files, max_seconds=FLAGS.max_download_seconds)
         return download.download_dataset(FLAGS.dataset, FLAGS.output_dir, url=FLAGS.url, force=FLAGS.force,
                                          reporter=reporter, limits=limits, sha256=FLAGS.sha256)
     if operation == "download_model":
@@ -150,7 +155,8 @@ def run_operation(operation, reporter):
             raise UsageError("--name is required for --operation download_model (one of %s)"
                              % ", ".join(models.MODEL_NAMES))
         return models.download_model(FLAGS.name, FLAGS.output_dir, url=FLAGS.url, force=FLAGS.force,
-                                     reporter=reporter, sha256=FLAGS.sha256)
+                                     reporter=reporter, sha256=FLAGS.sha256,
+                                     max_seconds=FLAGS.max_download_seconds)
     if not FLAGS.input_dir:
         raise UsageError("--input_dir is required for --operation %s" % operation)
     if operation == "split":

@@ -25,6 +25,7 @@ Standard library only (urllib, tarfile, hashlib). Every step can be interrupted:
 
 import dataclasses
 import datetime
+import gzip
 import hashlib
 import http.client
 import json
@@ -65,7 +66,11 @@ DEFAULT_MAX_FILES = 1_000_000
 MB = 1_000_000
 
 CHUNK_BYTES = 1 << 20
-TIMEOUT_SECONDS = 60  # per socket operation, not for the whole download
+TIMEOUT_SECONDS = 60  # per socket operation; --max_download_seconds bounds the whole download
+# The largest tar header record (a pax extended header, a GNU long name or link) read: real ones
+# hold a path and a few attributes, a few hundred bytes. tarfile reads such a record whole, in
+# one read, before any cap can look at it (a 1.5 MB .tar.gz can hold a 1.5 GB record).
+MAX_HEADER_RECORD_BYTES = 1 << 20
 USER_AGENT = "pix2pix-tf2-data_prep"
 SOURCE_FILE = "SOURCE.json"
 # Unsafe members named in the error line; the rest are counted.
@@ -90,6 +95,7 @@ class Limits:
     max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_MB * MB
     max_extracted_bytes: int = DEFAULT_MAX_EXTRACTED_MB * MB
     max_files: int = DEFAULT_MAX_FILES
+    max_seconds: float = 0  # the whole download's deadline (--max_download_seconds); 0: none
 
 
 def _in_megabytes(size):
@@ -201,29 +207,53 @@ def _size_text(size):
     return "%d bytes" % size if size < 1e6 else "%.1f MB" % (size / 1e6)
 
 
-def _too_large(url, size, max_bytes, part_path):
-    """The error for a body over --max_download_mb; the .part goes (resuming it cannot help)."""
-    if os.path.isfile(part_path):
+def _too_large(url, size, max_bytes, part_path, cap_flag):
+    """The error for a body over the cap; the .part goes (resuming it cannot help). CAP_FLAG
+    names the flag that sets the cap, or None for a fixed cap."""
+    if os.path.isfile(part_path) and not os.path.islink(part_path):
         os.unlink(part_path)
-    return DownloadError("the archive from %s is larger than --max_download_mb %s (%s); nothing was kept "
-                         "(raise --max_download_mb if it should be that large)"
-                         % (url, _in_megabytes(max_bytes), _size_text(size)))
+    if cap_flag is None:
+        return DownloadError("the file from %s is larger than the %s MB this download may take (%s); nothing "
+                             "was kept" % (url, _in_megabytes(max_bytes), _size_text(size)))
+    return DownloadError("the archive from %s is larger than %s %s (%s); nothing was kept "
+                         "(raise %s if it should be that large)"
+                         % (url, cap_flag, _in_megabytes(max_bytes), _size_text(size), cap_flag))
 
 
-def fetch(url, part_path, reporter, max_bytes=Limits.max_download_bytes):
+def _open_part(part_path, append):
+    """The .part opened for writing without following a link planted in its place (O_NOFOLLOW):
+    appending to a link would write the download into whatever file it points at."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC) | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        return os.fdopen(os.open(part_path, flags, 0o666), "ab" if append else "wb")
+    except OSError as error:
+        raise DownloadError("cannot write %s: %s" % (part_path, _reason(error))) from None
+
+
+def _part_size(part_path):
+    """Bytes already in the .part (0 if none); DownloadError if it is a link (never followed)."""
+    if os.path.islink(part_path):
+        raise DownloadError("%s is a symbolic link; a download never writes through one (remove it and run "
+                            "the command again)" % part_path)
+    return os.path.getsize(part_path) if os.path.isfile(part_path) else 0
+
+
+def fetch(url, part_path, reporter, max_bytes=Limits.max_download_bytes, cap_flag="--max_download_mb",
+          max_seconds=0):
     """Download ``url`` into ``part_path``, resuming what is there; returns the URL it came from.
 
     Raises DownloadError with one line (the .part is kept for resuming) when the
-    server cannot be reached, answers with an error, or the connection ends early;
-    a body over ``max_bytes`` (announced, or counted as it arrives) is refused and
-    the .part deleted.
+    server cannot be reached, answers with an error, the connection ends early or the
+    download takes more than ``max_seconds`` (when not 0); a body over ``max_bytes``
+    (announced, or counted as it arrives) is refused and the .part deleted.
     """
-    offset = os.path.getsize(part_path) if os.path.isfile(part_path) else 0
+    deadline = time.monotonic() + max_seconds if max_seconds else None
+    offset = _part_size(part_path)
     response, offset, total = _start_transfer(url, offset, reporter)
     if total is not None and total > max_bytes:
         if response is not None:
             response.close()
-        raise _too_large(url, total, max_bytes, part_path)
+        raise _too_large(url, total, max_bytes, part_path, cap_flag)
     if response is None:
         return url
     final_url = getattr(response, "url", None) or url
@@ -234,7 +264,7 @@ def fetch(url, part_path, reporter, max_bytes=Limits.max_download_bytes):
     os.makedirs(os.path.dirname(part_path) or ".", exist_ok=True)
     reporter.start(total or 0, unit="bytes", done=offset)
     try:
-        with response, open(part_path, "ab" if offset else "wb") as handle:
+        with response, _open_part(part_path, bool(offset)) as handle:
             # read1: whatever has arrived (up to a chunk), so a stalled or interrupted
             # transfer has written everything it received to the .part
             read_some = getattr(response, "read1", response.read)
@@ -250,6 +280,9 @@ def fetch(url, part_path, reporter, max_bytes=Limits.max_download_bytes):
                     handle.write(chunk)
                     handle.flush()  # on disk as it arrives: what the .part holds is what was received
                     reporter.advance(len(chunk))
+                    if deadline is not None and time.monotonic() > deadline:
+                        stopped = "deadline"
+                        break
             except (OSError, http.client.HTTPException) as error:  # reset, timeout, truncated chunk
                 stopped = _reason(error)
             handle.flush()
@@ -258,7 +291,11 @@ def fetch(url, part_path, reporter, max_bytes=Limits.max_download_bytes):
         reporter.finish()
     size = os.path.getsize(part_path)
     if stopped == "cap":
-        raise _too_large(url, received, max_bytes, part_path)
+        raise _too_large(url, received, max_bytes, part_path, cap_flag)
+    if stopped == "deadline":
+        raise DownloadError("download of %s took more than --max_download_seconds %g; stopped after %d bytes, "
+                            "which %s keeps: run the same command again to resume"
+                            % (url, max_seconds, size, part_path))
     if total is not None and size > total:
         os.unlink(part_path)
         raise DownloadError("%s sent %d bytes but announced %d; the download was deleted, run the command again"
@@ -270,11 +307,12 @@ def fetch(url, part_path, reporter, max_bytes=Limits.max_download_bytes):
     return final_url
 
 
-def fetch_resumably(url, part, reporter, max_bytes, plain_http_url=None):
+def fetch_resumably(url, part, reporter, max_bytes, plain_http_url=None, cap_flag="--max_download_mb",
+                    max_seconds=0):
     """fetch(), saying on Ctrl-C what the .part keeps for the next run; PLAIN_HTTP_URL (the authors'
     server's http address) is suggested when the https one cannot be reached."""
     try:
-        return fetch(url, part, reporter, max_bytes)
+        return fetch(url, part, reporter, max_bytes, cap_flag, max_seconds)
     except DownloadError as error:
         if plain_http_url and str(error).startswith("cannot download"):
             raise DownloadError("%s (if https is what fails, the authors' server also answers on plain http: "
@@ -367,6 +405,30 @@ def _check_caps(archive_label, members, unpacked, limits):
                             % (archive_label, _in_megabytes(limits.max_extracted_bytes)))
 
 
+class _HeaderRecordCap:
+    """The decompressed archive as tarfile reads it, refusing any single read over
+    MAX_HEADER_RECORD_BYTES. tarfile reads member data in 16 KB pieces but a pax extended
+    header or a GNU long name or link record whole, in one read of the size its header gives:
+    this refuses such a record by that size, before anything of it is read or decompressed."""
+
+    def __init__(self, stream, archive_label):
+        self.stream, self.archive_label = stream, archive_label
+
+    def read(self, size=-1):
+        if size is None or size < 0 or size > MAX_HEADER_RECORD_BYTES:
+            raise DownloadError("refused the archive from %s: a tar header record (pax or GNU long name) of "
+                                "%s bytes, more than the %d any real archive needs"
+                                % (self.archive_label, size if size is not None and size >= 0 else "unbounded",
+                                   MAX_HEADER_RECORD_BYTES))
+        return self.stream.read(size)
+
+    def seek(self, offset, whence=os.SEEK_SET):
+        return self.stream.seek(offset, whence)
+
+    def tell(self):
+        return self.stream.tell()
+
+
 def extract_safely(archive, folder, archive_label, limits=Limits()):
     """Extract the .tar.gz ``archive`` into the empty ``folder``; returns the number of files.
 
@@ -380,7 +442,8 @@ def extract_safely(archive, folder, archive_label, limits=Limits()):
     refused = []
     files = members = unpacked = 0
     try:
-        with tarfile.open(archive, "r:gz") as tar:
+        with gzip.open(archive, "rb") as stream, \
+                tarfile.open(fileobj=_HeaderRecordCap(stream, archive_label), mode="r:") as tar:
             for member in tar:
                 members += 1
                 unpacked += member.size if member.isfile() else 0
@@ -392,7 +455,7 @@ def extract_safely(archive, folder, archive_label, limits=Limits()):
                     refused.append((member.name, problem))
                 elif member.isfile():
                     files += 1
-    except (tarfile.TarError, EOFError, zlib.error) as error:
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise DownloadError("%s is not a readable .tar.gz archive (%s)" % (archive_label, _reason(error))) from None
     if refused:
         raise UnsafeArchiveError(_refusal_line(archive_label, refused))
@@ -490,6 +553,14 @@ def _check_limits(limits):
                                ("max_files", limits.max_files, str)):
         if not value > 0:
             raise UsageError("--%s must be positive, got %s" % (flag, shown(value)))
+    check_max_seconds(limits.max_seconds)
+
+
+def check_max_seconds(value):
+    """UsageError unless --max_download_seconds is 0 (no deadline) or a positive number."""
+    if not (value >= 0 and value != float("inf")):
+        raise UsageError("--max_download_seconds must be 0 (no deadline) or a positive number of seconds, "
+                         "got %s" % value)
 
 
 def download_dataset(name, output_dir, url=None, force=False, reporter=None, limits=Limits(), sha256=None):
@@ -518,7 +589,7 @@ def download_dataset(name, output_dir, url=None, force=False, reporter=None, lim
     url = source_url(name, url)
     part = os.path.join(output_dir, name + ".tar.gz.part")
     final_url = fetch_resumably(url, part, reporter, limits.max_download_bytes,
-                                PLAIN_HTTP_URL % name if authors_server else None)
+                                PLAIN_HTTP_URL % name if authors_server else None, max_seconds=limits.max_seconds)
     files, splits, sha256 = _unpack(name, (url, final_url), part, output_dir, destination, limits, expected)
     reporter.message("%s: %d files (%s) in %s; sha256 %s recorded in %s" % (
         name, files, ", ".join("%s %d" % item for item in splits.items()) or "no sub-folders", destination,

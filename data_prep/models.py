@@ -117,7 +117,7 @@ def _source_record(name, url, final_url, sha256, size):
     return json.dumps(record, indent=2) + "\n"
 
 
-def download_model(name, output_dir, url=None, force=False, reporter=None, sha256=None):
+def download_model(name, output_dir, url=None, force=False, reporter=None, sha256=None, max_seconds=0):
     """Fetch the published generator ``name`` into ``output_dir/name.pth`` (see the module docstring).
 
     An existing file is left alone (Summary.skipped = 1) unless ``force``. Raises
@@ -125,6 +125,7 @@ def download_model(name, output_dir, url=None, force=False, reporter=None, sha25
     the download fails or its bytes are refused.
     """
     model_named(name)
+    download.check_max_seconds(max_seconds)
     expected = download.check_sha256(sha256) or KNOWN_SHA256.get(name)
     download.check_output_dir(output_dir, "download_model")
     reporter = reporter or Reporter()
@@ -139,7 +140,8 @@ def download_model(name, output_dir, url=None, force=False, reporter=None, sha25
     url = download.source_url(name, url) if url else DEFAULT_URL % name
     part = destination + ".part"
     final_url = download.fetch_resumably(url, part, reporter, MAX_MODEL_BYTES,
-                                         PLAIN_HTTP_URL % name if authors_server else None)
+                                         PLAIN_HTTP_URL % name if authors_server else None, cap_flag=None,
+                                         max_seconds=max_seconds)
     _check_torch_file(part, url)
     sha256 = _check_sha256(part, url, expected)
     size = os.path.getsize(part)

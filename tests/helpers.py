@@ -165,6 +165,16 @@ def wait_until(predicate, what, timeout=120, poll=0.05):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def run_measuring_peak(command, record_dir):
+    """Run COMMAND (a list) under /usr/bin/time with this checkout's environment; (the
+    CompletedProcess (text), the process's peak resident memory in MB). RECORD_DIR keeps the record."""
+    record = tempfile.NamedTemporaryFile(dir=record_dir, suffix=".maxrss", delete=False).name
+    result = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", record, *map(str, command)], capture_output=True,
+                            text=True, env=cli_env(), cwd=REPO, timeout=CLI_TIMEOUT)
+    with open(record) as f:
+        return result, int(f.read().split()[-1]) / 1024
+
+
 def assert_clean_failure(result):
     """A run that must fail without a traceback."""
     assert result.returncode != 0, result

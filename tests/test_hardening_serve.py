@@ -21,6 +21,7 @@ import struct
 import subprocess
 import threading
 import time
+import zlib
 
 import cv2
 import numpy as np
@@ -28,6 +29,8 @@ import pytest
 from PIL import Image
 
 from helpers import run_cli, smooth_photo
+from pix2pix.errors import Pix2PixError
+from pix2pix.io.images import ImageError, check_image_size, check_pixel_limit, image_size
 from helpers import ServerProcess, b64, call, encode_png
 
 MAX_PIXELS = 1_000_000  # the limit every tool runs with here; each bomb claims more
@@ -76,6 +79,83 @@ def _pillow(kind, **options):
     return buffer.getvalue()
 
 
+# hidden frames: the first frame small, a later one large (TensorFlow makes every GIF frame as
+# large as the largest); each is read before a decoder runs, the walk of every frame's header
+def gif_with_frames(screen, frames):
+    """A GIF of logical screen SCREEN holding one image per (width, height) of FRAMES, each a
+    minimal LZW stream (clear code, end code): a decoder fills the rest of the frame."""
+    data = b"GIF89a" + struct.pack("<HHBBB", *screen, 0x80, 0, 0) + bytes(6)  # two-colour table
+    for width, height in frames:
+        data += b"," + struct.pack("<HHHHB", 0, 0, width, height, 0) + b"\x02\x01\x2c\x00"
+    return data + b";"
+
+
+def _png_chunk(kind, payload):
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def apng_with_frames(frames):
+    """An animated PNG: an 8x8 IHDR and default image, then one fcTL per (width, height)."""
+    data = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+    data += _png_chunk(b"acTL", struct.pack(">II", len(frames), 0))
+    for index, (width, height) in enumerate(frames):
+        data += _png_chunk(b"fcTL", struct.pack(">IIIIIHHBB", index, width, height, 0, 0, 1, 1, 0, 0))
+        if index == 0:
+            data += _png_chunk(b"IDAT", zlib.compress(bytes(8 * 25)))
+    return data + _png_chunk(b"IEND", b"")
+
+
+def webp_with_large_frame():
+    """An animated WebP of two 8x8 frames, the second's ANMF header rewritten to 6000x6000."""
+    pictures = [Image.new("RGB", (8, 8), colour) for colour in ("black", "white")]
+    buffer = io.BytesIO()
+    pictures[0].save(buffer, "WEBP", save_all=True, append_images=pictures[1:], lossless=True)
+    data = bytearray(buffer.getvalue())
+    second = data.find(b"ANMF", data.find(b"ANMF") + 4)
+    assert second > 0
+    data[second + 8 + 6:second + 8 + 12] = (SIDE - 1).to_bytes(3, "little") * 2
+    return bytes(data)
+
+
+def tiff_with_large_second_page():
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "TIFF", save_all=True, compression="tiff_deflate",
+                                  append_images=[Image.new("RGB", (SIDE, SIDE))])
+    return buffer.getvalue()
+
+
+HIDDEN = {
+    "second_frame.gif": lambda: gif_with_frames((8, 8), [(8, 8), (SIDE, SIDE)]),
+    "animated_frame.png": lambda: apng_with_frames([(8, 8), (SIDE, SIDE)]),
+    "canvas_frame.webp": webp_with_large_frame,
+    "second_page.tif": tiff_with_large_second_page,
+}
+
+
+@pytest.mark.parametrize("name", sorted(HIDDEN))
+def test_a_frame_larger_than_the_first_is_seen_before_decoding(name):
+    data = HIDDEN[name]()
+    assert len(data) < 200_000
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.size == (8, 8)  # what a header-only check used to read
+    assert image_size(data) == (SIDE, SIDE, 2)
+    assert image_size(io.BufferedReader(io.BytesIO(data))) == (SIDE, SIDE, 2)  # from a file
+    with pytest.raises(Pix2PixError, match=rf"x\.{name[-3:]}: the image claims 2 frames of 6000x6000 = "
+                                           r"72,000,000 pixels, over the limit of 1,000,000 \(--max_pixels\)"):
+        check_pixel_limit(data, f"x.{name[-3:]}", 1_000_000)
+    with pytest.raises(ImageError, match=r"claims 6000x6000 pixels in 2 frames"):
+        check_image_size(data, 50_000_000)
+
+
+def test_ordinary_files_keep_their_sizes():
+    for kind, frames in (("GIF", 3), ("PNG", 3), ("WEBP", 3), ("TIFF", 3), ("JPEG", 1), ("BMP", 1)):
+        pictures = [Image.new("RGB", (20, 10), (i * 40, 0, 0)) for i in range(frames)]
+        buffer = io.BytesIO()
+        extra = {"save_all": True, "append_images": pictures[1:]} if frames > 1 else {}
+        pictures[0].save(buffer, kind, **extra)
+        assert image_size(buffer.getvalue()) == (20, 10, frames), kind
+
+
 @pytest.fixture(scope="module")
 def bombs():
     """{file name: bytes}; names carry the true format's extension."""
@@ -87,6 +167,7 @@ def bombs():
         "rle.bmp": _rle_bmp(),
         "lossless.webp": _pillow("WEBP", lossless=True),
         "deflated.tif": _pillow("TIFF", compression="tiff_deflate"),
+        **{name: build() for name, build in HIDDEN.items()},
     }
     assert 20_000 < len(corpus["screen.gif"]) < 30_000  # 27 KB for 36 megapixels
     assert all(len(data) < 1_000_000 for data in corpus.values()), {k: len(v) for k, v in corpus.items()}
@@ -100,6 +181,7 @@ def test_every_bomb_is_read_by_its_header_and_a_decoder_would_take_it(bombs):
     from pix2pix.io.images import image_size
     sizes = {name: image_size(data) for name, data in bombs.items()}
     assert sizes.pop("animated.gif") == (1000, 1000, 40)
+    assert [sizes.pop(name) for name in HIDDEN] == [(SIDE, SIDE, 2)] * len(HIDDEN)
     assert set(sizes.values()) == {(SIDE, SIDE, 1)}
     junk = cv2.imdecode(np.frombuffer(bombs["junk.jpg"], np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8)
     assert junk.shape == (SIDE // 8, SIDE // 8)
@@ -423,3 +505,117 @@ def test_sigterm_with_a_slow_client_exits_0_within_the_shutdown_timeout(served_m
     finally:
         server.kill()
     assert os.listdir(tmp_path) == []
+
+
+# ------------------------------------------------------------- connections and uploads
+@pytest.fixture(scope="module")
+def limited(served_models, tmp_path_factory):
+    """The server with small resource caps: --max_connections 16, --max_upload_mb 2,
+    --max_request_mb 1, --max_batch 2, --max_queue 2."""
+    _, base = served_models
+    process = ServerProcess("--checkpoint", base, "--max_connections", 16, "--max_upload_mb", 2,
+                            "--max_request_mb", 1, "--max_batch", 2, "--max_queue", 2, "--body_timeout", 20,
+                            "--header_timeout", 20, cwd=tmp_path_factory.mktemp("limited_cwd"))
+    yield process
+    process.kill()
+
+
+def _address(server):
+    host, port = server.url.split("//")[1].split(":")
+    return host, int(port)
+
+
+def _small_body(count=1):
+    photo = {"b64": b64(encode_png(np.zeros((32, 32, 3), np.uint8)))}
+    return {"instances": [photo] * count}
+
+
+def test_the_page_cannot_be_framed_and_long_headers_are_refused(limited):
+    page = call("GET", limited.url + "/")
+    assert page.status == 200
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["content-security-policy"] == "frame-ancestors 'none'"
+    for size in (20_000, 100_000):  # sent at once: h11 alone would parse them whole
+        with socket.create_connection(_address(limited), timeout=60) as sock:
+            sock.sendall(b"GET /v1/models/color HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * size + b"\r\n\r\n")
+            answer = sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    reply = call("GET", limited.model_url(), headers={"X-Pad": "a" * 15_000})
+    assert reply.status == 200
+    assert_clean(limited)
+
+
+def test_a_request_of_more_pictures_than_max_batch_is_refused(limited):
+    assert predict(limited, _small_body(2)).status == 200
+    reply = predict(limited, _small_body(3))
+    assert reply.status == 400 and "3 pictures, over the limit of 2 a request (--max_batch)" in reply.json()["error"]
+
+
+def test_unfinished_uploads_are_capped_in_bytes_and_memory(limited):
+    """Twelve clients each announce 1 MB and send 400 KB, then stall: past --max_upload_mb 2 the
+    next ones are refused 503, the server's memory hardly grows, and a normal request is served."""
+    before = vm_rss_mb(limited.process.pid)
+    sockets, refused = [], 0
+    try:
+        for _ in range(12):
+            sock = socket.create_connection(_address(limited), timeout=60)
+            sock.sendall(b"POST /v1/models/color:predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Content-Length: 1000000\r\n\r\n" + b" " * 400_000)
+            sockets.append(sock)
+        time.sleep(2)
+        for sock in sockets:
+            sock.setblocking(False)
+            try:
+                answer = sock.recv(4096)
+            except BlockingIOError:
+                continue
+            if answer.startswith(b"HTTP/1.1 503 ") and b"--max_upload_mb" in answer:
+                refused += 1
+        grown = vm_rss_mb(limited.process.pid) - before
+        print(f"12 stalled 1 MB uploads: {refused} refused, server RSS grew {grown:.1f} MB")
+        assert refused >= 7, refused  # 2 MB hold five of them at most
+        assert grown < 100, grown
+        assert predict(limited, _small_body()).status == 200  # 32x32: well under what is left
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert_clean(limited)
+
+
+def test_connections_beyond_max_connections_are_answered_503_then_served_again(limited):
+    idle = [socket.create_connection(_address(limited), timeout=60) for _ in range(20)]
+    try:
+        time.sleep(1)
+        busy = call("GET", limited.model_url())
+        assert busy.status == 503, busy
+    finally:
+        for sock in idle:
+            sock.close()
+    limited.wait_until(lambda: call("GET", limited.model_url()).status == 200, "served again", timeout=60)
+    assert_clean(limited)
+
+
+def test_the_file_descriptor_limit_is_one_log_line_not_a_traceback_per_client(limited):
+    """With the server's open-file limit lowered to 100 and 200 clients connecting: one log line,
+    no traceback; once they are gone, requests are served again."""
+    import resource
+    pid = limited.process.pid
+    saved = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (100, saved[1]))  # the soft limit: it can be restored
+    clients = []
+    try:
+        for _ in range(200):
+            try:
+                clients.append(socket.create_connection(_address(limited), timeout=5))
+            except OSError:
+                break
+        time.sleep(5)
+    finally:
+        for sock in clients:
+            sock.close()
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, saved)
+    limited.wait_until(lambda: call("GET", limited.model_url()).status == 200, "served again", timeout=60)
+    notes = [line for line in limited.stderr_lines if "out of file descriptors" in line]
+    assert 1 <= len(notes) <= 2, limited.stderr_lines[-10:]
+    assert notes[0].startswith("warning: out of file descriptors (Too many open files): new connections wait")
+    assert_clean(limited)

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from pix2pix.errors import Pix2PixError, error_line
 from pix2pix.data.imaging import decode_rgb, resize
+from pix2pix.io.images import size_problems
 from pix2pix.io.listing import list_image_files
 from pix2pix.options.record import SHAPE_KEEPING_PREPROCESS, Options
 from pix2pix.data.tasks import task_for
@@ -30,6 +31,8 @@ def find_unreadable_images(paths: List[str], paired: bool) -> List[Tuple[str, st
     Decodes all files in parallel with tf.data; only the failures are decoded again,
     one by one, to get the reason. A pair image needs a width of at least 2.
     """
+    if not paths:  # from_tensor_slices([]) would be a float32 dataset
+        return []
     min_width = 2 if paired else 1
     dataset = tf.data.Dataset.from_tensor_slices(paths)
     dataset = dataset.map(lambda p: (p, tf.shape(decode_rgb(tf.io.read_file(p)))),
@@ -68,9 +71,17 @@ def unusable_images_error(problems, total: int, advice: str, noun: str = "images
 def check_images(paths: List[str], options: Options) -> List[str]:
     """The pre-flight check: the usable paths, or a clear error naming every unreadable file.
 
+    Every file's size is read from its headers and checked against --max_pixels first (always,
+    nothing decoded); the files are then decoded unless --skip_preflight.
     With options.skip_bad_images the bad files are named on stderr and left out instead.
     """
-    problems = find_unreadable_images(paths, paired=task_for(options).PAIRED)
+    problems = size_problems(paths, options.max_pixels)
+    if not options.skip_preflight:
+        oversized = {path for path, _ in problems}
+        problems += find_unreadable_images([p for p in paths if p not in oversized],
+                                           paired=task_for(options).PAIRED)
+        order = {path: index for index, path in enumerate(paths)}
+        problems.sort(key=lambda problem: order[problem[0]])
     if not problems:
         return paths
     if not options.skip_bad_images or len(problems) == len(paths):
@@ -250,9 +261,7 @@ def paired_dataset(options: Options, training: bool, seed: int = 0, start: int =
     [N, 2] (load_example: S and the sizes follow --preprocess; shapes that are not crops are
     padded to multiples of SIDE_MULTIPLE, the generator's: models.networks.side_multiple).
     """
-    paths = list_image_files(options.input_dir)
-    if not options.skip_preflight:
-        paths = check_images(paths, options)
+    paths = check_images(list_image_files(options.input_dir), options)
 
     dataset = tf.data.Dataset.from_tensor_slices(paths)
     if training:

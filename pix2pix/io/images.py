@@ -59,55 +59,197 @@ def has_supported_extension(name):
 Image.MAX_IMAGE_PIXELS = None
 
 
-def _tiff_dimensions(data):
-    """ImageWidth / ImageLength tags of the first IFD (classic TIFF)."""
-    byte_order = "<" if data[:2] == b"II" else ">"
-    try:
-        (ifd_offset,) = struct.unpack(byte_order + "I", data[4:8])
-        (entry_count,) = struct.unpack(byte_order + "H", data[ifd_offset:ifd_offset + 2])
-        sizes = {}
-        for index in range(entry_count):
-            entry = ifd_offset + 2 + 12 * index
-            tag, field_type = struct.unpack(byte_order + "HH", data[entry:entry + 4])
+# --- every frame's size, from the file's own structure -----------------------
+#
+# Pillow's size is the first frame's (a GIF's logical screen, grown to fit frame 0 only), but
+# decoders allocate for the others too: TensorFlow's GIF decoder makes every frame as large as
+# the largest (a GIF of an 8x8 screen can hold a 6000x6000 second frame), and the frames of an
+# animated PNG (fcTL), WebP (ANMF) or of a TIFF's pages carry sizes of their own. These walks read
+# each frame's header and skip its data (seek, nothing decoded, nothing held), so the check below
+# sees the largest frame and the number of frames of every format before a decoder runs.
+
+MAX_FRAMES_WALKED = 100_000  # a file claiming more frames is refused (see _frame_sizes)
+
+
+def _read_exactly(handle, count):
+    data = handle.read(count)
+    return data if len(data) == count else None
+
+
+def _gif_frames(handle):
+    """[(width, height)] of every image descriptor of a GIF, the logical screen first."""
+    header = _read_exactly(handle, 13)
+    if header is None:
+        return []
+    sizes = [struct.unpack("<HH", header[6:10])]
+    if header[10] & 0x80:  # the global colour table
+        handle.seek(3 * (2 << (header[10] & 7)), io.SEEK_CUR)
+    while len(sizes) <= MAX_FRAMES_WALKED:
+        introducer = handle.read(1)
+        if introducer == b"!":  # an extension: its label, then data sub-blocks
+            if not handle.read(1) or not _skip_sub_blocks(handle):
+                break
+        elif introducer == b",":  # an image: left, top, width, height, flags
+            descriptor = _read_exactly(handle, 9)
+            if descriptor is None:
+                break
+            sizes.append(struct.unpack("<HH", descriptor[4:8]))
+            if descriptor[8] & 0x80:  # a local colour table
+                handle.seek(3 * (2 << (descriptor[8] & 7)), io.SEEK_CUR)
+            if not handle.read(1) or not _skip_sub_blocks(handle):  # LZW code size, the pixels
+                break
+        else:  # the trailer, the end of the data, or bytes no decoder reads further
+            break
+    return sizes
+
+
+def _skip_sub_blocks(handle):
+    """Skip a GIF's data sub-blocks up to their terminator; False if the data ends first."""
+    while True:
+        length = handle.read(1)
+        if not length:
+            return False
+        if length == b"\0":
+            return True
+        handle.seek(length[0], io.SEEK_CUR)
+
+
+def _png_frames(handle):
+    """[(width, height)] of a PNG's IHDR and of each fcTL (animated PNG frame) chunk; the walk
+    stops at the first IDAT when no acTL came before it (not animated)."""
+    handle.seek(8)
+    sizes, animated = [], False
+    while len(sizes) <= MAX_FRAMES_WALKED:
+        head = _read_exactly(handle, 8)
+        if head is None:
+            break
+        length, kind = struct.unpack(">I4s", head)
+        if kind in (b"IHDR", b"fcTL"):
+            data = _read_exactly(handle, min(length, 12))
+            if data is None or len(data) < 12:
+                break
+            sizes.append(struct.unpack(">II", data[:8] if kind == b"IHDR" else data[4:12]))
+            handle.seek(length - 12 + 4, io.SEEK_CUR)
+            continue
+        if kind == b"acTL":
+            animated = True
+        if kind == b"IEND" or (kind == b"IDAT" and not animated):
+            break
+        handle.seek(length + 4, io.SEEK_CUR)
+    return sizes
+
+
+def _webp_frames(handle):
+    """[(width, height)] of a WebP's canvas (VP8X) and of each ANMF frame."""
+    handle.seek(12)
+    sizes = []
+    while len(sizes) <= MAX_FRAMES_WALKED:
+        head = _read_exactly(handle, 8)
+        if head is None:
+            break
+        kind, length = struct.unpack("<4sI", head)
+        if kind in (b"VP8X", b"ANMF"):
+            data = _read_exactly(handle, 12)
+            if data is None:
+                break
+            at = 4 if kind == b"VP8X" else 6  # the canvas size; a frame's follows its X and Y
+            sizes.append((1 + int.from_bytes(data[at:at + 3], "little"),
+                          1 + int.from_bytes(data[at + 3:at + 6], "little")))
+            if kind == b"ANMF":  # its frame data: nested chunks, walked as the file's own
+                handle.seek(4, io.SEEK_CUR)
+                continue
+            length -= 12
+        handle.seek(length + (length & 1), io.SEEK_CUR)
+    return sizes
+
+
+def _tiff_pages(handle):
+    """[(width, height)] of every page (IFD) of a classic TIFF, following the chain of IFDs
+    (a chain that loops back is followed once)."""
+    handle.seek(0)
+    header = _read_exactly(handle, 8)
+    order = "<" if header[:2] == b"II" else ">"
+    (offset,) = struct.unpack(order + "I", header[4:8])
+    sizes, seen = [], set()
+    while offset and offset not in seen and len(sizes) <= MAX_FRAMES_WALKED:
+        seen.add(offset)
+        handle.seek(offset)
+        count = _read_exactly(handle, 2)
+        if count is None:
+            break
+        (entries,) = struct.unpack(order + "H", count)
+        table = _read_exactly(handle, 12 * entries + 4)
+        if table is None:
+            break
+        page = {}
+        for at in range(0, 12 * entries, 12):
+            tag, field_type = struct.unpack(order + "HH", table[at:at + 4])
             if tag in (256, 257):
                 code = "H" if field_type == 3 else "I"
-                (sizes[tag],) = struct.unpack(byte_order + code, data[entry + 8:entry + 8 + struct.calcsize(code)])
-        if 256 in sizes and 257 in sizes:
-            return sizes[256], sizes[257]
-    except struct.error:
-        pass
-    return None
+                (page[tag],) = struct.unpack(order + code, table[at + 8:at + 8 + struct.calcsize(code)])
+        if 256 in page and 257 in page:
+            sizes.append((page[256], page[257]))
+        (offset,) = struct.unpack(order + "I", table[-4:])
+    return sizes
 
 
-def _plain_header_dimensions(data):
-    """(width, height) from a header whose fields sit at fixed places, for files Pillow will not
-    open but a decoder might still try: a PNG cut short after its IHDR chunk (Pillow reads on to
-    the next chunk), a TIFF sample layout Pillow lacks (32-bit float RGB). None otherwise."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR" and len(data) >= 24:
-        return struct.unpack(">II", data[16:24])
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        return _tiff_dimensions(data)
-    return None
+# (magic, walk, whether its first size is a container's: a GIF's screen, a PNG's IHDR, a WebP's
+# canvas, each followed by its frames' sizes when animated; a TIFF lists pages only)
+_FRAME_WALKS = ((b"GIF8", _gif_frames, True), (b"\x89PNG", _png_frames, True),
+                (b"II*\x00", _tiff_pages, False), (b"MM\x00*", _tiff_pages, False))
+
+
+def _frame_sizes(handle):
+    """(largest width, largest height, frames) over every frame the file's structure declares
+    (see above), or None for a format without frames of their own sizes (JPEG, BMP) or data too
+    short to say."""
+    handle.seek(0)
+    magic = handle.read(16)
+    found = next((entry[1:] for entry in _FRAME_WALKS if magic.startswith(entry[0])), None)
+    if found is None and magic[:4] == b"RIFF" and magic[8:12] == b"WEBP":
+        found = (_webp_frames, True)
+    if found is None:
+        return None
+    walk, container_first = found
+    handle.seek(0)
+    try:
+        sizes = walk(handle)
+    except (struct.error, ValueError, TypeError, OSError):
+        return None
+    if len(sizes) > MAX_FRAMES_WALKED:
+        raise ImageError("the file declares more than %s frames" % format(MAX_FRAMES_WALKED, ","))
+    if not sizes:
+        return None
+    frames = max(1, len(sizes) - 1) if container_first else len(sizes)
+    return max(size[0] for size in sizes), max(size[1] for size in sizes), frames
 
 
 def image_size(data):
-    """(width, height, frames) of encoded image DATA, read from its header, nothing decoded.
+    """(width, height, frames) of encoded image DATA (bytes, or a binary file: then only its
+    headers are read), nothing decoded.
 
-    FRAMES is 1 except for animated GIF and WebP (TensorFlow decodes every frame of a GIF
-    even when it keeps only the first). Raises ImageError ("not a decodable image") when the
-    size cannot be read: such a file is refused, never handed to a decoder unchecked.
+    WIDTH and HEIGHT are the largest any frame declares (a decoder makes every frame that large);
+    FRAMES is 1 except for animations (TensorFlow decodes every frame of a GIF even when it
+    keeps only the first) and multi-page TIFFs. Raises ImageError ("not a decodable image") when
+    the size cannot be read: such a file is refused, never handed to a decoder unchecked.
     """
+    handle = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    walked = _frame_sizes(handle)
+    handle.seek(0)
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(handle) as image:
             width, height = image.size
-            frames = getattr(image, "n_frames", 1) or 1
-            return width, height, frames
+            frames = walked[2] if walked else getattr(image, "n_frames", 1) or 1
     except (OSError, ValueError, SyntaxError, EOFError, struct.error, MemoryError):
-        pass  # Pillow could not read the header: see _plain_header_dimensions
-    dimensions = _plain_header_dimensions(data)
-    if dimensions is not None:
-        return dimensions[0], dimensions[1], 1
-    raise ImageError("not a decodable image")
+        # Pillow could not read the header: a PNG cut short after its IHDR (Pillow reads on to the
+        # next chunk) or a TIFF sample layout Pillow lacks (32-bit float RGB), which a decoder
+        # might still try, have their size from the walks above; anything else is refused.
+        if not walked:
+            raise ImageError("not a decodable image") from None
+        width, height, frames = walked
+    if walked:
+        width, height = max(width, walked[0]), max(height, walked[1])
+    return width, height, frames
 
 
 def check_image_size(data, max_pixels, min_side=0):
@@ -258,13 +400,53 @@ def read_file_bytes(path):
         raise ImageError("cannot read file: %s" % (error.strerror or error)) from None
 
 
+def check_file_size(path, max_pixels, min_side=0):
+    """check_image_size of the file PATH, reading only its headers (a huge file is refused
+    without being read whole); OS errors become one-line ImageErrors."""
+    try:
+        with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                raise ImageError("empty file (0 bytes)")
+            return check_image_size(handle, max_pixels, min_side)
+    except OSError as error:
+        raise ImageError("cannot read file: %s" % (error.strerror or error)) from None
+
+
+def name_problem(path):
+    """A reason if the file name PATH cannot be handed to TensorFlow (which takes names as UTF-8
+    text): a name of other bytes (Latin-1, say) on a UTF-8 system. None otherwise."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the file name is not valid UTF-8 (TensorFlow cannot open it): rename the file"
+    return None
+
+
+def size_problems(paths, max_pixels):
+    """[(path, reason)] for every file of PATHS whose name TensorFlow cannot take (name_problem),
+    or whose headers claim more than MAX_PIXELS pixels or give no size at all (check_file_size):
+    train's and test's check before anything decodes, made whether or not the decoding pre-flight
+    check runs."""
+    problems = []
+    for path in paths:
+        if name_problem(path):
+            problems.append((path, name_problem(path)))
+            continue
+        try:
+            check_file_size(path, max_pixels)
+        except ImageError as err:
+            problems.append((path, str(err)))
+    return problems
+
+
 def read_image(path, max_pixels=DEFAULT_MAX_PIXELS, min_side=1):
     """Read an image file as an RGB uint8 array of shape (height, width, 3).
 
     Raises ImageError (one-line reason) for unreadable, truncated, malformed,
-    too large (> max_pixels, checked from the header before decoding) or too
+    too large (> max_pixels, checked from the headers before the file is read whole) or too
     small (shorter side < min_side) images.
     """
+    check_file_size(path, max_pixels, min_side)
     return decode_image(read_file_bytes(path), max_pixels=max_pixels, min_side=min_side)
 
 

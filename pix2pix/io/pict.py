@@ -14,7 +14,9 @@ So every value read back is within half a bin of the original (in the mu-law dom
 """
 
 import json
+import math
 import os
+import reprlib
 import struct
 from typing import Dict
 
@@ -63,6 +65,8 @@ def _variables(part: bytes, path: str):
         listed = json.loads(part.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as err:
         raise Pix2PixError(f"{path}: not a .pict file: its first part is not JSON ({err})") from None
+    except RecursionError:
+        raise Pix2PixError(f"{path}: not a .pict file: its variable list is nested too deep") from None
     if not isinstance(listed, list):
         raise Pix2PixError(f"{path}: not a .pict file: its first part is not a list of variables")
     variables, seen = [], set()
@@ -70,9 +74,14 @@ def _variables(part: bytes, path: str):
         name = entry.get("name") if isinstance(entry, dict) else None
         shape = entry.get("shape") if isinstance(entry, dict) else None
         if (not isinstance(name, str) or not isinstance(shape, list)
-                or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
-            raise Pix2PixError(f"{path}: variable list entry {entry!r:.80} is not "
-                               "{\"name\": text, \"shape\": [whole numbers >= 0]}")
+                or not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 1 << 31 for n in shape)):
+            raise Pix2PixError(f"{path}: variable list entry {reprlib.repr(entry)} is not "
+                               "{\"name\": text, \"shape\": [whole numbers from 0 to 2^31 - 1]}")
+        dimensions = 4 if name.endswith("kernel") else 1  # kernels; biases, offsets and scales
+        if len(shape) != dimensions:
+            raise Pix2PixError(f"{path}: variable {name[:200]} has shape {shape}; a TF1 pix2pix "
+                               f"generator's {'kernels' if dimensions == 4 else 'other variables'} "
+                               f"have {dimensions} dimension{'s' if dimensions > 1 else ''}")
         if name in seen:
             raise Pix2PixError(f"{path}: variable {name} is listed twice")
         seen.add(name)
@@ -104,7 +113,7 @@ def read_pict(path: str) -> Dict[str, np.ndarray]:
     listed, codebook_part, codes_part = split_parts(data, path)
     variables = _variables(listed, path)
     codebook = _codebook(codebook_part, path)
-    sizes = [int(np.prod(shape, dtype=np.int64)) for _, shape in variables]
+    sizes = [math.prod(shape) for _, shape in variables]  # Python's integers: no wrapping
     if sum(sizes) != len(codes_part):
         raise Pix2PixError(f"{path}: the variables hold {sum(sizes)} values but there are "
                            f"{len(codes_part)} codes")

@@ -16,6 +16,13 @@ Here the unpickler knows only the names a state_dict uses (collections.OrderedDi
 rebuild functions of torch._utils and the torch.*Storage types) and stands them in with its own
 inert functions; any other name is refused with a Pix2PixError before anything is called.
 Floating-point tensors come back as float32, integer ones (num_batches_tracked) as int64.
+
+Nothing is allocated on the file's word alone: the pickle is read with a cap (MAX_PICKLE_BYTES),
+each zip member's size is checked against what its storage needs from the zip header and no
+more than that is inflated, every storage and every
+tensor's element count (from its sizes and strides) is bounded (MAX_ELEMENTS, all tensors
+together MAX_TOTAL_ELEMENTS) before any array is made, and the walk over the pickled dicts visits
+each dict once (a dict met twice, or nested deeper than MAX_NESTING, is refused).
 """
 
 import collections
@@ -23,6 +30,7 @@ import io
 import os
 import pickle
 import zipfile
+import zlib
 from typing import Dict
 
 import numpy as np
@@ -31,6 +39,13 @@ from pix2pix.errors import Pix2PixError
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
+
+# Bounds on what one file may make this reader allocate. The largest pix2pix network (a U-Net of
+# ngf 64 for 256x256 pictures) holds 54 million weights, its largest tensor 4.2 million.
+MAX_PICKLE_BYTES = 64 << 20  # the pickled object (a state_dict's is a few KB)
+MAX_ELEMENTS = 1 << 26  # one storage, one tensor (67 million values)
+MAX_TOTAL_ELEMENTS = 1 << 27  # all tensors of a file together (134 million: 512 MB as float32)
+MAX_NESTING = 64  # dicts inside dicts
 
 # torch.<Name>Storage -> element type; cuda storages hold the same bytes once on disk.
 _STORAGE_DTYPES = {
@@ -85,6 +100,11 @@ class _Tensor:
     def __init__(self, storage, offset, size, stride):
         self.storage, self.offset = storage, int(offset)
         self.size, self.stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
+        if len(self.size) > 32:
+            raise pickle.UnpicklingError(f"a tensor of {len(self.size)} dimensions")
+        self.numel = 1
+        for n in self.size:
+            self.numel *= n
 
 
 def _rebuild_tensor(storage, storage_offset, size, stride, *unused):
@@ -134,9 +154,13 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if len(pid) > 5 and pid[5] is not None:
             raise Pix2PixError(f"{self.path}: uses storage views (a PyTorch 0.3-era feature) that "
                                "are not supported; re-save it with a newer PyTorch")
-        key = str(pid[2])
+        key = str(pid[2])[:200]
         if key not in self.storages:
-            self.storages[key] = _Storage(key, pid[1], int(pid[4]))
+            numel = pid[4]
+            if not isinstance(numel, int) or not 0 <= numel <= MAX_ELEMENTS:
+                raise Pix2PixError(f"{self.path}: storage {key} claims {str(numel)[:40]} elements; "
+                                   f"at most {MAX_ELEMENTS:,} are read")
+            self.storages[key] = _Storage(key, pid[1], numel)
         return self.storages[key]
 
 
@@ -148,7 +172,12 @@ def _unpickle(file, path):
         raise
     except Exception as err:  # a truncated or corrupt pickle: any unpickling error
         raise Pix2PixError(f"{path}: not a readable PyTorch file ({type(err).__name__}: "
-                           f"{str(err)[:120]})") from None
+                           f"{_first_line(err)})") from None
+
+
+def _first_line(err) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:120] if text else ""
 
 
 def _decode(raw: bytes, storage: _Storage, big_endian: bool, path: str) -> np.ndarray:
@@ -162,6 +191,20 @@ def _decode(raw: bytes, storage: _Storage, big_endian: bool, path: str) -> np.nd
         raise Pix2PixError(f"{path}: storage {storage.key} holds {values.size} elements, "
                            f"its header says {storage.numel} (truncated file?)")
     return values
+
+
+def _check_elements(tensor: _Tensor, name: str, path: str, total: int) -> int:
+    """TOTAL plus TENSOR's element count, after refusing one over MAX_ELEMENTS or a running total
+    over MAX_TOTAL_ELEMENTS: checked from the sizes alone, before anything is allocated."""
+    if any(n < 0 for n in tensor.size) or tensor.numel > MAX_ELEMENTS:
+        shape = "x".join(str(n)[:24] for n in tensor.size[:8])
+        raise Pix2PixError(f"{path}: tensor {name or '(top)'} claims shape {shape}; at most "
+                           f"{MAX_ELEMENTS:,} values a tensor are read")
+    total += tensor.numel
+    if total > MAX_TOTAL_ELEMENTS:
+        raise Pix2PixError(f"{path}: its tensors hold more than {MAX_TOTAL_ELEMENTS:,} values "
+                           f"together (at {name}); no pix2pix network is that large")
+    return total
 
 
 def _to_array(tensor: _Tensor, path: str) -> np.ndarray:
@@ -180,22 +223,54 @@ def _to_array(tensor: _Tensor, path: str) -> np.ndarray:
     return np.array(view, dtype=kind)  # a native-endian, contiguous copy
 
 
+def _itemsize(storage: _Storage) -> int:
+    dtype = storage.storage_type.dtype
+    return 2 if dtype == "bf16" else np.dtype(dtype).itemsize
+
+
+def _read_member(archive, name: str, cap: int, path: str) -> bytes:
+    """Member NAME's bytes, refused when its zip header claims more than CAP bytes, then inflated
+    no further than that claim (zipfile's read() of a whole member would inflate all its data
+    first) and checked against the header's CRC (a header that understates the size fails it)."""
+    info = archive.getinfo(name)
+    if info.file_size > cap:
+        raise Pix2PixError(f"{path}: archive member {name} claims {info.file_size:,} bytes, more "
+                           f"than the {cap:,} it may hold")
+    with archive.open(info) as member:
+        data = member.read(info.file_size)
+    if len(data) != info.file_size or zlib.crc32(data) != info.CRC:
+        raise Pix2PixError(f"{path}: archive member {name} does not match the size and checksum "
+                           "its zip header gives")
+    return data
+
+
 def _read_zip(path: str):
     with zipfile.ZipFile(path) as archive:
-        names = archive.namelist()
+        names = set(archive.namelist())
         pickles = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
         if len(pickles) != 1:
             raise Pix2PixError(f"{path}: a zip file but not a PyTorch file (no single data.pkl)")
         root = pickles[0][:-len("data.pkl")]
         big_endian = (root + "byteorder" in names
-                      and archive.read(root + "byteorder").strip() == b"big")
-        obj, storages = _unpickle(io.BytesIO(archive.read(pickles[0])), path)
+                      and _read_member(archive, root + "byteorder", 16, path).strip() == b"big")
+        pickled = _read_member(archive, pickles[0], MAX_PICKLE_BYTES, path)
+        obj, storages = _unpickle(io.BytesIO(pickled), path)
+        _check_storage_total(storages, path)
         for key, storage in storages.items():
             member = f"{root}data/{key}"
             if member not in names:
                 raise Pix2PixError(f"{path}: storage {key} is missing from the archive")
-            storage.values = _decode(archive.read(member), storage, big_endian, path)
+            raw = _read_member(archive, member, storage.numel * _itemsize(storage), path)
+            storage.values = _decode(raw, storage, big_endian, path)
     return obj
+
+
+def _check_storage_total(storages, path: str) -> None:
+    """Refuse storages claiming more than MAX_TOTAL_ELEMENTS together, before any is read."""
+    total = sum(storage.numel for storage in storages.values())
+    if total > MAX_TOTAL_ELEMENTS:
+        raise Pix2PixError(f"{path}: its storages claim {total:,} values together, more than the "
+                           f"{MAX_TOTAL_ELEMENTS:,} read; no pix2pix network is that large")
 
 
 def _read_legacy(path: str):
@@ -217,29 +292,47 @@ def _read_legacy(path: str):
             if storage is None or len(count) != 8:
                 raise Pix2PixError(f"{path}: storage {key} is missing or truncated")
             numel = int.from_bytes(count, "big" if big_endian else "little")
-            size = np.dtype("<u2" if storage.storage_type.dtype == "bf16"
-                            else storage.storage_type.dtype).itemsize
+            if numel > MAX_ELEMENTS:
+                raise Pix2PixError(f"{path}: storage {key} claims {numel:,} elements; at most "
+                                   f"{MAX_ELEMENTS:,} are read")
+            size = _itemsize(storage)
             remaining -= 8 + numel * size
             if remaining < 0:
                 raise Pix2PixError(f"{path}: storage {key} is truncated")
             storage.numel = numel
+            _check_storage_total(storages, path)
             storage.values = _decode(file.read(numel * size), storage, big_endian, path)
     return obj
 
 
-def _arrays(obj, path: str, prefix=""):
-    """{dotted name: array} for every tensor in OBJ (a dict of tensors, possibly nested)."""
-    if isinstance(obj, _Tensor):
-        return {prefix: _to_array(obj, path)}
-    if isinstance(obj, dict):
-        found = {}
-        for key, value in obj.items():
-            found.update(_arrays(value, path, f"{prefix}.{key}" if prefix else str(key)))
-        return found
-    if isinstance(obj, (int, float, str, type(None))):  # e.g. an epoch number saved beside
-        return {}
-    raise Pix2PixError(f"{path}: holds a {type(obj).__name__} at {prefix or 'the top'}; "
-                       "expected a state_dict (a dict of tensors)")
+def _tensors(obj, path: str):
+    """{dotted name: _Tensor} for every tensor in OBJ (a dict of tensors, possibly nested).
+
+    Iterative and linear in the pickle: every dict is visited once (a pickle can refer to one
+    dict from many places, which a naive walk would follow again each time, exponentially), and
+    no deeper than MAX_NESTING; the element counts are bounded (_check_elements) on the way."""
+    found, seen, total = {}, set(), 0
+    pending = [(obj, "", 0)]
+    while pending:
+        value, name, depth = pending.pop()
+        if isinstance(value, _Tensor):
+            total = _check_elements(value, name, path, total)
+            found[name] = value
+        elif isinstance(value, dict):
+            if id(value) in seen:
+                raise Pix2PixError(f"{path}: the dict at {name[:200] or 'the top'} appears more than "
+                                   "once; a state_dict is a tree of tensors")
+            if depth >= MAX_NESTING:
+                raise Pix2PixError(f"{path}: dicts nested more than {MAX_NESTING} deep (at "
+                                   f"{name[:200]}...); not a state_dict")
+            seen.add(id(value))
+            for key, item in reversed(list(value.items())):
+                key = str(key)[:200]
+                pending.append((item, f"{name}.{key}" if name else key, depth + 1))
+        elif not isinstance(value, (int, float, str, type(None))):  # e.g. an epoch number saved beside
+            raise Pix2PixError(f"{path}: holds a {type(value).__name__} at {name[:200] or 'the top'}; "
+                               "expected a state_dict (a dict of tensors)")
+    return found
 
 
 def read_state_dict(path: str) -> Dict[str, np.ndarray]:
@@ -248,8 +341,10 @@ def read_state_dict(path: str) -> Dict[str, np.ndarray]:
         raise Pix2PixError(f"{path}: no such file")
     try:
         obj = _read_zip(path) if zipfile.is_zipfile(path) else _read_legacy(path)
-    except (OSError, zipfile.BadZipFile) as err:
-        raise Pix2PixError(f"{path}: cannot read: {err}") from None
+    except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as err:
+        raise Pix2PixError(f"{path}: cannot read: {_first_line(err)}") from None
+    except (TypeError, RecursionError) as err:  # a pickle of the wrong structure (a list of keys that is not one)
+        raise Pix2PixError(f"{path}: not a PyTorch file ({type(err).__name__})") from None
     if not isinstance(obj, dict):
         raise Pix2PixError(f"{path}: holds a {type(obj).__name__}, not a state_dict")
-    return _arrays(obj, path)
+    return {name: _to_array(tensor, path) for name, tensor in _tensors(obj, path).items()}

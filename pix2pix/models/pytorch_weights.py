@@ -71,6 +71,74 @@ class DiscriminatorFacts:
                 f"{self.input_channels} input channels")
 
 
+# ------------------------------------------------------------ sizes before building
+# A network is built from sizes read off one or two tensors (ngf from the first convolution, the
+# depth from the keys), so a small file could ask for a network of many gigabytes. Before anything
+# is built, the kernels that network would hold are counted and compared with the values the
+# file holds: a file that fits the network holds every one of those kernels, so a file holding
+# fewer cannot fit it and is refused without building it.
+MAX_UNET_DEPTH = 12  # unet_4096
+
+
+def _level_channels(width, level):
+    return width * min(2 ** (level - 1), 8)
+
+
+def unet_kernel_values(ngf, depth, input_channels, output_channels, area=16) -> int:
+    """Values in the kernels of a U-Net of DEPTH levels (the reference's channel rule)."""
+    total = 0
+    for k in range(1, depth + 1):
+        inputs = input_channels if k == 1 else _level_channels(ngf, k - 1)
+        outputs = output_channels if k == 1 else _level_channels(ngf, k - 1)
+        deconv_inputs = _level_channels(ngf, k) * (1 if k == depth else 2)
+        total += inputs * _level_channels(ngf, k) + deconv_inputs * outputs
+    return area * total
+
+
+def _resnet_kernel_values(facts) -> int:
+    ngf, blocks = facts.ngf, int(facts.netG.split("_")[1][:-len("blocks")])
+    return (49 * (facts.input_channels + facts.output_channels) * ngf
+            + 9 * 2 * (2 * ngf * ngf + 8 * ngf * ngf) + 9 * 2 * blocks * (4 * ngf) ** 2)
+
+
+def _patchgan_kernel_values(facts) -> int:
+    total = facts.input_channels * facts.ndf + _level_channels(facts.ndf, facts.n_layers + 1)
+    for n in range(1, facts.n_layers + 1):
+        total += _level_channels(facts.ndf, n) * _level_channels(facts.ndf, n + 1)
+    return 16 * total
+
+
+def kernel_values(facts) -> int:
+    """Values in the kernels of the network FACTS (GeneratorFacts or DiscriminatorFacts) describe."""
+    if isinstance(facts, DiscriminatorFacts):
+        return _patchgan_kernel_values(facts)
+    if facts.netG == "unet_pytorch":
+        return unet_kernel_values(facts.ngf, facts.depth, facts.input_channels, facts.output_channels)
+    return _resnet_kernel_values(facts)
+
+
+def check_network_size(needed: int, held: int, what, source: str) -> None:
+    """Refuse building WHAT (its kernels NEEDED values) from a file SOURCE that holds HELD values."""
+    if needed > held:
+        raise Pix2PixError(f"{source}: its sizes describe {what}, whose kernels alone hold "
+                           f"{needed:,} values, but the file holds {held:,}; refused before building it")
+
+
+def check_unet_size(ngf, depth, input_channels, output_channels, state, source, area=16) -> None:
+    """Refuse a U-Net of these sizes that STATE ({name: array}) cannot fill (see above); also used
+    for the TF1 demo's .pict generators (AREA 1 with separable convolutions: their pointwise
+    kernels alone are counted)."""
+    if depth > MAX_UNET_DEPTH:
+        raise Pix2PixError(f"{source}: a U-Net of {depth} levels; at most {MAX_UNET_DEPTH} "
+                           f"(unet_{2 ** MAX_UNET_DEPTH}) are built")
+    needed = unet_kernel_values(ngf, depth, input_channels, output_channels, area)
+    check_network_size(needed, _values_held(state), f"a U-Net of ngf {ngf} and {depth} levels", source)
+
+
+def _values_held(state) -> int:
+    return sum(int(value.size) for value in state.values())
+
+
 # A table row: (PyTorch module path, Keras layer name, module path of the norm after it or None)
 Row = Tuple[str, str, Optional[str]]
 
@@ -119,8 +187,10 @@ def _unet_facts(state, source) -> GeneratorFacts:
     first = _weight(state, prefixes[0] + "0.weight", source, 4)
     last = _weight(state, prefixes[0] + "3.weight", source, 4)  # [in, out, kh, kw]
     norm = "batch" if prefixes[1] + "2.weight" in state else "instance"
-    return GeneratorFacts("unet_pytorch", first.shape[0], first.shape[1], last.shape[1], norm,
-                          depth=len(prefixes))
+    facts = GeneratorFacts("unet_pytorch", first.shape[0], first.shape[1], last.shape[1], norm,
+                           depth=len(prefixes))
+    check_unet_size(facts.ngf, facts.depth, facts.input_channels, facts.output_channels, state, source)
+    return facts
 
 
 # ---------------------------------------------------------------------------- ResNet
@@ -155,12 +225,28 @@ def _resnet_facts(state, source) -> GeneratorFacts:
     norm = "batch" if "model.2.weight" in state else "instance"
     sixth = f"model.{blocks[0]}.conv_block.6.weight"  # a convolution there: Dropout at 4
     dropout = sixth in state and state[sixth].ndim == 4
-    return GeneratorFacts(f"resnet_{len(blocks)}blocks", stem.shape[0], stem.shape[1],
-                          head.shape[0], norm, dropout=dropout)
+    facts = GeneratorFacts(f"resnet_{len(blocks)}blocks", stem.shape[0], stem.shape[1],
+                           head.shape[0], norm, dropout=dropout)
+    check_network_size(kernel_values(facts), _values_held(state), facts, source)
+    return facts
+
+
+def check_finite(state, source: str) -> None:
+    """Refuse STATE if any floating-point tensor holds NaN or infinity, naming the first such key
+    (a generator with them draws black pictures; running statistics with them, too)."""
+    for key, value in state.items():
+        if value.dtype.kind == "f":
+            finite = np.isfinite(value)
+            if not finite.all():
+                bad = int(value.size - np.count_nonzero(finite))
+                raise Pix2PixError(f"{source}: {key} holds {bad} non-finite value{'s' if bad != 1 else ''} "
+                                   f"(NaN or infinity) of {value.size}; nothing was imported")
 
 
 def describe_generator(state, source: str) -> GeneratorFacts:
-    """What generator STATE (cleaned) is, from its keys and shapes."""
+    """What generator STATE (cleaned) is, from its keys and shapes; Pix2PixError if it holds
+    NaN or infinity (check_finite) or sizes the file cannot fill (check_network_size)."""
+    check_finite(state, source)
     if "model.model.0.weight" in state:
         return _unet_facts(state, source)
     if any(".conv_block." in key for key in state):
@@ -186,6 +272,7 @@ def _patch_convs(state) -> List[int]:
 
 
 def describe_discriminator(state, source: str) -> DiscriminatorFacts:
+    check_finite(state, source)
     convs = _patch_convs(state)
     n_layers = len(convs) - 2
     expected = [0] + [2 + 3 * n for n in range(n_layers + 1)]
@@ -194,7 +281,9 @@ def describe_discriminator(state, source: str) -> DiscriminatorFacts:
                            f"convolutions at model.{convs}")
     first = state["model.0.weight"]
     norm = "batch" if "model.3.weight" in state else "instance"
-    return DiscriminatorFacts(first.shape[0], n_layers, first.shape[1], norm)
+    facts = DiscriminatorFacts(first.shape[0], n_layers, first.shape[1], norm)
+    check_network_size(kernel_values(facts), _values_held(state), facts, source)
+    return facts
 
 
 def discriminator_rows(facts: DiscriminatorFacts) -> List[Row]:

@@ -22,6 +22,7 @@ import numpy as np
 from pix2pix.errors import Pix2PixError
 from pix2pix.io.pict import is_pict_file, read_pict
 from pix2pix.models.pix2pix_model import Pix2Pix
+from pix2pix.models.pytorch_weights import check_unet_size
 from pix2pix.modes.import_base import check_imported_channels, prepare_import_options, set_from_file, write_checkpoint
 from pix2pix.modes.import_tf1 import describe_tf1_model, tf1_names
 from pix2pix.modes.preparation import flags_given
@@ -86,6 +87,8 @@ def import_pict(options: Options, explicit=None) -> str:
     given = flags_given(options, explicit)
     weights = read_pict(path)
     facts = describe_generator(weights, path)
+    check_unet_size(facts.ngf, facts.depth, facts.input_channels, facts.output_channels, weights,
+                    f"--checkpoint: {path}", area=1 if facts.separable_conv else 16)
     options = set_from_file(options, given, path, ngf=facts.ngf, crop_size=2 ** facts.depth,
                             separable_conv=facts.separable_conv)
     options = prepare_import_options(options, explicit)  # and the reference's model only

@@ -20,7 +20,7 @@ from typing import Callable, List, NamedTuple, Optional, Sequence
 
 import tensorflow as tf
 
-from pix2pix.io.images import ImageError, check_pixel_limit, image_size, upright
+from pix2pix.io.images import ImageError, check_pixel_limit, image_size, name_problem, upright
 from pix2pix.io.jpeg import orientation as jpeg_orientation  # noqa: F401 (infer's name for it)
 from pix2pix.data.pipeline import find_unreadable_images, unusable_images_error
 from pix2pix.io.listing import list_image_files
@@ -100,14 +100,13 @@ def check_photos(paths: Sequence[str], max_pixels: int = Options.max_pixels) -> 
     is decoded, the first one over MAX_PIXELS."""
     unreadable = []
     for path in paths:
-        with open(path, "rb") as f:
-            contents = f.read()
-        try:
-            image_size(contents)
-        except ImageError as err:
-            unreadable.append((path, str(err)))
-            continue
-        check_pixel_limit(contents, path, max_pixels)
+        with open(path, "rb") as f:  # only the headers are read: a huge file is not read whole
+            try:
+                image_size(f)
+            except ImageError as err:
+                unreadable.append((path, str(err)))
+                continue
+            check_pixel_limit(f, path, max_pixels)
     skipped = {path for path, _ in unreadable}
     problems = unreadable + find_unreadable_images([p for p in paths if p not in skipped], paired=False)
     if problems:
@@ -203,6 +202,10 @@ def infer_mode(options: Options, explicit_flag_names=None) -> List[InferredImage
     if not options.output_dir:
         raise Pix2PixError("--output_dir: is required")
     paths, videos = list_inputs(options.input_dir)
+    badly_named = [path for path in paths + videos if name_problem(path)]  # with or without the pre-flight
+    if badly_named:
+        more = f" (and {len(badly_named) - 1} more)" if len(badly_named) > 1 else ""
+        raise Pix2PixError(f"{badly_named[0]}: {name_problem(badly_named[0])}{more}")
     options, translate, loaded = _load_model(options, explicit_flag_names)
     options = dataclasses.replace(options, mode="infer")
     rows = plan_outputs(paths, options.output_dir, OUTPUT_EXTENSIONS[options.output_filetype])

@@ -76,10 +76,10 @@ def match_folders(pred_dir, target_dir, pred_suffix="", target_suffix="") -> Mat
     return Matching(pairs=[(n, predictions[n], targets[n]) for n in names], problems=problems)
 
 
-def _read_picture(path, problems):
+def _read_picture(path, problems, max_pixels=Options.max_pixels):
     """PATH as an RGB uint8 array; None (and a line in PROBLEMS naming it) if it cannot be scored."""
     try:
-        picture = read_image(path)
+        picture = read_image(path, max_pixels)
     except ImageError as err:
         problems.append(f"{path}: {err}; not scored")
         return None
@@ -116,7 +116,8 @@ def score_mode(options: Options, explicit=None) -> str:
 
     rows, resized = [], 0
     for name, pred_path, target_path in matching.pairs:
-        prediction, target = _read_picture(pred_path, problems), _read_picture(target_path, problems)
+        prediction = _read_picture(pred_path, problems, options.max_pixels)
+        target = _read_picture(target_path, problems, options.max_pixels)
         if prediction is None or target is None:
             continue
         if prediction.shape != target.shape:

@@ -9,6 +9,7 @@ import os
 import tensorflow as tf
 
 from pix2pix.data.pipeline import padding_before, paired_dataset
+from pix2pix.errors import UsageError
 from pix2pix.io.locks import output_lock
 from pix2pix.models.checkpoints import restore_generator
 from pix2pix.models.networks import define_generator, side_multiple
@@ -24,6 +25,18 @@ RESULTS_PNG = "results.png"
 RESULTS_MAX_ROWS = 16  # a glance at the results, spread over the whole set; index.html has them all
 
 
+def check_not_a_training_directory(options: Options) -> None:
+    """Refuse an --output_dir that is --checkpoint or holds a checkpoint: test writes options.json and
+    index.html there, which would overwrite the training's own."""
+    out = options.output_dir
+    same = (options.checkpoint and os.path.isdir(out) and os.path.isdir(options.checkpoint)
+            and os.path.samefile(out, options.checkpoint))
+    if same or os.path.isfile(os.path.join(out, "checkpoint")):
+        what = "the training directory --checkpoint reads" if same else "a training directory (it holds a checkpoint)"
+        raise UsageError(f"--output_dir: {out} is {what}; test would overwrite its options.json and index.html: "
+                         "choose another --output_dir")
+
+
 def test(options: Options) -> str:
     """Run `--mode test` for OPTIONS (model options already read from the checkpoint).
 
@@ -33,6 +46,7 @@ def test(options: Options) -> str:
     pix2pix.reporting.recorder; for colorization also the grey baseline's) and output_dir/results.png
     (RESULTS_MAX_ROWS rows spread over the set, as one picture); returns the index.html path.
     """
+    check_not_a_training_directory(options)
     tf.keras.utils.set_random_seed(options.seed)
     examples = paired_dataset(options, training=False, side_multiple=side_multiple(options))
     generator = define_generator(options)

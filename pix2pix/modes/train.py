@@ -152,6 +152,9 @@ def _save(manager, model, step, output_dir):
 def _restore(model, checkpoint, resume_from):
     restore_checked(checkpoint, resume_from, _trainable(model), "these options",
                     advice="resume from an earlier, finite checkpoint")
+    if int(model.global_step.numpy()) < 0:
+        raise Pix2PixError(f"--checkpoint: {resume_from} is at step {int(model.global_step.numpy())}; a "
+                           "training's step is a whole number >= 0 (the checkpoint is damaged)")
     print(f"resumed from {resume_from} at step {int(model.global_step.numpy())}", flush=True)
 
 

@@ -257,6 +257,13 @@ class Options:
     max_request_mb: int = option(32, "larger request bodies are refused (413)", SERVE, bounds=COUNT)
     max_queue: int = option(16, "requests that may wait for the one model worker; more are refused (503)",
                             SERVE, bounds=at_least(0))
+    # resources (docs/security.md): connections, buffered uploads, one request's share of the model
+    max_connections: int = option(64, "open connections served at once; requests on more are answered 503",
+                                  SERVE, bounds=COUNT)
+    max_upload_mb: int = option(256, "MB all request bodies still arriving may hold together; a body that "
+                                     "would pass it is refused (503)", SERVE, bounds=COUNT)
+    max_batch: int = option(32, "pictures one request may give the model (400 beyond): bounds how long one "
+                                "request holds the model worker", SERVE, bounds=COUNT)
     # slow clients (docs/security.md): a slow client holds a connection, never a place in the queue
     header_timeout: float = option(10.0, "seconds a client may take to send a request's line and headers",
                                    SERVE, bounds=SECONDS)

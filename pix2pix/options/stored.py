@@ -69,10 +69,27 @@ def read_options_file(directory: str) -> dict:
             stored = json.load(f)
     except (OSError, ValueError) as err:
         raise Pix2PixError(f"--checkpoint: cannot read {path}: {err}") from None
+    except RecursionError:
+        raise Pix2PixError(f"--checkpoint: cannot read {path}: its JSON is nested too deep") from None
     if not isinstance(stored, dict):
         raise Pix2PixError(f"--checkpoint: {path} does not hold a JSON object")
     check_stored_types(stored, path)
+    _check_stored_sizes(stored, path)
     return stored
+
+
+# Sizes a network is built from, bounded before anything is built: the paper's networks have
+# ngf = ndf = 64 and crop_size 256; a U-Net of ngf 1024 would already hold 14 billion weights.
+MAX_STORED_SIZES = {"ngf": 1024, "ndf": 1024, "n_layers_D": 16, "crop_size": 16384, "scale_size": 16384}
+
+
+def _check_stored_sizes(stored: dict, path: str) -> None:
+    for key, most in MAX_STORED_SIZES.items():
+        value = stored.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and not 1 <= value <= most:
+            shown = str(value) if len(str(value)) <= 24 else f"{str(value)[:20]}... ({len(str(value))} digits)"
+            raise Pix2PixError(f"--checkpoint: {path}: {key} is {shown}; a network is built from it only "
+                               f"between 1 and {most}")
 
 
 def with_model_options(options: Options, stored: dict) -> Options:

@@ -4,9 +4,11 @@ bounded queue, the Host and Origin checks, and the access log (ASGI, on Starlett
 Limits, in the order a request meets them (docs/security.md lists them with their flags):
 the Host header must name this server (a page on another site cannot reach it through DNS
 rebinding) and a POST's Origin, if any, must be this server's own (no cross-site form posts);
-the body must arrive within --body_timeout seconds and be at most --max_request_mb; only then is
-the request counted as in flight, and at most --max_queue may wait for the model (503 with
-Retry-After beyond). A client that disconnects mid-body frees its place and is one log line.
+the request line and headers may be at most 16 KB (400); the body must arrive within
+--body_timeout seconds and be at most --max_request_mb, and all bodies still arriving may hold
+at most --max_upload_mb together (503); only then is the request counted as in flight, and at
+most --max_queue may wait for the model (503 with Retry-After beyond), each giving it at most
+--max_batch pictures (400). A client that disconnects mid-body frees its place and is one log line.
 """
 
 import asyncio
@@ -30,6 +32,11 @@ PAGE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "page.html"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 ALL_INTERFACES = ("0.0.0.0", "::", "")
 CLIENT_GONE = 499  # the access log's status for a client that left mid-request (nginx's code)
+MAX_HEADER_BYTES = 16 * 1024  # the request line and headers (h11's limit, enforced for complete ones too)
+# The page may not be shown inside another site's frame (clickjacking: a page elsewhere laying
+# its own buttons over this one's).
+PAGE_HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY",
+                "Content-Security-Policy": "frame-ancestors 'none'"}
 
 _MODEL_PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?"
                          r"(?:(?P<document>/metadata|/options)|:(?P<verb>[A-Za-z]+))?/?$")
@@ -61,9 +68,12 @@ class ModelServer:
     """The request handling: routing, limits, the one model worker and its bounded queue."""
 
     def __init__(self, model: ServedModel, max_request_mb: int, max_queue: int, body_timeout: float = 10.0,
-                 allowed_hosts: Iterable[str] = LOOPBACK_NAMES):
+                 allowed_hosts: Iterable[str] = LOOPBACK_NAMES, max_upload_mb: int = 256, max_batch: int = 32):
         self.model = model
         self.max_request_bytes = max_request_mb * 1024 * 1024
+        self.max_upload_bytes = max_upload_mb * 1024 * 1024
+        self.uploading = 0  # bytes held by request bodies still arriving (event loop only)
+        self.max_batch = max_batch
         self.max_queue = max_queue
         self.body_timeout = body_timeout
         self.allowed_hosts = frozenset(allowed_hosts)
@@ -122,9 +132,16 @@ class ModelServer:
                 size += len(chunk)
                 if size > limit:
                     raise too_large
+                if self.uploading + len(chunk) > self.max_upload_bytes:
+                    raise RequestError(503, f"the server is busy: the request bodies still arriving hold "
+                                            f"{self.max_upload_bytes // (1024 * 1024)} MB (--max_upload_mb); "
+                                            "retry in 1 s", {"Retry-After": "1", "Connection": "close"})
+                self.uploading += len(chunk)
                 chunks.append(chunk)
         except ClientDisconnect:
             raise ClientGone() from None
+        finally:
+            self.uploading -= sum(map(len, chunks))
         return b"".join(chunks)
 
     def _parse(self, body: bytes):
@@ -137,7 +154,12 @@ class ModelServer:
             raise RequestError(400, f"Serving signature name: {json.dumps(signature_name)} not found in "
                                     f"signature def (this model has {', '.join(sorted(self.model.signatures))})")
         columns, row = request_columns(document, signature)
-        return signature, prepare_inputs(self.model, signature, columns, row), row
+        arrays = prepare_inputs(self.model, signature, columns, row)
+        batch = max((len(value) for value in arrays.values() if getattr(value, "ndim", 0)), default=0)
+        if batch > self.max_batch:
+            raise RequestError(400, f"the request gives the model {batch} pictures, over the limit of "
+                                    f"{self.max_batch} a request (--max_batch); send them in smaller requests")
+        return signature, arrays, row
 
     def _run(self, signature, arrays):
         start = time.perf_counter()
@@ -214,7 +236,7 @@ def build_app(server: ModelServer):
             server.check_origin(request.headers, request.method)
         except RequestError as err:
             return refused(err)
-        return HTMLResponse(server.page, headers={"Cache-Control": "no-store"})
+        return HTMLResponse(server.page, headers=PAGE_HEADERS)
 
     async def http_error(request, exc):
         return json_response(json.dumps({"error": f"{exc.detail}: {request.url.path}"}), exc.status_code,
@@ -229,7 +251,30 @@ def build_app(server: ModelServer):
                             Route("/v1/models/{rest:path}", models, methods=["GET", "POST"])],
                     exception_handlers={HTTPException: http_error, Exception: internal_error})
     app.router.redirect_slashes = False  # an unknown path is a JSON 404, not a redirect
-    return AccessLog(app)
+    return AccessLog(HeaderLimit(app))
+
+
+class HeaderLimit:
+    """ASGI middleware: 400 for a request whose line and headers pass MAX_HEADER_BYTES. uvicorn's
+    h11 refuses such headers only while they are incomplete; sent in one piece, h11 parses them
+    whole, so the limit is checked here on what arrived."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") + sum(
+                len(name) + len(value) + 4 for name, value in scope.get("headers", ()))
+            if size > MAX_HEADER_BYTES:
+                body = json.dumps({"error": f"the request line and headers are {size:,} bytes, over the "
+                                            f"limit of {MAX_HEADER_BYTES:,}"}).encode()
+                await send({"type": "http.response.start", "status": 400, "headers": [
+                    (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close")]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
 
 
 class AccessLog:

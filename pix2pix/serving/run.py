@@ -23,7 +23,11 @@ pictures) as {"b64": ...}, since raw PNG bytes cannot be JSON text (docs/export.
 Limits (docs/security.md): request headers within --header_timeout seconds, the body within
 --body_timeout and at most --max_request_mb (413); a photo whose header claims more than
 --max_pixels pixels, or whose size cannot be read, is refused before it is decoded (400); one
-worker runs the model and at most --max_queue requests wait for it (503 with Retry-After).
+worker runs the model and at most --max_queue requests wait for it (503 with Retry-After), each
+giving it at most --max_batch pictures. At most --max_connections connections are served at once
+(uvicorn answers requests on more with 503), request bodies still arriving hold at most
+--max_upload_mb together, and running out of file descriptors is one log line, not a traceback
+per refused connection.
 SIGTERM refuses new connections, lets the requests in flight finish for at most
 --shutdown_timeout seconds, closes what is left, and exits 0. Nothing from a request is written
 to disk. One access-log line per request goes to stdout.
@@ -31,11 +35,15 @@ to disk. One access-log line per request goes to stdout.
 Starlette and uvicorn (the `serve` extra) are imported only when this mode runs.
 """
 
+import asyncio
 import base64
+import errno
+import resource
 import signal
 import socket
 import sys
 import threading
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -43,7 +51,7 @@ import tensorflow as tf
 from pix2pix.errors import Pix2PixError
 from pix2pix.inference.translator import BASE64_SIGNATURE, SERVING_SIGNATURE
 from pix2pix.options.record import Options
-from pix2pix.serving.app import ALL_INTERFACES, ModelServer, allowed_host_names, build_app
+from pix2pix.serving.app import ALL_INTERFACES, MAX_HEADER_BYTES, ModelServer, allowed_host_names, build_app
 from pix2pix.serving.model import ServedModel, load_served_model
 from pix2pix.serving.protocol import run_signature
 
@@ -119,6 +127,59 @@ def header_timeout_protocol(seconds: float):
     return HeaderTimeoutProtocol
 
 
+_OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE)
+DESCRIPTOR_NOTE_SECONDS = 60  # at most one log line a minute while the limit is reached
+DESCRIPTORS_KEPT = 64  # for the model, its files and logs: --max_connections must leave these
+
+
+def raise_descriptor_limit(max_connections: int) -> int:
+    """Raise the soft limit on open files to the hard one; the limit. A warning when
+    --max_connections does not fit under it with DESCRIPTORS_KEPT to spare."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    if soft != resource.RLIM_INFINITY and max_connections + DESCRIPTORS_KEPT > soft:
+        print(f"warning: --max_connections {max_connections} does not fit under this process's limit of {soft} "
+              f"open files ({DESCRIPTORS_KEPT} kept for the model): clients beyond it wait to be accepted",
+              file=sys.stderr, flush=True)
+    return soft
+
+
+def quiet_descriptor_errors(loop) -> None:
+    """Make "out of file descriptors" on accept one line a minute (asyncio's default handler logs a
+    traceback for every failed accept); everything else goes to the default handler."""
+    last = [-float("inf")]
+
+    def handler(loop, context):
+        error = context.get("exception")
+        if isinstance(error, OSError) and error.errno in _OUT_OF_DESCRIPTORS:
+            if time.monotonic() - last[0] >= DESCRIPTOR_NOTE_SECONDS:
+                last[0] = time.monotonic()
+                print(f"warning: out of file descriptors ({error.strerror}): new connections wait until "
+                      "others close; lower --max_connections or raise the limit (ulimit -n)",
+                      file=sys.stderr, flush=True)
+            return
+        loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+
+
+def make_uvicorn_server(config):
+    """A uvicorn Server whose loop reports running out of file descriptors in one line."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def serve(self, sockets=None):
+            quiet_descriptor_errors(asyncio.get_running_loop())
+            await super().serve(sockets)
+
+    return Server(config)
+
+
 def require_web_stack():
     """Starlette and uvicorn (the serve extra), or an error saying how to install them."""
     try:
@@ -139,12 +200,16 @@ def serve(options: Options, name: str, version: int) -> None:
               "can reach this machine can use the model (there is no authentication); requests must "
               "name a host of --allowed_hosts", file=sys.stderr, flush=True)
     sock = bind_socket(options.host, options.port)
+    raise_descriptor_limit(options.max_connections)
     server = ModelServer(model, options.max_request_mb, options.max_queue, options.body_timeout,
-                         allowed_host_names(options.host, options.allowed_hosts))
+                         allowed_host_names(options.host, options.allowed_hosts), options.max_upload_mb,
+                         options.max_batch)
     config = uvicorn.Config(build_app(server), log_level="warning", access_log=False, lifespan="off",
                             server_header=False, http=header_timeout_protocol(options.header_timeout),
-                            timeout_graceful_shutdown=options.shutdown_timeout)
-    uvicorn_server = uvicorn.Server(config)
+                            timeout_graceful_shutdown=options.shutdown_timeout,
+                            limit_concurrency=options.max_connections,
+                            h11_max_incomplete_event_size=MAX_HEADER_BYTES)
+    uvicorn_server = make_uvicorn_server(config)
 
     host, port = sock.getsockname()[:2]
     shown = "127.0.0.1" if host in ALL_INTERFACES else (f"[{host}]" if ":" in host else host)
