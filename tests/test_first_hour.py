@@ -1,0 +1,49 @@
+"""What a newcomer meets in the first hour: one set of image files for every command, one time
+format, the same colours twice, quiet output, the TF1 original's own .pict files, early progress."""
+
+import os
+import re
+
+import numpy as np
+
+from helpers import write_ab_pairs
+from pix2pix.options.record import Options
+
+
+def _tiny_train(input_dir, output_dir, **flags):
+    base = dict(mode="train", input_dir=str(input_dir), output_dir=str(output_dir), crop_size=32, scale_size=32,
+                ngf=8, ndf=8, seed=1, max_steps=2, summary_freq=0, save_freq=0)
+    base.update(flags)
+    return Options(**base)
+
+
+# ------------------------------------------------------------------------- progress from the first minute
+def test_first_progress_line_comes_early_whatever_progress_freq_says(tmp_path, monkeypatch, capsys):
+    from pix2pix.modes import train as train_mode
+
+    monkeypatch.setattr(train_mode, "FIRST_PROGRESS_SECONDS", 0.0)  # "about 20 s after the first step", now
+    write_ab_pairs(tmp_path / "pairs", count=3)
+    assert train_mode.run(_tiny_train(tmp_path / "pairs", tmp_path / "run", max_steps=4, progress_freq=1000)) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("progress")]
+    # the first estimate right after the second step (the first one traces), then the last step's line
+    assert re.fullmatch(r"progress  step 2/4  epoch [\d.]+  image/sec [\d.]+  s/step [\d.]+  remaining \d+:\d\d:\d\d"
+                        r"  \(first estimate; then every 1000 steps\)", lines[0]), lines
+    assert lines[1].startswith("progress  step 4/4 ") and len(lines) == 2, lines
+    with open(tmp_path / "run" / "losses.csv") as f:  # the file keeps its --progress_freq rows only
+        assert [row.split(",")[0] for row in f.read().splitlines()[1:]] == ["4"]
+
+
+def test_no_progress_line_at_all_with_progress_freq_0(tmp_path, monkeypatch, capsys):
+    from pix2pix.modes import train as train_mode
+
+    monkeypatch.setattr(train_mode, "FIRST_PROGRESS_SECONDS", 0.0)
+    write_ab_pairs(tmp_path / "pairs", count=3)
+    assert train_mode.run(_tiny_train(tmp_path / "pairs", tmp_path / "run", max_steps=3, progress_freq=0)) == 0
+    assert not re.search(r"^progress", capsys.readouterr().out, re.M)
+
+
+def test_every_time_left_is_h_mm_ss():
+    from pix2pix.io.progress import format_duration
+
+    assert [format_duration(s) for s in (0, 0.2, 36, 59.5, 3600 * 4 + 17 * 60 + 5, 26 * 3600 + 189)] == [
+        "0:00:00", "0:00:01", "0:00:36", "0:01:00", "4:17:05", "26:03:09"]
