@@ -47,3 +47,47 @@ def test_every_time_left_is_h_mm_ss():
 
     assert [format_duration(s) for s in (0, 0.2, 36, 59.5, 3600 * 4 + 17 * 60 + 5, 26 * 3600 + 189)] == [
         "0:00:00", "0:00:01", "0:00:36", "0:01:00", "4:17:05", "26:03:09"]
+
+
+# ------------------------------------------------------------------------- the original exporter's .pict files
+def test_a_pict_holding_batch_norm_moving_statistics_imports_and_says_so(tmp_path, capsys):
+    """The TF1 original's export-checkpoint.py keeps moving_mean / moving_variance (its filter looks for
+    "_moving_"): the import reads them, leaves them out, says so, and gives the same generator."""
+    from test_pict_import import tf1_names, trained_looking_weights, write_pict
+    from pix2pix.models.checkpoints import restore_generator
+    from pix2pix.models.networks import define_generator
+    from pix2pix.modes.importing import import_mode
+    from pix2pix.modes.preparation import prepare_test_options
+
+    weights = trained_looking_weights()
+    statistics = {}
+    for name, value in weights.items():
+        if name.endswith("/batch_normalization/gamma"):
+            layer = name[:-len("gamma")]
+            statistics[layer + "moving_mean"] = np.zeros_like(value)  # as the original leaves them:
+            statistics[layer + "moving_variance"] = np.ones_like(value)  # never updated
+    assert "generator/decoder_2/batch_normalization/moving_mean" in statistics
+    _, decoded = write_pict(tmp_path / "original.pict", {**weights, **statistics})
+    import_mode(Options(mode="import", checkpoint=str(tmp_path / "original.pict"), output_dir=str(tmp_path / "run")))
+    out = capsys.readouterr().out
+    assert f"ignored {tmp_path / 'original.pict'}'s {len(statistics)} batch-norm moving statistics" in out
+    options = prepare_test_options(Options(mode="test", checkpoint=str(tmp_path / "run"), output_dir=str(tmp_path)))
+    generator = define_generator(options)
+    restore_generator(generator, str(tmp_path / "run"))
+    for name, variable in tf1_names(generator).items():
+        np.testing.assert_array_equal(variable.numpy(), decoded[name])
+
+
+def test_the_pict_rounding_is_up_to_0_5054_bins_as_documented():
+    """Plain-distance rounding to mu-law bin centres: a value just short of the (linear) middle between
+    two centres is more than half a bin from the chosen one in the mu-law domain."""
+    mu, bins = 255, 256
+    edges = np.linspace(-1, 1, bins + 1)
+    width = edges[1] - edges[0]
+    centres = (edges[:-1] + edges[1:]) / 2
+    values = np.sign(centres) * ((1 + mu) ** np.abs(centres) - 1) / mu
+    middles = (values[:-1] + values[1:]) / 2  # every value up to here is rounded down
+    companded = np.sign(middles) * np.log1p(mu * np.abs(middles)) / np.log1p(mu)
+    worst = np.max(np.maximum(companded - centres[:-1], centres[1:] - companded)) / width
+    bound = np.log((1 + (1 + mu) ** width) / 2) / np.log(1 + mu) / width
+    assert 0.5 < worst and abs(worst - bound) < 1e-9 and bound < 0.5055, (worst, bound)
