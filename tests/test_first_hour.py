@@ -4,9 +4,10 @@ format, the same colours twice, quiet output, the TF1 original's own .pict files
 import os
 import re
 
+import cv2
 import numpy as np
 
-from helpers import write_ab_pairs
+from helpers import make_run, smooth_photo, write_ab_pairs
 from pix2pix.options.record import Options
 
 
@@ -91,3 +92,73 @@ def test_the_pict_rounding_is_up_to_0_5054_bins_as_documented():
     worst = np.max(np.maximum(companded - centres[:-1], centres[1:] - companded)) / width
     bound = np.log((1 + (1 + mu) ** width) / 2) / np.log(1 + mu) / width
     assert 0.5 < worst and abs(worst - bound) < 1e-9 and bound < 0.5055, (worst, bound)
+
+
+# ------------------------------------------------------------------------- one set of image files
+def _camera_folder(directory, pairs=False):
+    """A camera's folder: .JPG and .jpeg photos, a lossless .webp, a .tif, and a file that is none.
+    With PAIRS, each picture is an A|B pair (B the colour-inverted A)."""
+    rng = np.random.default_rng(5)
+    os.makedirs(directory, exist_ok=True)
+    pictures = {}
+    for name in ("IMG_0001.JPG", "IMG_0002.jpeg", "scan.TIF", "web.webp", "plain.png"):
+        photo = smooth_photo(rng, 40, 40)
+        if pairs:
+            photo = np.concatenate([photo, 255 - photo], axis=1)
+        params = [cv2.IMWRITE_WEBP_QUALITY, 101] if name.endswith(".webp") else []  # 101: lossless
+        assert cv2.imwrite(str(directory / name), np.ascontiguousarray(photo[:, :, ::-1]), params)
+        pictures[name] = photo
+    (directory / "notes.txt").write_text("taken on holiday\n")
+    return pictures
+
+
+def test_a_camera_folder_of_jpg_jpeg_tif_and_webp_trains_and_names_the_file_it_skips(tmp_path, capsys):
+    from pix2pix.modes import train as train_mode
+
+    _camera_folder(tmp_path / "camera", pairs=True)
+    assert train_mode.run(_tiny_train(tmp_path / "camera", tmp_path / "run")) == 0
+    captured = capsys.readouterr()
+    assert "examples count = 5" in captured.out
+    assert re.search(rf"skipping 1 of its 6 files:\n  {re.escape(str(tmp_path / 'camera' / 'notes.txt'))}: "
+                     r"not one of \.jpg \.jpeg \.png \.bmp \.webp \.tif \.tiff \.gif \(any case\)", captured.err)
+
+
+def test_tif_and_webp_photos_infer_like_the_same_pixels_in_png_and_skipped_files_are_counted(tmp_path, capsys):
+    from pix2pix.modes.infer import infer_mode
+
+    pictures = _camera_folder(tmp_path / "camera")
+    for name in ("scan.TIF", "web.webp"):  # the same pixels as PNG, for comparison
+        cv2.imwrite(str(tmp_path / "camera" / f"{name.split('.')[0]}_as_png.png"),
+                    np.ascontiguousarray(pictures[name][:, :, ::-1]))
+    (tmp_path / "camera" / ".hidden.png").write_bytes(b"")
+    run = make_run(tmp_path / "model", lab_colorization=True)
+    rows = infer_mode(Options(mode="infer", checkpoint=str(run), input_dir=str(tmp_path / "camera"),
+                              output_dir=str(tmp_path / "out")))
+    assert sorted(os.path.basename(row.output_path) for row in rows) == [
+        "IMG_0001.png", "IMG_0002.png", "plain.png", "scan.png", "scan_as_png.png", "web.png", "web_as_png.png"]
+    for name in ("scan", "web"):
+        assert (tmp_path / "out" / f"{name}.png").read_bytes() == (tmp_path / "out" / f"{name}_as_png.png").read_bytes()
+    captured = capsys.readouterr()
+    assert f"{tmp_path / 'camera' / '.hidden.png'}: hidden file" in captured.err
+    assert f"{tmp_path / 'camera' / 'notes.txt'}: not one of" in captured.err
+    assert re.search(r"^wrote results for 7 photos, skipped 2 files \(named above\); .*index\.html$", captured.out, re.M)
+
+
+def test_the_same_photo_inferred_twice_gives_byte_identical_files(tmp_path, capsys):
+    """Dropout is off by default in infer (and export, serve): one photo, one answer."""
+    from pix2pix.modes.infer import infer_mode
+
+    _camera_folder(tmp_path / "camera")
+    run = make_run(tmp_path / "model", lab_colorization=True)
+    for out in ("first", "second"):
+        infer_mode(Options(mode="infer", checkpoint=str(run), input_dir=str(tmp_path / "camera"),
+                           output_dir=str(tmp_path / out)))
+    for name in ("IMG_0001.png", "scan.png", "web.png"):
+        assert (tmp_path / "first" / name).read_bytes() == (tmp_path / "second" / name).read_bytes(), name
+    with open(tmp_path / "first" / "options.json") as f:
+        assert '"deterministic": true' in f.read()
+    # --nodeterministic keeps dropout on: another answer each time
+    for out in ("third", "fourth"):
+        infer_mode(Options(mode="infer", checkpoint=str(run), input_dir=str(tmp_path / "camera"),
+                           output_dir=str(tmp_path / out), deterministic=False))
+    assert (tmp_path / "third" / "plain.png").read_bytes() != (tmp_path / "fourth" / "plain.png").read_bytes()

@@ -1,7 +1,8 @@
 """Test mode: run a trained generator over a set once; write images/, metrics and index.html.
 
 As in the reference, the generator runs exactly as in training (batch statistics,
-dropout on) unless `--deterministic` turns dropout off.
+dropout on) unless `--deterministic` turns dropout off (export, infer and serve turn it off
+unless --nodeterministic: modes/preparation.py).
 """
 
 import os
