@@ -32,12 +32,13 @@ class ProgressBar:
         self.in_place = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.start = time.time()
         self.last = -1e9
+        self.shown = None  # the count of the last line drawn
 
     def update(self, done: int, force: bool = False) -> None:
         now = time.time()
         if not force and now - self.last < (min(self.every, 0.2) if self.in_place else self.every):
             return
-        self.last = now
+        self.last, self.shown = now, done
         elapsed = now - self.start
         total = max(self.total, done)
         per_thing = elapsed / max(done, 1)
@@ -50,6 +51,12 @@ class ProgressBar:
                 f"{format_duration(left)} left")
         self.stream.write(("\r" + line) if self.in_place else (line + "\n"))
         self.stream.flush()
+
+    def finish(self, done: int) -> None:
+        """The last line (DONE things), unless it was drawn already, then close()."""
+        if done != self.shown:
+            self.update(done, force=True)
+        self.close()
 
     def close(self) -> None:
         if self.in_place:
