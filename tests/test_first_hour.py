@@ -119,6 +119,7 @@ def test_a_camera_folder_of_jpg_jpeg_tif_and_webp_trains_and_names_the_file_it_s
     assert train_mode.run(_tiny_train(tmp_path / "camera", tmp_path / "run")) == 0
     captured = capsys.readouterr()
     assert "examples count = 5" in captured.out
+    assert captured.err.count("notes.txt") == 1  # named once (the pair check lists quietly)
     assert re.search(rf"skipping 1 of its 6 files:\n  {re.escape(str(tmp_path / 'camera' / 'notes.txt'))}: "
                      r"not one of \.jpg \.jpeg \.png \.bmp \.webp \.tif \.tiff \.gif \(any case\)", captured.err)
 
@@ -162,3 +163,21 @@ def test_the_same_photo_inferred_twice_gives_byte_identical_files(tmp_path, caps
         infer_mode(Options(mode="infer", checkpoint=str(run), input_dir=str(tmp_path / "camera"),
                            output_dir=str(tmp_path / out), deterministic=False))
     assert (tmp_path / "third" / "plain.png").read_bytes() != (tmp_path / "fourth" / "plain.png").read_bytes()
+
+
+def test_score_and_prep_take_the_same_files_and_name_the_others(tmp_path, capsys):
+    import data_prep
+    from pix2pix.modes.score import score_mode
+
+    pictures = _camera_folder(tmp_path / "camera")
+    summary = data_prep.process_directory("grayscale", str(tmp_path / "camera"), str(tmp_path / "grey"))
+    assert (summary.written, summary.not_images) == (5, 1) and "not images 1" in summary.line()
+    assert f"left alone {tmp_path / 'camera' / 'notes.txt'}: not one of" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path / "grey")) == sorted(name.split(".")[0] + ".png" for name in pictures)
+
+    score_mode(Options(mode="score", input_dir=str(tmp_path / "camera"), target_dir=str(tmp_path / "camera"),
+                       output_dir=str(tmp_path / "score")))
+    with open(tmp_path / "score" / "metrics.csv") as f:
+        assert len(f.read().strip().splitlines()) == 1 + 5  # a header, then the five pictures
+    assert re.search(r"warning: --input_dir .*camera: skipping 1 of its 6 files:\n  .*notes\.txt: not one of",
+                     capsys.readouterr().err)

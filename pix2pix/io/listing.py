@@ -89,12 +89,12 @@ def _one_per_name(paths: List[str], extensions: Tuple[str, ...]):
     return list(chosen.values()), skipped
 
 
-def report_skipped(listing: Listing, input_dir: str, stream=None) -> None:
+def report_skipped(listing: Listing, input_dir: str, stream=None, flag: str = "--input_dir") -> None:
     """Name every file LISTING leaves out, with the reason and the count, in one warning on STREAM
-    (stderr by default); nothing when none is."""
+    (stderr by default); nothing when none is. FLAG names the folder's flag."""
     if listing.skipped:
         total = len(listing.paths) + len(listing.skipped)
-        print(f"warning: --input_dir {input_dir}: skipping {len(listing.skipped)} of its {total} files:\n"
+        print(f"warning: {flag} {input_dir}: skipping {len(listing.skipped)} of its {total} files:\n"
               f"{listing.skipped_lines()}", file=stream if stream is not None else sys.stderr, flush=True)
 
 
