@@ -119,7 +119,7 @@ def test_clear_errors_for_bad_input(tmp_path, ab_dir):
                         "--input_dir", "missing")
     (tmp_path / "empty").mkdir()
     _assert_clean_error(run_cli(*common, "--input_dir", tmp_path / "empty", check=False),
-                        "--input_dir", "no .jpg or .png")
+                        "--input_dir", "no images (.jpg .jpeg .png")
     (ab_dir / "9.png").write_text("not an image")
     before = {p: p.read_bytes() for p in ab_dir.iterdir()}
     _assert_clean_error(run_cli(*common, "--input_dir", ab_dir, check=False), "9.png")
