@@ -6,12 +6,12 @@
 The file holds the generator's variables under their TF1 names (no discriminator, no Adam
 state). The original's own exporter also keeps batch norm's moving statistics
 (generator/decoder_2/batch_normalization/moving_mean, ...), which the original never uses (it
-normalises with batch statistics): they are read, left out, and said so in one line. ngf,
-the U-Net's depth (hence --crop_size) and --separable_conv are read off its shapes; a flag given with another value is an error, and the channels must match --task and
---which_direction. Every weight is the codebook value nearest the original, so the imported
-generator differs from the trained one by that rounding (the nearest code by plain distance:
-up to 0.505 of a mu-law bin, pix2pix.io.pict). The
-discriminator starts from random weights, Adam afresh, at step 0.
+normalises with batch statistics): they are read, left out, and said so in one line. ngf, the
+U-Net's depth (hence --crop_size) and --separable_conv are read off its shapes; a flag given
+with another value is an error, and the channels must match --task and --which_direction. Every
+weight is the codebook value nearest the original, so the imported generator differs from the
+trained one by that rounding (the nearest code by plain distance: up to 0.505 of a mu-law bin,
+pix2pix.io.pict). The discriminator starts from random weights, Adam afresh, at step 0.
 """
 
 import dataclasses
