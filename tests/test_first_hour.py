@@ -138,11 +138,13 @@ def test_tif_and_webp_photos_infer_like_the_same_pixels_in_png_and_skipped_files
     assert sorted(os.path.basename(row.output_path) for row in rows) == [
         "IMG_0001.png", "IMG_0002.png", "plain.png", "scan.png", "scan_as_png.png", "web.png", "web_as_png.png"]
     for name in ("scan", "web"):
-        assert (tmp_path / "out" / f"{name}.png").read_bytes() == (tmp_path / "out" / f"{name}_as_png.png").read_bytes()
+        out = tmp_path / "out"
+        assert (out / f"{name}.png").read_bytes() == (out / f"{name}_as_png.png").read_bytes(), name
     captured = capsys.readouterr()
     assert f"{tmp_path / 'camera' / '.hidden.png'}: hidden file" in captured.err
     assert f"{tmp_path / 'camera' / 'notes.txt'}: not one of" in captured.err
-    assert re.search(r"^wrote results for 7 photos, skipped 2 files \(named above\); .*index\.html$", captured.out, re.M)
+    assert re.search(r"^wrote results for 7 photos, skipped 2 files \(named above\); .*index\.html$",
+                     captured.out, re.M)
 
 
 def test_the_same_photo_inferred_twice_gives_byte_identical_files(tmp_path, capsys):
