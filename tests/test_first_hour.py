@@ -183,3 +183,11 @@ def test_score_and_prep_take_the_same_files_and_name_the_others(tmp_path, capsys
         assert len(f.read().strip().splitlines()) == 1 + 5  # a header, then the five pictures
     assert re.search(r"warning: --input_dir .*camera: skipping 1 of its 6 files:\n  .*notes\.txt: not one of",
                      capsys.readouterr().err)
+
+
+def test_infer_summary_counts_photos_and_videos():
+    from pix2pix.modes.infer import summary_line
+
+    assert summary_line(3, 0, 0, "out/index.html") == "wrote results for 3 photos; out/index.html"
+    assert summary_line(1, 2, 1, "out/index.html") == (
+        "wrote results for 1 photo and 2 videos, skipped 1 file (named above); out/index.html")
