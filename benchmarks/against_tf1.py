@@ -82,7 +82,7 @@ def _call(command, log_path):
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                    env=_env(), cwd=REPO, errors="replace")
         for line in process.stdout:
-            if line.startswith("progress "):
+            if line.startswith("progress ") and "first estimate" not in line:  # --progress_freq lines only
                 stamps.append(time.perf_counter())
             log.write(line)
         code = process.wait()

@@ -102,6 +102,7 @@ class Plan:
     tasks: list = dataclasses.field(default_factory=list)
     failures: list = dataclasses.field(default_factory=list)  # (label, reason) found while planning
     skipped: int = 0
+    not_images: list = dataclasses.field(default_factory=list)  # (path, reason): files that are no image
     directories: list = dataclasses.field(default_factory=list)  # output folders to create
 
 
@@ -157,9 +158,9 @@ class _Planner:
 
 def plan_work(operation, input_dir, output_dir, options):
     """Decide what each input file produces (see the module docstring); returns a Plan."""
-    names = split.list_images(input_dir)
+    names, not_images = split.scan_images(input_dir)
     planner = _Planner(operation, input_dir, output_dir, options, names)
-    plan = Plan(directories=planner.output_dirs())
+    plan = Plan(directories=planner.output_dirs(), not_images=not_images)
     for name in names:
         planner.plan_file(name, plan)
     return plan

@@ -34,6 +34,7 @@ class Summary:
     failures: list = dataclasses.field(default_factory=list)  # (label, reason) pairs
     left_out: Optional[int] = None  # photos the colour filter left out; None when no filter ran
     left_out_files: list = dataclasses.field(default_factory=list)  # (label, reason) pairs
+    not_images: int = 0  # files of --input_dir that are no image file (named as they are found)
 
     @property
     def ok(self):
@@ -46,9 +47,10 @@ class Summary:
         if self.files_written != self.written:
             files = " (%d files)" % self.files_written
         left_out = "" if self.left_out is None else ", left out %d" % self.left_out
-        return "%s: %s: %s %d%s, skipped %d, failed %d%s (%.1f s)" % (
+        not_images = ", not images %d" % self.not_images if self.not_images else ""
+        return "%s: %s: %s %d%s, skipped %d, failed %d%s%s (%.1f s)" % (
             PROGRAM, self.operation, self.verb, self.written, files, self.skipped, self.failed, left_out,
-            self.seconds)
+            not_images, self.seconds)
 
 
 class Reporter:

@@ -200,6 +200,9 @@ def process_directory(operation, input_dir, output_dir, options=None, workers=1,
     for directory in plan.directories:
         os.makedirs(directory, exist_ok=True)
     summary.skipped = plan.skipped
+    summary.not_images = len(plan.not_images)
+    for label, reason in plan.not_images:
+        reporter.message("left alone %s: %s" % (label, reason))
     for label, reason in plan.failures:
         summary.failed += 1
         summary.failures.append((label, reason))

@@ -20,6 +20,7 @@ import random
 import time
 
 from pix2pix.io import images as image_io
+from pix2pix.io.listing import scan_folder
 from data_prep.report import Reporter, Summary, UsageError
 
 SUBSETS = ("train", "val", "test")
@@ -63,19 +64,18 @@ def assign_subsets(names, counts, seed=DEFAULT_SEED, shuffle=True):
     return dict(zip(ordered_names, labels))
 
 
-def list_images(directory):
-    """Sorted names of the supported image files directly inside ``directory``.
+def scan_images(directory):
+    """(sorted names of the image files directly inside ``directory``, [(path, reason)] of the other
+    files): pix2pix.io.listing's one list of extensions, any case. Subdirectories are not entered,
+    and hidden files (names starting with a dot: temporary files, macOS "._" files) are ignored
+    (named among the others when their extension is an image's)."""
+    listing = scan_folder(directory, one_per_name=False)
+    return sorted(os.path.basename(path) for path in listing.paths), listing.skipped
 
-    Subdirectories are not entered, and hidden files (names starting with a
-    dot: temporary files, macOS "._" files) are ignored.
-    """
-    names = []
-    with os.scandir(directory) as entries:
-        for entry in entries:
-            if (not entry.name.startswith(".") and image_io.has_supported_extension(entry.name)
-                    and entry.is_file()):
-                names.append(entry.name)
-    return sorted(names)
+
+def list_images(directory):
+    """Sorted names of the image files directly inside ``directory`` (scan_images)."""
+    return scan_images(directory)[0]
 
 
 def _move_file(source, destination):

@@ -30,17 +30,20 @@ def test_numeric_names_sort_by_value_others_by_name(tmp_path):
     assert names == ["1.png", "10.png", "2.png", "33.png", "b.png"]
 
 
-def test_jpg_files_win_over_png(tmp_path):
+def test_every_image_file_is_taken_and_jpg_wins_over_png_of_the_same_name(tmp_path, capsys):
     write_image(tmp_path / "a.png", np.zeros((4, 8, 3), np.uint8))
     write_image(tmp_path / "b.jpg", np.zeros((4, 8, 3), np.uint8))
-    assert [p.split("/")[-1] for p in list_image_files(str(tmp_path))] == ["b.jpg"]
+    assert [p.split("/")[-1] for p in list_image_files(str(tmp_path))] == ["a.png", "b.jpg"]
+    write_image(tmp_path / "a.jpg", np.zeros((4, 8, 3), np.uint8))  # the reference took *.jpg before *.png
+    assert [p.split("/")[-1] for p in list_image_files(str(tmp_path))] == ["a.jpg", "b.jpg"]
+    assert f"{tmp_path / 'a.png'}: same base name as a.jpg, which is used instead" in capsys.readouterr().err
 
 
 def test_missing_and_empty_input_dirs_are_clear_errors(tmp_path):
     with pytest.raises(Pix2PixError, match="does not exist"):
         list_image_files(str(tmp_path / "nope"))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(Pix2PixError, match="no .jpg or .png"):
+    with pytest.raises(Pix2PixError, match=r"no images \(.jpg .jpeg .png .bmp .webp .tif .tiff .gif, any case\)"):
         list_image_files(str(tmp_path / "empty"))
 
 

@@ -98,14 +98,14 @@ def test_benchmark_converts_and_compares_with_the_same_module(onnx_export):
     assert report["max_abs_difference"] <= TOLERANCE
 
 
-def test_format_onnx_without_deterministic_is_a_usage_error(tmp_path):
+def test_format_onnx_with_dropout_on_is_a_usage_error(tmp_path):
     """Refused from the flags alone, before any model is read (the checkpoint is an empty folder)."""
     (tmp_path / "train").mkdir()
     result = run_cli("--mode", "export", "--checkpoint", tmp_path / "train", "--output_dir", tmp_path / "out",
-                     "--format", "onnx", check=False)
+                     "--format", "onnx", "--nodeterministic", check=False)
     assert result.returncode == 2, result
     assert_clean_failure(result)
-    assert "--deterministic" in result.stderr and "dropout" in result.stderr
+    assert "--nodeterministic" in result.stderr and "dropout" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
 

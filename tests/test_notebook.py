@@ -6,6 +6,7 @@ code next to it, from a scratch working directory so nothing lands in the reposi
 """
 
 import os
+import re
 import sys
 
 import cv2
@@ -111,6 +112,9 @@ def test_notebook_runs_end_to_end(tmp_path):
 
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
+    # quiet: none of TensorFlow's C++ log lines (cuInit, Grappler's "remapper failed", oneDNN notices)
+    streams = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert not re.search(r"cuInit|remapper failed|absl::InitializeLog|^[IWE]\d{4} ", streams, re.M), streams
     shown = [o for o in outputs if o.output_type == "display_data" and "image/png" in o.get("data", {})]
     assert len(shown) >= len(FIGURES) + 1  # our three pictures and the training crops
 

@@ -187,7 +187,7 @@ def test_a_non_square_run_trains_resumes_tests_and_exports(tmp_path):
     with open(tmp_path / "test" / "metrics.json") as f:
         metrics = json.dumps(json.load(f)).lower()
     assert "psnr" in metrics and "delta_e2000" in metrics
-    assert "evaluated image 2" in tested.stdout
+    assert "test [" in tested.stderr and "] 3/3 images" in tested.stderr and "evaluated image" not in tested.stdout
 
     exported = run_cli("--mode", "export", "--output_dir", tmp_path / "export", "--checkpoint", tmp_path / "run",
                        "--deterministic", timeout=300)

@@ -122,11 +122,11 @@ def check_pairs(options, paths: Optional[Sequence[str]] = None) -> None:
     if getattr(options, "pairs_ok", False) or options.task != "pairs" or not options.input_dir:
         return
     if paths is None:
-        from pix2pix.data.pipeline import list_image_files
+        from pix2pix.io.listing import scan_input_dir
         if not os.path.isdir(options.input_dir):
             return  # the pipeline names the problem
         try:
-            paths = list_image_files(options.input_dir)
+            paths = scan_input_dir(options.input_dir).paths  # the pipeline names the files it skips
         except Pix2PixError:
             return  # ... and this one
     verdict = single_photos_verdict(paths)

@@ -25,6 +25,27 @@ from pix2pix.data.tasks import task_for
 AUTOTUNE = tf.data.AUTOTUNE
 
 
+_TIFF_MAGIC_NUMBERS = (b"II*\x00", b"MM\x00*")
+
+
+def _decode_with_opencv(contents):
+    """CONTENTS (a scalar string) decoded by OpenCV (pix2pix.io.images: size checked from the header
+    first, 16-bit scaled), for the files TensorFlow cannot decode: [H, W, 3] float32 in [0, 1]."""
+    from pix2pix.io.images import decode_image
+
+    image = tf.numpy_function(lambda data: decode_image(bytes(data)), [contents], tf.uint8, stateful=False)
+    image.set_shape([None, None, 3])
+    return tf.image.convert_image_dtype(image, tf.float32)
+
+
+def read_image_file(path):
+    """The image file PATH (a string tensor) -> [H, W, 3] float32 in [0, 1]: TensorFlow's decoders
+    for every listed extension but TIFF, which OpenCV decodes (pix2pix.io.listing)."""
+    contents = tf.io.read_file(path)
+    is_tiff = tf.reduce_any([tf.strings.substr(contents, 0, 4) == magic for magic in _TIFF_MAGIC_NUMBERS])
+    return tf.cond(is_tiff, lambda: _decode_with_opencv(contents), lambda: decode_rgb(contents))
+
+
 def find_unreadable_images(paths: List[str], paired: bool) -> List[Tuple[str, str]]:
     """(path, reason) for every file that cannot be decoded or is too small to use.
 
@@ -35,7 +56,7 @@ def find_unreadable_images(paths: List[str], paired: bool) -> List[Tuple[str, st
         return []
     min_width = 2 if paired else 1
     dataset = tf.data.Dataset.from_tensor_slices(paths)
-    dataset = dataset.map(lambda p: (p, tf.shape(decode_rgb(tf.io.read_file(p)))),
+    dataset = dataset.map(lambda p: (p, tf.shape(read_image_file(p))),
                           num_parallel_calls=AUTOTUNE).ignore_errors()
     shapes = {}
     for batch_paths, batch_shapes in dataset.batch(1024):
@@ -55,7 +76,7 @@ def find_unreadable_images(paths: List[str], paired: bool) -> List[Tuple[str, st
 def _decode_error(path: str) -> str:
     """Why PATH does not decode, in one line."""
     try:
-        decode_rgb(tf.io.read_file(path))
+        read_image_file(path)
     except (tf.errors.OpError, ValueError) as err:
         message = error_line(err)
         return f"not a decodable image ({message})"
@@ -220,7 +241,7 @@ def load_example(path, index, seed, options: Options, training: bool, side_multi
     modes; the photo's own (or scaled) shape padded to the generator's multiple for
     scale_width and none (padded to multiples of SIDE_MULTIPLE, the generator's), where "sizes"
     is the height and width before that padding."""
-    image = decode_rgb(tf.io.read_file(path))
+    image = read_image_file(path)
     flip, offset = _random_draws(seed, index, options, training)
     size = options.crop_size
     if options.preprocess == "resize_and_crop":

@@ -19,8 +19,9 @@ from PIL import Image
 from pix2pix.errors import Pix2PixError
 from pix2pix.io import files as fileio
 from pix2pix.io import jpeg
+from pix2pix.io.listing import IMAGE_EXTENSIONS as SUPPORTED_EXTENSIONS  # the project's one list
+from pix2pix.io.listing import has_image_extension as has_supported_extension
 
-SUPPORTED_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 OUTPUT_FORMATS = ("png", "jpg")
 
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -36,11 +37,6 @@ _IMREAD_FLAGS = (_IMREAD_RGB if _IMREAD_RGB is not None else cv2.IMREAD_COLOR) |
 
 class ImageError(Exception):
     """A file that cannot be turned into an image; the message says why, in one line."""
-
-
-def has_supported_extension(name):
-    """True if the file name ends in one of SUPPORTED_EXTENSIONS (any case)."""
-    return os.path.splitext(name)[1].lower() in SUPPORTED_EXTENSIONS
 
 
 # --- the size of an image, read from its header -----------------------------
@@ -304,14 +300,20 @@ def check_pixel_limit(contents, source, max_pixels):
     return width, height
 
 
+# The leading bytes of what the exported model's graph decodes (PNG, JPEG, GIF, BMP: as
+# pix2pix.inference.translator checks); upright() hands it anything else as PNG.
+_MODEL_DECODES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
+
+
 def upright(contents, source, max_pixels):
     """CONTENTS as the photo is meant to be seen: a JPEG whose EXIF says it is stored turned or
     mirrored is decoded with the orientation applied and re-encoded as PNG, losslessly; anything
     else is returned as it is (infer and serve give the model, and write, the photo the right way
-    up, as image viewers show it). The size is checked first (check_pixel_limit), so this never
-    decodes a bomb."""
+    up, as image viewers show it). A WebP or TIFF photo, which the exported model's graph does not
+    decode, is decoded here and re-encoded as PNG, losslessly, too. The size is checked first
+    (check_pixel_limit), so this never decodes a bomb."""
     check_pixel_limit(contents, source, max_pixels)
-    if jpeg.orientation(contents) == 1:
+    if jpeg.orientation(contents) == 1 and contents.startswith(_MODEL_DECODES):
         return contents
     try:
         image = decode_image(contents, max_pixels)

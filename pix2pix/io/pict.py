@@ -10,7 +10,12 @@ The TF1 pix2pix's web demo ships each generator as one ``.pict`` file: three par
 3. one uint8 code per weight, every variable's values flattened (C order) and concatenated in
    the order of part 1: weight = codebook[code], the nearest codebook entry to the original.
 
-So every value read back is within half a bin of the original (in the mu-law domain).
+The exporter picks each weight's code by plain distance to the codebook's values, not in the
+mu-law domain, so a value read back can be a little more than half a bin from the original there:
+up to log_256((1 + 256^w) / 2) / w bins for a bin w wide, 0.5054 bins when the weights span
+[-max, max] (w = 2/256). Its name filter also keeps batch norm's moving statistics
+(.../batch_normalization/moving_mean, moving_variance), so real files carry them
+(modes/import_pict.py leaves them out).
 """
 
 import json

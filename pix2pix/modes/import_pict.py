@@ -3,13 +3,15 @@
 
     pix2pix --mode import --checkpoint FILE.pict --output_dir OUT
 
-The file holds only the generator's trainable variables under their TF1 names (no batch-norm
-moving averages: the reference normalises with batch statistics; no discriminator, no Adam
-state). ngf, the U-Net's depth (hence --crop_size) and --separable_conv are read off its
-shapes; a flag given with another value is an error, and the channels must match --task and
---which_direction. Every weight is the codebook value nearest the original, so the imported
-generator differs from the trained one by that rounding (up to half a mu-law bin). The
-discriminator starts from random weights, Adam afresh, at step 0.
+The file holds the generator's variables under their TF1 names (no discriminator, no Adam
+state). The original's own exporter also keeps batch norm's moving statistics
+(generator/decoder_2/batch_normalization/moving_mean, ...), which the original never uses (it
+normalises with batch statistics): they are read, left out, and said so in one line. ngf, the
+U-Net's depth (hence --crop_size) and --separable_conv are read off its shapes; a flag given
+with another value is an error, and the channels must match --task and --which_direction. Every
+weight is the codebook value nearest the original, so the imported generator differs from the
+trained one by that rounding (the nearest code by plain distance: up to 0.505 of a mu-law bin,
+pix2pix.io.pict). The discriminator starts from random weights, Adam afresh, at step 0.
 """
 
 import dataclasses
@@ -30,6 +32,13 @@ from pix2pix.options.record import Options
 from pix2pix.options.stored import OPTIONS_FILE
 
 _ENCODER = re.compile(r"^generator/encoder_(\d+)/")
+_MOVING_STATISTICS = re.compile(r"/batch_normalization/moving_(mean|variance)$")
+
+
+def without_moving_statistics(weights):
+    """(WEIGHTS without batch norm's moving statistics, how many were left out)."""
+    kept = {name: value for name, value in weights.items() if not _MOVING_STATISTICS.search(name)}
+    return kept, len(weights) - len(kept)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +94,7 @@ def import_pict(options: Options, explicit=None) -> str:
     if not is_pict_file(path):
         raise Pix2PixError(f"--checkpoint: {path} is not a .pict file")
     given = flags_given(options, explicit)
-    weights = read_pict(path)
+    weights, moving_statistics = without_moving_statistics(read_pict(path))
     facts = describe_generator(weights, path)
     check_unet_size(facts.ngf, facts.depth, facts.input_channels, facts.output_channels, weights,
                     f"--checkpoint: {path}", area=1 if facts.separable_conv else 16)
@@ -99,6 +108,9 @@ def import_pict(options: Options, explicit=None) -> str:
     prefix = write_checkpoint(model, options, options.output_dir, step=0)
     shapes = {name: value.shape for name, value in weights.items()}
     described = describe_tf1_model(types.SimpleNamespace(shapes=shapes))
+    if moving_statistics:
+        print(f"ignored {path}'s {moving_statistics} batch-norm moving statistics (moving_mean, moving_variance): "
+              "the original normalises with each batch's own statistics and never uses them", flush=True)
     print(f"imported {path}: {described}; quantised to 256 values; the discriminator starts from "
           f"random weights\nwrote {prefix} and {os.path.join(options.output_dir, OPTIONS_FILE)}", flush=True)
     return prefix

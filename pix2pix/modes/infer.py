@@ -23,19 +23,19 @@ import tensorflow as tf
 from pix2pix.io.images import ImageError, check_pixel_limit, image_size, name_problem, upright
 from pix2pix.io.jpeg import orientation as jpeg_orientation  # noqa: F401 (infer's name for it)
 from pix2pix.data.pipeline import find_unreadable_images, unusable_images_error
-from pix2pix.io.listing import list_image_files
+from pix2pix.io.listing import IMAGE_EXTENSIONS, list_image_files, report_skipped, scan_input_dir
 from pix2pix.errors import Pix2PixError, error_line
 from pix2pix.data.tasks import task_for
 from pix2pix.inference.translator import SERVING_SIGNATURE, load_translator
 from pix2pix.io.files import atomic_write_bytes
 from pix2pix.io.progress import ProgressBar
-from pix2pix.modes.preparation import prepare
+from pix2pix.modes.preparation import flags_given, prepare
 from pix2pix.options.record import Options, check_values
 from pix2pix.options.stored import is_saved_model, save_options
 from pix2pix.reporting.pictures import file_stem, write_index
 from pix2pix.inference import video
 
-PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+PHOTO_EXTENSIONS = IMAGE_EXTENSIONS  # the project's one list (pix2pix.io.listing)
 OUTPUT_EXTENSIONS = {"png": ".png", "jpeg": ".jpg"}
 
 # [N] encoded photos -> [N] encoded results
@@ -52,19 +52,35 @@ class InferredImage(NamedTuple):
 
 # ------------------------------------------------------------------------ the photos
 def list_photos(input_dir: str) -> List[str]:
-    """The photos (.jpg .jpeg .png .bmp .gif, any case, not hidden) of INPUT_DIR, in the
-    reference's order (numeric names by value)."""
+    """The photos (PHOTO_EXTENSIONS, any case, not hidden) of INPUT_DIR, in the reference's order
+    (numeric names by value); the other files are named on stderr. Photos sharing a name are all
+    listed (plan_outputs refuses them: their results would share a file)."""
     return list_image_files(input_dir, PHOTO_EXTENSIONS, purpose="for --mode infer (a folder of photos)",
-                            noun="photos")
+                            noun="photos", one_per_name=False)
 
 
 def list_inputs(input_dir: str):
-    """(photos, videos) of INPUT_DIR: the photos as list_photos, and the videos
-    (.mp4 .avi .mov .mkv .webm); an error if there are neither."""
-    paths = list_image_files(input_dir, PHOTO_EXTENSIONS + video.VIDEO_EXTENSIONS,
+    """(photos, videos, skipped) of INPUT_DIR: the photos as list_photos, the videos
+    (.mp4 .avi .mov .mkv .webm), and (path, reason) of every other file, named on stderr; an
+    error if there are neither photos nor videos."""
+    listing = scan_input_dir(input_dir, PHOTO_EXTENSIONS + video.VIDEO_EXTENSIONS,
                              purpose="for --mode infer (a folder of photos and videos)",
-                             noun="photos or videos")
-    return ([p for p in paths if not video.is_video(p)], [p for p in paths if video.is_video(p)])
+                             noun="photos or videos", one_per_name=False)
+    report_skipped(listing, input_dir)
+    paths = listing.paths
+    return ([p for p in paths if not video.is_video(p)], [p for p in paths if video.is_video(p)], listing.skipped)
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def summary_line(photos: int, videos: int, skipped: int, index: str) -> str:
+    """What an infer run wrote: "wrote results for 3 photos and 1 video, skipped 2 files (named above);
+    OUT/index.html"."""
+    written = _counted(photos, "photo") + (f" and {_counted(videos, 'video')}" if videos else "")
+    skipped_files = f", skipped {_counted(skipped, 'file')} (named above)" if skipped else ""
+    return f"wrote results for {written}{skipped_files}; {index}"
 
 
 def plan_outputs(paths: Sequence[str], output_dir: str, extension: str) -> List[InferredImage]:
@@ -125,6 +141,7 @@ def load_model(options: Options, explicit=None):
 
 def _load_model(options: Options, explicit=None):
     """load_model, and the loaded object itself (a SavedModel or an ImageTranslator, for video)."""
+    asked_dropout = "deterministic" in flags_given(options, explicit)
     options = prepare(dataclasses.replace(options, mode="infer"), explicit)
     directory = options.checkpoint
     if is_saved_model(directory):
@@ -135,6 +152,10 @@ def _load_model(options: Options, explicit=None):
             raise Pix2PixError(f"--checkpoint: cannot load the SavedModel in {directory}: "
                                f"{error_line(err)}") from None
         print(f"loaded {directory}", flush=True)
+        if not options.deterministic and not asked_dropout:
+            print(f"note: {directory} was exported with dropout on (--nodeterministic), so the same photo "
+                  "gives different colours each time; export it again without that flag for one answer",
+                  flush=True)
         return options, lambda images: serve(images=images)["outputs"], loaded
     translator = load_translator(options)
     return options, lambda images: translator.serve(images)["outputs"], translator
@@ -201,7 +222,7 @@ def infer_mode(options: Options, explicit_flag_names=None) -> List[InferredImage
     check_values(options)  # the Python API's options, before the model's are read (the CLI checked them)
     if not options.output_dir:
         raise Pix2PixError("--output_dir: is required")
-    paths, videos = list_inputs(options.input_dir)
+    paths, videos, skipped = list_inputs(options.input_dir)
     badly_named = [path for path in paths + videos if name_problem(path)]  # with or without the pre-flight
     if badly_named:
         more = f" (and {len(badly_named) - 1} more)" if len(badly_named) > 1 else ""
@@ -243,8 +264,7 @@ def infer_mode(options: Options, explicit_flag_names=None) -> List[InferredImage
             done_videos.append(row._replace(output_path=result.output_path))
     all_rows = rows + done_videos
     index = write_infer_index(options.output_dir, all_rows)
-    videos_made = f", {len(videos) - len(failures)} videos" if videos else ""
-    print(f"wrote {len(rows)} results{videos_made} and {index}", flush=True)
+    print(summary_line(len(rows), len(videos) - len(failures), len(skipped), index), flush=True)
     if failures:
         raise Pix2PixError(f"{len(failures)} of {len(videos)} videos failed: " + "; ".join(failures))
     return all_rows

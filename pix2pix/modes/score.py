@@ -14,8 +14,8 @@ import sys
 import cv2
 
 from pix2pix.errors import Pix2PixError
-from pix2pix.io.images import ImageError, has_supported_extension, read_image
-from pix2pix.io.listing import sort_image_paths
+from pix2pix.io.images import ImageError, read_image
+from pix2pix.io.listing import report_skipped, scan_folder, sort_image_paths
 from pix2pix.modes.preparation import prepare_for
 from pix2pix.options.record import Options
 from pix2pix.options.stored import save_options
@@ -34,14 +34,16 @@ class Matching:
     problems: list  # one line each: unmatched names, names given twice
 
 
-def _pictures_by_name(directory, suffix, kind):
+def _pictures_by_name(directory, suffix, kind, flag):
     """({name: path}, names given twice, problem lines) for the pictures in DIRECTORY whose stems
-    end in SUFFIX (removed from the name); a name that several files share is left out."""
+    end in SUFFIX (removed from the name); a name that several files share is left out. Files that
+    are no picture (pix2pix.io.listing's one list) are named on stderr under FLAG."""
     paths_by_name = {}
-    for filename in sorted(os.listdir(directory)):
-        path = os.path.join(directory, filename)
-        stem = os.path.splitext(filename)[0]
-        if os.path.isfile(path) and has_supported_extension(filename) and stem.endswith(suffix):
+    listing = scan_folder(directory, one_per_name=False)
+    report_skipped(listing, directory, flag=flag)
+    for path in sorted(listing.paths):
+        stem = os.path.splitext(os.path.basename(path))[0]
+        if stem.endswith(suffix):
             paths_by_name.setdefault(stem[:len(stem) - len(suffix)], []).append(path)
     problems = [f"{kind} {name!r} is given by {len(paths)} files ({', '.join(paths)}); not scored"
                 for name, paths in paths_by_name.items() if len(paths) > 1]
@@ -60,8 +62,8 @@ def match_folders(pred_dir, target_dir, pred_suffix="", target_suffix="") -> Mat
     With a suffix, only files whose stems end in it take part (test mode's images/ folder:
     pred_suffix "-outputs", target_suffix "-targets").
     """
-    predictions, pred_twice, problems = _pictures_by_name(pred_dir, pred_suffix, "prediction")
-    targets, target_twice, target_problems = _pictures_by_name(target_dir, target_suffix, "target")
+    predictions, pred_twice, problems = _pictures_by_name(pred_dir, pred_suffix, "prediction", "--input_dir")
+    targets, target_twice, target_problems = _pictures_by_name(target_dir, target_suffix, "target", "--target_dir")
     problems += target_problems
     # a name given twice on one side is reported as that, not also as unmatched on the other
     without_target = sort_image_paths([n for n in predictions if n not in targets and n not in target_twice])

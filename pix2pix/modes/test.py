@@ -1,7 +1,8 @@
 """Test mode: run a trained generator over a set once; write images/, metrics and index.html.
 
 As in the reference, the generator runs exactly as in training (batch statistics,
-dropout on) unless `--deterministic` turns dropout off.
+dropout on) unless `--deterministic` turns dropout off (export, infer and serve turn it off
+unless --nodeterministic: modes/preparation.py).
 """
 
 import os
@@ -11,6 +12,7 @@ import tensorflow as tf
 from pix2pix.data.pipeline import padding_before, paired_dataset
 from pix2pix.errors import UsageError
 from pix2pix.io.locks import output_lock
+from pix2pix.io.progress import ProgressBar
 from pix2pix.models.checkpoints import restore_generator
 from pix2pix.models.networks import define_generator, side_multiple
 from pix2pix.modes.preparation import prepare_for
@@ -22,6 +24,7 @@ from pix2pix.data.tasks import task_for
 from pix2pix.reporting.pictures import PAIR_COLUMNS, file_stem, save_pictures, to_display
 
 RESULTS_PNG = "results.png"
+PROGRESS_SECONDS = 10.0  # the bar's redraws in a log file (on a terminal it redraws in place)
 RESULTS_MAX_ROWS = 16  # a glance at the results, spread over the whole set; index.html has them all
 
 
@@ -61,6 +64,8 @@ def test(options: Options) -> str:
         save_options(options, options.output_dir)
         generate = tf.function(lambda x: generator(x, training=not options.deterministic))
         rows = []
+        # one bar on stderr, not a line per image (the reference's "evaluated image NAME")
+        progress = ProgressBar(examples.count, label="test", unit="image", every=PROGRESS_SECONDS)
         for batch in examples.dataset:
             inputs, targets, outputs = _unpadded(batch, generate(batch["inputs"]))
             pictures = to_display(inputs, targets, outputs, options)
@@ -71,7 +76,8 @@ def test(options: Options) -> str:
                 recorder.add(name, outputs[i], targets[i])  # the very arrays the PNGs hold
                 for baseline_recorder in baselines.values():
                     baseline_recorder.add(name, inputs[i], targets[i])
-                print("evaluated image", name, flush=True)
+            progress.update(len(rows))
+        progress.finish(len(rows))
         index = recorder.write(options.output_dir, rows, PAIR_COLUMNS, baselines)
         if rows:
             results_png = os.path.join(options.output_dir, RESULTS_PNG)

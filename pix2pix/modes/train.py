@@ -7,7 +7,6 @@ max_steps more steps after a restore; this is the one deliberate difference, and
 only concerns resumed runs.)
 """
 
-import math
 import os
 import shutil
 import signal
@@ -19,6 +18,7 @@ from pix2pix.data.pair_check import check_pairs
 from pix2pix.data.pipeline import paired_dataset
 from pix2pix.errors import Pix2PixError, error_line
 from pix2pix.io.files import check_output_dir
+from pix2pix.io.progress import format_duration
 from pix2pix.io.locks import output_lock
 from pix2pix.models.checkpoints import CHECKPOINT_PREFIX, first_non_finite, latest_checkpoint, restore_checked
 from pix2pix.models.pix2pix_model import Pix2Pix
@@ -33,6 +33,12 @@ from pix2pix.reporting.pictures import (PAIR_COLUMNS, STEP_COLUMN, file_stem, pr
 
 LOSSES_CSV = "losses.csv"  # the averaged losses of every progress report
 LOSSES_PNG = "losses.png"  # their curves, drawn when the run ends or is stopped
+
+
+# A run's first progress line comes this many seconds after its first step at the latest, whatever
+# --progress_freq says (at 256x256 on a CPU, 50 steps are minutes): a first estimate of s/step and
+# the time left, measured from the end of the first (tracing) step. Then every --progress_freq steps.
+FIRST_PROGRESS_SECONDS = 20.0
 
 
 def _should(freq, step, max_steps):
@@ -101,16 +107,18 @@ def _write_display(output_dir, batch, details, step, options):
     write_index(output_dir, rows, columns=STEP_COLUMN + PAIR_COLUMNS, append=True)
 
 
-def _print_progress(model, step, start_step, start_time, max_steps, steps_per_epoch, batch_size):
-    """A progress line (global step of the total, epochs done as a fraction, speed, h:mm left),
-    then the averaged losses to 4 decimals. It starts with "progress": pix2pix-reproduce echoes those."""
-    rate = (step - start_step) * batch_size / max(time.time() - start_time, 1e-9)
-    remaining_minutes = math.ceil((max_steps - step) * batch_size / max(rate, 1e-9) / 60)
+def _print_progress(model, step, start_step, start_time, max_steps, steps_per_epoch, batch_size, note=""):
+    """A progress line (global step of the total, epochs done as a fraction, speed in images/s and
+    s/step, the time left as h:mm:ss), then the averaged losses to 4 decimals. It starts with
+    "progress": pix2pix-reproduce echoes those. NOTE ends the line (the first early estimate's)."""
+    seconds_per_step = max(time.time() - start_time, 1e-9) / max(step - start_step, 1)
+    rate = batch_size / seconds_per_step
     learning_rate = ""
     if model.options.lr_policy != "constant":  # the reference's line otherwise
         learning_rate = f"  lr {model.current_learning_rate(step - 1):.4g}"
     print(f"progress  step {step}/{max_steps}  epoch {step / steps_per_epoch:.1f}  image/sec {rate:0.1f}  "
-          f"remaining {remaining_minutes // 60}:{remaining_minutes % 60:02d}{learning_rate}", flush=True)
+          f"s/step {seconds_per_step:.2f}  remaining {format_duration((max_steps - step) * seconds_per_step)}"
+          f"{learning_rate}{note}", flush=True)
     for name, value in model.loss_averages.read().items():
         print(f"{name} {value:.4f}", flush=True)
 
@@ -285,6 +293,7 @@ class _Trainer:
         """Steps until the budget is spent or a signal asks to stop, then a last save."""
         options, model = self.options, self.model
         self.start_time = time.time()
+        self.first_step_done, self.progress_shown = None, False  # (step, time) at the end of the first step
         iterator = iter(self.dataset)
         while self.step < self.max_steps and stop.signal_name is None:
             batch = next(iterator)
@@ -317,12 +326,28 @@ class _Trainer:
         if self._should(options.progress_freq, step):
             _print_progress(model, step, self.start_step, self.start_time, self.max_steps,
                             self.examples.steps_per_epoch, options.batch_size)
+            self.progress_shown = True
             if self.chief:
                 append_loss_history(os.path.join(output_dir, LOSSES_CSV),
                                     {"step": step, **model.loss_averages.read()})
+        elif self._first_progress_due(step):
+            first_step, first_time = self.first_step_done
+            _print_progress(model, step, first_step, first_time, self.max_steps, self.examples.steps_per_epoch,
+                            options.batch_size, note=f"  (first estimate; then every {options.progress_freq} steps)")
+            self.progress_shown = True
         if self._should(options.save_freq, step):
             _save(self.manager, model, step, output_dir)
             self.saved_step = step
+
+    def _first_progress_due(self, step) -> bool:
+        """True once, FIRST_PROGRESS_SECONDS after the first step of this run ended, if no progress
+        line has been shown yet (and --progress_freq is not 0: progress lines asked off)."""
+        if self.progress_shown or self.options.progress_freq <= 0:
+            return False
+        if self.first_step_done is None:
+            self.first_step_done = (step, time.time())
+            return False
+        return time.time() - self.first_step_done[1] >= FIRST_PROGRESS_SECONDS
 
     def _ended(self, signal_name) -> Pix2Pix:
         self.model.stopped_by = signal_name

@@ -147,11 +147,16 @@ class Options:
                                  "(8 levels at 256, 7 at 128, 9 at 512)", MODEL,
                          bounds=Bounds(32, power_of_two=True, says="a power of two >= 32 (the U-Net halves it down "
                                                                    "to 1x1 and the PatchGAN needs 32)"))
-    deterministic: bool = option(False, "dropout off, so the same input gives the same output", RUNNING)
+    # None: the mode decides (modes/preparation.py): dropout off in export, infer and serve (the same
+    # photo, the same colours), on in test mode (the reference's test-time dropout).
+    deterministic: Optional[bool] = option(None, "dropout off, so the same input gives the same output. Unset, by "
+                                                 "mode: dropout off in export, infer and serve; on in test mode "
+                                                 "(the reference's test-time dropout). --nodeterministic keeps "
+                                                 "dropout on", RUNNING)
     # onnx: the SavedModel as always, plus model.onnx in it (inference/onnx_export.py), checked there
     format: str = option("savedmodel", "savedmodel: the SavedModel; onnx: the SavedModel plus model.onnx in it, "
                                        "its tensors signature converted with tf2onnx and checked against "
-                                       "TensorFlow (needs --deterministic and pip install \".[onnx]\")",
+                                       "TensorFlow (needs dropout off, the default, and pip install \".[onnx]\")",
                          ("export",), choices=EXPORT_FORMATS)
     skip_preflight: bool = option(False, "don't decode every input image before starting",
                                   ("train", "test", "infer"))
@@ -318,10 +323,10 @@ def check_budget(options: Options) -> None:
 def check_export_format(options: Options) -> None:
     """--format onnx checks the ONNX model against TensorFlow on one input, which needs both to give
     one answer: with dropout on each run draws its own masks. Said before TensorFlow loads."""
-    if options.mode == "export" and options.format == "onnx" and not options.deterministic:
-        _fail("format", "onnx needs --deterministic: with dropout on, ONNX Runtime and TensorFlow draw different "
-                        "dropout masks, so their outputs differ and the ONNX model cannot be checked; add "
-                        "--deterministic")
+    if options.mode == "export" and options.format == "onnx" and options.deterministic is False:
+        _fail("format", "onnx needs dropout off (the default): with dropout on, ONNX Runtime and TensorFlow draw "
+                        "different dropout masks, so their outputs differ and the ONNX model cannot be checked; "
+                        "leave out --nodeterministic")
 
 
 def _fail(flag, why):
