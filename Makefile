@@ -14,7 +14,7 @@ install-test: $(PY)
 	$(PY) -m pip install --quiet -e ".[test]"
 
 install-demo: $(PY)
-	$(PY) -m pip install --quiet -e ".[demo]"
+	$(PY) -m pip install --quiet -e ".[demo,serve]"
 
 # Tests run in parallel, one worker per core (at most 4: each runs TensorFlow). On 2 cores
 # this took the suite from 11 to 7 minutes; `pytest` alone still runs them one by one.
