@@ -181,7 +181,7 @@ def _release_memory() -> None:
     """Free what reference cycles hold, then hand the C allocator's free pages back to the system
     (glibc's malloc_trim; elsewhere the collection alone)."""
     gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
+    with contextlib.suppress(OSError, AttributeError, TypeError):  # TypeError: no CDLL(None) on Windows
         ctypes.CDLL(None).malloc_trim(0)
 
 
