@@ -14,7 +14,7 @@ install-test: $(PY)
 	$(PY) -m pip install --quiet -e ".[test]"
 
 install-demo: $(PY)
-	$(PY) -m pip install --quiet -e ".[demo]"
+	$(PY) -m pip install --quiet -e ".[demo,serve]"
 
 # Tests run in parallel, one worker per core (at most 4: each runs TensorFlow). On 2 cores
 # this took the suite from 11 to 7 minutes; `pytest` alone still runs them one by one.
@@ -31,10 +31,10 @@ lint: install-test
 demo: install-demo
 	$(PY) -m data_prep --operation samples --output_dir $(DEMO_DIR)/photos
 	$(PY) -m data_prep --operation colorize --singles --input_dir $(DEMO_DIR)/photos \
-		--output_dir $(DEMO_DIR)/data --size 72 --crops_per_image 24 --val_region 0.3 --seed 1
+		--output_dir $(DEMO_DIR)/data --size 143 --crops_per_image 24 --val_region 0.3 --seed 1
 	$(PY) -m pix2pix --mode train --lab_colorization --input_dir $(DEMO_DIR)/data/train \
-		--output_dir $(DEMO_DIR)/train --crop_size 64 --scale_size 72 --ngf 32 --ndf 32 \
-		--batch_size 4 --max_steps 1800 --progress_freq 300 --summary_freq 900 --save_freq 1800 --seed 1
+		--output_dir $(DEMO_DIR)/train --crop_size 128 --scale_size 143 --ngf 32 --ndf 32 \
+		--batch_size 4 --max_steps 500 --progress_freq 100 --summary_freq 250 --save_freq 500 --seed 1
 	$(PY) -m pix2pix --mode test --input_dir $(DEMO_DIR)/data/val --output_dir $(DEMO_DIR)/test \
 		--checkpoint $(DEMO_DIR)/train --batch_size 4 --deterministic
 	@echo "Colorized photos: open $(DEMO_DIR)/test/index.html (a glance: $(DEMO_DIR)/test/results.png)"

@@ -73,6 +73,41 @@ def test_onnx_model_agrees_with_the_saved_models_tensors_signature(onnx_export):
     assert np.abs(onnx_outputs - tf_outputs).max() <= TOLERANCE
 
 
+def test_the_weights_go_around_grappler_and_tf2onnx_is_left_as_it_was():
+    """The conversion's memory savings (onnx_export._lean_conversion): constants of more than WEIGHT_ELEMENTS
+    elements become placeholders of their dtype and shape (the rest is copied as it is), and tf2onnx's
+    functions and TF2ONNX_CATCH_ERRORS are put back afterwards. That the graph converted this way still
+    agrees with TensorFlow is the export's check (the tests above)."""
+    require_onnx_tools()
+    import tensorflow as tf
+    from tf2onnx import graph, tf_loader
+
+    from pix2pix.inference import onnx_export as conversion
+
+    with tf.Graph().as_default() as built:
+        inputs = tf.compat.v1.placeholder(tf.float32, [None, 33], name="inputs")
+        weights = tf.constant(np.arange(33 * 32, dtype=np.float32).reshape(33, 32), name="weights")  # 1056 elements
+        bias = tf.constant(np.ones(32, np.float32), name="bias")
+        tf.nn.bias_add(tf.matmul(inputs, weights), bias, name="outputs")
+    graph_def = built.as_graph_def(add_shapes=True)
+    stripped, light = conversion._weights_as_placeholders(graph_def)
+    assert list(stripped) == ["weights"] and stripped["weights"].op == "Const"
+    nodes = {node.name: node for node in light.node}
+    assert nodes["weights"].op == "Placeholder" and "value" not in nodes["weights"].attr
+    assert [d.size for d in nodes["weights"].attr["shape"].shape.dim] == [33, 32]
+    assert nodes["weights"].attr["dtype"].type == tf.float32.as_datatype_enum
+    assert nodes["bias"] == next(node for node in graph_def.node if node.name == "bias")  # small: as it was
+    assert light.ByteSize() < graph_def.ByteSize() - 4 * 1056
+
+    originals = (tf_loader.from_function, tf_loader.tf_optimize, graph.Node.update_proto)
+    catch_errors = os.environ.get("TF2ONNX_CATCH_ERRORS")
+    with conversion._lean_conversion():
+        assert os.environ["TF2ONNX_CATCH_ERRORS"] == "FALSE"
+        assert (tf_loader.from_function, tf_loader.tf_optimize, graph.Node.update_proto) != originals
+    assert (tf_loader.from_function, tf_loader.tf_optimize, graph.Node.update_proto) == originals
+    assert os.environ.get("TF2ONNX_CATCH_ERRORS") == catch_errors
+
+
 def test_a_failed_check_leaves_the_earlier_export_as_it_was(onnx_export, monkeypatch):
     from pix2pix.inference import onnx_export as conversion
     from pix2pix.modes.export import export_mode

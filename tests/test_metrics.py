@@ -121,7 +121,10 @@ def test_colorization_test_mode_scores_the_grey_input_as_a_baseline(photo_dir, t
         assert grey["means"][column] == pytest.approx(np.mean([row[column] for row in by_hand]), rel=1e-9)
     assert grey["means"]["colourfulness_output"] < 1.0  # grey has (almost) no colour
     assert grey["colourfulness_ratio"] < 0.05
-    assert f"grey baseline (means of 4 images): l1 {grey['means']['l1']:.2f}" in result.stdout
+    lines = result.stdout.splitlines()
+    baseline = next(i for i, line in enumerate(lines) if line.startswith("grey baseline (means of 4 images): "))
+    assert f"l1 {grey['means']['l1']:.2f}" in lines[baseline]
+    assert lines[baseline + 1].startswith("how to read: PSNR and SSIM favour the grey input")  # right under it
 
 
 # ------------------------------------------------------------------ hand-checked cases

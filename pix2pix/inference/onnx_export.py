@@ -10,8 +10,12 @@ loads TensorFlow (the export mode's check, modes/catalog/export.py), so a missin
 at once; TensorFlow, NumPy, tf2onnx and onnxruntime are imported by the functions that use them.
 """
 
+import contextlib
+import ctypes
 import dataclasses
+import gc
 import importlib.util
+import math
 import os
 import time
 
@@ -25,6 +29,9 @@ ONNX_FILE = "model.onnx"  # written inside the export directory, beside saved_mo
 OPSET = 15
 TOLERANCE = 1e-4  # the largest absolute difference allowed between ONNX Runtime and TensorFlow
 CHECK_SEED = 0  # the seed of export's own check input (uniform in [-1, 1])
+# Constants of more elements than this (the generator's weights, not its shape and index constants)
+# go around grappler during the conversion as placeholders: see _lean_conversion.
+WEIGHT_ELEMENTS = 1024
 TOOLS = ("tf2onnx", "onnxruntime")
 INSTALL_HINT = 'pip install ".[onnx]"'
 
@@ -103,12 +110,102 @@ def convert(signature, output: str, opset: int = OPSET) -> float:
         return signature(inputs=inputs)
 
     try:
-        tf2onnx.convert.from_function(tensors, input_signature=tensors.input_signature, opset=opset,
-                                      output_path=output)
+        with _lean_conversion():
+            tf2onnx.convert.from_function(tensors, input_signature=tensors.input_signature, opset=opset,
+                                          output_path=output)
     except Exception as err:  # tf2onnx raises what its op handlers raise: name the step, on one line
         raise Pix2PixError(f"--format onnx: tf2onnx could not convert the tensors signature: "
                            f"{type(err).__name__}: {error_line(err)}") from None
     return time.monotonic() - started
+
+
+@contextlib.contextmanager
+def _lean_conversion():
+    """tf2onnx's conversion, without the copies of the weights that took converting the default generator
+    (218 MB of weights) past 11 GB. The same ops come out (counted on that generator); the weights keep
+    the names TensorFlow's freezing gives them. What it changes, each measured on that generator:
+
+    - grappler (tf2onnx's constant folding of the frozen graph; 3.3 GB above its input): it copies the
+      GraphDef a dozen times. The weights go around it: each constant of more than WEIGHT_ELEMENTS
+      elements goes in as a placeholder of its dtype and shape and comes back as the constant after.
+    - tf2onnx's optimizers (5 GB): before each of its 12 passes, twice over, it writes every node's
+      attributes into the node's protobuf message anew, and the message's arena (upb, protobuf's C
+      backend) keeps the old ones until the message is freed: each pass added a copy of the weights.
+      Each node gets a new message instead.
+    - the same optimizers deep-copy the whole graph before each pass, to fall back on if the pass raises
+      (TF2ONNX_CATCH_ERRORS, on by default; more GB of garbage in reference cycles). Off: a pass that
+      raises fails the conversion, named.
+    - what TensorFlow's freezing leaves (1.7 GB: reference cycles, and memory freed but kept by the C
+      allocator) is let go before grappler and again before the ONNX graph is built (_release_memory).
+    """
+    import onnx
+    from tf2onnx import graph, tf_loader
+
+    from_function, tf_optimize, update_proto = tf_loader.from_function, tf_loader.tf_optimize, graph.Node.update_proto
+
+    def freeze_then_release(*args, **kwargs):
+        frozen = from_function(*args, **kwargs)
+        _release_memory()
+        return frozen
+
+    def optimize_without_weights(input_names, output_names, graph_def):
+        _release_memory()
+        weights, light = _weights_as_placeholders(graph_def)
+        optimized = tf_optimize(input_names, output_names, light)
+        for node in optimized.node:
+            if node.op == "Placeholder" and node.name in weights:
+                node.CopyFrom(weights[node.name])
+        return optimized
+
+    def update_into_a_new_message(node, external_tensor_storage=None):
+        old = node._op  # tf2onnx keeps nothing else in it (input, output and attribute are rewritten)
+        node._op = onnx.NodeProto(name=old.name, op_type=old.op_type, domain=old.domain)
+        update_proto(node, external_tensor_storage)
+
+    catch_errors = os.environ.get("TF2ONNX_CATCH_ERRORS")
+    tf_loader.from_function, tf_loader.tf_optimize = freeze_then_release, optimize_without_weights
+    graph.Node.update_proto = update_into_a_new_message
+    os.environ["TF2ONNX_CATCH_ERRORS"] = "FALSE"
+    try:
+        yield
+    finally:
+        tf_loader.from_function, tf_loader.tf_optimize = from_function, tf_optimize
+        graph.Node.update_proto = update_proto
+        if catch_errors is None:
+            del os.environ["TF2ONNX_CATCH_ERRORS"]
+        else:
+            os.environ["TF2ONNX_CATCH_ERRORS"] = catch_errors
+
+
+def _release_memory() -> None:
+    """Free what reference cycles hold, then hand the C allocator's free pages back to the system
+    (glibc's malloc_trim; elsewhere the collection alone)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError, TypeError):  # TypeError: no CDLL(None) on Windows
+        ctypes.CDLL(None).malloc_trim(0)
+
+
+def _weights_as_placeholders(graph_def):
+    """({name: Const NodeDef of GRAPH_DEF with more than WEIGHT_ELEMENTS elements}, a copy of GRAPH_DEF
+    with each of them a Placeholder of its dtype and shape)."""
+    import tensorflow as tf
+
+    weights, light = {}, tf.compat.v1.GraphDef()
+    light.versions.CopyFrom(graph_def.versions)
+    light.library.CopyFrom(graph_def.library)
+    for node in graph_def.node:
+        value = node.attr["value"].tensor if node.op == "Const" else None
+        if value is None or value.tensor_shape.unknown_rank or \
+                math.prod(dim.size for dim in value.tensor_shape.dim) <= WEIGHT_ELEMENTS:
+            light.node.add().CopyFrom(node)
+            continue
+        weights[node.name] = node
+        placeholder = light.node.add(name=node.name, op="Placeholder", device=node.device)
+        placeholder.attr["dtype"].type = value.dtype
+        placeholder.attr["shape"].shape.CopyFrom(value.tensor_shape)
+        if "_output_shapes" in node.attr:
+            placeholder.attr["_output_shapes"].CopyFrom(node.attr["_output_shapes"])
+    return weights, light
 
 
 def onnx_session(path: str):
@@ -133,6 +230,7 @@ def write_onnx(saved_model: str, size: int) -> Comparison:
     SIZE x SIZE input, and a largest difference over TOLERANCE is a Pix2PixError (the caller
     discards the directory). Returns the comparison."""
     path = os.path.join(saved_model, ONNX_FILE)
+    _release_memory()
     model, signature = load_tensors(saved_model)
     convert(signature, path)
     comparison = compare(onnx_session(path), signature, random_inputs(signature, size))

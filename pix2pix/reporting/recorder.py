@@ -27,6 +27,12 @@ BASELINE_DEFINITIONS = {
             "scored against the same targets; a model whose colours are worse than none has an "
             "ab_mae above this one's",
 }
+# How to read the model's line against each baseline's, printed under them.
+BASELINE_READINGS = {
+    "grey": "how to read: PSNR and SSIM favour the grey input (a wrong colour costs more in them than none); "
+            "the model learnt colour where its ab_mae and delta_e2000 are below the grey input's and its "
+            "colourfulness_ratio is near 1 (0.7-1.3; below washes out, above over-paints)",
+}
 
 # How index.html and the printed means show each figure (the files keep full precision).
 FIGURE_FORMATS = {"l1": "{:.2f}", "psnr": "{:.2f}", "ssim": "{:.4f}", "delta_e2000": "{:.2f}",
@@ -109,6 +115,8 @@ class MetricsRecorder:
         print(means_line(summary), flush=True)
         for name, figures in baseline_summaries.items():
             print(means_line(figures, f"{name} baseline"), flush=True)
+        for name in baseline_summaries:
+            print(BASELINE_READINGS[name], flush=True)
         if summary.get("fid") is not None and summary["count"] < FID_MIN_UNBIASED:
             print(f"note: FID on {summary['count']} images (< {FID_MIN_UNBIASED}) is biased; compare it only "
                   f"with runs of this project on the same number of images", flush=True)
