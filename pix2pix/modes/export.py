@@ -58,7 +58,7 @@ def _export(options: Options):
             _save_translator(options, save_options(options, scratch), saved)
             if onnx:
                 # The translator's traced functions sit in reference cycles: freed before tf2onnx, whose
-                # conversion of the default generator peaks near 14 GB, they do not add 2.5 GB to it.
+                # conversion of the default generator peaks near 3.7 GB (docs/export.md), they do not add 2.5 GB to it.
                 gc.collect()
                 comparison = write_onnx(saved, options.crop_size)
             replace_directory(saved, final)
