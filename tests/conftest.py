@@ -1,12 +1,22 @@
-"""The tests' fixtures: small real images on disk, tiny saved and served models, registries put
-back as they were. Helpers (functions, classes) live in helpers.py."""
+"""The tests' fixtures: small real images on disk, tiny saved, trained and served models (built once
+per test run), registries put back as they were. Helpers (functions, classes) live in helpers.py."""
+
+import os
 
 import numpy as np
 import pytest
 
-# Re-exported for test modules that still import these from conftest; new code imports helpers.
-from helpers import (REPO, TINY, build_served_models, chromium_session, default_sigint, read_rgb,  # noqa: F401
-                     run_cli, ServerProcess, smooth_photo, write_ab_pairs, write_image)
+from helpers import (TINY, build_once, build_served_models, chromium_session, make_run, run_cli, ServerProcess,
+                     smooth_photo, write_ab_pairs, write_image)
+
+
+@pytest.fixture(scope="session")
+def shared_dir(tmp_path_factory):
+    """A folder every pytest-xdist worker of this test run sees (the parent of the workers' own
+    base folders), for what is built once per run (helpers.build_once); read-only to tests: a test
+    that changes something there works on a copy (shutil.copytree)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
 @pytest.fixture
@@ -33,10 +43,47 @@ def chromium():
         yield driver
 
 
-@pytest.fixture(scope="module")
-def served_models(tmp_path_factory):
-    """(training directory, TF Serving base directory with versions 1 and 2) of one tiny model."""
-    return build_served_models(tmp_path_factory.mktemp("serve"))
+@pytest.fixture(scope="session")
+def served_models(shared_dir):
+    """(training directory, TF Serving base directory with versions 1 and 2) of one tiny untrained
+    Lab colorization model (helpers.build_served_models), built once per test run."""
+    base = build_once(shared_dir, "served_models", build_served_models)
+    return base / "run", base / "models" / "color"
+
+
+@pytest.fixture(scope="session")
+def untrained_pairs(shared_dir):
+    """helpers.make_run's pair model (options.json + checkpoint model-1 of untrained weights, crop 32,
+    ngf = ndf = 8), built once per test run: its training directory."""
+    return build_once(shared_dir, "untrained_pairs", lambda base: make_run(base / "run")) / "run"
+
+
+@pytest.fixture(scope="session")
+def trained_pairs(shared_dir):
+    """A pair model trained with the CLI for 2 steps (--seed 1, crop 32, ngf = ndf = 8) on three
+    40x80 A|B pairs (write_ab_pairs: B is the colour-inverted A), built once per test run: its
+    training directory."""
+    def train(base):
+        run_cli("--mode", "train", "--input_dir", write_ab_pairs(base / "ab", count=3), "--output_dir",
+                base / "train", "--max_steps", 2, "--seed", 1, *TINY)
+
+    return build_once(shared_dir, "trained_pairs", train) / "train"
+
+
+@pytest.fixture(scope="session")
+def trained_lab(shared_dir):
+    """A --lab_colorization model trained with the CLI for 2 steps (--seed 1, crop 32, ngf = ndf = 8)
+    on six 40x40 photos, built once per test run: its training directory."""
+    def train(base):
+        photos = base / "photos"
+        photos.mkdir()
+        rng = np.random.default_rng(3)
+        for i in range(1, 7):
+            write_image(photos / f"{i}.png", smooth_photo(rng, 40, 40))
+        run_cli("--mode", "train", "--lab_colorization", "--input_dir", photos, "--output_dir", base / "train",
+                "--max_steps", 2, "--seed", 1, *TINY)
+
+    return build_once(shared_dir, "trained_lab", train) / "train"
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ here (`from helpers import ...`; pytest.ini puts tests/ on sys.path), never from
 import atexit
 import base64
 import contextlib
+import fcntl
 import functools
 import hashlib
 import http.client
@@ -15,6 +16,7 @@ import importlib.util
 import json
 import locale
 import os
+import pathlib
 import signal
 import socket
 import struct
@@ -65,19 +67,22 @@ def run_cli(*args, module="pix2pix", check=True, timeout=CLI_TIMEOUT, cwd=REPO, 
     """Run `python -m MODULE ARGS` in a subprocess (always with a timeout); the CompletedProcess
     (text). CHECK: a non-zero exit fails the test, showing both streams.
 
-    `pix2pix` runs are forked from this worker's CLI fork server (tests/scripts/cli_forkserver.py:
-    the same command in a process of its own, without the interpreter's start-up and imports);
-    runs with other paths or Popen arguments, and every run under PIX2PIX_TEST_FRESH_CLI=1, start
-    a fresh interpreter."""
+    `pix2pix` and `pix2pix.commands.reproduce` runs (and the rows reproduce runs) are forked from
+    this worker's CLI fork server (tests/scripts/cli_forkserver.py: the same command in a
+    process of its own, without the interpreter's start-up and imports); runs with other paths or
+    Popen arguments, and every run under PIX2PIX_TEST_FRESH_CLI=1, start a fresh interpreter."""
     command = cli_command(*args, module=module)
-    if module == "pix2pix" and not extra_paths and not popen and _CLI_FORKSERVER.usable():
-        result = _CLI_FORKSERVER.run(command, cwd, timeout)
+    if module in FORKED_MODULES and not extra_paths and not popen and _CLI_FORKSERVER.usable():
+        result = _CLI_FORKSERVER.run(module, command, cwd, timeout)
     else:
         result = subprocess.run(command, capture_output=True, text=True, env=cli_env(extra_paths),
                                 timeout=timeout, cwd=cwd, **popen)
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
     return result
+
+
+FORKED_MODULES = ("pix2pix", "pix2pix.commands.reproduce")  # cli_forkserver.MODULES
 
 
 class _CliForkServer:
@@ -87,6 +92,7 @@ class _CliForkServer:
     def __init__(self):
         self.process = None
         self.socket_path = None
+        self.launcher = None
         self.failed = False
 
     def usable(self) -> bool:
@@ -101,6 +107,12 @@ class _CliForkServer:
         folder = tempfile.mkdtemp(prefix="pix2pix-cli-")
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         self.socket_path = os.path.join(folder, "socket")
+        # pix2pix-reproduce's sys.executable: its rows' `python -m pix2pix` go to the server too.
+        self.launcher = os.path.join(folder, "python")
+        with open(self.launcher, "w", encoding="utf-8") as f:
+            f.write(f'#!/bin/sh\nexec "{sys.executable}" -S "{os.path.join(TESTS, "scripts", "cli_forkclient.py")}" '
+                    f'"{self.socket_path}" "$@"\n')
+        os.chmod(self.launcher, 0o755)
         self.process = subprocess.Popen(
             [sys.executable, os.path.join(TESTS, "scripts", "cli_forkserver.py"), self.socket_path],
             stdout=subprocess.PIPE, text=True, env=cli_env(), cwd=REPO)
@@ -116,17 +128,19 @@ class _CliForkServer:
         process.kill()
         process.wait()
 
-    def run(self, command, cwd, timeout) -> subprocess.CompletedProcess:
-        """COMMAND (`python -m pix2pix ARGS`) in a child of the server; as subprocess.run would give it."""
-        with tempfile.TemporaryDirectory(prefix="pix2pix-cli-run-") as streams:
-            paths = {name: os.path.join(streams, name) for name in ("stdout", "stderr")}  # the child creates them
-            request = {"args": command[3:], "cwd": str(cwd), "env": cli_env(), **paths}  # ARGS after -m pix2pix
+    def run(self, module, command, cwd, timeout) -> subprocess.CompletedProcess:
+        """COMMAND (`python -m MODULE ARGS`) in a child of the server; as subprocess.run would give it."""
+        request = {"module": module, "args": command[3:], "cwd": str(cwd), "env": cli_env()}  # ARGS after -m MODULE
+        if module == "pix2pix.commands.reproduce":
+            request["executable"] = self.launcher
+        with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr, \
+                open(os.devnull, "rb") as stdin:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
                 connection.settimeout(timeout)
                 connection.connect(self.socket_path)
-                stream = connection.makefile("rw")
-                stream.write(json.dumps(request) + "\n")
-                stream.flush()
+                socket.send_fds(connection, [json.dumps(request).encode() + b"\n"],
+                                [stdin.fileno(), stdout.fileno(), stderr.fileno()])
+                stream = connection.makefile("r")
                 pid = int(stream.readline())
                 try:
                     returncode = int(stream.readline())
@@ -134,8 +148,10 @@ class _CliForkServer:
                     os.kill(pid, signal.SIGKILL)
                     raise subprocess.TimeoutExpired(command, timeout) from None
             outputs = []
-            for path in paths.values():
-                with open(path, encoding=locale.getpreferredencoding(False), newline=None) as f:
+            for output in (stdout, stderr):
+                output.seek(0)
+                with open(output.fileno(), encoding=locale.getpreferredencoding(False), newline=None,
+                          closefd=False) as f:
                     outputs.append(f.read())  # text=True's decoding: universal newlines
         return subprocess.CompletedProcess(command, returncode, *outputs)
 
@@ -173,6 +189,17 @@ def run_measuring_peak(command, record_dir):
                             text=True, env=cli_env(), cwd=REPO, timeout=CLI_TIMEOUT)
     with open(record) as f:
         return result, int(f.read().split()[-1]) / 1024
+
+
+def assert_one_line_error(result, code, *words, prefix="pix2pix"):
+    """RESULT (a CompletedProcess) ended with exit status CODE and printed exactly one line on stderr,
+    `PREFIX: error: ...`, holding each of WORDS; the line."""
+    lines = result.stderr.splitlines()
+    assert result.returncode == code, (result.returncode, result.stderr)
+    assert len(lines) == 1 and lines[0].startswith(f"{prefix}: error: "), result.stderr
+    for word in words:
+        assert str(word) in lines[0], (word, lines[0])
+    return lines[0]
 
 
 def assert_clean_failure(result):
@@ -383,6 +410,25 @@ def build_served_models(base):
     for version in (1, 2):
         export_mode(export_options(run, base / "models" / "color" / str(version), deterministic=True))
     return run, base / "models" / "color"
+
+
+def build_once(root, name, build):
+    """ROOT/NAME, made by BUILD(ROOT/NAME) once per test run whichever pytest-xdist worker asks first
+    (the others wait for it on a lock file; ROOT is conftest's shared_dir); the path. A build that
+    fails leaves nothing behind, so the next worker that asks tries again (and fails the same way)."""
+    path, done = pathlib.Path(root) / name, pathlib.Path(root) / f"{name}.done"
+    with open(pathlib.Path(root) / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir()
+            try:
+                build(path)
+            except BaseException:
+                shutil.rmtree(path, ignore_errors=True)
+                raise
+            done.touch()
+    return path
 
 
 # ------------------------------------------------------------------------------------ serving

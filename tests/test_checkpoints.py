@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import REPO, run_cli
+from helpers import REPO, run_cli, saved_step
 from pix2pix import Options, Pix2Pix, prepare_test_options
 from pix2pix.errors import Pix2PixError
 from pix2pix.models.checkpoints import latest_checkpoint, restore_generator
@@ -42,10 +42,6 @@ def _everything(model):
     return [v.numpy() for v in model.generator.weights + model.discriminator.weights
             + model.generator_optimizer.variables + model.discriminator_optimizer.variables
             + [model.global_step, model.loss_averages.biased, model.loss_averages.updates]]
-
-
-def _saved_step(directory):
-    return int(tf.train.load_variable(tf.train.latest_checkpoint(str(directory)), "global_step" + VALUE))
 
 
 @pytest.fixture
@@ -142,13 +138,13 @@ def test_the_old_layout_resumes_through_the_cli_and_then_resumes_in_the_new(tmp_
     flags = ["--input_dir", ab_dir, "--output_dir", out, "--summary_freq", 0, "--progress_freq", 1]
     result = run_cli("--mode", "train", "--checkpoint", fixture_copy, "--max_steps", FIXTURE_STEP + 2, *flags)
     assert f"at step {FIXTURE_STEP}" in result.stdout and "resumed from" in result.stdout
-    assert _saved_step(out) == FIXTURE_STEP + 2
+    assert saved_step(out) == FIXTURE_STEP + 2
     names = [n for n, _ in tf.train.list_variables(tf.train.latest_checkpoint(str(out)))]
     assert "generator/encoder_1_conv/kernel" + VALUE in names  # written in the new layout
 
     again = run_cli("--mode", "train", "--checkpoint", out, "--max_steps", FIXTURE_STEP + 3, *flags)
     assert f"at step {FIXTURE_STEP + 2}" in again.stdout
-    assert _saved_step(out) == FIXTURE_STEP + 3
+    assert saved_step(out) == FIXTURE_STEP + 3
     # The old checkpoint is only read.
     assert sorted(os.listdir(fixture_copy)) == sorted(os.listdir(FIXTURE))
 

@@ -8,12 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import TINY, read_rgb, run_cli
-
-
-def _step_of(directory):
-    path = tf.train.latest_checkpoint(str(directory))
-    return int(tf.train.load_variable(path, "global_step/.ATTRIBUTES/VARIABLE_VALUE"))
+from helpers import TINY, assert_one_line_error, read_rgb, run_cli, saved_step
 
 
 def _check_index(directory, names, step_column=False):
@@ -38,7 +33,7 @@ def test_train_resume_test_on_pairs(tmp_path, ab_dir):
     options = json.loads((out / "options.json").read_text())
     assert options["ngf"] == 8 and options["lr"] == 0.0002 and options["which_direction"] == "AtoB"
     assert options["flip"] is True  # on unless --noflip / --no_flip
-    assert _step_of(out) == 3
+    assert saved_step(out) == 3
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(out))
     page = (out / "index.html").read_text()
     assert "<th>step</th>" in page and "<td>2</td>" in page and "images/00000002-" in page
@@ -46,7 +41,7 @@ def test_train_resume_test_on_pairs(tmp_path, ab_dir):
     result = run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", out, "--checkpoint", out,
                      "--max_steps", 5, "--progress_freq", 1)
     assert "at step 3" in result.stdout
-    assert _step_of(out) == 5
+    assert saved_step(out) == 5
     # The averaged losses of every progress line, across the resume, and their curves.
     rows = (out / "losses.csv").read_text().splitlines()
     assert rows[0] == "step,discrim_loss,gen_loss_GAN,gen_loss_L1"
@@ -103,37 +98,34 @@ def test_same_seed_gives_the_same_model_forked_or_in_a_fresh_interpreter(tmp_pat
         assert forked.returncode in (1, 2) and forked.stderr.startswith("pix2pix: error:")
 
 
-def _assert_clean_error(result, status, *words):
-    """Exit STATUS, `pix2pix: error: ...` (the files that cannot be used listed below it), WORDS, no traceback."""
-    assert result.returncode == status, (result.returncode, result.stderr)
-    assert result.stderr.startswith("pix2pix: error: ") and "Traceback" not in result.stderr, result.stderr
-    for word in words:
-        assert str(word) in result.stderr, result.stderr
-
-
 def test_clear_errors_for_bad_input(tmp_path, ab_dir):
     """Exit 2 for what the command line shows, 1 for what the files hold; nothing written either way."""
     out = tmp_path / "out"
     common = ["--mode", "train", "--output_dir", out, "--max_steps", 1, *TINY]
 
-    _assert_clean_error(run_cli(*common, "--input_dir", tmp_path / "missing", check=False), 2,
-                        "--input_dir", "missing")
+    assert_one_line_error(run_cli(*common, "--input_dir", tmp_path / "missing", check=False), 2,
+                          "--input_dir", "missing")
     (tmp_path / "empty").mkdir()
-    _assert_clean_error(run_cli(*common, "--input_dir", tmp_path / "empty", check=False), 1,
-                        "--input_dir", "no images (.jpg .jpeg .png")
+    assert_one_line_error(run_cli(*common, "--input_dir", tmp_path / "empty", check=False), 1,
+                          "--input_dir", "no images (.jpg .jpeg .png")
     (ab_dir / "9.png").write_text("not an image")
     before = {p: p.read_bytes() for p in ab_dir.iterdir()}
-    _assert_clean_error(run_cli(*common, "--input_dir", ab_dir, check=False), 1, "9.png")
+    unusable = run_cli(*common, "--input_dir", ab_dir, check=False)  # a line per file that cannot be used
+    assert unusable.returncode == 1 and "Traceback" not in unusable.stderr
+    lines = unusable.stderr.splitlines()
+    assert lines[0] == "pix2pix: error: --input_dir: 1 of 6 images cannot be used:", unusable.stderr
+    assert lines[1].startswith(f"  {ab_dir / '9.png'}: not a decodable image"), lines
+    assert lines[2:] == ["Remove or fix them, or pass --skip_bad_images to leave them out."], lines
     assert {p: p.read_bytes() for p in ab_dir.iterdir()} == before
     assert not out.exists()  # nothing written
 
-    _assert_clean_error(run_cli(*common, "--input_dir", ab_dir, "--scale_size", 16, check=False), 2,
-                        "--scale_size")
-    _assert_clean_error(run_cli("--mode", "test", "--input_dir", ab_dir, "--output_dir", out, check=False), 2,
-                        "--checkpoint: is required for --mode test")
-    _assert_clean_error(run_cli("--mode", "fly", "--output_dir", out, check=False), 2, "--mode")
-    _assert_clean_error(run_cli("--mode", "export", "--output_dir", out, check=False), 2,
-                        "--checkpoint: is required for --mode export")
+    assert_one_line_error(run_cli(*common, "--input_dir", ab_dir, "--scale_size", 16, check=False), 2,
+                          "--scale_size")
+    assert_one_line_error(run_cli("--mode", "test", "--input_dir", ab_dir, "--output_dir", out, check=False), 2,
+                          "--checkpoint: is required for --mode test")
+    assert_one_line_error(run_cli("--mode", "fly", "--output_dir", out, check=False), 2, "--mode")
+    assert_one_line_error(run_cli("--mode", "export", "--output_dir", out, check=False), 2,
+                          "--checkpoint: is required for --mode export")
     assert not out.exists()
 
 
@@ -142,5 +134,5 @@ def test_resume_refuses_a_different_architecture(tmp_path, ab_dir):
     run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", out, "--max_steps", 1, *TINY)
     result = run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", out, "--checkpoint", out,
                      "--max_steps", 2, *TINY[:4], "--ngf", 16, check=False)
-    _assert_clean_error(result, 2, "--ngf")
-    assert _step_of(out) == 1
+    assert_one_line_error(result, 2, "--ngf", "trained with ngf=8, not 16")
+    assert saved_step(out) == 1

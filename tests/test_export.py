@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import TINY, cli_env, export_options, make_run, run_cli, smooth_photo, write_image
+from helpers import cli_env, export_options, make_run, run_cli, smooth_photo
 from pix2pix.data.color import rgb_to_lab
 from pix2pix.errors import Pix2PixError
 from pix2pix.inference.translator import ImageTranslator, load_translator
@@ -33,23 +33,9 @@ def encode_jpeg(rgb, quality=95):
 
 
 @pytest.fixture(scope="module")
-def trained_pairs(tmp_path_factory):
-    """A pair model trained with the CLI for 2 steps at --crop_size 32, ngf = ndf = 8."""
-    base = tmp_path_factory.mktemp("pairs")
-    pairs = base / "ab"
-    pairs.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(1, 4):
-        a = smooth_photo(rng, 40, 40)
-        write_image(pairs / f"{i}.png", np.concatenate([a, 255 - a], axis=1))
-    run_cli("--mode", "train", "--input_dir", pairs, "--output_dir", base / "train",
-            "--max_steps", 2, "--seed", 1, *TINY)
-    return base / "train"
-
-
-@pytest.fixture(scope="module")
 def exported_pairs(trained_pairs, tmp_path_factory):
-    """Its export with the CLI, --deterministic."""
+    """The CLI export, --deterministic, of conftest's trained_pairs (a pair model trained with the CLI
+    for 2 steps at --crop_size 32, ngf = ndf = 8)."""
     out = tmp_path_factory.mktemp("export") / "pairs_model"
     result = run_cli("--mode", "export", "--checkpoint", trained_pairs, "--output_dir", out,
                      "--deterministic")

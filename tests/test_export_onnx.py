@@ -9,8 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import (REPO, TINY, assert_clean_failure, cli_env, export_options, run_cli, tree_hashes,
-                     write_ab_pairs)
+from helpers import REPO, assert_clean_failure, cli_env, export_options, run_cli, tree_hashes
 from pix2pix.errors import Pix2PixError
 
 # Its module-scoped export is built once: all its tests run on one xdist worker (pytest.ini).
@@ -33,17 +32,15 @@ def require_onnx_tools():
 
 
 @pytest.fixture(scope="module")
-def onnx_export(tmp_path_factory):
-    """A pair model trained with the CLI for 2 steps (crop 32, ngf = ndf = 8) and its CLI export with
-    --format onnx --deterministic: (the export directory, the export's stdout, the training directory)."""
+def onnx_export(tmp_path_factory, trained_pairs):
+    """conftest's trained_pairs (a pair model trained with the CLI for 2 steps, crop 32, ngf = ndf = 8)
+    and its CLI export with --format onnx --deterministic: (the export directory, the export's stdout,
+    the training directory)."""
     require_onnx_tools()
-    base = tmp_path_factory.mktemp("onnx")
-    run_cli("--mode", "train", "--input_dir", write_ab_pairs(base / "ab", count=3), "--output_dir", base / "train",
-            "--max_steps", 2, "--seed", 1, *TINY)
-    out = base / "exports" / "pairs_onnx"
-    result = run_cli("--mode", "export", "--checkpoint", base / "train", "--output_dir", out,
+    out = tmp_path_factory.mktemp("onnx") / "exports" / "pairs_onnx"
+    result = run_cli("--mode", "export", "--checkpoint", trained_pairs, "--output_dir", out,
                      "--format", "onnx", "--deterministic")
-    return out, result.stdout, base / "train"
+    return out, result.stdout, trained_pairs
 
 
 def test_onnx_model_agrees_with_the_saved_models_tensors_signature(onnx_export):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import REPO, TINY, default_sigint, run_cli, smooth_photo, write_image
+from helpers import REPO, TINY, assert_one_line_error, default_sigint, run_cli, smooth_photo, write_image
 from pix2pix.errors import Pix2PixError
 from pix2pix.io.locks import lock_path, output_lock
 from pix2pix.models.pix2pix_model import Pix2Pix
@@ -29,23 +29,12 @@ from pix2pix.options.record import Options
 from pix2pix.options.stored import OPTIONS_FILE
 from pix2pix.options.types import check_stored_types
 from pix2pix.reporting.pictures import file_url
-from helpers import export_options, make_run
+from helpers import export_options
 from tf1_reference import reference_options_json, tf1_batch, write_tf1_checkpoint
 
 
 # Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
 pytestmark = pytest.mark.xdist_group("hardening_files")
-
-
-def assert_one_line_error(result, *words):
-    """Exit 1, no traceback, and the last stderr line is `pix2pix: error: ...` holding WORDS."""
-    assert result.returncode == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("pix2pix: error:")]
-    assert len(errors) == 1, result.stderr
-    for word in words:
-        assert word in errors[0], errors[0]
-    return errors[0]
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +50,10 @@ def pairs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """A training directory (options.json + model-1) with untrained weights, crop_size 32."""
-    return make_run(tmp_path_factory.mktemp("runs") / "run")
+def run(untrained_pairs):
+    """A training directory (options.json + model-1) with untrained weights, crop_size 32 (conftest's
+    untrained_pairs: tests change copies of it)."""
+    return untrained_pairs
 
 
 def copy_run(run, destination, **stored_changes):
@@ -95,7 +85,7 @@ def test_a_second_training_on_the_same_output_dir_is_refused_with_the_holders_pi
 
         second = run_cli("--mode", "train", "--input_dir", pairs, "--output_dir", out, "--max_steps", 1,
                          "--seed", "2", *TINY, check=False)
-        line = assert_one_line_error(second, f"--output_dir: {out} is in use by PID {first.pid} (--mode train",
+        line = assert_one_line_error(second, 1, f"--output_dir: {out} is in use by PID {first.pid} (--mode train",
                                      "choose another --output_dir")
         assert lock_path(str(out)) in line
         assert (out / OPTIONS_FILE).read_bytes() == stored  # the second run wrote nothing
@@ -165,12 +155,12 @@ def test_stored_types_on_the_command_line_and_what_passes(tmp_path, run, pairs):
     bad = copy_run(run, tmp_path / "bad", ngf="8")
     result = run_cli("--mode", "test", "--checkpoint", bad, "--input_dir", pairs, "--output_dir",
                      tmp_path / "out", check=False)
-    assert_one_line_error(result, f"--checkpoint: {bad / OPTIONS_FILE} holds ngf='8'")
+    assert_one_line_error(result, 1, f"--checkpoint: {bad / OPTIONS_FILE} holds ngf='8'")
     assert not (tmp_path / "out").exists()
     resumed = copy_run(run, tmp_path / "resume", crop_size=[32])
     result = run_cli("--mode", "train", "--checkpoint", resumed, "--input_dir", pairs, "--output_dir",
                      tmp_path / "out", "--max_steps", 2, check=False)
-    assert_one_line_error(result, "crop_size=[32], which is not a whole number")
+    assert_one_line_error(result, 1, "crop_size=[32], which is not a whole number")
     # what this port and the reference write passes: ints for floats, nulls where allowed
     check_stored_types(json.loads((run / OPTIONS_FILE).read_text()), "options.json")
     check_stored_types(reference_options_json(lr=1, max_steps=None, checkpoint=None), "options.json")
@@ -188,7 +178,7 @@ def test_a_truncated_checkpoint_shard_is_named_in_one_line(tmp_path, run, pairs)
         f.truncate(shard.stat().st_size // 3)
     result = run_cli("--mode", "test", "--checkpoint", damaged, "--input_dir", pairs, "--output_dir",
                      tmp_path / "out", check=False)
-    assert_one_line_error(result, f"--checkpoint: cannot read {damaged / CHECKPOINT_PREFIX}-1.data-*: ",
+    assert_one_line_error(result, 1, f"--checkpoint: cannot read {damaged / CHECKPOINT_PREFIX}-1.data-*: ",
                           "truncated or damaged")
     with pytest.raises(Pix2PixError, match="cannot read .*-1.data-\\*: .*truncated or damaged"):
         export_mode(export_options(damaged, tmp_path / "export"))
@@ -223,7 +213,7 @@ def test_a_non_finite_generator_is_refused_by_infer_export_and_resume(tmp_path, 
     write_image(photos / "1.jpg", smooth_photo(np.random.default_rng(3), 40, 48))
     result = run_cli("--mode", "infer", "--checkpoint", broken, "--input_dir", photos, "--output_dir",
                      tmp_path / "out", check=False)
-    assert_one_line_error(result, f"--checkpoint: {broken / CHECKPOINT_PREFIX}-2 holds non-finite values "
+    assert_one_line_error(result, 1, f"--checkpoint: {broken / CHECKPOINT_PREFIX}-2 holds non-finite values "
                                   f"(NaN or infinity) in {variable}")
     assert not (tmp_path / "out").exists()  # no black pictures
     with pytest.raises(Pix2PixError, match="holds non-finite values"):
@@ -264,7 +254,7 @@ def tf1_checkpoint(tmp_path_factory):
 def test_a_tf1_checkpoint_with_a_negative_step_is_refused(tmp_path, tf1_checkpoint):
     negative = rewrite_tf1_checkpoint(tf1_checkpoint, tmp_path / "negative", global_step=np.int64(-5))
     result = run_cli("--mode", "import", "--checkpoint", negative, "--output_dir", tmp_path / "out", check=False)
-    assert_one_line_error(result, "--checkpoint: global_step of the TF1 checkpoint is -5; expected a whole "
+    assert_one_line_error(result, 1, "--checkpoint: global_step of the TF1 checkpoint is -5; expected a whole "
                                   "number of steps >= 0, nothing was imported")
     assert not (tmp_path / "out").exists()
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".")]  # no staging, no lock
@@ -276,7 +266,7 @@ def test_a_tf1_checkpoint_with_non_finite_weights_is_refused_naming_the_variable
     kernel.flat[[0, 5, 9]] = (np.nan, np.inf, -np.inf)
     broken = rewrite_tf1_checkpoint(tf1_checkpoint, tmp_path / "nan", generator__encoder_2__conv2d__kernel=kernel)
     result = run_cli("--mode", "import", "--checkpoint", broken, "--output_dir", tmp_path / "out", check=False)
-    assert_one_line_error(result, f"--checkpoint: variable {name} of the TF1 checkpoint holds 3 non-finite "
+    assert_one_line_error(result, 1, f"--checkpoint: variable {name} of the TF1 checkpoint holds 3 non-finite "
                                   f"values (NaN or infinity) of {kernel.size}; nothing was imported")
     assert not (tmp_path / "out").exists()
 

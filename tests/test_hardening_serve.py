@@ -13,6 +13,7 @@ no 500 and no traceback.
 import io
 import json
 import os
+import queue
 import re
 import select
 import signal
@@ -397,13 +398,15 @@ def test_non_finite_outputs_are_refused_not_written_as_bare_tokens():
 
 
 # ------------------------------------------------------------------------- slow clients
-def _slow_client(server, results, key, seconds, body=b'{"instances": []}'):
-    """Headers at once, then the body one byte a second (never all of it) for at most SECONDS,
-    stopping at the server's answer; RESULTS[KEY]: the answer's bytes (or the socket error)."""
+def _slow_client(server, results, key, seconds, connected, body=b'{"instances": []}'):
+    """Headers at once (then this client's port is put on the queue CONNECTED), then the body one
+    byte a second (never all of it) for at most SECONDS, stopping at the server's answer;
+    RESULTS[KEY]: the answer's bytes (or the socket error)."""
     host, port = server.url.split("//")[1].split(":")
     with socket.create_connection((host, int(port)), timeout=60) as sock:
         sock.sendall(b"POST /v1/models/color:predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                      b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (len(body) + 1000))
+        connected.put(sock.getsockname()[1])
         try:
             for i in range(seconds):
                 # Bytes go out half a second off the whole seconds, so the server's answer at a whole
@@ -420,15 +423,35 @@ def _slow_client(server, results, key, seconds, body=b'{"instances": []}'):
             results[key] = err
 
 
+def _wait_until_read(server, clients):
+    """Wait for the CLIENTS (a queue that gets one port per client) to connect and for the server to
+    have read all they sent (its end of each connection has nothing left to read, per /proc/net/tcp):
+    their requests are being received."""
+    ports = [clients.get(timeout=120) for _ in range(clients.maxsize)]
+    server_port = int(server.url.rsplit(":", 1)[1])
+
+    def unread(port):
+        """Bytes from 127.0.0.1:PORT the server has not read (None: no such connection yet)."""
+        local, remote = f"0100007F:{server_port:04X}", f"0100007F:{port:04X}"
+        with open("/proc/net/tcp", encoding="ascii") as table:
+            for line in table.readlines()[1:]:
+                fields = line.split()
+                if fields[1] == local and fields[2] == remote:
+                    return int(fields[4].split(":")[1], 16)  # tx_queue:rx_queue
+        return None
+
+    server.wait_until(lambda: all(unread(port) == 0 for port in ports), "the server to read the slow clients' headers")
+
+
 def test_slow_bodies_take_no_queue_place_and_time_out(hardened):
     """--max_queue 2 and three clients sending their bodies a byte a second: a normal client
     still gets its picture (the slow ones are not in flight), and each slow one is answered
     408 once --body_timeout (3 s) has passed, with the connection closed."""
-    results = {}
-    threads = [threading.Thread(target=_slow_client, args=(hardened, results, i, 20)) for i in range(3)]
+    results, connected = {}, queue.Queue(3)
+    threads = [threading.Thread(target=_slow_client, args=(hardened, results, i, 20, connected)) for i in range(3)]
     for thread in threads:
         thread.start()
-    time.sleep(1.5)  # the slow clients are connected and sending
+    _wait_until_read(hardened, connected)  # the slow clients are connected and sending
     options = call("GET", hardened.model_url() + "/options").json()
     assert options["requests_in_flight"] == 0
     started = time.monotonic()
@@ -479,10 +502,10 @@ def test_sigterm_with_a_slow_client_exits_0_within_the_shutdown_timeout(served_m
     _, base = served_models
     server = ServerProcess("--checkpoint", base, "--body_timeout", 60, "--shutdown_timeout", 2, cwd=tmp_path)
     try:
-        results = {}
-        thread = threading.Thread(target=_slow_client, args=(server, results, "slow", 40))
+        results, connected = {}, queue.Queue(1)
+        thread = threading.Thread(target=_slow_client, args=(server, results, "slow", 40, connected))
         thread.start()
-        time.sleep(2)
+        _wait_until_read(server, connected)  # its request is in the server, waiting for the body
         started = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
         server.wait_until(lambda: "stopped" in server.lines, "the server to stop serving", timeout=60)

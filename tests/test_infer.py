@@ -5,9 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from helpers import bomb_png_bytes, exif_jpeg, export_options, make_run, read_rgb, run_cli, smooth_photo, write_image
+from helpers import bomb_png_bytes, exif_jpeg, read_rgb, run_cli, smooth_photo, write_image
 from pix2pix.errors import Pix2PixError
-from pix2pix.modes.export import export_mode
 from pix2pix.modes.infer import InferredImage, ProgressBar, infer_mode, list_photos
 from pix2pix.options.record import Options
 
@@ -18,12 +17,10 @@ SIZES = {"10": (48, 40), "2": (70, 90), "3": (33, 33), "1": (100, 64)}  # name: 
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """An (untrained) Lab colorization run and its --deterministic export."""
-    base = tmp_path_factory.mktemp("models")
-    run = make_run(base / "run", lab_colorization=True)
-    export_mode(export_options(run, base / "export", deterministic=True))
-    return run, base / "export"
+def models(served_models):
+    """An (untrained) Lab colorization run and its --deterministic export (conftest's served_models)."""
+    run, base = served_models
+    return run, base / "1"
 
 
 @pytest.fixture

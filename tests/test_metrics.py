@@ -1,7 +1,7 @@
 """pix2pix.reporting.metrics against scikit-image and hand-checked cases, and test mode's metrics files.
 
-One tiny model is trained for 2 steps through the CLI and tested once for the whole module;
-its saved PNGs are re-scored with scikit-image (a test-only dependency) and with --mode score.
+The tiny models trained once per test run (conftest's trained_pairs and trained_lab) are tested
+through the CLI; the saved PNGs are re-scored with scikit-image (a test-only dependency) and with --mode score.
 """
 
 import csv
@@ -16,7 +16,7 @@ import scipy.linalg
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from helpers import REPO, TINY, read_rgb, run_cli, smooth_photo, write_image
+from helpers import REPO, read_rgb, run_cli, smooth_photo, write_image
 from pix2pix import metrics
 from pix2pix.reporting import fid
 from pix2pix.errors import Pix2PixError
@@ -33,8 +33,8 @@ def _csv_rows(path):
 
 
 @pytest.fixture(scope="module")
-def tested(tmp_path_factory):
-    """A tiny model trained 2 steps on five A|B pairs, then run in test mode over them."""
+def tested(tmp_path_factory, trained_pairs):
+    """Test mode of a tiny pair model (trained 2 steps) over five A|B pairs of unrelated halves."""
     root = tmp_path_factory.mktemp("metrics_run")
     rng = np.random.default_rng(3)
     pairs = root / "pairs"
@@ -42,9 +42,8 @@ def tested(tmp_path_factory):
     for i in range(1, 6):
         a = smooth_photo(rng, 40, 40)
         write_image(pairs / f"{i}.png", np.concatenate([a, smooth_photo(rng, 40, 40)], axis=1))
-    train, test = root / "train", root / "test"
-    run_cli("--mode", "train", "--input_dir", pairs, "--output_dir", train, "--max_steps", 2, "--seed", 4, *TINY)
-    result = run_cli("--mode", "test", "--input_dir", pairs, "--output_dir", test, "--checkpoint", train)
+    test = root / "test"
+    result = run_cli("--mode", "test", "--input_dir", pairs, "--output_dir", test, "--checkpoint", trained_pairs)
     return test, result
 
 
@@ -107,11 +106,9 @@ def test_score_of_test_modes_images_folder_matches_its_metrics(tested, tmp_path)
     assert "<img src='../" in (out / "index.html").read_text()
 
 
-def test_colorization_test_mode_scores_the_grey_input_as_a_baseline(photo_dir, tmp_path):
-    train, test = tmp_path / "train", tmp_path / "test"
-    run_cli("--mode", "train", "--lab_colorization", "--input_dir", photo_dir, "--output_dir", train,
-            "--max_steps", 1, "--seed", 4, *TINY)
-    result = run_cli("--mode", "test", "--input_dir", photo_dir, "--output_dir", test, "--checkpoint", train)
+def test_colorization_test_mode_scores_the_grey_input_as_a_baseline(photo_dir, tmp_path, trained_lab):
+    test = tmp_path / "test"
+    result = run_cli("--mode", "test", "--input_dir", photo_dir, "--output_dir", test, "--checkpoint", trained_lab)
     summary = json.loads((test / "metrics.json").read_text())
     grey = summary["baselines"]["grey"]
     assert "the input's lightness as a grey RGB picture" in grey["definition"]

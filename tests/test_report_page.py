@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 
-from helpers import BROWSER_WAIT, TINY, require_chromium, run_cli, serve_directory, smooth_photo, write_image
+from helpers import BROWSER_WAIT, require_chromium, run_cli, serve_directory, smooth_photo, write_image
 
 require_chromium()
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -27,8 +27,9 @@ pytestmark = pytest.mark.xdist_group("report_page")
 
 
 @pytest.fixture(scope="module")
-def tested(tmp_path_factory):
-    """A test-mode output folder: a 2-step Lab colorization run tested on 6 synthetic photos."""
+def tested(tmp_path_factory, trained_lab):
+    """A test-mode output folder: a 2-step Lab colorization run (conftest's trained_lab) tested on 6
+    synthetic photos."""
     import numpy as np
 
     base = tmp_path_factory.mktemp("report")
@@ -37,10 +38,7 @@ def tested(tmp_path_factory):
     rng = np.random.default_rng(3)
     for i in range(1, 7):
         write_image(photos / f"{i}.png", smooth_photo(rng, 40, 40))
-    run_cli("--mode", "train", "--lab_colorization", "--input_dir", photos, "--output_dir", base / "train",
-            "--max_steps", 2, "--seed", 1, *TINY)
-    run_cli("--mode", "test", "--input_dir", photos, "--output_dir", base / "test", "--checkpoint",
-            base / "train")
+    run_cli("--mode", "test", "--input_dir", photos, "--output_dir", base / "test", "--checkpoint", trained_lab)
     return base / "test"
 
 

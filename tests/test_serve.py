@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -226,16 +227,23 @@ def test_the_page_is_self_contained(server):
 
 
 def test_every_request_is_one_access_log_line(server):
-    before = len(server.log_lines())
-    call("GET", server.model_url() + "/metadata")
-    predict(server, "{oops")
-    metadata = r"127\.0\.0\.1 GET /v1/models/color/metadata 200 \d{3,} B \d+\.\d ms"
-    bad = r"127\.0\.0\.1 POST /v1/models/color:predict 400 \d+ B \d+\.\d ms"
+    """Each request (told apart by a query string no other test sends) gets exactly one line, in the
+    access log's form, whatever its answer."""
+    tag = f"line={os.getpid()}-{time.monotonic_ns()}"
+    requests = [("GET", "/metadata", None, 200), ("POST", ":predict", "{oops", 400),
+                ("GET", "", None, 200), ("GET", "/no_such_endpoint", None, 404)]
+    for number, (method, path, body, status) in enumerate(requests):
+        assert call(method, f"{server.model_url()}{path}?{tag}-{number}", body).status == status
 
-    def logged(pattern):  # a line is printed once its response is sent: an earlier test's may come late
-        return any(re.fullmatch(pattern, line) for line in server.log_lines()[before:])
+    def lines_of(number):  # a line is printed once its response is sent: it may come a moment later
+        return [line for line in server.log_lines() if f"?{tag}-{number} " in line]
 
-    server.wait_until(lambda: logged(metadata) and logged(bad), "the two access-log lines")
+    server.wait_until(lambda: all(lines_of(number) for number in range(len(requests))), "the access-log lines")
+    for number, (method, path, _, status) in enumerate(requests):
+        pattern = (rf"127\.0\.0\.1 {method} /v1/models/color{re.escape(path)}\?{tag}-{number} {status} "
+                   rf"\d+ B \d+\.\d ms")
+        lines = lines_of(number)
+        assert len(lines) == 1 and re.fullmatch(pattern, lines[0]), (pattern, lines)
 
 
 def test_binds_loopback_by_default(server):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import (TINY, copy_weights, random_pair_batch, relative_difference, run_cli,
+from helpers import (TINY, copy_weights, random_pair_batch, relative_difference, run_cli, saved_step,
                      without_dropout)
 from pix2pix import Options, Pix2Pix
 from pix2pix.models.kernels import plain_kernels
@@ -136,20 +136,15 @@ def _train(ab_dir, out, steps, *extra):
                    "--summary_freq", 0, "--progress_freq", 1, "--seed", 3, *TINY, *extra)
 
 
-def _saved_step(out):
-    path = tf.train.latest_checkpoint(str(out))
-    return int(tf.train.load_variable(path, "global_step/.ATTRIBUTES/VARIABLE_VALUE"))
-
-
 @pytest.mark.parametrize("order", ["simultaneous", "sequential"])
 def test_both_orders_train_and_resume_through_the_cli(tmp_path, ab_dir, order):
     out = tmp_path / "train"
     flag = [] if order == "simultaneous" else ["--update_order", order]
     _train(ab_dir, out, 2, *flag)
     assert json.loads((out / "options.json").read_text())["update_order"] == order
-    assert _saved_step(out) == 2
+    assert saved_step(out) == 2
     resumed = _train(ab_dir, out, 3, "--checkpoint", out)  # the order comes from options.json
-    assert "resumed from" in resumed.stdout and _saved_step(out) == 3
+    assert "resumed from" in resumed.stdout and saved_step(out) == 3
     assert json.loads((out / "options.json").read_text())["update_order"] == order
     other = "sequential" if order == "simultaneous" else "simultaneous"
     refused = run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", out, "--max_steps", 4,

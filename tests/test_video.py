@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import export_options, make_run, run_cli
+from helpers import export_options, run_cli
 from pix2pix.inference import video
 from pix2pix.errors import Pix2PixError
 from pix2pix.inference.translator import load_translator
@@ -101,10 +101,10 @@ def lab(frames_bgr):
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """An untrained Lab colorization run (ngf = ndf = 8, crop 32) and an untrained pair run."""
-    base = tmp_path_factory.mktemp("video_models")
-    return make_run(base / "lab", lab_colorization=True), make_run(base / "pairs")
+def models(served_models, untrained_pairs):
+    """An untrained Lab colorization run (ngf = ndf = 8, crop 32) and an untrained pair run (conftest's
+    served_models and untrained_pairs)."""
+    return served_models[0], untrained_pairs
 
 
 @pytest.fixture

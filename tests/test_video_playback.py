@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import BROWSER_WAIT, make_run, require_chromium, run_cli, serve_directory
+from helpers import BROWSER_WAIT, require_chromium, run_cli, serve_directory
 from pix2pix.io import video_codecs
 
 require_chromium()
@@ -31,8 +31,9 @@ pytestmark = pytest.mark.xdist_group("video_playback")
 
 
 @pytest.fixture(scope="module")
-def lab_run(tmp_path_factory):
-    return make_run(tmp_path_factory.mktemp("playback") / "lab", lab_colorization=True)
+def lab_run(served_models):
+    """An untrained Lab colorization run (conftest's served_models)."""
+    return served_models[0]
 
 
 def make_clip_with_tone(path, seconds=2, size="64x48", rate=12):

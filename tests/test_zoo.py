@@ -110,12 +110,18 @@ def test_encoder_decoder_has_no_skips_and_its_output_depends_on_its_input():
 
 @pytest.mark.parametrize("netG", GENERATORS.names())
 def test_every_generator_keeps_the_size_and_range_and_states_its_multiple(netG):
+    """Sides that are odd multiples of the multiple it states (and of no larger power of two) come
+    out the same size, in tanh's range; each picture of a batch is its own image's and not flat."""
     options = _options(netG=netG)
-    g = define_generator(options)
-    y = g(tf.random.uniform([2, 32, 64, 3], -1, 1, seed=1), training=True)
-    assert y.shape == (2, 32, 64, 3) and float(tf.reduce_max(tf.abs(y))) <= 1.0
     multiple = GENERATORS.get(netG).side_multiple(options)
     assert multiple == (32 if netG in ("unet", "encoder_decoder", "unet_pytorch") else 4)
+    tf.keras.utils.set_random_seed(1)
+    g = define_generator(options)
+    x = tf.random.uniform([2, 3 * multiple, 5 * multiple, 3], -1, 1, seed=1)
+    y = g(x, training=True)
+    assert y.shape == x.shape and float(tf.reduce_max(tf.abs(y))) <= 1.0
+    assert float(tf.reduce_max(tf.abs(y[0] - y[1]))) > 1e-3  # the output depends on its input
+    assert min(float(tf.math.reduce_std(picture)) for picture in y) > 1e-3  # not one colour
 
 
 def test_no_dropout_removes_the_dropout_layers():

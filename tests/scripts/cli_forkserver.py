@@ -1,21 +1,28 @@
-"""The tests' fork server for `python -m pix2pix ARGS`: one per test worker, started by
-helpers.run_cli on first use.
+"""The tests' fork server for `python -m MODULE ARGS` (MODULE: pix2pix or pix2pix.commands.reproduce):
+one per test worker, started by helpers.run_cli on first use.
 
 It imports TensorFlow and every mode's module once (about 5 of the 10 to 20 seconds a tiny CLI
-run takes on 2 cores), then serves requests on a Unix socket: each request (the arguments, the
-working directory, the environment, two files for stdout and stderr) is run in a child forked
-from this process. The child is a process of its own running `python -m pix2pix ARGS` through
-runpy, exactly as the interpreter's -m does: the same `__main__`, the same flags, files, exit
-status, atexit handlers and finalisation. What it skips is only the interpreter's start-up and
-the imports, so the runs whose subject is the start-up itself (help without TensorFlow, log
-lines printed while TensorFlow loads, Ctrl-C and signals, PYTHONPATH additions) start a fresh
-interpreter instead (helpers.run_cli decides, PIX2PIX_TEST_FRESH_CLI=1 makes every run fresh).
+run takes on 2 cores), then serves requests on a Unix socket: each request (the module, the
+arguments, the working directory, the environment, and the three standard streams as file
+descriptors) is run in a child forked from this process. The child is a process of its own
+running `python -m MODULE ARGS` through runpy, exactly as the interpreter's -m does: the same
+`__main__`, the same flags, files, exit status, atexit handlers and finalisation. What it skips is
+only the interpreter's start-up and the imports, so the runs whose subject is the start-up itself
+(help without TensorFlow, log lines printed while TensorFlow loads, Ctrl-C and signals, PYTHONPATH
+additions) start a fresh interpreter instead (helpers.run_cli decides, PIX2PIX_TEST_FRESH_CLI=1
+makes every run fresh).
+
+A request may name an `executable` for the child's sys.executable: pix2pix-reproduce runs its rows
+as `sys.executable -m pix2pix ...`, and helpers.run_cli gives it tests/scripts/cli_forkclient.py's
+launcher, so the rows are forked from here too. Requests are served concurrently (a reproduce
+child waits on its rows' requests): the server waits on its children through pidfds.
 
 Forking after TensorFlow has only been imported is safe: its runtime (thread pools, devices)
 starts with the first operation, and this server never runs one; it checks that before serving.
 
-Protocol, one request per connection: a JSON line {"args", "cwd", "env", "stdout", "stderr"};
-the server answers with the child's pid, then its exit status (a line each).
+Protocol, one request per connection: a JSON line {"module", "args", "cwd", "env"[, "executable"]}
+sent with three file descriptors (stdin, stdout, stderr; SCM_RIGHTS); the server answers with the
+child's pid, then its exit status as os.waitstatus_to_exitcode gives it (a line each).
 """
 
 import importlib
@@ -23,10 +30,12 @@ import importlib.util
 import json
 import os
 import runpy
+import selectors
+import signal
 import socket
 import sys
 
-PREFIX = "pix2pix."
+MODULES = ("pix2pix", "pix2pix.commands.reproduce")
 
 
 def preload():
@@ -36,6 +45,7 @@ def preload():
 
     from pix2pix import modes
     import pix2pix.commands.main  # noqa: F401
+    import pix2pix.commands.reproduce  # noqa: F401
 
     for mode in modes.all_modes():
         mode.runner()
@@ -43,20 +53,35 @@ def preload():
         raise SystemExit("cli_forkserver: TensorFlow's runtime started while importing; forking is not safe")
 
 
-def run_child(request):
-    """In the forked child: become `python -m pix2pix ARGS` and never return to the server."""
+def receive(connection):
+    """(the request, its three file descriptors)."""
+    data, fds, _, _ = socket.recv_fds(connection, 1 << 20, 3)
+    while not data.endswith(b"\n"):
+        more = connection.recv(1 << 20)
+        if not more:
+            raise ConnectionError("the request ended early")
+        data += more
+    if len(fds) != 3:
+        raise ConnectionError(f"a request comes with 3 file descriptors, not {len(fds)}")
+    return json.loads(data), fds
+
+
+def run_child(request, fds):
+    """In the forked child: become `python -m MODULE ARGS` and never return to the server."""
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    stdin = os.open(os.devnull, os.O_RDONLY)
-    stdout, stderr = (os.open(request[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                      for name in ("stdout", "stderr"))
-    for source, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
+    for source, target in zip(fds, (0, 1, 2)):
         os.dup2(source, target)
         os.close(source)
-    main = importlib.util.find_spec("pix2pix.__main__").origin
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as a fresh interpreter sets it
+    module = request["module"]
+    if module not in MODULES:
+        raise SystemExit(f"cli_forkserver: {module} is not one of {', '.join(MODULES)}")
+    sys.executable = request.get("executable", sys.executable)
+    main = importlib.util.find_spec(f"{module}.__main__").origin
     sys.argv = [main, *request["args"]]
-    runpy.run_module("pix2pix", run_name="__main__", alter_sys=True)
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
     sys.exit(0)  # SystemExit from the command (its status) propagates; so does any other exception
 
 
@@ -64,28 +89,41 @@ def serve(path):
     parent = os.getppid()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
-    listener.listen(4)
-    listener.settimeout(1.0)
+    listener.listen(16)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
     print("ready", flush=True)
     while os.getppid() == parent:  # the test worker that started this server has not gone
-        try:
-            connection, _ = listener.accept()
-        except socket.timeout:
-            continue
-        connection.settimeout(None)
-        with connection, connection.makefile("rw") as stream:
-            request = json.loads(stream.readline())
-            sys.stdout.flush()
-            sys.stderr.flush()
-            pid = os.fork()
-            if pid == 0:
-                listener.close()
-                run_child(request)
-            stream.write(f"{pid}\n")
-            stream.flush()
-            _, status = os.waitpid(pid, 0)
-            stream.write(f"{os.waitstatus_to_exitcode(status)}\n")
-            stream.flush()
+        for key, _ in selector.select(timeout=1.0):
+            if key.fileobj is listener:
+                connection, _ = listener.accept()
+                try:
+                    request, fds = receive(connection)
+                except (OSError, ValueError) as err:
+                    print(f"cli_forkserver: a bad request ({err}) refused", file=sys.stderr, flush=True)
+                    connection.close()
+                    continue
+                sys.stdout.flush()
+                sys.stderr.flush()
+                pid = os.fork()
+                if pid == 0:
+                    selector.close()
+                    listener.close()
+                    run_child(request, fds)
+                for fd in fds:
+                    os.close(fd)  # the child's copies only: a pipe's reader sees its end when the child's go
+                connection.sendall(f"{pid}\n".encode())
+                selector.register(os.pidfd_open(pid), selectors.EVENT_READ, (pid, connection))
+            else:  # a child has ended
+                pid, connection = key.data
+                selector.unregister(key.fileobj)
+                os.close(key.fd)
+                _, status = os.waitpid(pid, 0)
+                with connection:
+                    try:
+                        connection.sendall(f"{os.waitstatus_to_exitcode(status)}\n".encode())
+                    except OSError:  # the client gave up (its timeout) and went
+                        pass
 
 
 if __name__ == "__main__":

@@ -63,8 +63,10 @@ def passed_on_value(passed_on: Sequence[str], name: str) -> Optional[str]:
     return value
 
 
-def run_commands(run: Run, arguments, passed_on: Sequence[str], python=sys.executable):
-    """(training command, test command) of RUN, as lists for subprocess."""
+def run_commands(run: Run, arguments, passed_on: Sequence[str], python: Optional[str] = None):
+    """(training command, test command) of RUN, as lists for subprocess; PYTHON: the interpreter
+    running them (sys.executable, read when called)."""
+    python = python or sys.executable
     runs_dir = arguments.output_dir
     train_dir = os.path.join(runs_dir, run.name, "train")
     budget = (["--max_steps", str(arguments.max_steps)] if arguments.max_steps is not None
