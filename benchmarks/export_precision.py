@@ -30,28 +30,9 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from machine import cpu_name  # noqa: E402
-from video_speed import write_clip  # noqa: E402
+from video_speed import untrained_run, write_clip  # noqa: E402
 
 PRECISIONS = ("float32", "bfloat16")
-
-
-def untrained_run(directory, ngf):
-    """A training directory holding an untrained Lab model at crop 256."""
-    import tensorflow as tf
-
-    from pix2pix.models.checkpoints import CHECKPOINT_PREFIX
-    from pix2pix.models.pix2pix_model import Pix2Pix
-    from pix2pix.options.record import Options
-    from pix2pix.options.stored import save_options
-
-    options = Options(mode="train", output_dir=directory, crop_size=256, ngf=ngf, ndf=8, seed=1,
-                      lab_colorization=True).validate()
-    model = Pix2Pix(options)
-    os.makedirs(directory)
-    save_options(options, directory)
-    tf.train.CheckpointManager(model.checkpoint(), directory, max_to_keep=1,
-                               checkpoint_name=CHECKPOINT_PREFIX).save(checkpoint_number=1)
-    return directory
 
 
 def psnr(a, b):

@@ -20,7 +20,6 @@ import tempfile
 
 import tensorflow as tf
 
-from pix2pix.errors import UsageError
 from pix2pix.inference.onnx_export import ONNX_FILE, OPSET, require_onnx_tools, write_onnx
 from pix2pix.inference.translator import (BASE64_SIGNATURE, FRAME_COLOUR_SIGNATURE, FRAME_PICTURE_SIGNATURE,
                                           SERVING_SIGNATURE, TENSORS_SIGNATURE, load_translator,
@@ -35,11 +34,7 @@ from pix2pix.options.stored import SAVED_MODEL_FILE, save_options
 def prepare_export_options(options: Options, explicit=None) -> Options:
     """prepare() for export: the model options read from --checkpoint's options.json. Flags that
     only shape the export (deterministic, output_filetype, render_size, mixed_precision) keep their values."""
-    options = prepare_for("export", options, explicit)
-    if options.format == "onnx" and options.mixed_precision != "float32":
-        raise UsageError(f"--mixed_precision: --format onnx exports float32 only, not "
-                         f"{options.mixed_precision}; leave one of the two out")
-    return options
+    return prepare_for("export", options, explicit)
 
 
 def export(options: Options) -> str:

@@ -256,11 +256,15 @@ def check_budget(options: Options) -> None:
 
 def check_export_format(options: Options) -> None:
     """--format onnx checks the ONNX model against TensorFlow on one input, which needs both to give
-    one answer: with dropout on each run draws its own masks. Said before TensorFlow loads."""
+    one answer: with dropout on each run draws its own masks. And the ONNX model is float32. Said before
+    TensorFlow loads."""
     if options.mode == "export" and options.format == "onnx" and not options.deterministic:
         _fail("format", "onnx needs --deterministic: with dropout on, ONNX Runtime and TensorFlow draw different "
                         "dropout masks, so their outputs differ and the ONNX model cannot be checked; add "
                         "--deterministic")
+    if options.mode == "export" and options.format == "onnx" and options.mixed_precision != "float32":
+        _fail("mixed_precision", f"--format onnx exports float32 only, not {options.mixed_precision}; "
+                                 "leave one of the two out")
 
 
 def _fail(flag, why):
