@@ -6,13 +6,16 @@
     .venv/bin/python benchmarks/train_step.py --no_cli             # without the CLI contender
     .venv/bin/python benchmarks/train_step.py --profile_steps 3    # + where the time goes, per op type
     .venv/bin/python benchmarks/train_step.py --update_orders      # ours: simultaneous vs sequential
+    .venv/bin/python benchmarks/train_step.py --precisions float32,bfloat16   # ours and the CLI in both
 
 For each batch size: both steps are built and warmed up (tracing excluded), then timed in
 interleaved rounds (ours, tutorial, CLI, matmul, ours, tutorial, CLI, matmul, ...) of
 --steps_per_round steps; ours and the tutorial's run on random tensors already in memory and
-fetch a loss to the host once per round. At the first batch size the third contender is the
-whole `python -m pix2pix --mode train` in a subprocess on generated A|B JPEGs, with its real
-input pipeline: paused (SIGSTOP) while the others run, resumed for its turn (see CliRun).
+fetch a loss to the host once per round. Ours and the CLI run in each of --precisions
+(--mixed_precision; by default float32, and bfloat16 too where the CPU computes it natively: AMX or
+AVX512-BF16), each a contender of its own; the tutorial's step is float32. At the first batch
+size the third contender is the whole `python -m pix2pix --mode train` in a subprocess on
+generated A|B JPEGs, with its real input pipeline: paused (SIGSTOP) while the others run, resumed for its turn (see CliRun).
 Reported: median seconds/step over rounds, steps/s, images/s, the ratio ours/tutorial in steps/s
 (ratio of the medians, and the spread of the per-round ratios), the FLOPs of one step counted
 from the step's graph, achieved GFLOP/s and its fraction of a large float32 matmul measured in
@@ -51,10 +54,31 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import pix2pix  # noqa: E402
+from pix2pix.io.cpu_features import native_bfloat16  # noqa: E402
 from machine import cpu_name  # noqa: E402
 from tutorial_reference import TutorialPix2Pix  # noqa: E402
 
-IMPLEMENTATIONS = ("ours", "tutorial")
+# A contender is named "IMPL" (float32) or "IMPL PRECISION" (ours and the CLI with --mixed_precision).
+def contender(impl, precision="float32"):
+    return impl if precision == "float32" else f"{impl} {precision}"
+
+
+def impl_of(name):
+    return name.split()[0]
+
+
+def precision_of(name):
+    return name.split()[1] if " " in name else "float32"
+
+
+def default_precisions():
+    """float32, and bfloat16 where the CPU computes it natively (AMX, AVX512-BF16)."""
+    return "float32,bfloat16" if native_bfloat16() else "float32"
+
+
+def in_process(precisions):
+    """The contenders run in this process: ours in each of PRECISIONS, then the tutorial's (float32)."""
+    return tuple(contender("ours", p) for p in precisions) + ("tutorial",)
 
 
 # ----------------------------------------------------------------- helpers
@@ -82,6 +106,7 @@ def machine_line() -> str:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             text = f.read()
         flags = " AVX-512" if "avx512f" in text else ""
+        flags += {"AMX": ", AMX", "AVX512-BF16": ", AVX512-BF16"}.get(native_bfloat16(), "")
     except OSError:
         pass
     load = "/".join(f"{x:.2f}" for x in os.getloadavg())
@@ -142,11 +167,11 @@ def make_options(size, ngf, ndf, batch_size, **extra):
                            ngf=ngf, ndf=ndf, batch_size=batch_size, **extra)
 
 
-def build(impl, size, ngf, ndf, batch_size, seed=1):
-    """(step_fn(inputs, targets) -> dict of losses, object holding the model)."""
+def build(name, size, ngf, ndf, batch_size, seed=1):
+    """(step_fn(inputs, targets) -> dict of losses, object holding the model) of contender NAME."""
     tf.keras.utils.set_random_seed(seed)
-    if impl == "ours":
-        model = pix2pix.Pix2Pix(make_options(size, ngf, ndf, batch_size))
+    if impl_of(name) == "ours":
+        model = pix2pix.Pix2Pix(make_options(size, ngf, ndf, batch_size, mixed_precision=precision_of(name)))
         return model.train_step, model
     model = TutorialPix2Pix(size, ngf, ndf)
     return model.train_step, model
@@ -334,7 +359,7 @@ def memory_probe(impl, size, ngf, ndf, batch_size):
 def measure_memory(args, batch_sizes, parallel=2):
     """{(impl, batch_size): probe result or None}, PARALLEL probes at a time (RSS is per process)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
-    pending = [(impl, b) for b in batch_sizes for impl in IMPLEMENTATIONS]
+    pending = [(impl, b) for b in batch_sizes for impl in in_process(args.precisions)]
     running, results = {}, {}
     while pending or running:
         while pending and len(running) < parallel:
@@ -366,7 +391,7 @@ class CliRun:
     loss averages and progress printing; summaries, display and checkpoints are off.
     """
 
-    def __init__(self, args, batch_size, steps):
+    def __init__(self, args, batch_size, steps, precision="float32"):
         import threading
 
         from input_pipeline import write_pair_images
@@ -380,7 +405,7 @@ class CliRun:
                    "--batch_size", str(batch_size), "--crop_size", str(args.size),
                    "--scale_size", str(scale), "--ngf", str(args.ngf), "--ndf", str(args.ndf),
                    "--progress_freq", "1", "--summary_freq", "0", "--display_freq", "0",
-                   "--save_freq", "0", "--seed", "1"]
+                   "--save_freq", "0", "--seed", "1", "--mixed_precision", precision]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]),
                    PYTHONUNBUFFERED="1")
         self.stamps, self.lines, self.pauses = [], [], []
@@ -613,22 +638,23 @@ def run(args):
     print(f"code: pix2pix/*.py sha1 {code_version()}")
     print(f"config: {args.size}x{args.size}, ngf {args.ngf}, ndf {args.ndf}, batch sizes {batch_sizes}, "
           f"{args.rounds} rounds x {args.steps_per_round} steps, warm-up {args.warmup_steps} steps "
-          f"(+ tracing), matmul {args.matmul_n}^2", flush=True)
+          f"(+ tracing), matmul {args.matmul_n}^2, precisions {', '.join(args.precisions)}", flush=True)
     matmul = Matmul(args.matmul_n)
     peak_samples = []
     rows = []
     for batch_size in batch_sizes:
         first = batch_size == batch_sizes[0]  # the CLI and the profile: first batch size only
-        cli = None
+        clis = {}
         if not args.no_cli and first:
-            # Started first: it traces while we build ours and the tutorial's, then waits paused.
-            cli = CliRun(args, batch_size, steps=10 ** 6)
-        contenders = IMPLEMENTATIONS + (("cli",) if cli else ())
+            # Started first: they trace while we build ours and the tutorial's, then wait paused.
+            clis = {contender("cli", p): CliRun(args, batch_size, steps=10 ** 6, precision=p)
+                    for p in args.precisions}
+        contenders = in_process(args.precisions) + tuple(clis)
         try:
-            rows.append(measure_batch(args, batch_size, matmul, cli, contenders, peak_samples,
+            rows.append(measure_batch(args, batch_size, matmul, clis, contenders, peak_samples,
                                       profile_steps=args.profile_steps if first else 0))
         finally:
-            if cli:
+            for cli in clis.values():
                 cli.close()
         gc.collect()
         tf.keras.backend.clear_session()
@@ -640,47 +666,50 @@ def run(args):
     report(args, rows, peak_samples, memory)
 
 
-def measure_batch(args, batch_size, matmul, cli, contenders, peak_samples, profile_steps):
-    """Build, trace and warm up both steps, then time CONTENDERS in interleaved rounds."""
+def measure_batch(args, batch_size, matmul, clis, contenders, peak_samples, profile_steps):
+    """Build, trace and warm up the in-process steps, then time CONTENDERS in interleaved rounds
+    (CLIS: {contender name: CliRun}, the CLI runs started for this batch size)."""
     inputs, targets = random_batch(batch_size, args.size)
+    local = [name for name in contenders if name not in clis]
     steps, models, trace_s, flops = {}, {}, {}, {}
-    for impl in IMPLEMENTATIONS:
-        steps[impl], models[impl] = build(impl, args.size, args.ngf, args.ndf, batch_size)
+    for name in local:
+        steps[name], models[name] = build(name, args.size, args.ngf, args.ndf, batch_size)
         start = time.perf_counter()
-        sync(steps[impl](inputs, targets))  # trace + first step
-        trace_s[impl] = time.perf_counter() - start
-    for impl in IMPLEMENTATIONS:
-        graph = concrete_graph(impl, models[impl], inputs, targets)
-        flops[impl] = count_flops(graph)
-        if impl == "ours" and not args.no_tfprof:
-            flops[impl]["tfprof"] = tfprof_flops(graph)
-        flops[impl]["graph_ops"] = len(_live_ops(graph))
-    if cli:
-        flops["cli"] = flops["ours"]
+        sync(steps[name](inputs, targets))  # trace + first step
+        trace_s[name] = time.perf_counter() - start
+    for name in local:
+        graph = concrete_graph(impl_of(name), models[name], inputs, targets)
+        flops[name] = count_flops(graph)
+        if name == "ours" and not args.no_tfprof:
+            flops[name]["tfprof"] = tfprof_flops(graph)
+        flops[name]["graph_ops"] = len(_live_ops(graph))
+    for name, cli in clis.items():
+        flops[name] = flops[contender("ours", precision_of(name))]
         # Its start-up and first steps (tracing, pipeline warm-up) are over once it has done a few.
         if not cli.wait_steps(args.warmup_steps + 2):
-            raise RuntimeError("the CLI run failed:\n" + "".join(cli.lines[-30:]))
+            raise RuntimeError(f"the {name} run failed:\n" + "".join(cli.lines[-30:]))
         cli.pause()
+    for cli in clis.values():
         cli.run_steps(1)  # its first step after a pause, like the in-process warm-up below
     # Warm-up only once every function exists: adding functions to the runtime (building
     # and tracing the other implementation) makes the next call of a step slow once.
-    for impl in IMPLEMENTATIONS:
+    for name in local:
         for _ in range(args.warmup_steps):
-            sync(steps[impl](inputs, targets))
+            sync(steps[name](inputs, targets))
     print(f"batch {batch_size}: traced (first call incl. tracing: "
           + ", ".join(f"{k} {v:.1f} s" for k, v in trace_s.items()) + ")", flush=True)
 
-    times = {impl: [] for impl in contenders}
-    cpu_times = {impl: [] for impl in IMPLEMENTATIONS}
-    load = LoadMeter(pids=[cli.process.pid] if cli else [])
+    times = {name: [] for name in contenders}
+    cpu_times = {name: [] for name in local}
+    load = LoadMeter(pids=[cli.process.pid for cli in clis.values()])
     matmul_samples = []
     for r in range(args.rounds):
-        for impl in IMPLEMENTATIONS:
-            wall, cpu = time_steps_cpu(steps[impl], inputs, targets, args.steps_per_round)
-            times[impl].append(wall)
-            cpu_times[impl].append(cpu)
-        if cli:
-            times["cli"].append(cli.run_steps(args.steps_per_round))
+        for name in local:
+            wall, cpu = time_steps_cpu(steps[name], inputs, targets, args.steps_per_round)
+            times[name].append(wall)
+            cpu_times[name].append(cpu)
+        for name, cli in clis.items():
+            times[name].append(cli.run_steps(args.steps_per_round))
         matmul_samples.append(matmul.run())
         peak_samples.append(matmul_samples[-1])
         print(f"  round {r + 1}/{args.rounds}: "
@@ -692,22 +721,27 @@ def measure_batch(args, batch_size, matmul, cli, contenders, peak_samples, profi
 
     profile = None
     if profile_steps:
-        profile = {impl: profile_ops(steps[impl], inputs, targets, profile_steps)
-                   for impl in IMPLEMENTATIONS}
+        profile = {name: profile_ops(steps[name], inputs, targets, profile_steps) for name in local}
 
-    med = {impl: statistics.median(times[impl]) for impl in contenders}
+    med = {name: statistics.median(times[name]) for name in contenders}
     # Paired per round: every contender and the matmul ran under the same outside load.
-    round_ratios = {impl: [t / o for o, t in zip(times[impl], times["tutorial"])] for impl in contenders}
-    of_peak = {impl: statistics.median(
-        (flops[impl]["conv"] + flops[impl]["other"]) / t / m
-        for t, m in zip(times[impl], matmul_samples)) for impl in contenders}
+    round_ratios = {name: [t / o for o, t in zip(times[name], times["tutorial"])] for name in contenders}
+    of_peak = {name: statistics.median(
+        (flops[name]["conv"] + flops[name]["other"]) / t / m
+        for t, m in zip(times[name], matmul_samples)) for name in contenders}
     return {"batch_size": batch_size, "contenders": contenders, "times": times, "median": med,
-            "flops": flops, "cpu": {impl: statistics.median(cpu_times[impl]) for impl in IMPLEMENTATIONS},
+            "flops": flops, "cpu": {name: statistics.median(cpu_times[name]) for name in local},
             "others": others, "ratio": med["tutorial"] / med["ours"], "round_ratios": round_ratios,
             "of_peak": of_peak, "matmul": matmul_samples, "profile": profile, "trace_s": trace_s}
 
 
-CONTENDER_LABELS = {"ours": "ours", "tutorial": "tutorial", "cli": "ours CLI"}
+IMPL_LABELS = {"ours": "ours", "tutorial": "tutorial", "cli": "ours CLI"}
+
+
+def label(name):
+    """How contender NAME is shown: what runs and in which precision."""
+    impl, precision = IMPL_LABELS[impl_of(name)], precision_of(name)
+    return impl if precision == "float32" else f"{impl} {precision}"
 
 
 def report(args, rows, peak_samples, memory):
@@ -719,6 +753,8 @@ def report(args, rows, peak_samples, memory):
           f"{args.rounds} interleaved rounds x {args.steps_per_round} steps")
     print("  ours, tutorial: Pix2Pix.train_step / the tutorial's step in this process on random tensors "
           "in memory")
+    print("  precision: --mixed_precision (bfloat16: computing in bfloat16, variables and losses float32); "
+          "the tutorial's step is float32")
     print(f"  ours CLI: `python -m pix2pix --mode train` in a subprocess on {args.pipeline_images} generated "
           f"A|B JPEGs (real tf.data pipeline, progress every step), paused while the others run")
     print(f"practical peak: float32 matmul {args.matmul_n}x{args.matmul_n} @ {args.matmul_n}x{args.matmul_n} = "
@@ -727,7 +763,7 @@ def report(args, rows, peak_samples, memory):
           f"below is the median over rounds of step GFLOP/s / that round's matmul GFLOP/s")
     print("vs tut = steps/s over the tutorial's: median of the per-round ratios (paired, "
           "robust to outside load changing between rounds)")
-    header = (f"{'batch':>5}  {'impl':<9} {'s/step':>7} {'steps/s':>8} {'images/s':>9} "
+    header = (f"{'batch':>5}  {'impl':<9} {'precision':<9} {'s/step':>7} {'steps/s':>8} {'images/s':>9} "
               f"{'vs tut':>7} {'GFLOP/step':>10} {'GFLOP/s':>8} {'of peak':>8} {'peak RSS':>10} "
               f"{'CPU s/step':>10}")
     print(header)
@@ -741,7 +777,7 @@ def report(args, rows, peak_samples, memory):
             ratio = f"{statistics.median(row['round_ratios'][impl]):.2f}x" if impl != "tutorial" else ""
             mem = memory.get((impl, b))
             cpu = f"{row['cpu'][impl]:10.2f}" if impl in row["cpu"] else f"{'-':>10}"
-            print(f"{b:>5}  {CONTENDER_LABELS[impl]:<9} {s:7.3f} {1 / s:8.3f} {b / s:9.2f} {ratio:>7} "
+            print(f"{b:>5}  {IMPL_LABELS[impl_of(impl)]:<9} {precision_of(impl):<9} {s:7.3f} {1 / s:8.3f} {b / s:9.2f} {ratio:>7} "
                   f"{gflop_text} {gflop / s:8.1f} {row['of_peak'][impl]:8.1%} "
                   f"{fmt_mb(mem and mem['peak_mb']):>10} {cpu}")
     print()
@@ -749,16 +785,21 @@ def report(args, rows, peak_samples, memory):
         b = row["batch_size"]
         f = row["flops"]["ours"]
         cpu = row["cpu"]
+        for name in row["contenders"]:
+            if precision_of(name) != "float32":
+                rr = [t / o for o, t in zip(row["times"][name], row["times"][impl_of(name)])]
+                print(f"batch {b}: {label(name)} over {label(impl_of(name))} in steps/s: "
+                      f"{statistics.median(rr):.2f}x (median of per-round ratios, range {min(rr):.2f}-{max(rr):.2f})")
         for impl in row["contenders"]:
             if impl == "tutorial":
                 continue
             rr = row["round_ratios"][impl]
-            print(f"batch {b}: {CONTENDER_LABELS[impl]}/tutorial in steps/s: {statistics.median(rr):.2f}x "
+            print(f"batch {b}: {label(impl)}/tutorial in steps/s: {statistics.median(rr):.2f}x "
                   f"(median of per-round ratios, range {min(rr):.2f}-{max(rr):.2f}), "
                   f"{row['median']['tutorial'] / row['median'][impl]:.2f}x (ratio of medians)"
                   + (f", {cpu['tutorial'] / cpu[impl]:.2f}x in CPU seconds/step" if impl in cpu else ""))
         print(f"batch {b}: fastest round: "
-              + ", ".join(f"{CONTENDER_LABELS[impl]} {min(row['times'][impl]):.3f} s/step"
+              + ", ".join(f"{label(impl)} {min(row['times'][impl]):.3f} s/step"
                           for impl in row["contenders"])
               + f"; matmul {statistics.median(row['matmul']) / 1e9:.0f} GFLOP/s (median), "
               f"{max(row['matmul']) / 1e9:.0f} (best)")
@@ -766,7 +807,7 @@ def report(args, rows, peak_samples, memory):
             print(f"batch {b}: other processes kept {row['others']:.1f} of {os.cpu_count()} cores busy "
                   f"on average during these rounds")
         print(f"batch {b}: per-round s/step "
-              + "; ".join(f"{CONTENDER_LABELS[impl]} " + " ".join(f"{t:.3f}" for t in row["times"][impl])
+              + "; ".join(f"{label(impl)} " + " ".join(f"{t:.3f}" for t in row["times"][impl])
                           for impl in row["contenders"]))
         line = (f"batch {b}: FLOPs of our step: {gf(f['conv'])} in convolutions (exact, counted on the "
                 f"graph after dead-branch pruning) + {gf(f['other'])} element-wise/reductions")
@@ -783,8 +824,8 @@ def report(args, rows, peak_samples, memory):
         profile = row["profile"]
         if profile:
             print(f"\nprofile at batch {row['batch_size']}:", end="")
-            for impl in IMPLEMENTATIONS:
-                print_profile(impl, profile[impl], row["flops"][impl], args.profile_top)
+            for name in profile:
+                print_profile(name, profile[name], row["flops"][name], args.profile_top)
 
 
 def main(argv=None):
@@ -809,8 +850,12 @@ def main(argv=None):
     parser.add_argument("--update_orders", action="store_true",
                         help="instead: time our step with --update_order simultaneous and sequential "
                              "side by side (interleaved rounds) and print their ratio")
-    parser.add_argument("--_memory_probe", choices=IMPLEMENTATIONS, help=argparse.SUPPRESS)
+    parser.add_argument("--precisions", default=default_precisions(),
+                        help="comma-separated --mixed_precision values to time ours and the CLI in "
+                             "(default: float32, and bfloat16 where the CPU computes it natively)")
+    parser.add_argument("--_memory_probe", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
     if args.ndf is None:
         args.ndf = args.ngf
     if args._memory_probe:

@@ -32,6 +32,25 @@ def write_clip(path, frames, width, height, fps=25.0):
     writer.release()
 
 
+def untrained_run(directory, ngf):
+    """DIRECTORY made a training directory holding an untrained Lab model at crop 256 (ndf 8)."""
+    import tensorflow as tf
+
+    from pix2pix.models.checkpoints import CHECKPOINT_PREFIX
+    from pix2pix.models.pix2pix_model import Pix2Pix
+    from pix2pix.options.record import Options
+    from pix2pix.options.stored import save_options
+
+    options = Options(mode="train", output_dir=directory, crop_size=256, ngf=ngf, ndf=8, seed=1,
+                      lab_colorization=True).validate()
+    model = Pix2Pix(options)
+    os.makedirs(directory)
+    save_options(options, directory)
+    tf.train.CheckpointManager(model.checkpoint(), directory, max_to_keep=1,
+                               checkpoint_name=CHECKPOINT_PREFIX).save(checkpoint_number=1)
+    return directory
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=24)
@@ -40,24 +59,13 @@ def main():
     parser.add_argument("--ngf", type=int, default=64)
     args = parser.parse_args()
 
-    import tensorflow as tf
     from pix2pix.inference import video
     from pix2pix.inference.translator import load_translator
-    from pix2pix.models.pix2pix_model import Pix2Pix
-    from pix2pix.models.checkpoints import CHECKPOINT_PREFIX
     from pix2pix.modes.preparation import prepare
     from pix2pix.options.record import Options
-    from pix2pix.options.stored import save_options
 
     with tempfile.TemporaryDirectory() as scratch:
-        run = os.path.join(scratch, "run")
-        options = Options(mode="train", output_dir=run, crop_size=256, ngf=args.ngf, ndf=8, seed=1,
-                          lab_colorization=True).validate()
-        model = Pix2Pix(options)
-        os.makedirs(run)
-        save_options(options, run)
-        tf.train.CheckpointManager(model.checkpoint(), run, max_to_keep=1,
-                                   checkpoint_name=CHECKPOINT_PREFIX).save(checkpoint_number=1)
+        run = untrained_run(os.path.join(scratch, "run"), args.ngf)
         clips = os.path.join(scratch, "clips")
         os.makedirs(clips)
         write_clip(os.path.join(clips, "clip.mp4"), args.frames, args.width, args.height)

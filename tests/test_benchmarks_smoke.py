@@ -18,7 +18,7 @@ from helpers import REPO, cli_env
 pytestmark = pytest.mark.xdist_group("benchmarks_smoke")
 
 BENCHMARKS = os.path.join(REPO, "benchmarks")
-TIMEOUT = 300
+TIMEOUT = 600  # all started at once; the train step in float32 and bfloat16, the CLI in both, under load
 
 TINY_BENCHMARK = ["--size", "32", "--ngf", "8"]
 COMMANDS = {
@@ -27,7 +27,8 @@ COMMANDS = {
     # pairs (paused and resumed between rounds), and the profile.
     "train_step": ["train_step.py", *TINY_BENCHMARK, "--batch_sizes", "1", "--rounds", "1", "--steps_per_round", "1",
                    "--warmup_steps", "1", "--matmul_n", "128",
-                   "--pipeline_images", "2", "--profile_steps", "1", "--profile_top", "5"],
+                   "--pipeline_images", "2", "--profile_steps", "1", "--profile_top", "5",
+                   "--precisions", "float32,bfloat16"],
     # Our step with --update_order simultaneous and sequential, side by side.
     "update_orders": ["train_step.py", *TINY_BENCHMARK, "--update_orders", "--batch_sizes", "1", "--rounds", "1",
                       "--steps_per_round", "1", "--warmup_steps", "1"],
@@ -35,6 +36,8 @@ COMMANDS = {
     "input_pipeline": ["input_pipeline.py", *TINY_BENCHMARK, "--lab_colorization", "--batch_size", "2",
                        "--images", "4", "--image_size", "40", "--rounds", "1", "--batches", "2",
                        "--warmup_batches", "1", "--steps_per_round", "1"],
+    # A float32 and a bfloat16 export of an untrained model, interleaved (crop 256 is the benchmark's own).
+    "export_precision": ["export_precision.py", "--ngf", "8", "--rounds", "1", "--pictures", "1", "--frames", "2"],
 }
 
 
@@ -70,7 +73,9 @@ def test_train_step_prints_its_table(runs):
     assert "s/step" in out and "ours/tut" in out and "GFLOP/s" in out and "peak RSS" in out
     lines = out.splitlines()
     rows = [line.split() for line in lines if line.split()[:2] in (["1", "ours"], ["1", "tutorial"])]
-    assert len(rows) == 3, out  # ours, tutorial, ours CLI
+    assert len(rows) == 5, out  # ours and ours CLI in float32 and bfloat16, tutorial
+    assert sum("bfloat16" in row[2:4] for row in rows) == 2, out  # the precision column
+    assert "ours bfloat16 over ours in steps/s" in out and "ours CLI bfloat16 over ours CLI in steps/s" in out
     assert "practical peak: float32 matmul" in out
     assert "FLOPs of our step" in out
     assert "ours CLI/tutorial in steps/s" in out
@@ -83,6 +88,13 @@ def test_input_pipeline_prints_its_table(runs):
     assert "input pipeline alone" in out and "train step (Pix2Pix.train_step)" in out
     assert "train step fed by the pipeline" in out
     assert "pipeline / step" in out and "Lab colorization" in out
+
+
+def test_export_precision_times_both_exports(runs):
+    out = finish(runs, "export_precision")
+    for precision in ("float32", "bfloat16"):
+        assert f"RESULT {precision}: " in out and "ms per 256x256 picture" in out
+    assert "RESULT bfloat16 over float32: " in out and "in video frames/s" in out
 
 
 def test_train_step_times_both_update_orders(runs):

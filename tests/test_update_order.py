@@ -86,7 +86,7 @@ def _state(model):
 
 
 @pytest.mark.parametrize("half", ["discriminator", "generator"])
-@pytest.mark.parametrize("precision", ["float32", "float16"])
+@pytest.mark.parametrize("precision", ["float32", "float16", "bfloat16"])
 def test_a_non_finite_loss_in_either_half_leaves_both_networks_unchanged(half, precision):
     """discriminator: NaN targets make D's loss NaN before anything is applied. generator: a
     learning rate of 1e38 gives D's loss a finite value, but D's update then overflows D's

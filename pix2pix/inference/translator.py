@@ -34,6 +34,7 @@ from pix2pix.data.imaging import decode_rgb, resize
 from pix2pix.data.pipeline import pad_to, padding_before, scaled_to_width
 from pix2pix.models.checkpoints import restore_generator
 from pix2pix.models.networks import define_generator, side_multiple
+from pix2pix.models.precision import dtype_policy, print_precision_advice
 from pix2pix.options.record import Options
 from pix2pix.data.tasks import task_for
 
@@ -295,8 +296,13 @@ class ImageTranslator(tf.Module):
 
 # ------------------------------------------------------------------------ the mode
 def load_translator(options: Options, options_file=None) -> ImageTranslator:
-    """An ImageTranslator with the generator restored from options.checkpoint (prepared options)."""
-    generator = define_generator(options)
+    """An ImageTranslator with the generator restored from options.checkpoint (prepared options).
+
+    With --mixed_precision bfloat16 (or float16) the generator computes in that dtype; its weights,
+    inputs and outputs, and everything around it (decoding, Lab conversion, resizing), stay float32."""
+    print_precision_advice(options)
+    with dtype_policy(options.mixed_precision):
+        generator = define_generator(options)
     restored = restore_generator(generator, options.checkpoint)
     print(f"loaded {restored}", flush=True)
     return ImageTranslator(generator, options, options_file)

@@ -22,8 +22,6 @@ declared there once and drive progress lines, TensorBoard, losses.csv and losses
 The checkpoint's layout is in checkpoints.py.
 """
 
-import contextlib
-
 import keras
 import tensorflow as tf
 
@@ -33,6 +31,7 @@ from pix2pix.models.loss_averages import LossAverages
 from pix2pix.models.losses import gan_loss_for, l1_loss, loss_names
 from pix2pix.models.networks import can_stack, define_discriminator, define_generator, discriminate, \
     discriminate_real_and_fake
+from pix2pix.models.precision import dtype_policy
 from pix2pix.models.schedules import learning_rate
 from pix2pix.models.update_orders import UPDATE_ORDERS
 from pix2pix.options.record import Options
@@ -50,18 +49,6 @@ def _adam(options: Options):
     return adam
 
 
-@contextlib.contextmanager
-def _dtype_policy(precision):
-    """Build layers under Keras' mixed policy for PRECISION, then restore the previous policy."""
-    previous = keras.config.dtype_policy()
-    if precision != "float32":
-        keras.config.set_dtype_policy(f"mixed_{precision}")
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
 class Pix2Pix:
     """Generator, discriminator, two Adam optimisers, global step and loss averages.
 
@@ -76,7 +63,7 @@ class Pix2Pix:
         self.strategy = strategy or tf.distribute.get_strategy()
         self.gan_loss = gan_loss_for(options)
         self.loss_names = loss_names(self.gan_loss)
-        with self.strategy.scope(), _dtype_policy(options.mixed_precision):
+        with self.strategy.scope(), dtype_policy(options.mixed_precision):
             self.generator = define_generator(options)
             self.discriminator = define_discriminator(options, sigmoid=self.gan_loss.SIGMOID)
             self.generator_optimizer = _adam(options)

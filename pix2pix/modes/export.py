@@ -8,7 +8,9 @@ training's options.json among its assets. --format onnx adds EXPORT_DIR/model.on
 signature converted and checked against it (inference/onnx_export.py). Export is atomic: the
 SavedModel (and model.onnx) is written into a temporary directory next to EXPORT_DIR and renamed
 into place when complete and checked, so a directory named EXPORT_DIR is always a finished export
-(an earlier export there is replaced; a failed one leaves nothing).
+(an earlier export there is replaced; a failed one leaves nothing). --mixed_precision bfloat16 writes
+a generator that computes in bfloat16 (about 2x faster on CPUs with native bfloat16), its signatures,
+inputs, outputs and the Lab conversion float32 as ever; infer, serve and video use it like any export.
 """
 
 import gc
@@ -31,7 +33,7 @@ from pix2pix.options.stored import SAVED_MODEL_FILE, save_options
 
 def prepare_export_options(options: Options, explicit=None) -> Options:
     """prepare() for export: the model options read from --checkpoint's options.json. Flags that
-    only shape the export (deterministic, output_filetype, render_size) keep their values."""
+    only shape the export (deterministic, output_filetype, render_size, mixed_precision) keep their values."""
     return prepare_for("export", options, explicit)
 
 
@@ -86,6 +88,8 @@ def export_mode(options: Options, explicit=None) -> str:
         size = f"the photo's shape (--preprocess {options.preprocess})"
     else:
         size = f"{options.crop_size}x{options.crop_size}"
+    if options.mixed_precision != "float32":  # inputs, outputs and the Lab conversion stay float32
+        size += f", computing in {options.mixed_precision}"
     onnx = f"; {ONNX_FILE} (opset {OPSET}, from {TENSORS_SIGNATURE}): {comparison}" if comparison else ""
     print(f"exported {path}: signatures {SERVING_SIGNATURE}, {BASE64_SIGNATURE}, "
           f"{TENSORS_SIGNATURE}, {FRAME_COLOUR_SIGNATURE}, {FRAME_PICTURE_SIGNATURE}; "

@@ -23,6 +23,7 @@ from pix2pix.io.locks import output_lock
 from pix2pix.models.checkpoints import CHECKPOINT_PREFIX, first_non_finite, latest_checkpoint, restore_checked
 from pix2pix.models.pix2pix_model import Pix2Pix
 from pix2pix.models.networks import count_trainable_parameters, side_multiple
+from pix2pix.models.precision import print_precision_advice
 from pix2pix.modes.preparation import prepare_for
 from pix2pix.options.record import Options, check_budget
 from pix2pix.options.stored import save_options
@@ -258,6 +259,7 @@ class _Trainer:
                       + count_trainable_parameters(model.discriminator))
         print(f"examples count = {self.examples.count}", flush=True)
         print(f"parameter_count = {parameters}", flush=True)
+        print_precision_advice(options)
         if strategy:
             print(f"replicas = {replicas} ({options.strategy}), {options.batch_size // replicas} images each",
                   flush=True)

@@ -36,7 +36,8 @@ PREPROCESS_OPTIONS = ("preprocess", "scale_size")
 PREPROCESS_AFTER_TRAINING = {"resize_and_crop": "resize_and_crop", "crop": "none", "none": "none",
                              "scale_width": "scale_width", "scale_width_and_crop": "scale_width"}
 # The flags that shape an export, fixed in its SavedModel: asking for another value is an error.
-EXPORT_OPTIONS = ("deterministic", "output_filetype", "render_size", "max_render_pixels") + PREPROCESS_OPTIONS
+EXPORT_OPTIONS = ("deterministic", "output_filetype", "render_size", "max_render_pixels",
+                  "mixed_precision") + PREPROCESS_OPTIONS
 
 
 def follow_training_preprocess(options: Options, stored: dict, given) -> Options:
