@@ -19,6 +19,7 @@ install-demo: $(PY)
 # Tests run in parallel, one worker per core (at most 4: each runs TensorFlow). On 2 cores
 # this took the suite from 11 to 7 minutes; `pytest` alone still runs them one by one.
 test: install-test
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q -n auto --maxprocesses 4
 
 # ruff check with the repository's ruff.toml (ruff comes with the test extra).

@@ -173,7 +173,8 @@ def main():
             else:
                 data = base64.b64decode(json.loads(answer)["predictions"][0]["b64"])
                 picture = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-                if picture is None or picture.shape != references[i].shape or not np.array_equal(picture, references[i]):
+                reference = references[i]
+                if picture is None or picture.shape != reference.shape or not np.array_equal(picture, reference):
                     problem = f"photo{i}: the picture differs from --mode infer's"
             with lock:
                 latencies.append(seconds)

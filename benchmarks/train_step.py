@@ -15,7 +15,8 @@ fetch a loss to the host once per round. Ours and the CLI run in each of --preci
 (--mixed_precision; by default float32, and bfloat16 too where the CPU computes it natively: AMX or
 AVX512-BF16), each a contender of its own; the tutorial's step is float32. At the first batch
 size the third contender is the whole `python -m pix2pix --mode train` in a subprocess on
-generated A|B JPEGs, with its real input pipeline: paused (SIGSTOP) while the others run, resumed for its turn (see CliRun).
+generated A|B JPEGs, with its real input pipeline: paused (SIGSTOP) while the others run, resumed for its turn
+(see CliRun).
 Reported: median seconds/step over rounds, steps/s, images/s, the ratio ours/tutorial in steps/s
 (ratio of the medians, and the spread of the per-round ratios), the FLOPs of one step counted
 from the step's graph, achieved GFLOP/s and its fraction of a large float32 matmul measured in
@@ -777,7 +778,8 @@ def report(args, rows, peak_samples, memory):
             ratio = f"{statistics.median(row['round_ratios'][impl]):.2f}x" if impl != "tutorial" else ""
             mem = memory.get((impl, b))
             cpu = f"{row['cpu'][impl]:10.2f}" if impl in row["cpu"] else f"{'-':>10}"
-            print(f"{b:>5}  {IMPL_LABELS[impl_of(impl)]:<9} {precision_of(impl):<9} {s:7.3f} {1 / s:8.3f} {b / s:9.2f} {ratio:>7} "
+            print(f"{b:>5}  {IMPL_LABELS[impl_of(impl)]:<9} {precision_of(impl):<9} {s:7.3f} {1 / s:8.3f} "
+                  f"{b / s:9.2f} {ratio:>7} "
                   f"{gflop_text} {gflop / s:8.1f} {row['of_peak'][impl]:8.1%} "
                   f"{fmt_mb(mem and mem['peak_mb']):>10} {cpu}")
     print()

@@ -28,7 +28,8 @@ Single images
 from data_prep.colour_filter import colour_figures
 from data_prep.download import DATASETS, DownloadError, download_dataset
 from data_prep.edges import detect_edges
-from pix2pix.io.images import SUPPORTED_EXTENSIONS, ImageError, read_image, write_image
+from pix2pix.io.images import ImageError, read_image, write_image
+from pix2pix.io.listing import IMAGE_EXTENSIONS as SUPPORTED_EXTENSIONS  # the project's one list
 from data_prep.ops import (blank_center, colorize_pair, combine_ab, crop_rng, random_square_crops, resize_square,
                            to_grayscale)
 from data_prep.report import Summary, UsageError

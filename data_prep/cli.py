@@ -18,6 +18,7 @@ from data_prep import colour_filter, download, models, runner, samples, split
 
 from pix2pix.errors import did_you_mean
 from pix2pix.io import images as image_io
+from pix2pix.io.listing import IMAGE_EXTENSIONS
 from data_prep.report import PROGRAM, Reporter, UsageError
 
 OPERATIONS = runner.IMAGE_OPERATIONS + ("split", "samples", "download", "download_model")
@@ -199,7 +200,7 @@ def main(argv):
     print(summary.line(), flush=True)
     if summary.written + summary.skipped + summary.failed + (summary.left_out or 0) == 0:
         reporter.message("no images found in %s (looked for %s)"
-                         % (FLAGS.input_dir, " ".join(image_io.SUPPORTED_EXTENSIONS)))
+                         % (FLAGS.input_dir, " ".join(IMAGE_EXTENSIONS)))
         return 1
     return 0 if summary.ok else 1
 

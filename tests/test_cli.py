@@ -28,7 +28,8 @@ def test_train_resume_test_on_pairs(tmp_path, ab_dir):
                      "--progress_freq", 1, "--summary_freq", 2, "--display_freq", 2, "--seed", 1, *TINY)
     assert "parameter_count = " in result.stdout
     # five pairs, batch 1: step 3 of 3 is 0.6 of an epoch
-    assert re.search(r"^progress  step 3/3  epoch 0\.6  image/sec [\d.]+  s/step [\d.]+  remaining \d+:\d\d:\d\d$", result.stdout, re.M)
+    assert re.search(r"^progress  step 3/3  epoch 0\.6  image/sec [\d.]+  s/step [\d.]+  remaining \d+:\d\d:\d\d$",
+                     result.stdout, re.M)
     assert re.search(r"^gen_loss_L1 \d+\.\d{4}$", result.stdout, re.M)
     options = json.loads((out / "options.json").read_text())
     assert options["ngf"] == 8 and options["lr"] == 0.0002 and options["which_direction"] == "AtoB"

@@ -196,7 +196,7 @@ def _limit_words(text):
 
 # ----------------------------------------------------------------------------- data_prep
 def test_data_prep_refuses_every_bomb_by_name(bombs, tmp_path):
-    from pix2pix.io.images import SUPPORTED_EXTENSIONS
+    from pix2pix.io.listing import IMAGE_EXTENSIONS as SUPPORTED_EXTENSIONS
     folder, out = tmp_path / "in", tmp_path / "out"
     folder.mkdir()
     for name, data in bombs.items():

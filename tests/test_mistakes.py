@@ -184,7 +184,8 @@ def test_a_training_run_prints_no_tensorflow_log_lines_and_readable_progress(tmp
     assert not TF_LOG_PREFIX.search(result.stderr) and not TF_LOG_PREFIX.search(result.stdout), result.stderr
     assert "absl::InitializeLog" not in result.stderr
     # five pairs, batch 1: step 2 of 2 is 0.4 of an epoch; losses to 4 decimals
-    assert re.search(r"^progress  step 2/2  epoch 0\.4  image/sec [\d.]+  s/step [\d.]+  remaining 0:00:00$", result.stdout, re.M)
+    assert re.search(r"^progress  step 2/2  epoch 0\.4  image/sec [\d.]+  s/step [\d.]+  remaining 0:00:00$",
+                     result.stdout, re.M)
     assert re.search(r"^discrim_loss \d+\.\d{4}$", result.stdout, re.M)
 
     verbose = _train(ab_dir, tmp_path / "verbose", "--verbose")

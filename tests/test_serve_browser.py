@@ -3,8 +3,8 @@ to Selenium by path, so Selenium Manager never tries to download a driver).
 
 Opens the page, reaches the file chooser with the keyboard, uploads a grey photo, waits for the
 result and checks its size and that it has colour; a photo dropped on the page is translated too;
-a file that is no image shows its error on the page. A screenshot is written to the test's temporary directory, and also to the path in
-$PIX2PIX_SCREENSHOT when set (docs/serve_page.png was made that way).
+a file that is no image shows its error on the page. A screenshot is written to the test's temporary
+directory, and also to the path in $PIX2PIX_SCREENSHOT when set (docs/serve_page.png was made that way).
 """
 
 import base64

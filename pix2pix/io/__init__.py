@@ -1,1 +1,2 @@
-"""Files on disk, no TensorFlow: atomic writing, image headers and safe decoding, JPEG/EXIF, video codecs, progress bars."""
+"""Files on disk, no TensorFlow: atomic writing, image headers and safe decoding, JPEG/EXIF, video codecs,
+progress bars."""

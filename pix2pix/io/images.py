@@ -19,8 +19,6 @@ from PIL import Image
 from pix2pix.errors import Pix2PixError
 from pix2pix.io import files as fileio
 from pix2pix.io import jpeg
-from pix2pix.io.listing import IMAGE_EXTENSIONS as SUPPORTED_EXTENSIONS  # the project's one list
-from pix2pix.io.listing import has_image_extension as has_supported_extension
 
 OUTPUT_FORMATS = ("png", "jpg")
 

@@ -32,8 +32,8 @@ DEFINITIONS = {
     "ssim": "SSIM of Wang et al. 2004 per RGB channel (11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, "
             "data range 255, population covariances, the mean over windows that fit in the picture), "
             "averaged over the three channels",
-    "delta_e2000": "mean CIEDE2000 colour difference (kL = kC = kH = 1) in CIE Lab (D65), converted from sRGB as the TF1 pix2pix reference converts for Lab "
-                   "colorization (docs/reference.md#srgb-and-cie-lab)",
+    "delta_e2000": "mean CIEDE2000 colour difference (kL = kC = kH = 1) in CIE Lab (D65), converted from sRGB "
+                   "as the TF1 pix2pix reference converts for Lab colorization (docs/reference.md#srgb-and-cie-lab)",
     "ab_mae": "mean of |a_output - a_target| and |b_output - b_target| over pixels and both channels, CIE Lab "
               "(D65) units",
     "colourfulness_output": "Hasler & Suesstrunk 2003 colourfulness of the output: sigma_rgyb + 0.3*mu_rgyb on "
@@ -114,7 +114,8 @@ def ssim(output_rgb, target_rgb) -> float:
 
 # ---------------------------------------------------------------- colour
 def srgb_to_lab(rgb) -> np.ndarray:
-    """8-bit sRGB [..., 3] -> CIE Lab (D65) [..., 3] float64, as the reference's conversion (docs/reference.md#srgb-and-cie-lab)."""
+    """8-bit sRGB [..., 3] -> CIE Lab (D65) [..., 3] float64, as the reference's conversion
+    (docs/reference.md#srgb-and-cie-lab)."""
     srgb = np.asarray(rgb, dtype=np.float64) / 255.0
     linear = np.where(srgb <= 0.04045, srgb / 12.92, ((np.maximum(srgb, 0.04045) + 0.055) / 1.055) ** 2.4)
     xyz = linear @ np.asarray(RGB_TO_XYZ) / np.asarray(WHITE_POINT)
