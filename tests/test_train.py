@@ -178,3 +178,35 @@ def test_step_is_traced_once_however_many_batches(batch_size):
         assert bool(result["applied"]) and result["outputs"].shape == (batch_size, 32, 32, 3)
     assert model._step_fn.experimental_get_tracing_count() == 1
     assert int(model.global_step.numpy()) == 6
+
+
+def test_the_reference_table_of_the_step_names_what_the_code_has():
+    """docs/reference.md maps the original's create_model to the step: every statement it quotes is in
+    Pix2Pix._train_step (a quoted `f(...)` stands for any arguments) and every `file.py:name` exists."""
+    import importlib
+    import inspect
+    import os
+    import re
+
+    from helpers import REPO
+
+    with open(os.path.join(REPO, "docs", "reference.md"), encoding="utf-8") as f:
+        text = f.read()
+    section = text.split("### The step beside the original", 1)[1].split("\n#", 1)[0]
+    rows = [line.split(" | ") for line in section.splitlines() if re.match(r"\| \d", line)]
+    assert len(rows) >= 12
+    step = inspect.getsource(Pix2Pix._train_step)
+    checked = 0
+    for row in rows:
+        for quoted in re.findall(r"`([^`]+)`", row[-1]):
+            named = re.fullmatch(r"(\w+(?:/\w+)?)\.py:(\w+)(?:\.(\w+))?", quoted)
+            if named:
+                package = "pix2pix." + ("" if "/" in named.group(1) else "models.") + named.group(1).replace("/", ".")
+                found = getattr(importlib.import_module(package), named.group(2))
+                if named.group(3):
+                    found = getattr(found, named.group(3))
+                assert callable(found), quoted
+            elif "=" in quoted or "(" in quoted:
+                assert quoted.split("...")[0] in step, quoted
+            checked += 1
+    assert checked >= 20
