@@ -33,7 +33,7 @@ from pix2pix.models.loss_averages import LossAverages
 from pix2pix.models.losses import BASE_LOSS_NAMES, gan_loss_for, l1_loss, loss_names
 from pix2pix.models.networks import define_discriminator, define_generator, discriminate, real_and_fake
 from pix2pix.models.schedules import learning_rate
-from pix2pix.models.update_orders import UPDATE_ORDERS, set_learning_rate
+from pix2pix.models.update_orders import UPDATE_ORDERS
 from pix2pix.options.record import Options
 
 LOSS_NAMES = BASE_LOSS_NAMES  # the default model's; Pix2Pix.loss_names says a model's own
@@ -197,8 +197,7 @@ class Pix2Pix:
         return tf.cond(every_replica_finite, lambda: run(train, True), lambda: run(otherwise, False))
 
     def _set_learning_rates(self, rate):
-        for optimizer in (self.discriminator_optimizer, self.generator_optimizer):
-            set_learning_rate(optimizer, rate)
+        self.update_order.set_learning_rates(rate)
 
     def train_step(self, inputs, targets):
         """One optimisation step on a batch; returns the losses (averaged over replicas) as tensors.
