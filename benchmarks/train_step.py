@@ -230,8 +230,7 @@ def concrete_graph(impl, model, inputs, targets):
     fn = getattr(model, "_step_fn", None) if impl == "ours" else model.train_step
     if fn is not None and hasattr(fn, "get_concrete_function"):
         try:
-            args = (inputs, targets, False) if impl == "ours" else (inputs, targets)
-            return fn.get_concrete_function(*args).graph
+            return fn.get_concrete_function(inputs, targets).graph
         except (TypeError, ValueError):
             pass
     # Public API only: wrap train_step; its tf.function shows up as a nested call, walked below.

@@ -68,7 +68,7 @@ def test_discriminator_is_updated_before_generator_from_one_forward_pass():
     generator_calls, stamps = _count_generator_calls(model), _stamp_updates(model)
     x, y = random_pair_batch()
 
-    result = model.train_step(x, y, details=True)
+    result = model.train_step(x, y)
     assert bool(result["applied"])
     assert len(generator_calls) == 1  # one generator forward pass per step
     assert (int(stamps["discriminator"].numpy()), int(stamps["generator"].numpy())) == (1, 2)
@@ -155,7 +155,7 @@ def test_non_finite_loss_changes_nothing():
 def test_mixed_precision_keeps_float32_variables_losses_and_outputs(precision):
     model = Pix2Pix(_tiny_options(mixed_precision=precision))
     x = tf.random.uniform([1, 32, 32, 3], -1, 1, seed=5)
-    result = model.train_step(x, x, details=True)
+    result = model.train_step(x, x)
     assert bool(result["applied"]) and int(model.global_step.numpy()) == 1
     assert all(np.isfinite(float(result[k])) for k in ("discrim_loss", "gen_loss_GAN", "gen_loss_L1"))
     assert result["outputs"].dtype == tf.float32
@@ -167,13 +167,46 @@ def test_mixed_precision_keeps_float32_variables_losses_and_outputs(precision):
 
 
 @pytest.mark.parametrize("batch_size", [1, 3])  # 1: the stacked discriminator pass; 3: two calls
-def test_step_is_traced_once_per_kind_however_many_batches(batch_size):
-    """New batches of the same shape reuse the traced step; only `details` adds a second trace."""
+def test_step_is_traced_once_however_many_batches(batch_size):
+    """New batches of the same shape reuse the traced step, which always returns the summaries'
+    details: one trace per training run."""
     model = Pix2Pix(_tiny_options(batch_size=batch_size))
     rng = np.random.default_rng(0)
-    for details in (False, False, False, True, False, True):
+    for _ in range(6):
         x, y = (tf.constant(rng.uniform(-1, 1, (batch_size, 32, 32, 3)).astype(np.float32)) for _ in range(2))
-        result = model.train_step(x, y, details=details)
-        assert bool(result["applied"])
-    assert model._step_fn.experimental_get_tracing_count() == 2
+        result = model.train_step(x, y)
+        assert bool(result["applied"]) and result["outputs"].shape == (batch_size, 32, 32, 3)
+    assert model._step_fn.experimental_get_tracing_count() == 1
     assert int(model.global_step.numpy()) == 6
+
+
+def test_the_reference_table_of_the_step_names_what_the_code_has():
+    """docs/reference.md maps the original's create_model to the step: every statement it quotes is in
+    Pix2Pix._train_step (a quoted `f(...)` stands for any arguments) and every `file.py:name` exists."""
+    import importlib
+    import inspect
+    import os
+    import re
+
+    from helpers import REPO
+
+    with open(os.path.join(REPO, "docs", "reference.md"), encoding="utf-8") as f:
+        text = f.read()
+    section = text.split("### The step beside the original", 1)[1].split("\n#", 1)[0]
+    rows = [line.split(" | ") for line in section.splitlines() if re.match(r"\| \d", line)]
+    assert len(rows) >= 12
+    step = inspect.getsource(Pix2Pix._train_step)
+    checked = 0
+    for row in rows:
+        for quoted in re.findall(r"`([^`]+)`", row[-1]):
+            named = re.fullmatch(r"(\w+(?:/\w+)?)\.py:(\w+)(?:\.(\w+))?", quoted)
+            if named:
+                package = "pix2pix." + ("" if "/" in named.group(1) else "models.") + named.group(1).replace("/", ".")
+                found = getattr(importlib.import_module(package), named.group(2))
+                if named.group(3):
+                    found = getattr(found, named.group(3))
+                assert callable(found), quoted
+            elif "=" in quoted or "(" in quoted:
+                assert quoted.split("...")[0] in step, quoted
+            checked += 1
+    assert checked >= 20

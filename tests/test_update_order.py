@@ -50,8 +50,8 @@ def test_sequential_step_equals_d_step_then_fresh_d_pass_then_g_step():
     copy_weights(sequential, by_hand)
     x, y = random_pair_batch()
 
-    result = sequential.train_step(x, y, details=True)
-    other = simultaneous.train_step(x, y, details=True)
+    result = sequential.train_step(x, y)
+    other = simultaneous.train_step(x, y)
     expected_g_grads, expected_d_loss = _by_hand_sequential(by_hand, x, y)
     assert bool(result["applied"]) and int(sequential.global_step.numpy()) == 1
     np.testing.assert_allclose(float(result["discrim_loss"]), expected_d_loss, rtol=1e-5)

@@ -109,9 +109,10 @@ class StridedConv2D(keras.layers.Conv2D):
             return super().call(inputs)
         height, width = inputs.shape[1] // 2, inputs.shape[2] // 2
         padded = tf.pad(inputs, [[0, 0], [1, 1], [1, 1], [0, 0]])  # "same": 1 before, 1 after
-        taps = [padded[:, ky:ky + 2 * height:2, kx:kx + 2 * width:2, :]
-                for ky in range(4) for kx in range(4)]  # [N, H/2, W/2, C] each, (ky, kx) order
-        patches = tf.reshape(tf.stack(taps, axis=3), [-1, 16 * inputs.shape[3]])
+        # One op for the 16 taps (measured faster, forward and backward, than 16 strided slices):
+        # [N, H/2, W/2, 16C], each pixel's 4x4 window in (ky, kx, c) order, the kernel's.
+        patches = tf.image.extract_patches(padded, [1, 4, 4, 1], [1, 2, 2, 1], [1, 1, 1, 1], "VALID")
+        patches = tf.reshape(patches, [-1, 16 * inputs.shape[3]])
         kernel = tf.reshape(tf.cast(self.kernel, inputs.dtype), [16 * inputs.shape[3], self.filters])
         outputs = tf.matmul(patches, kernel)
         if self.use_bias:
@@ -153,7 +154,9 @@ class StridedConv2DTranspose(keras.layers.Conv2DTranspose):
         # more than the matmul). Columns of the product are in (ky, kx, f) order.
         kernel = tf.reshape(tf.cast(self.kernel, inputs.dtype), [-1, channels])
         products = tf.matmul(tf.reshape(inputs, [-1, channels]), kernel, transpose_b=True)
-        products = tf.reshape(products, [-1, height, width, 4, 4, self.filters])
+        # The 16 taps' products [N, H, W, F] in (ky, kx) order, split in one op (its gradient is one
+        # stack, where 16 slices each cost a zero-filled copy of all the products).
+        taps = tf.unstack(tf.reshape(products, [-1, height, width, 16, self.filters]), axis=3)
         rows = []
         for phase_y in (0, 1):
             row = []
@@ -161,7 +164,7 @@ class StridedConv2DTranspose(keras.layers.Conv2DTranspose):
                 total = 0
                 for ky, dy in _PHASE_TAPS[phase_y]:
                     for kx, dx in _PHASE_TAPS[phase_x]:
-                        part = products[:, :, :, ky, kx, :]
+                        part = taps[4 * ky + kx]
                         part = _shifted(part, 1, dy) if dy else part
                         total += _shifted(part, 2, dx) if dx else part
                 row.append(total)

@@ -5,7 +5,7 @@ step needs to know about them.
     define_discriminator(options, sigmoid)    --netD: discriminators.DISCRIMINATORS
     side_multiple(options)                    what the generator's input sides must divide by
     discriminate(discriminator, options, inputs, images)       one D call, conditional or not
-    discriminate_real_and_fake(...)           D on real and fake pairs in one stacked pass
+    real_and_fake(discriminator)              the step's D on (x, y) and (x, G(x)), stacked at batch 1
 
 The layer tables themselves are in generators.py and discriminators.py (norms in norms.py, CPU
 speed paths in kernels.py). build_generator and build_discriminator are the reference's
@@ -69,8 +69,8 @@ def discriminate(discriminator, inputs, images, training=True):
     return discriminator(images, training=training)
 
 
-# Layers that compute each example on its own (BatchStatsNorm is made so by
-# norms.separate_batch_statistics): a stacked batch through them equals separate calls.
+# Layers that compute each example on its own (BatchStatsNorm is called with groups=2 in the
+# stacked pass): a stacked batch through them equals separate calls.
 _PER_EXAMPLE_LAYERS = (keras.layers.InputLayer, keras.layers.Concatenate, keras.layers.ZeroPadding2D,
                        keras.layers.Conv2D, keras.layers.LeakyReLU, keras.layers.ReLU,
                        keras.layers.Activation, kernels.LeakyReLU, norms.BatchStatsNorm,
@@ -83,19 +83,52 @@ def can_stack(discriminator) -> bool:
     return all(isinstance(layer, _PER_EXAMPLE_LAYERS) for layer in discriminator.layers)
 
 
-def discriminate_real_and_fake(discriminator, inputs, targets, outputs):
-    """(D(inputs, targets), D(inputs, outputs)) from one pass over a stacked batch.
+def stacked_discriminator(discriminator):
+    """DISCRIMINATOR's layers (the same objects, so the same variables) wired into a second model
+    whose batch norms normalise the two halves of its batch each on their own statistics.
 
-    The two halves go through every convolution together (one op on a batch of 2N instead of
-    two ops on N, which oneDNN runs faster at N = 1) and each half is batch-normalised on its
-    own statistics, so both predictions, and every gradient, are those of two separate calls.
-    Only for discriminators `can_stack` accepts. inputs [N, H, W, Ci], targets and outputs
-    [N, H, W, Ct] -> two [N, H', W', 1].
+    Built once, outside any traced function; only for discriminators `can_stack` accepts."""
+    def call(layer, *args, **kwargs):
+        if isinstance(layer, norms.BatchStatsNorm):
+            kwargs["groups"] = 2
+        return layer(*args, **kwargs)
+
+    return keras.models.clone_model(discriminator, clone_function=lambda layer: layer, call_function=call)
+
+
+def discriminate_stacked(stacked, inputs, targets, outputs):
+    """(D(inputs, targets), D(inputs, outputs)) from one pass of STACKED (stacked_discriminator)
+    over the two pairs stacked on the batch axis.
+
+    Both halves go through every convolution together (one op on a batch of 2N instead of two
+    ops on N, which oneDNN runs faster at N = 1) and each half is batch-normalised on its own
+    statistics, so both predictions, and every gradient, are those of two separate calls.
+    inputs [N, H, W, Ci], targets and outputs [N, H, W, Ct] -> two [N, H', W', 1].
     """
-    with norms.separate_batch_statistics(discriminator, 2):
-        scores = discriminate(discriminator, tf.concat([inputs, inputs], 0),
-                              tf.concat([targets, outputs], 0))
+    scores = discriminate(stacked, tf.concat([inputs, inputs], 0), tf.concat([targets, outputs], 0))
     return tuple(tf.split(scores, 2, axis=0))
+
+
+def discriminate_real_and_fake(discriminator, inputs, targets, outputs):
+    """(D(inputs, targets), D(inputs, outputs)) through the stacked pass (discriminate_stacked)."""
+    return discriminate_stacked(stacked_discriminator(discriminator), inputs, targets, outputs)
+
+
+def real_and_fake(discriminator):
+    """The step's discrimination of both pairs: a function (inputs, targets, outputs) ->
+    (D(inputs, targets), D(inputs, outputs)), the two calls of the original.
+
+    A speed path, same values: at batch 1 a discriminator `can_stack` accepts runs both pairs
+    in one stacked pass (measured: 1.04x the step at batch 1, slower at batch 4).
+    """
+    stacked = stacked_discriminator(discriminator) if can_stack(discriminator) else None
+
+    def both(inputs, targets, outputs):
+        if stacked is not None and inputs.shape[0] == 1:
+            return discriminate_stacked(stacked, inputs, targets, outputs)
+        return discriminate(discriminator, inputs, targets), discriminate(discriminator, inputs, outputs)
+
+    return both
 
 
 def count_trainable_parameters(model) -> int:

@@ -32,8 +32,8 @@ class BatchStatsNorm(keras.layers.Layer):
     """Batch normalisation that by default always uses the current batch's statistics.
     [N, H, W, C] -> same.
 
-    Uses the fused kernel, one op, as the TF1 original did. With `groups` > 1 (set only by
-    `separate_batch_statistics`) the batch is taken as that many equal parts, each
+    Uses the fused kernel, one op, as the TF1 original did. Called with `groups` > 1 (only
+    networks.stacked_discriminator does) the batch is taken as that many equal parts, each
     normalised on its own statistics: what separate calls on each part would give.
 
     Running statistics (PyTorch's BatchNorm2d buffers), only when asked for, so the checkpoints
@@ -44,8 +44,6 @@ class BatchStatsNorm(keras.layers.Layer):
     uses the batch's statistics and moves the running ones towards them by MOMENTUM, the
     variance unbiased (model.train()).
     """
-
-    groups = 1
 
     def __init__(self, track_running=False, use_running=False, **kwargs):
         super().__init__(**kwargs)
@@ -86,14 +84,13 @@ class BatchStatsNorm(keras.layers.Layer):
             variance=tf.cast(self.moving_variance, tf.float32), epsilon=EPSILON, is_training=False)
         return y
 
-    def call(self, x, training=None):
+    def call(self, x, training=None, groups=1):
         if self.use_running and not training:
             return self._normalise_running(x)
         update = bool(self.use_running and training)
-        if self.groups == 1:
+        if groups == 1:
             return self._normalise(x, update)
-        return tf.concat([self._normalise(part, update)
-                          for part in tf.split(x, self.groups, axis=0)], 0)
+        return tf.concat([self._normalise(part, update) for part in tf.split(x, groups, axis=0)], 0)
 
     def get_config(self):
         return {**super().get_config(), "track_running": self.track_running,
@@ -140,17 +137,3 @@ def normalise(x, norm: str, name: str):
     """X through the NORM layer named NAME (unchanged for "none")."""
     layer = NORMS.get(norm)(name)
     return x if layer is None else layer(x)
-
-
-@contextlib.contextmanager
-def separate_batch_statistics(model, groups: int):
-    """Inside this block, every BatchStatsNorm of MODEL normalises GROUPS equal parts of its
-    batch separately (read when a call is traced, so trace inside the block)."""
-    layers = [layer for layer in model.layers if isinstance(layer, BatchStatsNorm)]
-    for layer in layers:
-        layer.groups = groups
-    try:
-        yield
-    finally:
-        for layer in layers:
-            layer.groups = 1

@@ -29,14 +29,13 @@ from pix2pix.models import kernels
 from pix2pix.models.checkpoints import model_checkpoint
 from pix2pix.models.loss_averages import LossAverages
 from pix2pix.models.losses import gan_loss_for, l1_loss, loss_names
-from pix2pix.models.networks import can_stack, define_discriminator, define_generator, discriminate, \
-    discriminate_real_and_fake
+from pix2pix.models.networks import define_discriminator, define_generator, discriminate, real_and_fake
 from pix2pix.models.precision import dtype_policy
 from pix2pix.models.schedules import learning_rate
 from pix2pix.models.update_orders import UPDATE_ORDERS
 from pix2pix.options.record import Options
 
-# What a step returns with details=True, besides the losses: the first replica's, for summaries.
+# What a step returns besides the losses and `applied`: the first replica's, for summaries and display.
 DETAIL_KEYS = ("outputs", "predict_real", "predict_fake", "discriminator_gradients", "generator_gradients")
 
 
@@ -74,7 +73,7 @@ class Pix2Pix:
             self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
             self.loss_averages = LossAverages(self.loss_names)
         self.stopped_by = None  # set by the trainer when a signal ended the run early
-        self._stack_discriminator_batches = can_stack(self.discriminator)
+        self._discriminate_both = real_and_fake(self.discriminator)
         self._schedule = None
         self.update_order = UPDATE_ORDERS[options.update_order](self)
         self._step_fn = tf.function(self._train_step)
@@ -92,105 +91,110 @@ class Pix2Pix:
         return learning_rate(self.options, step, *self._schedule)
 
     # ------------------------------------------------------------------ step
-    def _discriminator_loss(self, inputs, targets, outputs):
-        """(D's loss with its extra terms, D(x, y), D(x, G(x)), {extra term: value}), on a tape."""
-        discriminator = self.discriminator
-        # Measured: 1.04x the step at batch 1, slower at batch 4.
-        if inputs.shape[0] == 1 and self._stack_discriminator_batches:
-            predict_real, predict_fake = discriminate_real_and_fake(discriminator, inputs, targets, outputs)
-        else:
-            predict_real = discriminate(discriminator, inputs, targets)
-            predict_fake = discriminate(discriminator, inputs, outputs)
-        extra = self.gan_loss.extra_terms(
-            lambda x, images: discriminate(discriminator, x, images), inputs, targets, outputs)
-        d_loss = self.gan_loss.discriminator_loss(predict_real, predict_fake)
-        for term in extra.values():
-            d_loss += term
-        return d_loss, predict_real, predict_fake, extra
+    def _train_step(self, inputs, targets, rate=None):
+        """One training step: the original's create_model, in its order (the table in
+        docs/reference.md#the-step-beside-the-original maps its lines to these).
 
-    def _generator_loss(self, targets, outputs, predict_fake):
-        """(GAN term, L1 term, their weighted sum) of G's loss, on a tape."""
-        g_gan = self.gan_loss.generator_loss(predict_fake)
-        g_l1 = l1_loss(targets, outputs)
-        return g_gan, g_l1, self.options.gan_weight * g_gan + self.options.l1_weight * g_l1
+        Read as written it is the default step: one replica, float32, --gan_mode vanilla,
+        --update_order simultaneous. Everything else acts through the seams it calls:
+        self._discriminate_both (at batch 1 a speed path runs D once on both pairs stacked),
+        gan.extra_terms (--gan_mode wgangp's penalty), self._scaled (the loss a replica
+        differentiates: divided by the replica count, times the float16 loss scale),
+        order.* (--update_order sequential applies D's update inside the pass and takes G's
+        loss through the updated D), self._on_each_replica and self._mean (tf.distribute;
+        a plain call and the value itself on one replica) and self._when_finite (the
+        non-finite guard: nothing changes unless every loss on every replica is finite).
+        """
+        generator, discriminator = self.generator, self.discriminator
+        discrim_optim, gen_optim = self.discriminator_optimizer, self.generator_optimizer
+        gan, order, options = self.gan_loss, self.update_order, self.options
+        order.before_step(rate)
+
+        def forward_backward(inputs, targets):  # on this replica's share of the batch
+            with tf.GradientTape(persistent=True) as tape:
+                outputs = generator(inputs, training=True)
+                predict_real, predict_fake = self._discriminate_both(inputs, targets, outputs)
+                extra = gan.extra_terms(self._discriminate, inputs, targets, outputs)  # {} but for wgangp
+                discrim_loss = sum(extra.values(), gan.discriminator_loss(predict_real, predict_fake))
+                discrim_scaled = self._scaled(discrim_loss, discrim_optim)
+            discrim_grads = tape.gradient(discrim_scaled, discriminator.trainable_variables)
+            predict_fake_for_gen = order.generator_sees(tape, discrim_grads, inputs, outputs, predict_fake)
+            with tape:
+                gen_loss_GAN = gan.generator_loss(predict_fake_for_gen)
+                gen_loss_L1 = l1_loss(targets, outputs)
+                gen_loss = options.gan_weight * gen_loss_GAN + options.l1_weight * gen_loss_L1
+                gen_scaled = self._scaled(gen_loss, gen_optim)
+            gen_grads = tape.gradient(gen_scaled, generator.trainable_variables)
+            return {"losses": tf.stack([discrim_loss, gen_loss_GAN, gen_loss_L1, *extra.values()]),
+                    "finite": tf.reduce_all(tf.math.is_finite(tf.stack([discrim_loss, gen_loss]))),
+                    "discriminator_gradients": discrim_grads, "generator_gradients": gen_grads,
+                    "outputs": outputs, "predict_real": predict_real, "predict_fake": predict_fake}
+
+        replica = self._on_each_replica(forward_backward, inputs, targets)
+        losses = self._mean(replica["losses"])
+
+        def update(discrim_grads, gen_grads):  # on each replica: D's update, then G's
+            if not order.DISCRIMINATOR_UPDATED_IN_PASS:
+                discrim_optim.apply_gradients(zip(discrim_grads, discriminator.trainable_variables))
+            gen_optim.apply_gradients(zip(gen_grads, generator.trainable_variables))
+
+        def train():  # the original's train op: the updates, the loss averages, the global step
+            order.set_learning_rates(rate)
+            self._on_each_replica(update, replica["discriminator_gradients"], replica["generator_gradients"])
+            self.loss_averages.update(tf.unstack(losses))
+            self.global_step.assign_add(1)
+
+        applied = self._when_finite(replica["finite"], train, otherwise=order.undo)
+        return {**dict(zip(self.loss_names, tf.unstack(losses))), "applied": applied,
+                **{key: self._first_replica(replica[key]) for key in DETAIL_KEYS}}
+
+    # The seams of the step.
+    def _discriminate(self, inputs, images):
+        return discriminate(self.discriminator, inputs, images)
 
     def _scaled(self, loss, optimizer):
-        """LOSS as this replica hands it to OPTIMIZER's gradient."""
-        # The optimisers sum gradients over replicas: this makes it a global-batch mean.
-        scaled = loss / tf.distribute.get_replica_context().num_replicas_in_sync
+        """LOSS as this replica hands it to OPTIMIZER's gradient: the loss itself on one replica in float32."""
+        replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+        if replicas > 1:  # the optimisers sum gradients over replicas: this makes it a global-batch mean
+            loss = loss / replicas
         if self.options.mixed_precision == "float16":  # unscaled again by LossScaleOptimizer
-            scaled = optimizer.scale_loss(scaled)
-        return scaled
+            loss = optimizer.scale_loss(loss)
+        return loss
 
-    def _replica_result(self, losses, d_grads, g_grads, pictures) -> dict:
-        """What a replica's step hands back: the reported losses, whether any was not finite,
-        both gradients and the tensors summaries show."""
-        d_loss, g_gan, g_l1, g_loss, extra = losses
-        outputs, predict_real, predict_fake = pictures
-        finite = tf.reduce_all(tf.math.is_finite(tf.stack([d_loss, g_loss])))
-        reported = [d_loss, g_gan, g_l1] + [extra[name] for name in self.gan_loss.EXTRA_NAMES]
-        return {"losses": tf.stack(reported), "bad": 1.0 - tf.cast(finite, tf.float32),
-                "discriminator_gradients": d_grads, "generator_gradients": g_grads,
-                "outputs": outputs, "predict_real": predict_real, "predict_fake": predict_fake}
+    def _on_each_replica(self, fn, *args):
+        return self.strategy.run(fn, args=args)
 
-    def _replica_gradients(self, inputs, targets):
-        """Forward and backward pass on this replica's share of the batch (G runs once).
+    def _mean(self, value):
+        """The mean over replicas of a per-replica VALUE."""
+        return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
 
-        The update order says whether D's update is applied within it and which D(x, G(x))
-        G's loss is taken from."""
-        discriminator, generator = self.discriminator, self.generator
-        with tf.GradientTape(persistent=True) as tape:
-            outputs = generator(inputs, training=True)
-            d_loss, predict_real, predict_fake, extra = self._discriminator_loss(inputs, targets, outputs)
-            d_scaled = self._scaled(d_loss, self.discriminator_optimizer)
-            d_grads, predict_fake_for_generator = self.update_order.generator_sees(
-                tape, d_scaled, inputs, outputs, predict_fake)
-            g_gan, g_l1, g_loss = self._generator_loss(targets, outputs, predict_fake_for_generator)
-            g_scaled = self._scaled(g_loss, self.generator_optimizer)
-        if d_grads is None:
-            d_grads = tape.gradient(d_scaled, discriminator.trainable_variables)
-        g_grads = tape.gradient(g_scaled, generator.trainable_variables)
-        del tape
-        return self._replica_result((d_loss, g_gan, g_l1, g_loss, extra), d_grads, g_grads,
-                                    (outputs, predict_real, predict_fake))
+    def _first_replica(self, value):
+        return tf.nest.map_structure(lambda v: self.strategy.experimental_local_results(v)[0], value)
 
-    def _train_step(self, inputs, targets, details=False, rate=None):
-        strategy, order = self.strategy, self.update_order
-        order.before_step(rate)
-        replica = strategy.run(self._replica_gradients, args=(inputs, targets))
-        losses = strategy.reduce(tf.distribute.ReduceOp.MEAN, replica["losses"], axis=None)
-        finite = strategy.reduce(tf.distribute.ReduceOp.SUM, replica["bad"], axis=None) == 0
+    def _when_finite(self, finite, train, otherwise):
+        """Run TRAIN when FINITE (per replica) holds on every replica, else OTHERWISE; True when TRAIN ran."""
+        bad = self._on_each_replica(lambda finite: 1.0 - tf.cast(finite, tf.float32), finite)
+        every_replica_finite = self.strategy.reduce(tf.distribute.ReduceOp.SUM, bad, axis=None) == 0
 
-        def apply_updates():
-            order.apply(replica, rate)
-            self.global_step.assign_add(1)
-            self.loss_averages.update(tf.unstack(losses))
-            return tf.constant(True)
+        def run(fn, ran):
+            fn()
+            return tf.constant(ran)
 
-        def leave_unchanged():
-            order.undo()
-            return tf.constant(False)
+        return tf.cond(every_replica_finite, lambda: run(train, True), lambda: run(otherwise, False))
 
-        applied = tf.cond(finite, apply_updates, leave_unchanged)
-        result = dict(zip(self.loss_names, tf.unstack(losses)), applied=applied)
-        if details:  # the first replica's tensors, for summaries and display
-            for key in DETAIL_KEYS:
-                result[key] = tf.nest.map_structure(
-                    lambda v: strategy.experimental_local_results(v)[0], replica[key])
-        return result
-
-    def train_step(self, inputs, targets, details=False):
+    def train_step(self, inputs, targets):
         """One optimisation step on a batch; returns the losses (averaged over replicas) as tensors.
 
         inputs [N, H, W, Ci], targets [N, H, W, Ct] in [-1, 1] (or per-replica values from
         a distributed dataset). `applied` is False (and nothing was updated) when a loss
-        was not finite. With DETAILS (a Python bool; traced separately) also the outputs,
-        the discriminator's predictions and both gradient lists, for summaries and display.
+        was not finite. Also the first replica's outputs, the discriminator's predictions
+        and both gradient lists (DETAIL_KEYS), for summaries and display: every step returns
+        them, so the step is traced once per run.
         """
         if self._schedule is None:
-            return self._step_fn(inputs, targets, details)
+            return self._step_fn(inputs, targets)
         rate = tf.constant(self.current_learning_rate(), tf.float32)
-        return self._step_fn(inputs, targets, details, rate)
+        return self._step_fn(inputs, targets, rate)
 
     # ------------------------------------------------------------ checkpoint
     def checkpoint(self) -> tf.train.Checkpoint:

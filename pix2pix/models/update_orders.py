@@ -5,7 +5,7 @@ one forward pass. They differ in three things only, which is all each class belo
 
 - when D's update is applied: `simultaneous` (the default) applies it after both gradients
   are taken, just before G's; `sequential` applies it inside the forward/backward pass, as
-  soon as D's gradient is known;
+  soon as D's gradient is known (DISCRIMINATOR_UPDATED_IN_PASS);
 - which D(x, G(x)) the generator's loss is taken from: `simultaneous` uses the one D's loss
   saw; `sequential` runs the discriminator again on the same G(x) through D's new weights (one
   more discriminator forward, with fresh activations and batch statistics) and takes G's
@@ -56,6 +56,8 @@ class _StateCopy:
 class Simultaneous:
     """D's and G's updates applied together after the pass, only when every loss is finite."""
 
+    DISCRIMINATOR_UPDATED_IN_PASS = False
+
     def __init__(self, model):
         self.model = model
 
@@ -63,34 +65,28 @@ class Simultaneous:
         """Nothing to prepare: nothing is applied before the losses are known."""
         pass  # a body of only a docstring makes AutoGraph warn at every trace
 
-    def generator_sees(self, tape, d_scaled, inputs, outputs, predict_fake):
-        """(D's gradients if already taken, else None; the D(x, G(x)) G's loss is taken from)."""
-        return None, predict_fake
+    def generator_sees(self, tape, discrim_grads, inputs, outputs, predict_fake):
+        """The D(x, G(x)) G's loss is taken from: the one D's loss saw."""
+        return predict_fake
 
-    def apply(self, replica, rate):
-        """The discriminator's update first, then the generator's."""
-        model = self.model
+    def set_learning_rates(self, rate):
+        """Both optimisers' rates for the updates about to be applied (RATE None: unchanged)."""
         if rate is not None:
-            for optimizer in (model.discriminator_optimizer, model.generator_optimizer):
+            for optimizer in (self.model.discriminator_optimizer, self.model.generator_optimizer):
                 set_learning_rate(optimizer, rate)
-        model.strategy.run(self._apply_both, args=(replica["discriminator_gradients"],
-                                                   replica["generator_gradients"]))
-
-    def _apply_both(self, d_grads, g_grads):
-        model = self.model
-        model.discriminator_optimizer.apply_gradients(zip(d_grads, model.discriminator.trainable_variables))
-        model.generator_optimizer.apply_gradients(zip(g_grads, model.generator.trainable_variables))
 
     def undo(self):
         """Nothing was applied."""
         pass  # (as in before_step)
 
 
-class Sequential:
+class Sequential(Simultaneous):
     """D's update applied within the pass; G's gradient through the updated D; undone if needed."""
 
+    DISCRIMINATOR_UPDATED_IN_PASS = True
+
     def __init__(self, model):
-        self.model = model
+        super().__init__(model)
         with model.strategy.scope():
             self.discriminator_copy = _StateCopy(
                 model.discriminator.variables + model.discriminator_optimizer.variables)
@@ -100,24 +96,13 @@ class Sequential:
         if rate is not None:  # D's rate now (its copy restores it on failure), G's when applied
             set_learning_rate(self.model.discriminator_optimizer, rate)
 
-    def generator_sees(self, tape, d_scaled, inputs, outputs, predict_fake):
+    def generator_sees(self, tape, discrim_grads, inputs, outputs, predict_fake):
+        """D's update, applied now whatever the loss (undo() puts D's copy back if a loss was not
+        finite), then D(x, G(x)) again through D's new weights, recorded on TAPE."""
         discriminator = self.model.discriminator
-        with tape.stop_recording():
-            d_grads = tape.gradient(d_scaled, discriminator.trainable_variables)
-            # Applied whatever the loss: undo() puts D's copy back if a loss was not finite.
-            self.model.discriminator_optimizer.apply_gradients(zip(d_grads, discriminator.trainable_variables))
-        # Reads D's variables after the update (tf.function orders a resource's reads and writes).
-        return d_grads, discriminate(discriminator, inputs, outputs)
-
-    def apply(self, replica, rate):
-        """D's update is in place already: the generator's now."""
-        if rate is not None:
-            set_learning_rate(self.model.generator_optimizer, rate)
-        self.model.strategy.run(self._apply_generator, args=(replica["generator_gradients"],))
-
-    def _apply_generator(self, g_grads):
-        model = self.model
-        model.generator_optimizer.apply_gradients(zip(g_grads, model.generator.trainable_variables))
+        self.model.discriminator_optimizer.apply_gradients(zip(discrim_grads, discriminator.trainable_variables))
+        with tape:  # reads D's variables after the update (tf.function orders a resource's reads and writes)
+            return discriminate(discriminator, inputs, outputs)
 
     def undo(self):
         self.discriminator_copy.restore()

@@ -301,10 +301,9 @@ class _Trainer:
             batch = next(iterator)
             next_step = self.step + 1
             tracing = self._should(options.trace_freq, next_step)
-            details = self._should(options.summary_freq, next_step) or self._should(options.display_freq, next_step)
             if tracing:
                 tf.profiler.experimental.start(self.output_dir)
-            results = model.train_step(batch["inputs"], batch["targets"], details=details)
+            results = model.train_step(batch["inputs"], batch["targets"])
             if tracing:
                 tf.profiler.experimental.stop()
             if not bool(results["applied"]):
@@ -312,6 +311,7 @@ class _Trainer:
                 continue
             self.step = next_step
             self._report(batch, results)
+            del results  # its gradients are the size of the model: not kept through the next step
         if self.saved_step != self.step:
             _save(self.manager, model, self.step, self.output_dir)
 
