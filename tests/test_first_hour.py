@@ -52,7 +52,7 @@ def test_every_time_left_is_h_mm_ss():
 
 # ------------------------------------------------------------------------- the original exporter's .pict files
 def test_a_pict_holding_batch_norm_moving_statistics_imports_and_says_so(tmp_path, capsys):
-    """The TF1 original's export-checkpoint.py keeps moving_mean / moving_variance (its filter looks for
+    """The TF1 original's own exporter keeps moving_mean / moving_variance (its filter looks for
     "_moving_"): the import reads them, leaves them out, says so, and gives the same generator."""
     from test_pict_import import tf1_names, trained_looking_weights, write_pict
     from pix2pix.models.checkpoints import restore_generator

@@ -72,7 +72,7 @@ def test_the_cli_refuses_a_pax_bomb_under_the_smallest_caps(tmp_path):
                      "--max_extracted_mb", 1, "--max_download_mb", 2, "--max_files", 10, module="data_prep",
                      check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("data_prep: error:")]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("pix2pix-prep: error:")]
     assert len(errors) == 1 and "a tar header record (pax or GNU long name) of 1500000256 bytes" in errors[0]
     assert os.listdir(datasets) == []
 

@@ -255,9 +255,9 @@ def test_bad_fid_weights_are_named(tmp_path):
         fid.InceptionFeatures(str(junk))
 
 
-def test_test_mode_with_fid(tested, inception_weights, tmp_path):
+def test_test_mode_with_fid(tested, trained_pairs, inception_weights, tmp_path):
     test, _ = tested
-    checkpoint = test.parent / "train"
+    checkpoint = trained_pairs
     out = tmp_path / "test_fid"
     result = run_cli("--mode", "test", "--input_dir", test.parent / "pairs", "--output_dir", out,
                      "--checkpoint", checkpoint, "--fid_weights", inception_weights)
