@@ -182,7 +182,8 @@ def test_step_is_traced_once_however_many_batches(batch_size):
 
 def test_the_reference_table_of_the_step_names_what_the_code_has():
     """docs/reference.md maps the original's create_model to the step: every statement it quotes is in
-    Pix2Pix._train_step (a quoted `f(...)` stands for any arguments) and every named module and function (module:name) exists."""
+    Pix2Pix._train_step (a quoted `f(...)` stands for any arguments) and every named module and function
+    (module:name) exists."""
     import importlib
     import inspect
     import os
