@@ -370,6 +370,15 @@ def test_import_refuses_a_conflicting_flag(pytorch_run, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_conflicting_import_flag_is_a_usage_error_exit_2(pytorch_run, tmp_path):
+    """A flag that contradicts the file is a command line that cannot work: exit 2, as the same
+    conflict with a training directory's options.json."""
+    result = run_cli("--mode", "import", "--checkpoint", pytorch_run / "latest_net_G.pth",
+                     "--output_dir", tmp_path / "out", "--ngf", 64, check=False)
+    assert_one_line_error(result, 2, "--ngf:", "holds a network with ngf=2, not 64")
+    assert not (tmp_path / "out").exists()
+
+
 def test_import_refuses_wrong_channels(pytorch_run, tmp_path):
     options = Options(mode="import", checkpoint=str(pytorch_run / "latest_net_G.pth"),
                       output_dir=str(tmp_path / "out"), task="lab")

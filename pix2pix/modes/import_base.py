@@ -13,7 +13,7 @@ import tempfile
 import tensorflow as tf
 
 from pix2pix.data.tasks import task_for
-from pix2pix.errors import Pix2PixError
+from pix2pix.errors import UsageError
 from pix2pix.io.files import check_output_dir
 from pix2pix.io.locks import output_lock
 from pix2pix.models.checkpoints import CHECKPOINT_PREFIX
@@ -41,7 +41,7 @@ _REFERENCE_MODEL = {"netG": "unet", "netD": "basic", "n_layers_D": None, "norm":
 def _check_reference_model(options: Options) -> None:
     for name, value in _REFERENCE_MODEL.items():
         if getattr(options, name) != value:
-            raise Pix2PixError(f"--{name}: the TF1 reference only trained --{name}="
+            raise UsageError(f"--{name}: the TF1 reference only trained --{name}="
                                f"{'default' if value is None else value}; a TF1 checkpoint "
                                f"cannot be imported as --{name}={getattr(options, name)}")
 
@@ -50,7 +50,7 @@ def set_from_file(options, given, source, **values) -> Options:
     """OPTIONS with VALUES (what SOURCE holds); a flag the user gave with another value is an error."""
     for name, value in values.items():
         if name in given and getattr(options, name) != value:
-            raise Pix2PixError(f"--{name}: {source} holds a network with {name}={value}, "
+            raise UsageError(f"--{name}: {source} holds a network with {name}={value}, "
                                f"not {getattr(options, name)}")
     return dataclasses.replace(options, **values)
 
@@ -62,7 +62,7 @@ def check_imported_channels(options: Options, path: str, input_channels: int, ou
     before any network is built."""
     channels = task_for(options).channels
     if channels != (input_channels, output_channels):
-        raise Pix2PixError(f"--task: {path} maps {input_channels} -> {output_channels} channels, "
+        raise UsageError(f"--task: {path} maps {input_channels} -> {output_channels} channels, "
                            f"but task {options.task} {options.which_direction} gives "
                            f"{channels[0]} -> {channels[1]}")
     if os.path.exists(options.output_dir):
