@@ -289,8 +289,10 @@ def paired_dataset(options: Options, training: bool, seed: int = 0, start: int =
         dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
         dataset = dataset.skip(start)  # cheap: only file names are skipped, nothing is decoded
     seed_tensor = tf.constant([seed, 0], tf.int64)
+    # do_not_convert: load_example branches in Python on options only; autograph's conversion costs CPU, nothing else.
     dataset = dataset.enumerate(start=start if training else 0).map(
-        lambda index, path: load_example(path, index, seed_tensor, options, training, side_multiple),
+        tf.autograph.experimental.do_not_convert(
+            lambda index, path: load_example(path, index, seed_tensor, options, training, side_multiple)),
         num_parallel_calls=AUTOTUNE, deterministic=True)
     if options.skip_bad_images:  # files that break after the pre-flight check
         dataset = dataset.ignore_errors(log_warning=True)

@@ -62,7 +62,7 @@ def test(options: Options) -> str:
     os.makedirs(options.output_dir, exist_ok=True)
     with output_lock(options.output_dir, "test"):  # a second run on this folder is refused
         save_options(options, options.output_dir)
-        generate = tf.function(lambda x: generator(x, training=not options.deterministic))
+        generate = tf.function(lambda x: generator(x, training=not options.deterministic), autograph=False)
         rows = []
         # one bar on stderr, not a line per image (the reference's "evaluated image NAME")
         progress = ProgressBar(examples.count, label="test", unit="image", every=PROGRESS_SECONDS)
