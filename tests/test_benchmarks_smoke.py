@@ -18,7 +18,7 @@ from helpers import REPO, cli_env
 pytestmark = pytest.mark.xdist_group("benchmarks_smoke")
 
 BENCHMARKS = os.path.join(REPO, "benchmarks")
-TIMEOUT = 600  # all started at once; the train step in float32 and bfloat16, the CLI in both, under load
+TIMEOUT = 600  # all started at once, under load
 
 TINY_BENCHMARK = ["--size", "32", "--ngf", "8"]
 COMMANDS = {
@@ -28,7 +28,7 @@ COMMANDS = {
     "train_step": ["train_step.py", *TINY_BENCHMARK, "--batch_sizes", "1", "--rounds", "1", "--steps_per_round", "1",
                    "--warmup_steps", "1", "--matmul_n", "128",
                    "--pipeline_images", "2", "--profile_steps", "1", "--profile_top", "5",
-                   "--precisions", "float32,bfloat16"],
+                   "--precisions", "float32"],
     # Our step with --update_order simultaneous and sequential, side by side.
     "update_orders": ["train_step.py", *TINY_BENCHMARK, "--update_orders", "--batch_sizes", "1", "--rounds", "1",
                       "--steps_per_round", "1", "--warmup_steps", "1"],
@@ -73,9 +73,10 @@ def test_train_step_prints_its_table(runs):
     assert "s/step" in out and "ours/tut" in out and "GFLOP/s" in out and "peak RSS" in out
     lines = out.splitlines()
     rows = [line.split() for line in lines if line.split()[:2] in (["1", "ours"], ["1", "tutorial"])]
-    assert len(rows) == 5, out  # ours and ours CLI in float32 and bfloat16, tutorial
-    assert sum("bfloat16" in row[2:4] for row in rows) == 2, out  # the precision column
-    assert "ours bfloat16 over ours in steps/s" in out and "ours CLI bfloat16 over ours CLI in steps/s" in out
+    assert len(rows) == 3, out  # ours, ours CLI, tutorial
+    # The precision column; a bfloat16 contender is the same code under another dtype policy
+    # (its training is tested in test_bfloat16.py), so the smoke runs float32 only.
+    assert all("float32" in row[2:4] for row in rows), out
     assert "practical peak: float32 matmul" in out
     assert "FLOPs of our step" in out
     assert "ours CLI/tutorial in steps/s" in out
