@@ -19,6 +19,7 @@ import json
 import math
 import os
 import shutil
+from types import SimpleNamespace
 
 from pix2pix.data import color
 from pix2pix.data.lab_constants import DELTA, RGB_TO_XYZ, WHITE_POINT, XYZ_TO_RGB
@@ -144,6 +145,23 @@ def write_web(saved_model: str, folder: str, options, name: str, runtime: str) -
     with open(os.path.join(folder, "index.html"), "w", encoding="utf-8") as handle:
         handle.write(page_html(page_options(options, name)))
     return WebExport(os.path.getsize(path), largest, quality, options.quantize)
+
+
+def saved_model_picture(saved_model: str, photo):
+    """What the SavedModel at SAVED_MODEL makes of PHOTO ([H, W, 3] RGB in [-1, 1], H and W multiples of the
+    generator's): its task's translate around its `tensors` signature, [H, W, 3] in [-1, 1]. What
+    window.pix2pix.translate(PHOTO, H, W) gives in the page (tests/test_export_web.py, benchmarks/web_export.py)."""
+    import tensorflow as tf
+
+    from pix2pix.options.stored import read_options_file
+
+    stored = read_options_file(os.path.join(saved_model, "assets"))
+    task = task_for(SimpleNamespace(task=stored["task"], which_direction=stored["which_direction"]))
+    model = tf.saved_model.load(saved_model)
+    tensors = model.signatures["tensors"]
+    picture = task.translate(tf.constant((photo + 1) / 2, tf.float32),
+                             lambda inputs: tensors(inputs=inputs[tf.newaxis])["outputs"][0])
+    return picture.numpy() * 2 - 1
 
 
 def page_html(page: dict) -> str:
