@@ -209,3 +209,14 @@ def test_the_runtime_download_resumes_and_names_only_a_whole_file(tmp_path):
     assert "integrity checked" in result.stderr
     assert os.listdir(tmp_path) == [web_runtime.TARBALL]
     assert web_runtime.integrity_of(tmp_path / web_runtime.TARBALL) == web_runtime.INTEGRITY
+
+
+def test_the_runtime_download_without_npm_says_what_to_do(tmp_path, monkeypatch):
+    """Without --url the registry is asked through npm; with no npm on PATH, one line says what else works."""
+    from data_prep.download import DownloadError
+    from data_prep.web_runtime import download_web_runtime
+
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(DownloadError, match=r"npm not found: install Node.js \(npm\), or download .* as --url"):
+        download_web_runtime(tmp_path / "cache")
+    assert not (tmp_path / "cache" / web_runtime.TARBALL).exists()
