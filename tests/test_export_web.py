@@ -113,14 +113,14 @@ def test_the_drawing_canvas_answers_a_stroke(site):
     assert not browser.find_element(By.ID, "errors").text
 
 
-def test_float16_weights_run_in_the_page(site, exports, trained_pairs):
-    """One CLI run: --quantize float16 halves model.onnx; its PSNR against the SavedModel is printed."""
+def test_float16_weights_run_in_the_page(site, exports, trained_pairs, capsys):
+    """--quantize float16 halves model.onnx; its PSNR against the SavedModel is printed."""
+    from pix2pix.modes.export import export_mode
     from pix2pix.serving.web_export import MIN_FLOAT16_PSNR, psnr
 
     base, browser = site
-    result = run_cli("--mode", "export", "--format", "web", "--quantize", "float16", "--checkpoint", trained_pairs,
-                     "--output_dir", exports / "half")
-    assert "weights float16, PSNR" in result.stdout
+    export_mode(export_options(trained_pairs, exports / "half", format="web", quantize="float16"))
+    assert "weights float16, PSNR" in capsys.readouterr().out
     half, full = (os.path.getsize(exports / name / "web" / "model.onnx") for name in ("half", "pairs"))
     assert half < 0.6 * full
     photo = network_photo()
