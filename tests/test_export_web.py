@@ -4,6 +4,7 @@ conversion the page does itself), the drawing canvas answers a stroke, float16 w
 printed), the page loads nothing from another host, and --mode serve --page_dir serves it. The runtime's
 download (data_prep --operation web_runtime) is tested against a local server."""
 
+import base64
 import io
 import json
 import os
@@ -12,8 +13,8 @@ import tarfile
 import numpy as np
 import pytest
 
-from helpers import (BROWSER_WAIT, ArchiveServer, ServerProcess, assert_one_line_error, chromium_session,
-                     export_options, require_chromium, run_cli, serve_directory, smooth_photo)
+from helpers import (BROWSER_WAIT, ArchiveServer, ServerProcess, assert_one_line_error, chromium_session, decode_png,
+                     export_options, require_chromium, run_cli, serve_directory, smooth_photo, write_image)
 from pix2pix.io import web_runtime
 
 require_chromium()
@@ -111,6 +112,30 @@ def test_the_drawing_canvas_answers_a_stroke(site):
                                   result) == [256, 256]
     assert browser.find_element(By.ID, "drawing-status").text == "result, 256×256"
     assert not browser.find_element(By.ID, "errors").text
+
+
+def test_an_uploaded_photo_is_colorized_at_its_own_size_keeping_its_lightness(site, tmp_path):
+    """A 64x48 photo (not the generator's size) dropped on the Lab page: the picture comes back 64x48 with
+    the photo's own lightness (8-bit rounding apart), the colour the model's, as the SavedModel does it."""
+    import tensorflow as tf
+
+    from pix2pix.data.color import rgb_to_lab
+
+    base, browser = site
+    photo = smooth_photo(np.random.default_rng(9), 48, 64)
+    browser.get(f"{base}/lab/web/index.html")
+    wait = WebDriverWait(browser, BROWSER_WAIT)
+    wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true")
+    browser.find_element(By.ID, "files").send_keys(write_image(tmp_path / "photo.png", photo))
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#results .item").get_attribute("data-done"))
+    assert browser.find_element(By.CSS_SELECTOR, "#results .item").get_attribute("data-done") == "true"
+    source = browser.find_element(By.CSS_SELECTOR, "#results img.result").get_attribute("src")
+    picture = decode_png(base64.b64decode(source.split(",", 1)[1]))  # a canvas's PNG: BGRA reversed, ARGB
+    assert picture.shape == (48, 64, 4) and (picture[..., 0] == 255).all()  # opaque
+    picture = picture[..., 1:]
+    lab_photo, lab_picture = (rgb_to_lab(tf.constant(image / 255, tf.float32)).numpy() for image in (photo, picture))
+    assert np.abs(lab_picture[..., 0] - lab_photo[..., 0]).mean() < 0.5
+    assert np.abs(lab_picture[..., 1:]).mean() > 1  # coloured, not grey
 
 
 def test_float16_weights_run_in_the_page(site, exports, trained_pairs, capsys):

@@ -26,8 +26,8 @@ from pix2pix.inference.translator import (BASE64_SIGNATURE, FRAME_COLOUR_SIGNATU
                                           SERVING_SIGNATURE, TENSORS_SIGNATURE, load_translator,
                                           renders_photo_shape)
 from pix2pix.io.files import check_output_dir, replace_directory
-from pix2pix.io.web_runtime import find_runtime
 from pix2pix.io.locks import output_lock
+from pix2pix.io.web_runtime import find_runtime
 from pix2pix.modes.preparation import prepare_for
 from pix2pix.options.record import Options
 from pix2pix.options.stored import SAVED_MODEL_FILE, save_options

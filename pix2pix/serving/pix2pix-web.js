@@ -82,62 +82,103 @@
     return rgb;
   }
 
-  // data/tasks.py's translate (the task and direction of the export), at the generator's size
+  // Bilinear (half-pixel centres) from h x w to H x W, C values a pixel: the generator's output brought to
+  // the photo's size (the SavedModel enlarges with bicubic interpolation: close, not the same).
+  function resize(values, h, w, C, H, W) {
+    if (h === H && w === W) return values;
+    const out = new Float32Array(H * W * C);
+    const source = (i, n, N) => Math.min(Math.max((i + 0.5) * n / N - 0.5, 0), n - 1);
+    for (let y = 0; y < H; y++) {
+      const sy = source(y, h, H), y0 = Math.floor(sy), y1 = Math.min(y0 + 1, h - 1), fy = sy - y0;
+      for (let x = 0; x < W; x++) {
+        const sx = source(x, w, W), x0 = Math.floor(sx), x1 = Math.min(x0 + 1, w - 1), fx = sx - x0;
+        for (let c = 0; c < C; c++) {
+          out[(y * W + x) * C + c] = (1 - fy) * ((1 - fx) * values[(y0 * w + x0) * C + c] + fx * values[(y0 * w + x1) * C + c]) +
+            fy * ((1 - fx) * values[(y1 * w + x0) * C + c] + fx * values[(y1 * w + x1) * C + c]);
+        }
+      }
+    }
+    return out;
+  }
+
+  const luminanceOf = (rgb, p) => srgbToLinear(rgb[p * 3]) * lab.luminance_weights[0] +
+    srgbToLinear(rgb[p * 3 + 1]) * lab.luminance_weights[1] + srgbToLinear(rgb[p * 3 + 2]) * lab.luminance_weights[2];
+
+  // data/tasks.py's translate (the task and direction of the export): the generator sees WORK (h x w RGB in
+  // [0, 1]); the picture is made at the photo's size H x W from PHOTO, whose own luminance (Lab) or luma
+  // (RGB colorization) it keeps, with the generator's output enlarged onto it. RGB in [0, 1], H*W*3.
+  async function picture(photo, H, W, work, h, w) {
+    const pixels = H * W, small = h * w, out = new Float32Array(pixels * 3);
+    if (options.task === "lab") {  // AtoB: L -> ab, the photo's own luminance kept
+      const inputs = new Float32Array(small);
+      for (let p = 0; p < small; p++) inputs[p] = (116 * labF(luminanceOf(work, p)) - 16) / 50 - 1;
+      const ab = resize(await generate(inputs, h, w, 1), h, w, 2, H, W);  // enlarged, then clipped
+      for (let p = 0; p < pixels; p++) colorize(luminanceOf(photo, p), clip(ab[p * 2], -1, 1) * 110,
+                                                clip(ab[p * 2 + 1], -1, 1) * 110, out, p * 3);
+    } else if (options.task === "rgb" && options.which_direction === "AtoB") {  // luma -> RGB, the luma kept
+      const inputs = new Float32Array(small), chroma = new Float32Array(small * 3);
+      for (let p = 0; p < small; p++) inputs[p] = luma(work[p * 3], work[p * 3 + 1], work[p * 3 + 2]) * 2 - 1;
+      const outputs = await generate(inputs, h, w, 1);
+      for (let p = 0; p < small; p++) {
+        const o = [0, 1, 2].map((c) => (outputs[p * 3 + c] + 1) / 2), l = luma(o[0], o[1], o[2]);
+        for (let c = 0; c < 3; c++) chroma[p * 3 + c] = o[c] - l;
+      }
+      const enlarged = resize(chroma, h, w, 3, H, W);
+      for (let p = 0; p < pixels; p++) {
+        addChroma(luma(photo[p * 3], photo[p * 3 + 1], photo[p * 3 + 2]), enlarged.subarray(p * 3, p * 3 + 3), out, p * 3);
+      }
+    } else {  // pairs (either way), rgb BtoA: the picture is the generator's output (grey repeated)
+      const outputs = await generate(work.map((v) => v * 2 - 1), h, w, options.input_channels);
+      const channels = outputs.length / small, grey = new Float32Array(small * 3);
+      for (let p = 0; p < small; p++) {
+        for (let c = 0; c < 3; c++) grey[p * 3 + c] = (outputs[p * channels + (channels === 1 ? 0 : c)] + 1) / 2;
+      }
+      const enlarged = resize(grey, h, w, 3, H, W);
+      for (let i = 0; i < out.length; i++) out[i] = clip(enlarged[i], 0, 1);
+    }
+    return out;
+  }
+
+  // window.pix2pix.translate: at the generator's size, so exactly what the SavedModel makes of DATA
   async function translate(data, height, width) {
     const m = options.multiple;
     if (!(height > 0 && width > 0 && height % m === 0 && width % m === 0)) {
       throw new Error(`height and width must be positive multiples of ${m}, got ${height}x${width}`);
     }
-    const rgb = photoIn01(data, height, width), pixels = height * width, picture = new Float32Array(pixels * 3);
-    if (options.task === "lab") {  // AtoB: L -> ab, the photo's own luminance kept
-      const luminance = new Float32Array(pixels), inputs = new Float32Array(pixels);
-      for (let p = 0; p < pixels; p++) {
-        const y = srgbToLinear(rgb[p * 3]) * lab.luminance_weights[0] + srgbToLinear(rgb[p * 3 + 1]) *
-          lab.luminance_weights[1] + srgbToLinear(rgb[p * 3 + 2]) * lab.luminance_weights[2];
-        luminance[p] = y;
-        inputs[p] = (116 * labF(y) - 16) / 50 - 1;
-      }
-      const ab = await generate(inputs, height, width, 1);
-      for (let p = 0; p < pixels; p++) {
-        colorize(luminance[p], clip(ab[p * 2], -1, 1) * 110, clip(ab[p * 2 + 1], -1, 1) * 110, picture, p * 3);
-      }
-    } else if (options.task === "rgb" && options.which_direction === "AtoB") {  // luma -> RGB, the luma kept
-      const lightness = new Float32Array(pixels);
-      for (let p = 0; p < pixels; p++) lightness[p] = luma(rgb[p * 3], rgb[p * 3 + 1], rgb[p * 3 + 2]);
-      const outputs = await generate(lightness.map((v) => v * 2 - 1), height, width, 1);
-      for (let p = 0; p < pixels; p++) {
-        const o = [0, 1, 2].map((c) => (outputs[p * 3 + c] + 1) / 2), l = luma(o[0], o[1], o[2]);
-        addChroma(lightness[p], o.map((v) => v - l), picture, p * 3);
-      }
-    } else {  // pairs (either way), rgb BtoA: the picture is the generator's output (grey repeated)
-      const outputs = await generate(rgb.map((v) => v * 2 - 1), height, width, 3);
-      const channels = outputs.length / pixels;
-      for (let p = 0; p < pixels; p++) {
-        for (let c = 0; c < 3; c++) picture[p * 3 + c] = clip((outputs[p * channels + (channels === 1 ? 0 : c)] + 1) / 2, 0, 1);
-      }
-    }
-    return picture.map((v) => v * 2 - 1);
+    const rgb = photoIn01(data, height, width);
+    return (await picture(rgb, height, width, rgb, height, width)).map((v) => v * 2 - 1);
   }
 
-  // A picture for the page (serving/page.html): an image of any size is drawn at the generator's
-  // size (crop_size x crop_size, as the SavedModel runs it), translated, and drawn back at its own size.
+  const pixelsOf = (canvas) => photoIn01(canvas.getContext("2d", { willReadFrequently: true })
+    .getImageData(0, 0, canvas.width, canvas.height).data, canvas.height, canvas.width);
+
+  function drawn(image, width, height) {
+    const canvas = document.createElement("canvas");
+    canvas.width = width;
+    canvas.height = height;
+    canvas.getContext("2d", { willReadFrequently: true }).drawImage(image, 0, 0, width, height);
+    return canvas;
+  }
+
+  // A picture for the page (serving/page.html): the generator sees the image drawn at crop_size x crop_size
+  // (the SavedModel's default, --preprocess resize_and_crop), the picture comes back at the image's own size
+  // (at most MAX_SIDE a side) with its own full-resolution lightness for the colorizations; base64 PNG.
+  const MAX_SIDE = 4096;
   async function translateImage(image) {
-    const size = options.crop_size, work = document.createElement("canvas");
-    work.width = work.height = size;
-    const context = work.getContext("2d", { willReadFrequently: true });
-    context.drawImage(image, 0, 0, size, size);
-    const picture = await translate(context.getImageData(0, 0, size, size).data, size, size);
-    const pixels = context.createImageData(size, size);
-    for (let p = 0; p < size * size; p++) {
-      for (let c = 0; c < 3; c++) pixels.data[p * 4 + c] = Math.round((picture[p * 3 + c] + 1) / 2 * 255);
+    const size = options.crop_size;
+    let W = image.naturalWidth || image.width, H = image.naturalHeight || image.height;
+    const scale = Math.min(1, MAX_SIDE / Math.max(W, H));
+    W = Math.max(1, Math.round(W * scale));
+    H = Math.max(1, Math.round(H * scale));
+    const full = drawn(image, W, H);
+    const result = await picture(pixelsOf(full), H, W, pixelsOf(drawn(image, size, size)), size, size);
+    const context = full.getContext("2d"), pixels = context.createImageData(W, H);
+    for (let p = 0; p < W * H; p++) {
+      for (let c = 0; c < 3; c++) pixels.data[p * 4 + c] = Math.round(result[p * 3 + c] * 255);
       pixels.data[p * 4 + 3] = 255;
     }
     context.putImageData(pixels, 0, 0);
-    const out = document.createElement("canvas");
-    out.width = image.naturalWidth || image.width;
-    out.height = image.naturalHeight || image.height;
-    out.getContext("2d").drawImage(work, 0, 0, out.width, out.height);
-    return out.toDataURL("image/png").replace(/^data:[^,]*,/, "");
+    return full.toDataURL("image/png").replace(/^data:[^,]*,/, "");
   }
 
   const ready = session.then(() => { window.pix2pix.loadSeconds = (performance.now() - started) / 1000; });
