@@ -10,8 +10,11 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # The same install step the Docker image runs (docker/Dockerfile): pip install ".[EXTRAS]".
+# ... and onnxruntime-web, the runtime of --format web pages, into the user's cache (once; from the npm registry),
+# so the browser tests of tests/test_export_web.py run without network.
 install-test: $(PY)
 	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m data_prep --operation web_runtime
 
 install-demo: $(PY)
 	$(PY) -m pip install --quiet -e ".[demo,serve]"

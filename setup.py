@@ -34,7 +34,7 @@ setup(
         # over: the ffmpeg binary this wheel ships (OpenCV's wheels cannot write H.264)
         "imageio-ffmpeg",
     ],
-    package_data={"pix2pix.serving": ["page.html"]},  # --mode serve's page
+    package_data={"pix2pix.serving": ["page.html", "pix2pix-web.js"]},  # --mode serve's page, --format web's script
     extras_require={
         # pytest below 9.2: with 9.2, pytest-xdist 3.8's --dist loadgroup (pytest.ini) silently stops
         # grouping (9.2 keeps node ids where xdist no longer writes its @group suffix), and every

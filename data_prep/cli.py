@@ -14,14 +14,14 @@ import sys
 
 from absl import app, flags
 
-from data_prep import colour_filter, download, models, runner, samples, split
+from data_prep import colour_filter, download, models, runner, samples, split, web_runtime
 
 from pix2pix.errors import did_you_mean
 from pix2pix.io import images as image_io
 from pix2pix.io.listing import IMAGE_EXTENSIONS
 from data_prep.report import PROGRAM, Reporter, UsageError
 
-OPERATIONS = runner.IMAGE_OPERATIONS + ("split", "samples", "download", "download_model")
+OPERATIONS = runner.IMAGE_OPERATIONS + ("split", "samples", "download", "download_model", "web_runtime")
 
 FLAGS = flags.FLAGS
 
@@ -72,9 +72,11 @@ flags.DEFINE_float("min_hue_spread", None,
                    "many degrees (filter_grey's default %g, colorize: off)." % colour_filter.DEFAULT_MIN_HUE_SPREAD)
 # download
 flags.DEFINE_enum("dataset", None, download.DATASETS, "download: which pix2pix dataset.")
-flags.DEFINE_string("url", None, "download, download_model: where to get the .tar.gz or .pth instead of the "
-                                 "authors' server (a mirror, a file: URL or a local path).")
-flags.DEFINE_boolean("force", False, "download, download_model: replace an existing OUT/DATASET or OUT/NAME.pth.")
+flags.DEFINE_string("url", None, "download, download_model, web_runtime: where to get the .tar.gz, .pth or .tgz "
+                                 "instead of the authors' server or the npm registry (a mirror, a file: URL or a "
+                                 "local path).")
+flags.DEFINE_boolean("force", False, "download, download_model, web_runtime: replace an existing OUT/DATASET, "
+                                     "OUT/NAME.pth or the cached runtime.")
 flags.DEFINE_string("sha256", None, "download, download_model: the file's expected sha256 (64 hex digits); other "
                                     "bytes are refused and deleted (default: the recorded value, when one is "
                                     "known).")
@@ -88,7 +90,7 @@ flags.DEFINE_float("max_extracted_mb", download.DEFAULT_MAX_EXTRACTED_MB,
 flags.DEFINE_integer("max_files", download.DEFAULT_MAX_FILES,
                      "download: stop extracting an archive with more entries than this.")
 flags.DEFINE_float("max_download_seconds", 0,
-                   "download, download_model: stop a download that takes longer than this many seconds "
+                   "download, download_model, web_runtime: stop a download that takes longer than this many seconds "
                    "in all (the .part is kept for resuming); 0: no deadline (each read still times out "
                    "after %d s)." % download.TIMEOUT_SECONDS)
 
@@ -113,6 +115,7 @@ OPERATION_FLAGS = {
     "download": {"dataset", "url", "force", "sha256", "max_download_mb", "max_extracted_mb", "max_files",
                  "max_download_seconds"},
     "download_model": {"name", "url", "force", "sha256", "max_download_seconds"},
+    "web_runtime": {"url", "force", "max_download_seconds"},
 }
 _ALL_FLAGS = set().union(*OPERATION_FLAGS.values()) | _COMMON_FLAGS
 
@@ -158,6 +161,9 @@ def run_operation(operation, reporter):
         return models.download_model(FLAGS.name, FLAGS.output_dir, url=FLAGS.url, force=FLAGS.force,
                                      reporter=reporter, sha256=FLAGS.sha256,
                                      max_seconds=FLAGS.max_download_seconds)
+    if operation == "web_runtime":
+        return web_runtime.download_web_runtime(FLAGS.output_dir, url=FLAGS.url, force=FLAGS.force,
+                                                reporter=reporter, max_seconds=FLAGS.max_download_seconds)
     if not FLAGS.input_dir:
         raise UsageError("--input_dir is required for --operation %s" % operation)
     if operation == "split":
@@ -220,7 +226,7 @@ usage: python -m data_prep --operation OP --input_dir IN --output_dir OUT [flags
        (or pix2pix-prep ...)
 
 operations: grayscale, resize, blank, combine, edges, colorize, filter_grey, split, samples, download,
-            download_model
+            download_model, web_runtime
 example:    python -m data_prep --operation colorize --input_dir photos \\
                 --output_dir datasets/colorize --size 256 --val_frac 0.1 --workers 2
 Full documentation: docs/data_prep.md

@@ -582,8 +582,9 @@ def require_chromium():
 
 
 @contextlib.contextmanager
-def chromium_session(width=1200, height=900):
-    """A headless Chromium driver in a fresh profile, quit (and the profile removed) afterwards."""
+def chromium_session(width=1200, height=900, log_requests=False):
+    """A headless Chromium driver in a fresh profile, quit (and the profile removed) afterwards.
+    LOG_REQUESTS: keep the performance log (driver.get_log("performance"): every request the pages make)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -595,6 +596,8 @@ def chromium_session(width=1200, height=900):
                  "--autoplay-policy=no-user-gesture-required", "--disable-dev-shm-usage",
                  f"--user-data-dir={profile}", f"--window-size={width},{height}"):
         options.add_argument(flag)
+    if log_requests:
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     try:
         driver.set_page_load_timeout(BROWSER_WAIT)

@@ -11,6 +11,7 @@ into place when complete and checked, so a directory named EXPORT_DIR is always 
 (an earlier export there is replaced; a failed one leaves nothing). --mixed_precision bfloat16 writes
 a generator that computes in bfloat16 (about 2x faster on CPUs with native bfloat16), its signatures,
 inputs, outputs and the Lab conversion float32 as ever; infer, serve and video use it like any export.
+--format web adds EXPORT_DIR/web, a page that runs the generator in the browser (serving/web_export.py).
 """
 
 import gc
@@ -26,9 +27,11 @@ from pix2pix.inference.translator import (BASE64_SIGNATURE, FRAME_COLOUR_SIGNATU
                                           renders_photo_shape)
 from pix2pix.io.files import check_output_dir, replace_directory
 from pix2pix.io.locks import output_lock
+from pix2pix.io.web_runtime import find_runtime
 from pix2pix.modes.preparation import prepare_for
 from pix2pix.options.record import Options
 from pix2pix.options.stored import SAVED_MODEL_FILE, save_options
+from pix2pix.serving.web_export import WEB_DIR, check_web_task, write_web
 
 
 def prepare_export_options(options: Options, explicit=None) -> Options:
@@ -43,10 +46,14 @@ def export(options: Options) -> str:
 
 
 def _export(options: Options):
-    """export(): (the export's path, the ONNX check's Comparison with --format onnx, else None)."""
-    onnx = options.format == "onnx"
-    if onnx:
+    """export(): (the export's path, the ONNX check's Comparison with --format onnx, the WebExport with
+    --format web, else None)."""
+    onnx, web = options.format == "onnx", options.format == "web"
+    if onnx or web:
         require_onnx_tools()
+    if web:
+        check_web_task(options)
+        runtime = find_runtime(options.web_runtime)
     comparison = None
     final = os.path.abspath(options.output_dir)
     if os.path.exists(final):  # new, empty, or an earlier export (replaced)
@@ -63,6 +70,10 @@ def _export(options: Options):
                 # conversion of the default generator peaks near 3.7 GB (docs/export.md), they do not add 2.5 GB to it.
                 gc.collect()
                 comparison = write_onnx(saved, options.crop_size)
+            if web:
+                gc.collect()  # as for onnx
+                name = os.path.basename(os.path.normpath(options.checkpoint))
+                comparison = write_web(saved, os.path.join(saved, WEB_DIR), options, name, runtime)
             replace_directory(saved, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -91,6 +102,8 @@ def export_mode(options: Options, explicit=None) -> str:
     if options.mixed_precision != "float32":  # inputs, outputs and the Lab conversion stay float32
         size += f", computing in {options.mixed_precision}"
     onnx = f"; {ONNX_FILE} (opset {OPSET}, from {TENSORS_SIGNATURE}): {comparison}" if comparison else ""
+    if options.format == "web":
+        onnx = f"; web page {os.path.join(path, WEB_DIR)} {comparison}"
     print(f"exported {path}: signatures {SERVING_SIGNATURE}, {BASE64_SIGNATURE}, "
           f"{TENSORS_SIGNATURE}, {FRAME_COLOUR_SIGNATURE}, {FRAME_PICTURE_SIGNATURE}; "
           f"{options.output_filetype} output; {what}; generator at {size}{onnx}", flush=True)

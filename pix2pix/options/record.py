@@ -23,7 +23,7 @@ from pix2pix.options.registry import validate_names
 
 DIRECTIONS = ("AtoB", "BtoA")
 FILETYPES = ("png", "jpeg")
-EXPORT_FORMATS = ("savedmodel", "onnx")
+EXPORT_FORMATS = ("savedmodel", "onnx", "web")
 STRATEGIES = ("none", "mirrored", "multiworker")
 PRECISIONS = ("float32", "float16", "bfloat16")
 UPDATE_ORDERS = ("simultaneous", "sequential")
@@ -158,6 +158,12 @@ class Options:
                                        "its tensors signature converted with tf2onnx and checked against "
                                        "TensorFlow (needs dropout off, the default, and pip install \".[onnx]\")",
                          ("export",), choices=EXPORT_FORMATS)
+    quantize: str = option("none", "the weights of --format tflite or web: none (float32), float16, int8",
+                           ("export",), choices=("none", "float16", "int8"))
+    # web: a page that runs the generator in the browser with onnxruntime-web (serving/web_export.py)
+    web_runtime: Optional[str] = option(None, "--format web: onnxruntime-web's .tgz or a folder of its files "
+                                              "(default: the cache `python -m data_prep --operation web_runtime` "
+                                              "fills)", ("export",))
     skip_preflight: bool = option(False, "don't decode every input image before starting",
                                   ("train", "test", "infer"))
     # infer and serve: the most pixels a photo may have, read from its header before decoding
@@ -261,7 +267,10 @@ class Options:
     drawing: str = option("auto", "the page's drawing canvas: sketch (black pen on white, for edges -> photo "
                                   "models), labels (the facade label colours), off; auto: labels when the "
                                   "model's name mentions facade or label, sketch when it mentions edge, sketch "
-                                  "or draw, off otherwise", SERVE, choices=("auto", "sketch", "labels", "off"))
+                                  "or draw, off otherwise (export: --format web's page)", SERVE + ("export",),
+                         choices=("auto", "sketch", "labels", "off"))
+    page_dir: Optional[str] = option(None, "serve this folder (a --format web export's web/) as the page, which then "
+                                           "runs the model in the browser; the API answers as ever", SERVE)
     max_request_mb: int = option(32, "larger request bodies are refused (413)", SERVE, bounds=COUNT)
     max_queue: int = option(16, "requests that may wait for the one model worker; more are refused (503)",
                             SERVE, bounds=at_least(0))
@@ -326,13 +335,16 @@ def check_budget(options: Options) -> None:
 def check_export_format(options: Options) -> None:
     """--format onnx checks the ONNX model against TensorFlow on one input, which needs both to give
     one answer: with dropout on each run draws its own masks. Said before TensorFlow loads."""
-    if options.mode == "export" and options.format == "onnx" and options.deterministic is False:
-        _fail("format", "onnx needs dropout off (the default): with dropout on, ONNX Runtime and TensorFlow draw "
-                        "different dropout masks, so their outputs differ and the ONNX model cannot be checked; "
-                        "leave out --nodeterministic")
-    if options.mode == "export" and options.format == "onnx" and options.mixed_precision != "float32":
-        _fail("mixed_precision", f"--format onnx exports float32 only, not {options.mixed_precision}; "
+    converted = options.mode == "export" and options.format in ("onnx", "web")
+    if converted and options.deterministic is False:
+        _fail("format", f"{options.format} needs dropout off (the default): with dropout on, ONNX Runtime and "
+                        "TensorFlow draw different dropout masks, so their outputs differ and the ONNX model "
+                        "cannot be checked; leave out --nodeterministic")
+    if converted and options.mixed_precision != "float32":
+        _fail("mixed_precision", f"--format {options.format} exports float32 only, not {options.mixed_precision}; "
                                  "leave one of the two out")
+    if options.mode == "export" and options.format == "web" and options.quantize == "int8":
+        _fail("quantize", "--format web takes none or float16 (int8 is for --format tflite)")
 
 
 def _fail(flag, why):

@@ -68,7 +68,8 @@ class ModelServer:
     """The request handling: routing, limits, the one model worker and its bounded queue."""
 
     def __init__(self, model: ServedModel, max_request_mb: int, max_queue: int, body_timeout: float = 10.0,
-                 allowed_hosts: Iterable[str] = LOOPBACK_NAMES, max_upload_mb: int = 256, max_batch: int = 32):
+                 allowed_hosts: Iterable[str] = LOOPBACK_NAMES, max_upload_mb: int = 256, max_batch: int = 32,
+                 page_dir=None):
         self.model = model
         self.max_request_bytes = max_request_mb * 1024 * 1024
         self.max_upload_bytes = max_upload_mb * 1024 * 1024
@@ -80,8 +81,13 @@ class ModelServer:
         self.in_flight = 0  # predict requests whose body is read, not yet answered (event loop only)
         self.seconds_per_request = 1.0  # moving average of the model's time, for Retry-After
         self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="pix2pix-model")
-        with open(PAGE_FILE, encoding="utf-8") as f:
-            self.page = f.read().replace("{{MODEL_NAME}}", html.escape(model.name, quote=True))
+        self.page_dir = page_dir  # --page_dir: a --format web export's page (and its files) instead
+        if page_dir:
+            with open(os.path.join(page_dir, "index.html"), encoding="utf-8") as f:
+                self.page = f.read()
+        else:
+            with open(PAGE_FILE, encoding="utf-8") as f:
+                self.page = f.read().replace("{{MODEL_NAME}}", html.escape(model.name, quote=True))
 
     def close(self):
         """Stop the model worker; a prediction still running finishes, queued ones are dropped."""
@@ -212,9 +218,11 @@ def build_app(server: ModelServer):
     """The ASGI app: the page, /v1/models/..., JSON errors, the Host/Origin checks, and the
     access log around them."""
     from starlette.applications import Starlette
+    from starlette.datastructures import Headers
     from starlette.exceptions import HTTPException
     from starlette.responses import HTMLResponse, Response
-    from starlette.routing import Route
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
 
     def json_response(text, status=200, headers=None):
         return Response(text, status_code=status, headers=headers, media_type="application/json")
@@ -247,8 +255,19 @@ def build_app(server: ModelServer):
               flush=True)
         return json_response(json.dumps({"error": f"internal error: {type(exc).__name__}"}), 500)
 
-    app = Starlette(routes=[Route("/", page),
-                            Route("/v1/models/{rest:path}", models, methods=["GET", "POST"])],
+    routes = [Route("/", page), Route("/v1/models/{rest:path}", models, methods=["GET", "POST"])]
+    if server.page_dir:  # the page's files (script, model, runtime), under the same Host/Origin checks
+        files = StaticFiles(directory=server.page_dir)
+
+        async def page_files(scope, receive, send):
+            try:
+                server.check_origin(Headers(scope=scope), scope["method"])
+            except RequestError as err:
+                return await refused(err)(scope, receive, send)
+            return await files(scope, receive, send)
+
+        routes.append(Mount("/", app=page_files))
+    app = Starlette(routes=routes,
                     exception_handlers={HTTPException: http_error, Exception: internal_error})
     app.router.redirect_slashes = False  # an unknown path is a JSON 404, not a redirect
     return AccessLog(HeaderLimit(app))

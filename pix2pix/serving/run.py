@@ -203,7 +203,7 @@ def serve(options: Options, name: str, version: int) -> None:
     raise_descriptor_limit(options.max_connections)
     server = ModelServer(model, options.max_request_mb, options.max_queue, options.body_timeout,
                          allowed_host_names(options.host, options.allowed_hosts), options.max_upload_mb,
-                         options.max_batch)
+                         options.max_batch, options.page_dir)
     config = uvicorn.Config(build_app(server), log_level="warning", access_log=False, lifespan="off",
                             server_header=False, http=header_timeout_protocol(options.header_timeout),
                             timeout_graceful_shutdown=options.shutdown_timeout,
