@@ -1,12 +1,13 @@
 """Export mode: a trained generator as a SavedModel that translates photos of any size.
 
-    pix2pix --mode export --checkpoint TRAIN_DIR --output_dir EXPORT_DIR [--format onnx --deterministic]
+    pix2pix --mode export --checkpoint TRAIN_DIR --output_dir EXPORT_DIR [--format onnx|tflite [--quantize Q]]
 
 writes a SavedModel (the format TensorFlow Serving, TFLite and tf2onnx read) whose root is the
 ImageTranslator (inference/translator.py: its signatures are described there), with the
 training's options.json among its assets. --format onnx adds EXPORT_DIR/model.onnx, its `tensors`
-signature converted and checked against it (inference/onnx_export.py). Export is atomic: the
-SavedModel (and model.onnx) is written into a temporary directory next to EXPORT_DIR and renamed
+signature converted and checked against it (inference/onnx_export.py); --format tflite adds
+EXPORT_DIR/model.tflite the same way, float32 or --quantize float16 or int8 (inference/tflite_export.py).
+Export is atomic: the SavedModel (and model.onnx or model.tflite) is written into a temporary directory next to EXPORT_DIR and renamed
 into place when complete and checked, so a directory named EXPORT_DIR is always a finished export
 (an earlier export there is replaced; a failed one leaves nothing). --mixed_precision bfloat16 writes
 a generator that computes in bfloat16 (about 2x faster on CPUs with native bfloat16), its signatures,
@@ -21,6 +22,7 @@ import tempfile
 import tensorflow as tf
 
 from pix2pix.inference.onnx_export import ONNX_FILE, OPSET, require_onnx_tools, write_onnx
+from pix2pix.inference.tflite_export import calibration_files, write_tflite
 from pix2pix.inference.translator import (BASE64_SIGNATURE, FRAME_COLOUR_SIGNATURE, FRAME_PICTURE_SIGNATURE,
                                           SERVING_SIGNATURE, TENSORS_SIGNATURE, load_translator,
                                           renders_photo_shape)
@@ -43,10 +45,12 @@ def export(options: Options) -> str:
 
 
 def _export(options: Options):
-    """export(): (the export's path, the ONNX check's Comparison with --format onnx, else None)."""
-    onnx = options.format == "onnx"
+    """export(): (the export's path, the ONNX check's Comparison with --format onnx, the TfliteExport with
+    --format tflite, else None)."""
+    onnx, tflite = options.format == "onnx", options.format == "tflite"
     if onnx:
         require_onnx_tools()
+    calibration = calibration_files(options) if tflite and options.quantize == "int8" else ()
     comparison = None
     final = os.path.abspath(options.output_dir)
     if os.path.exists(final):  # new, empty, or an earlier export (replaced)
@@ -63,6 +67,9 @@ def _export(options: Options):
                 # conversion of the default generator peaks near 3.7 GB (docs/export.md), they do not add 2.5 GB to it.
                 gc.collect()
                 comparison = write_onnx(saved, options.crop_size)
+            if tflite:
+                gc.collect()  # as for onnx
+                comparison = write_tflite(saved, options, calibration)
             replace_directory(saved, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -91,6 +98,8 @@ def export_mode(options: Options, explicit=None) -> str:
     if options.mixed_precision != "float32":  # inputs, outputs and the Lab conversion stay float32
         size += f", computing in {options.mixed_precision}"
     onnx = f"; {ONNX_FILE} (opset {OPSET}, from {TENSORS_SIGNATURE}): {comparison}" if comparison else ""
+    if options.format == "tflite":
+        onnx = f"; {comparison}"
     print(f"exported {path}: signatures {SERVING_SIGNATURE}, {BASE64_SIGNATURE}, "
           f"{TENSORS_SIGNATURE}, {FRAME_COLOUR_SIGNATURE}, {FRAME_PICTURE_SIGNATURE}; "
           f"{options.output_filetype} output; {what}; generator at {size}{onnx}", flush=True)

@@ -23,7 +23,7 @@ from pix2pix.options.registry import validate_names
 
 DIRECTIONS = ("AtoB", "BtoA")
 FILETYPES = ("png", "jpeg")
-EXPORT_FORMATS = ("savedmodel", "onnx")
+EXPORT_FORMATS = ("savedmodel", "onnx", "tflite")
 STRATEGIES = ("none", "mirrored", "multiworker")
 PRECISIONS = ("float32", "float16", "bfloat16")
 UPDATE_ORDERS = ("simultaneous", "sequential")
@@ -96,8 +96,9 @@ class Options:
     """Everything a run needs. Field names and defaults follow the reference's flags."""
 
     mode: str = option("train", "what to do (pix2pix --help lists the modes)")
-    input_dir: Optional[str] = option(None, "path to folder containing images",
-                                      ("train", "test", "infer", "score"))
+    input_dir: Optional[str] = option(None, "path to folder containing images (export: --quantize int8's "
+                                            "calibration images; default the training's)",
+                                      ("train", "test", "export", "infer", "score"))
     output_dir: Optional[str] = option(None, "where to put output files",
                                        ("train", "test", "export", "infer", "import", "score"))
     seed: Optional[int] = option(None, "random seed (chosen and recorded in options.json if not given)",
@@ -153,11 +154,15 @@ class Options:
                                                  "mode: dropout off in export, infer and serve; on in test mode "
                                                  "(the reference's test-time dropout). --nodeterministic keeps "
                                                  "dropout on", RUNNING)
-    # onnx: the SavedModel as always, plus model.onnx in it (inference/onnx_export.py), checked there
+    # onnx: the SavedModel as always, plus model.onnx in it (inference/onnx_export.py), checked there;
+    # tflite: plus model.tflite (inference/tflite_export.py)
     format: str = option("savedmodel", "savedmodel: the SavedModel; onnx: the SavedModel plus model.onnx in it, "
                                        "its tensors signature converted with tf2onnx and checked against "
-                                       "TensorFlow (needs dropout off, the default, and pip install \".[onnx]\")",
+                                       "TensorFlow (needs dropout off, the default, and pip install \".[onnx]\"); "
+                                       "tflite: plus model.tflite, for phones (--quantize), checked the same way",
                          ("export",), choices=EXPORT_FORMATS)
+    quantize: str = option("none", "the weights of --format tflite or web: none (float32), float16, int8",
+                           ("export",), choices=("none", "float16", "int8"))
     skip_preflight: bool = option(False, "don't decode every input image before starting",
                                   ("train", "test", "infer"))
     # infer and serve: the most pixels a photo may have, read from its header before decoding
@@ -324,15 +329,24 @@ def check_budget(options: Options) -> None:
 
 
 def check_export_format(options: Options) -> None:
-    """--format onnx checks the ONNX model against TensorFlow on one input, which needs both to give
-    one answer: with dropout on each run draws its own masks. Said before TensorFlow loads."""
-    if options.mode == "export" and options.format == "onnx" and options.deterministic is False:
-        _fail("format", "onnx needs dropout off (the default): with dropout on, ONNX Runtime and TensorFlow draw "
-                        "different dropout masks, so their outputs differ and the ONNX model cannot be checked; "
-                        "leave out --nodeterministic")
-    if options.mode == "export" and options.format == "onnx" and options.mixed_precision != "float32":
-        _fail("mixed_precision", f"--format onnx exports float32 only, not {options.mixed_precision}; "
-                                 "leave one of the two out")
+    """--format onnx and tflite check the converted model against TensorFlow on one input, which needs
+    both to give one answer: with dropout on each run draws its own masks. Both convert the float32
+    generator (tflite quantizes it with --quantize, which no other format takes). Said before
+    TensorFlow loads."""
+    if options.mode != "export":
+        return
+    if options.quantize != "none" and options.format not in ("tflite", "web"):
+        _fail("quantize", f"{options.quantize} applies to --format tflite or web, not {options.format}; "
+                          "add --format tflite, or leave --quantize out")
+    converted = options.format in ("onnx", "tflite")
+    if converted and options.deterministic is False:
+        _fail("format", f"{options.format} needs dropout off (the default): with dropout on, the converted model and "
+                        "TensorFlow draw different dropout masks, so their outputs differ and the converted model "
+                        "cannot be checked; leave out --nodeterministic")
+    if converted and options.mixed_precision != "float32":
+        _fail("mixed_precision", f"--format {options.format} exports float32 only, not {options.mixed_precision} "
+                                 f"(for a smaller model: --format tflite --quantize float16 or int8); leave "
+                                 "one of the two out")
 
 
 def _fail(flag, why):

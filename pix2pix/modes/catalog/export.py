@@ -1,15 +1,23 @@
 """--mode export."""
 
+import os
+
 from pix2pix.inference.onnx_export import require_onnx_tools
+from pix2pix.inference.tflite_export import calibration_files
 from pix2pix.modes.definition import Mode
 from pix2pix.options.record import check_export_format
+from pix2pix.options.stored import OPTIONS_FILE
 
 
 def _check(options) -> None:
-    """--format onnx: --deterministic given, tf2onnx and onnxruntime installed."""
+    """--format and --quantize agree with the other flags; onnx: tf2onnx and onnxruntime installed;
+    tflite --quantize int8: calibration images found."""
+    check_export_format(options)
     if options.format == "onnx":
-        check_export_format(options)
         require_onnx_tools()
+    if options.format == "tflite" and options.quantize == "int8" and (
+            options.input_dir or os.path.isfile(os.path.join(options.checkpoint or "", OPTIONS_FILE))):
+        calibration_files(options)  # else the checks of --checkpoint answer first
 
 
 MODE = Mode(
