@@ -7,11 +7,12 @@ ImageTranslator (inference/translator.py: its signatures are described there), w
 training's options.json among its assets. --format onnx adds EXPORT_DIR/model.onnx, its `tensors`
 signature converted and checked against it (inference/onnx_export.py); --format tflite adds
 EXPORT_DIR/model.tflite the same way, float32 or --quantize float16 or int8 (inference/tflite_export.py).
-Export is atomic: the SavedModel (and model.onnx or model.tflite) is written into a temporary directory next to EXPORT_DIR and renamed
-into place when complete and checked, so a directory named EXPORT_DIR is always a finished export
-(an earlier export there is replaced; a failed one leaves nothing). --mixed_precision bfloat16 writes
-a generator that computes in bfloat16 (about 2x faster on CPUs with native bfloat16), its signatures,
-inputs, outputs and the Lab conversion float32 as ever; infer, serve and video use it like any export.
+Export is atomic: the SavedModel (and model.onnx or model.tflite) is written into a temporary
+directory next to EXPORT_DIR and renamed into place when complete and checked, so a directory named
+EXPORT_DIR is always a finished export (an earlier export there is replaced; a failed one leaves
+nothing). --mixed_precision bfloat16 writes a generator that computes in bfloat16 (about 2x faster
+on CPUs with native bfloat16), its signatures, inputs, outputs and the Lab conversion float32 as
+ever; infer, serve and video use it like any export.
 """
 
 import gc
