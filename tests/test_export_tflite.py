@@ -36,6 +36,7 @@ def exports(tmp_path_factory, trained_pairs):
         _export(trained_pairs, outs[quantize], format="tflite", quantize=quantize)
     result = run_cli("--mode", "export", "--checkpoint", trained_pairs, "--output_dir", outs["int8"],
                      "--format", "tflite", "--quantize", "int8")
+    assert "XNNPACK" not in result.stderr and "fully_quantize" not in result.stderr  # TFLite's C++ lines: hidden
     return outs, result.stdout, trained_pairs
 
 
@@ -138,6 +139,22 @@ def test_calibration_takes_at_most_its_count_spread_over_the_folder(tmp_path):
     names = [int(os.path.basename(path)[:-4]) for path in paths]
     assert len(names) == CALIBRATION_IMAGES and names[0] == 1 and names == sorted(names)
     assert names[-1] > 2 * CALIBRATION_IMAGES - 2  # from the whole folder, not its first files
+
+
+def test_int8_without_calibration_images_names_the_training_folder(tmp_path):
+    from pix2pix.inference.tflite_export import calibration_files
+    from pix2pix.options.record import Options
+
+    train, gone = tmp_path / "train", tmp_path / "photos_moved_away"
+    train.mkdir()
+    options = Options(mode="export", checkpoint=str(train), format="tflite", quantize="int8")
+    (train / "options.json").write_text(json.dumps({"input_dir": str(gone)}))
+    with pytest.raises(Pix2PixError, match=rf"^--quantize int8: the training folder \(from {train}\) {gone} does "
+                                           r"not exist .*; give --input_dir"):
+        calibration_files(options)
+    (train / "options.json").write_text(json.dumps({"input_dir": None}))
+    with pytest.raises(Pix2PixError, match=r"options.json names no training folder; give --input_dir"):
+        calibration_files(options)
 
 
 def test_benchmark_times_and_compares_with_the_same_module(exports):
