@@ -161,7 +161,8 @@ class Options:
                                        "TensorFlow (needs dropout off, the default, and pip install \".[onnx]\"); "
                                        "tflite: plus model.tflite, for phones (--quantize), checked the same way",
                          ("export",), choices=EXPORT_FORMATS)
-    quantize: str = option("none", "the weights of --format tflite or web: none (float32), float16, int8",
+    quantize: str = option("none", "--format tflite (or web): none (float32), float16 (the weights), int8 (weights "
+                                   "and activations, calibrated on the images of --input_dir or of the training)",
                            ("export",), choices=("none", "float16", "int8"))
     skip_preflight: bool = option(False, "don't decode every input image before starting",
                                   ("train", "test", "infer"))
