@@ -136,7 +136,9 @@ def test_a_command_line_that_cannot_work_exits_2_before_tensorflow_loads(tmp_pat
             (["--mode", "test", "--input_dir", folder, "--output_dir", out], "--checkpoint: is required"),
             (["--mode", "score", "--input_dir", folder, "--output_dir", out], "--target_dir: is required"),
             (["--mode", "serve"], "--checkpoint: is required for --mode serve"),
-            (["--mode", "import", "--checkpoint", folder], "--output_dir: is required for --mode import")):
+            (["--mode", "import", "--checkpoint", folder], "--output_dir: is required for --mode import"),
+            (["--mode", "export", "--checkpoint", folder, "--output_dir", out, "--quantize", "int8"],
+             "--quantize: int8 applies to --format tflite or web, not savedmodel")):
         status, line = _fresh_error(["pix2pix", *argv])
         assert status == 2 and said in line, (argv, line)
     assert not out.exists()

@@ -7,7 +7,8 @@ What TF 2.21 prints on a CPU machine, none of which the user can act on:
     E0000 ... cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: ...
 and, where Grappler's remapper gives up fusing a graph (an error-level line, "remapper failed:
 INVALID_ARGUMENT"), a graph that runs unfused: slower, the same values (models/kernels.py's LeakyReLU
-keeps the default networks out of it).
+keeps the default networks out of it); TFLite's "INFO: Created TensorFlow Lite XNNPACK delegate for
+CPU." and its quantizer's "fully_quantize: 0, inference_type: 6, ..." (export --format tflite).
 
 TF_CPP_MIN_LOG_LEVEL (3 here, unless the environment sets it) silences TensorFlow's logging, but it
 must be set before TensorFlow is imported, and it does not reach the lines its libraries print
@@ -32,7 +33,10 @@ _MAYBE_TF_LOG_LINE = re.compile(rb"^[IWE](\d{0,4}|\d{4} [^\n\r]*)$")  # an unfin
 _DRAIN_SECONDS = 10
 _filter = None  # the filter process, kept referenced for the life of pix2pix
 _NOISE_LINES = (b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
-                b"To enable the following instructions: ")  # the second line of cpu_feature_guard's
+                b"To enable the following instructions: ",  # the second line of cpu_feature_guard's
+                # TFLite's (export --format tflite): its interpreter's start, its quantizer's settings
+                b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
+                b"fully_quantize: ")
 
 
 def is_noise(line: bytes) -> bool:

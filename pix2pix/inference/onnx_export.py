@@ -38,15 +38,22 @@ INSTALL_HINT = 'pip install ".[onnx]"'
 
 @dataclasses.dataclass(frozen=True)
 class Comparison:
-    """ONNX Runtime's outputs against TensorFlow's on one input."""
+    """A converted model's outputs (ONNX Runtime's, the TFLite interpreter's) against TensorFlow's on one input."""
 
     shape: tuple  # of the input, [N, H, W, C]
     largest: float  # absolute difference
     mean: float
+    squared: float = 0.0  # the mean squared difference
 
     @property
     def input_size(self) -> str:
         return "x".join(map(str, self.shape))
+
+    @property
+    def psnr(self) -> float:
+        """The PSNR in dB of the outputs against TensorFlow's, for values in [-1, 1] (peak-to-peak 2);
+        inf when they are equal, NaN when either has a NaN."""
+        return math.inf if self.squared == 0 else 10 * math.log10(4 / self.squared)
 
     def __str__(self):
         return f"largest difference from TensorFlow {self.largest:.1e} on a {self.input_size} input"
@@ -216,13 +223,19 @@ def onnx_session(path: str):
 
 def compare(session, signature, inputs) -> Comparison:
     """Run INPUTS through SESSION (ONNX Runtime) and SIGNATURE (the SavedModel's `tensors`)."""
+    onnx_outputs = session.run(["outputs"], {"inputs": inputs})[0]
+    return compare_outputs(onnx_outputs, signature, inputs)
+
+
+def compare_outputs(outputs, signature, inputs) -> Comparison:
+    """OUTPUTS (a converted model's, for INPUTS) against what SIGNATURE (the SavedModel's `tensors`) gives."""
     import numpy as np
     import tensorflow as tf
 
-    onnx_outputs = session.run(["outputs"], {"inputs": inputs})[0]
     tf_outputs = signature(inputs=tf.constant(inputs))["outputs"].numpy()
-    difference = np.abs(onnx_outputs.astype(np.float64) - tf_outputs)
-    return Comparison(tuple(inputs.shape), float(difference.max()), float(difference.mean()))
+    difference = np.abs(outputs.astype(np.float64) - tf_outputs)
+    return Comparison(tuple(inputs.shape), float(difference.max()), float(difference.mean()),
+                      float(np.mean(difference ** 2)))
 
 
 def write_onnx(saved_model: str, size: int) -> Comparison:

@@ -1,16 +1,18 @@
 """Export mode: a trained generator as a SavedModel that translates photos of any size.
 
-    pix2pix --mode export --checkpoint TRAIN_DIR --output_dir EXPORT_DIR [--format onnx --deterministic]
+    pix2pix --mode export --checkpoint TRAIN_DIR --output_dir EXPORT_DIR [--format onnx|tflite [--quantize Q]]
 
 writes a SavedModel (the format TensorFlow Serving, TFLite and tf2onnx read) whose root is the
 ImageTranslator (inference/translator.py: its signatures are described there), with the
 training's options.json among its assets. --format onnx adds EXPORT_DIR/model.onnx, its `tensors`
-signature converted and checked against it (inference/onnx_export.py). Export is atomic: the
-SavedModel (and model.onnx) is written into a temporary directory next to EXPORT_DIR and renamed
-into place when complete and checked, so a directory named EXPORT_DIR is always a finished export
-(an earlier export there is replaced; a failed one leaves nothing). --mixed_precision bfloat16 writes
-a generator that computes in bfloat16 (about 2x faster on CPUs with native bfloat16), its signatures,
-inputs, outputs and the Lab conversion float32 as ever; infer, serve and video use it like any export.
+signature converted and checked against it (inference/onnx_export.py); --format tflite adds
+EXPORT_DIR/model.tflite the same way, float32 or --quantize float16 or int8 (inference/tflite_export.py).
+Export is atomic: the SavedModel (and model.onnx or model.tflite) is written into a temporary
+directory next to EXPORT_DIR and renamed into place when complete and checked, so a directory named
+EXPORT_DIR is always a finished export (an earlier export there is replaced; a failed one leaves
+nothing). --mixed_precision bfloat16 writes a generator that computes in bfloat16 (about 2x faster
+on CPUs with native bfloat16), its signatures, inputs, outputs and the Lab conversion float32 as
+ever; infer, serve and video use it like any export.
 --format web adds EXPORT_DIR/web, a page that runs the generator in the browser (serving/web_export.py).
 """
 
@@ -22,6 +24,7 @@ import tempfile
 import tensorflow as tf
 
 from pix2pix.inference.onnx_export import ONNX_FILE, OPSET, require_onnx_tools, write_onnx
+from pix2pix.inference.tflite_export import calibration_files, write_tflite
 from pix2pix.inference.translator import (BASE64_SIGNATURE, FRAME_COLOUR_SIGNATURE, FRAME_PICTURE_SIGNATURE,
                                           SERVING_SIGNATURE, TENSORS_SIGNATURE, load_translator,
                                           renders_photo_shape)
@@ -46,14 +49,15 @@ def export(options: Options) -> str:
 
 
 def _export(options: Options):
-    """export(): (the export's path, the ONNX check's Comparison with --format onnx, the WebExport with
-    --format web, else None)."""
-    onnx, web = options.format == "onnx", options.format == "web"
+    """export(): (the export's path, the check's Comparison with --format onnx, the WebExport with
+    --format web, the TfliteExport with --format tflite, else None)."""
+    onnx, web, tflite = options.format == "onnx", options.format == "web", options.format == "tflite"
     if onnx or web:
         require_onnx_tools()
     if web:
         check_web_task(options)
         runtime = find_runtime(options.web_runtime)
+    calibration = calibration_files(options) if tflite and options.quantize == "int8" else ()
     comparison = None
     final = os.path.abspath(options.output_dir)
     if os.path.exists(final):  # new, empty, or an earlier export (replaced)
@@ -74,6 +78,9 @@ def _export(options: Options):
                 gc.collect()  # as for onnx
                 name = os.path.basename(os.path.normpath(options.checkpoint))
                 comparison = write_web(saved, os.path.join(saved, WEB_DIR), options, name, runtime)
+            if tflite:
+                gc.collect()  # as for onnx
+                comparison = write_tflite(saved, options, calibration)
             replace_directory(saved, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -104,6 +111,8 @@ def export_mode(options: Options, explicit=None) -> str:
     onnx = f"; {ONNX_FILE} (opset {OPSET}, from {TENSORS_SIGNATURE}): {comparison}" if comparison else ""
     if options.format == "web":
         onnx = f"; web page {os.path.join(path, WEB_DIR)} {comparison}"
+    elif options.format == "tflite":
+        onnx = f"; {comparison}"
     print(f"exported {path}: signatures {SERVING_SIGNATURE}, {BASE64_SIGNATURE}, "
           f"{TENSORS_SIGNATURE}, {FRAME_COLOUR_SIGNATURE}, {FRAME_PICTURE_SIGNATURE}; "
           f"{options.output_filetype} output; {what}; generator at {size}{onnx}", flush=True)

@@ -23,7 +23,7 @@ from pix2pix.options.registry import validate_names
 
 DIRECTIONS = ("AtoB", "BtoA")
 FILETYPES = ("png", "jpeg")
-EXPORT_FORMATS = ("savedmodel", "onnx", "web")
+EXPORT_FORMATS = ("savedmodel", "onnx", "tflite", "web")
 STRATEGIES = ("none", "mirrored", "multiworker")
 PRECISIONS = ("float32", "float16", "bfloat16")
 UPDATE_ORDERS = ("simultaneous", "sequential")
@@ -96,8 +96,9 @@ class Options:
     """Everything a run needs. Field names and defaults follow the reference's flags."""
 
     mode: str = option("train", "what to do (pix2pix --help lists the modes)")
-    input_dir: Optional[str] = option(None, "path to folder containing images",
-                                      ("train", "test", "infer", "score"))
+    input_dir: Optional[str] = option(None, "path to folder containing images (export: --quantize int8's "
+                                            "calibration images; default the training's)",
+                                      ("train", "test", "export", "infer", "score"))
     output_dir: Optional[str] = option(None, "where to put output files",
                                        ("train", "test", "export", "infer", "import", "score"))
     seed: Optional[int] = option(None, "random seed (chosen and recorded in options.json if not given)",
@@ -153,12 +154,15 @@ class Options:
                                                  "mode: dropout off in export, infer and serve; on in test mode "
                                                  "(the reference's test-time dropout). --nodeterministic keeps "
                                                  "dropout on", RUNNING)
-    # onnx: the SavedModel as always, plus model.onnx in it (inference/onnx_export.py), checked there
+    # onnx: the SavedModel as always, plus model.onnx in it (inference/onnx_export.py), checked there;
+    # tflite: plus model.tflite (inference/tflite_export.py)
     format: str = option("savedmodel", "savedmodel: the SavedModel; onnx: the SavedModel plus model.onnx in it, "
                                        "its tensors signature converted with tf2onnx and checked against "
-                                       "TensorFlow (needs dropout off, the default, and pip install \".[onnx]\")",
+                                       "TensorFlow (needs dropout off, the default, and pip install \".[onnx]\"); "
+                                       "tflite: plus model.tflite, for phones (--quantize), checked the same way",
                          ("export",), choices=EXPORT_FORMATS)
-    quantize: str = option("none", "the weights of --format tflite or web: none (float32), float16, int8",
+    quantize: str = option("none", "--format tflite (or web): none (float32), float16 (the weights), int8 (weights "
+                                   "and activations, calibrated on the images of --input_dir or of the training)",
                            ("export",), choices=("none", "float16", "int8"))
     # web: a page that runs the generator in the browser with onnxruntime-web (serving/web_export.py)
     web_runtime: Optional[str] = option(None, "--format web: onnxruntime-web's .tgz or a folder of its files "
@@ -333,18 +337,26 @@ def check_budget(options: Options) -> None:
 
 
 def check_export_format(options: Options) -> None:
-    """--format onnx checks the ONNX model against TensorFlow on one input, which needs both to give
-    one answer: with dropout on each run draws its own masks. Said before TensorFlow loads."""
-    converted = options.mode == "export" and options.format in ("onnx", "web")
+    """--format onnx, tflite and web check the converted model against TensorFlow on one input, which
+    needs both to give one answer: with dropout on each run draws its own masks. They convert the
+    float32 generator (tflite and web quantize it with --quantize, which no other format takes).
+    Said before TensorFlow loads."""
+    if options.mode != "export":
+        return
+    if options.quantize != "none" and options.format not in ("tflite", "web"):
+        _fail("quantize", f"{options.quantize} applies to --format tflite or web, not {options.format}; "
+                          "add --format tflite, or leave --quantize out")
+    if options.format == "web" and options.quantize == "int8":
+        _fail("quantize", "--format web takes none or float16 (int8 is for --format tflite)")
+    converted = options.format in ("onnx", "tflite", "web")
     if converted and options.deterministic is False:
-        _fail("format", f"{options.format} needs dropout off (the default): with dropout on, ONNX Runtime and "
-                        "TensorFlow draw different dropout masks, so their outputs differ and the ONNX model "
+        _fail("format", f"{options.format} needs dropout off (the default): with dropout on, the converted model and "
+                        "TensorFlow draw different dropout masks, so their outputs differ and the converted model "
                         "cannot be checked; leave out --nodeterministic")
     if converted and options.mixed_precision != "float32":
-        _fail("mixed_precision", f"--format {options.format} exports float32 only, not {options.mixed_precision}; "
-                                 "leave one of the two out")
-    if options.mode == "export" and options.format == "web" and options.quantize == "int8":
-        _fail("quantize", "--format web takes none or float16 (int8 is for --format tflite)")
+        _fail("mixed_precision", f"--format {options.format} exports float32 only, not {options.mixed_precision} "
+                                 f"(for a smaller model: --format tflite --quantize float16 or int8); leave "
+                                 "one of the two out")
 
 
 def _fail(flag, why):

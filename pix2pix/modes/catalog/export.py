@@ -1,18 +1,26 @@
 """--mode export."""
 
+import os
+
 from pix2pix.inference.onnx_export import require_onnx_tools
 from pix2pix.io.web_runtime import find_runtime
+from pix2pix.inference.tflite_export import calibration_files
 from pix2pix.modes.definition import Mode
 from pix2pix.options.record import check_export_format
+from pix2pix.options.stored import OPTIONS_FILE
 
 
 def _check(options) -> None:
-    """--format onnx or web: --deterministic given, tf2onnx and onnxruntime installed; web: its runtime found."""
+    """--format and --quantize agree with the other flags; onnx and web: tf2onnx and onnxruntime
+    installed; web: its runtime found; tflite --quantize int8: calibration images found."""
+    check_export_format(options)
     if options.format in ("onnx", "web"):
-        check_export_format(options)
         require_onnx_tools()
     if options.format == "web":
         find_runtime(options.web_runtime)
+    if options.format == "tflite" and options.quantize == "int8" and (
+            options.input_dir or os.path.isfile(os.path.join(options.checkpoint or "", OPTIONS_FILE))):
+        calibration_files(options)  # else the checks of --checkpoint answer first
 
 
 MODE = Mode(
