@@ -159,7 +159,8 @@ class Options:
     format: str = option("savedmodel", "savedmodel: the SavedModel; onnx: the SavedModel plus model.onnx in it, "
                                        "its tensors signature converted with tf2onnx and checked against "
                                        "TensorFlow (needs dropout off, the default, and pip install \".[onnx]\"); "
-                                       "tflite: plus model.tflite, for phones (--quantize), checked the same way",
+                                       "tflite: plus model.tflite, for phones (--quantize), checked the same way; web: "
+                                       "plus web/, a page that runs the generator in the browser",
                          ("export",), choices=EXPORT_FORMATS)
     quantize: str = option("none", "--format tflite (or web): none (float32), float16 (the weights), int8 (weights "
                                    "and activations, calibrated on the images of --input_dir or of the training)",
