@@ -178,3 +178,17 @@ def read_pair_tensors(a_path, b_path, options):
     inputs.set_shape([None, None, options.input_nc])
     targets.set_shape([None, None, options.output_nc])
     return inputs, targets
+
+
+def to_network_tensor(mapping: ValueMapping, samples):
+    """MAPPING.to_network on a tensor of samples: float32 in [-1, 1]."""
+    return (tf.cast(samples, tf.float32) - mapping.low) / (mapping.high - mapping.low) * 2.0 - 1.0
+
+
+def from_network_tensor(mapping: ValueMapping, values):
+    """MAPPING.from_network on a tensor of network values: samples of its type (integers rounded, clipped)."""
+    samples = (tf.cast(values, tf.float64) + 1.0) / 2.0 * (mapping.high - mapping.low) + mapping.low
+    if mapping.sample_type == "float32":
+        return tf.cast(samples, tf.float32)
+    top = float(np.iinfo(mapping.sample_type).max)
+    return tf.cast(tf.clip_by_value(tf.round(samples), 0.0, top), mapping.sample_type)

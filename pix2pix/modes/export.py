@@ -20,6 +20,7 @@ import tempfile
 
 import tensorflow as tf
 
+from pix2pix.data.arrays import reads_arrays
 from pix2pix.inference.onnx_export import ONNX_FILE, OPSET, require_onnx_tools, write_onnx
 from pix2pix.inference.translator import (BASE64_SIGNATURE, FRAME_COLOUR_SIGNATURE, FRAME_PICTURE_SIGNATURE,
                                           SERVING_SIGNATURE, TENSORS_SIGNATURE, load_translator,
@@ -91,9 +92,14 @@ def export_mode(options: Options, explicit=None) -> str:
     if options.mixed_precision != "float32":  # inputs, outputs and the Lab conversion stay float32
         size += f", computing in {options.mixed_precision}"
     onnx = f"; {ONNX_FILE} (opset {OPSET}, from {TENSORS_SIGNATURE}): {comparison}" if comparison else ""
-    print(f"exported {path}: signatures {SERVING_SIGNATURE}, {BASE64_SIGNATURE}, "
-          f"{TENSORS_SIGNATURE}, {FRAME_COLOUR_SIGNATURE}, {FRAME_PICTURE_SIGNATURE}; "
-          f"{options.output_filetype} output; {what}; generator at {size}{onnx}", flush=True)
+    if reads_arrays(options):  # data at its own depth: arrays in and out (inference/translator.py)
+        input_type, target_type = options.data_types.split(",")
+        signatures = (f"{SERVING_SIGNATURE} ({options.input_nc} x {input_type} -> {options.output_nc} x "
+                      f"{target_type}), {TENSORS_SIGNATURE}")
+    else:
+        signatures = (f"{SERVING_SIGNATURE}, {BASE64_SIGNATURE}, {TENSORS_SIGNATURE}, {FRAME_COLOUR_SIGNATURE}, "
+                      f"{FRAME_PICTURE_SIGNATURE}; {options.output_filetype} output")
+    print(f"exported {path}: signatures {signatures}; {what}; generator at {size}{onnx}", flush=True)
     return path
 
 
