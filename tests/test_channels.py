@@ -166,7 +166,7 @@ def test_training_refuses_a_file_of_another_type_by_name(bands, tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert str(tmp_path / "data" / "A" / "2.npy") in result.stderr and "8 channels of float32" in result.stderr
     side_by_side = run_cli("--mode", "train", "--input_dir", tmp_path / "data" / "B", "--output_dir",
-                           tmp_path / "run", "--input_nc", 8, "--output_nc", 1, check=False)
+                           tmp_path / "run", "--input_nc", 8, "--output_nc", 1, "--max_steps", 1, check=False)
     assert_one_line_error(side_by_side, 2, "--output_nc", "paired folders A/ and B/")
 
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from pix2pix.errors import Pix2PixError, error_line
 from pix2pix.io import files as fileio
-from pix2pix.io.images import ImageError, check_dimensions, check_file_size, truncation_problem
+from pix2pix.io.images import ImageError, check_dimensions, check_file_size, read_file_bytes, truncation_problem
 from pix2pix.io.listing import IMAGE_EXTENSIONS
 from pix2pix.io.samples import SAMPLE_TYPES, TYPE_RANGES, ValueMapping
 
@@ -118,29 +118,23 @@ def read_layout(path: str, max_pixels: int) -> Layout:
         if extension == ".npy":
             with open(path, "rb") as handle:
                 layout = _npy_layout(handle)
+        elif extension in (".tif", ".tiff"):  # tifffile reads the headers of every sample layout (Pillow not all)
+            layout = _tiff_layout(path)
         else:
             check_file_size(path, max_pixels)  # the picture formats' own header walk (pix2pix.io.images)
-            if extension in (".tif", ".tiff"):
-                layout = _tiff_layout(path)
-            else:
-                with open(path, "rb") as handle:
-                    head = handle.read(32)
-                if head.startswith(b"\x89PNG"):
-                    layout = _png_layout(head)
-                else:  # JPEG, BMP, WebP, GIF: 8 bits; the channels OpenCV gives, decoded (size checked above)
-                    pixels = _decode_unchanged(fileio_read(path))
-                    layout = Layout(pixels.shape[0], pixels.shape[1], pixels.shape[2], _sample_type(pixels.dtype))
+            with open(path, "rb") as handle:
+                head = handle.read(32)
+            if head.startswith(b"\x89PNG"):
+                layout = _png_layout(head)
+            else:  # JPEG, BMP, WebP, GIF: 8 bits; the channels OpenCV gives, decoded (size checked above)
+                pixels = _decode_unchanged(read_file_bytes(path))
+                layout = Layout(pixels.shape[0], pixels.shape[1], pixels.shape[2], _sample_type(pixels.dtype))
     except OSError as err:
         raise ImageError(f"cannot read file: {err.strerror or err}") from None
     check_dimensions(layout.width, layout.height, max_pixels, 1, claimed=True)
     if layout.channels > MAX_CHANNELS:
         raise ImageError(f"the file claims {layout.channels} channels, more than {MAX_CHANNELS}")
     return layout
-
-
-def fileio_read(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read()
 
 
 # ------------------------------------------------------------------ reading
@@ -178,7 +172,7 @@ def read_array(path: str, max_pixels: int) -> np.ndarray:
             if array.ndim == 3 and array.shape[:2] != (layout.height, layout.width):
                 array = np.moveaxis(array, 0, -1)
         else:
-            array = _decode_unchanged(fileio_read(path))
+            array = _decode_unchanged(read_file_bytes(path))
     except ImageError:
         raise
     except Exception as err:  # numpy and tifffile raise many kinds for a broken file  # noqa: BLE001
@@ -217,8 +211,11 @@ def encode_array(array: np.ndarray, extension: str) -> bytes:
         import tifffile
 
         buffer = io.BytesIO()
-        tifffile.imwrite(buffer, array, photometric="minisblack" if array.shape[2] not in (3, 4) else "rgb",
-                         planarconfig="contig", extrasamples=() if array.shape[2] != 4 else ("unassalpha",))
+        channels = array.shape[2]
+        extra = {"extrasamples": ("unassalpha",)} if channels == 4 else {}
+        # one page of H x W x C samples (metadata=None: not tifffile's shaped pages), grey as H x W
+        tifffile.imwrite(buffer, array[:, :, 0] if channels == 1 else array, metadata=None, planarconfig="contig",
+                         photometric="rgb" if channels in (3, 4) else "minisblack", **extra)
         return buffer.getvalue()
     if extension == ".png":
         if array.dtype.name not in TYPE_RANGES or array.shape[2] not in PNG_CHANNELS:
