@@ -105,8 +105,6 @@ def test_1_to_1_at_16_bits_keeps_depth_channels_and_size(grey16):
 def test_16_bit_round_trip_through_the_pipeline_within_one_step(tmp_path, grey16):
     """Full-range 16-bit data read by the training pipeline (test mode's, 32x32 files at crop 32: no
     resize) and mapped back comes out within 1 LSB, written and read again exactly."""
-    import dataclasses
-
     from pix2pix.data.pipeline import paired_dataset
     from pix2pix.modes.preparation import prepare_for
     from pix2pix.options.record import Options
@@ -120,17 +118,34 @@ def test_16_bit_round_trip_through_the_pipeline_within_one_step(tmp_path, grey16
             array[0, 0], array[0, 1] = 0, 65535
             write_array(str(tmp_path / side / f"{number}.png"), array)
             samples[side, number] = array
-    options = prepare_for("test", Options(input_dir=str(tmp_path), output_dir=str(tmp_path / "out"),
-                                          checkpoint=str(grey16["train"])))
+    side_by_side = tmp_path / "ab"  # the same pairs as A|B files: the default layout
+    side_by_side.mkdir()
+    for number in (1, 2):
+        write_array(str(side_by_side / f"{number}.png"),
+                    np.concatenate([samples["A", number], samples["B", number]], axis=1))
     mapping = value_mapping("uint16")
-    batches = list(paired_dataset(dataclasses.replace(options, batch_size=2), training=False).dataset)
-    (batch,) = batches
-    for index, number in enumerate((1, 2)):
-        for key, side in (("inputs", "A"), ("targets", "B")):
-            back = mapping.from_network(batch[key][index].numpy())
-            assert np.abs(back.astype(np.int64) - samples[side, number]).max() <= 1
-            write_array(str(tmp_path / "again.png"), back)
-            assert np.array_equal(read_array(str(tmp_path / "again.png"), LIMIT), back)
+    for folder in (tmp_path, side_by_side):
+        options = prepare_for("test", Options(input_dir=str(folder), output_dir=str(tmp_path / "out"),
+                                              checkpoint=str(grey16["train"]), batch_size=2))
+        (batch,) = list(paired_dataset(options, training=False).dataset)
+        for index, number in enumerate((1, 2)):
+            for key, side in (("inputs", "A"), ("targets", "B")):
+                back = mapping.from_network(batch[key][index].numpy())
+                assert np.abs(back.astype(np.int64) - samples[side, number]).max() <= 1
+                write_array(str(tmp_path / "again.png"), back)
+                assert np.array_equal(read_array(str(tmp_path / "again.png"), LIMIT), back)
+
+
+def test_channel_flags_are_checked_before_anything_runs():
+    from pix2pix.errors import UsageError
+    from pix2pix.options.record import Options
+
+    for flags, words in (({"task": "lab", "input_nc": 2}, "--input_nc: only the pairs task"),
+                         ({"value_range": "1,0"}, "--value_range: must be two finite numbers LOW < HIGH"),
+                         ({"data_types": "uint16,int8"}, "--data_types: must be INPUT,TARGET"),
+                         ({"output_nc": 0}, "--output_nc: must be in [1, 1024]")):
+        with pytest.raises(UsageError, match=words.replace("[", r"\[").replace("]", r"\]")):
+            Options(output_dir="out", **flags).validate()
 
 
 @pytest.mark.xdist_group("channels_rgbd")

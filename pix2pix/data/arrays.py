@@ -30,8 +30,10 @@ SIDE_FOLDERS = ("A", "B")
 
 
 def paired_folders(input_dir: Optional[str]) -> bool:
-    """True when INPUT_DIR holds the folders A/ and B/ (paired folders)."""
-    return bool(input_dir) and all(os.path.isdir(os.path.join(input_dir, side)) for side in SIDE_FOLDERS)
+    """True when INPUT_DIR holds the folders A/ and B/ (paired folders) and no image file of its own (a
+    folder of A|B files is read as ever, whatever subfolders it has)."""
+    return (bool(input_dir) and all(os.path.isdir(os.path.join(input_dir, side)) for side in SIDE_FOLDERS)
+            and not scan_folder(input_dir, ARRAY_EXTENSIONS).paths)
 
 
 def reads_arrays(options) -> bool:
