@@ -230,3 +230,9 @@ def test_float_values_map_by_value_range():
     assert np.allclose(values, [-1.0, 0.0, 1.0])
     assert np.allclose(mapping.from_network(values), [-10.0, 10.0, 30.0])
     assert value_mapping("uint16").from_network(np.array([-2.0, 2.0])).tolist() == [0, 65535]
+
+
+@pytest.mark.xdist_group("channels_bands")
+def test_serve_refuses_such_a_model_in_one_line(bands):
+    result = run_cli("--mode", "serve", "--checkpoint", bands["export"], "--port", 0, check=False)
+    assert_one_line_error(result, 1, str(bands["export"]), "use --mode infer")
