@@ -33,6 +33,9 @@ setup(
         # infer's default video codec, H.264 MP4 (the one every browser plays), and the audio track carried
         # over: the ffmpeg binary this wheel ships (OpenCV's wheels cannot write H.264)
         "imageio-ffmpeg",
+        # data beyond 8-bit RGB (docs/channels.md): TIFFs of any channel count, 16-bit and float32, read and
+        # written (OpenCV reads TIFFs of 1 to 4 channels only)
+        "tifffile",
     ],
     package_data={"pix2pix.serving": ["page.html", "pix2pix-web.js"]},  # --mode serve's page, --format web's script
     extras_require={

@@ -16,6 +16,7 @@ from typing import List, Tuple
 import tensorflow as tf
 
 from pix2pix.errors import Pix2PixError, error_line
+from pix2pix.data.arrays import check_pairs_data, list_pairs, read_pair_tensors, reads_arrays
 from pix2pix.data.imaging import decode_rgb, resize
 from pix2pix.io.images import size_problems
 from pix2pix.io.listing import list_image_files
@@ -234,16 +235,40 @@ def _own_shape_example(image, flip, offset, options: Options, multiple: int):
     return inputs, targets, size
 
 
-def load_example(path, index, seed, options: Options, training: bool, side_multiple: int = 1):
+def _own_shape_sides(inputs, targets, flip, offset, options: Options, multiple: int):
+    """_own_shape_example for sides read apart (data at its own depth, pix2pix.data.arrays): the same
+    geometry on both, stacked on the channels."""
+    training = offset is not None
+    offset = tf.zeros([2], tf.int32) if offset is None else offset
+    image, size = _preprocess_geometry(tf.concat([inputs, targets], axis=-1), flip, offset, options, training)
+    inputs, targets = image[..., :options.input_nc], image[..., options.input_nc:]
+    if options.preprocess in SHAPE_KEEPING_PREPROCESS:
+        inputs, targets = pad_to_multiple(inputs, multiple), pad_to_multiple(targets, multiple)
+    return inputs, targets, size
+
+
+def load_example(path, index, seed, options: Options, training: bool, side_multiple: int = 1, partner=None):
     """One file -> {"paths", "inputs" [H, W, Ci], "targets" [H, W, Ct], "sizes" [2]}.
 
     H = W = crop_size for resize_and_crop (test: the whole photo resized to it) and the crop
     modes; the photo's own (or scaled) shape padded to the generator's multiple for
     scale_width and none (padded to multiples of SIDE_MULTIPLE, the generator's), where "sizes"
-    is the height and width before that padding."""
-    image = read_image_file(path)
+    is the height and width before that padding. PARTNER (data read at its own depth): the B file
+    of paired folders, "" for a side-by-side file; None for the 8-bit RGB pictures."""
     flip, offset = _random_draws(seed, index, options, training)
     size = options.crop_size
+    if partner is not None:
+        inputs, targets = read_pair_tensors(path, partner, options)
+        if options.preprocess == "resize_and_crop":
+            scale = options.scale_size if training else options.crop_size
+            inputs = _jitter(inputs, flip, offset, scale, size)
+            targets = _jitter(targets, flip, offset, scale, size)
+            sizes = tf.constant([size, size], tf.int32)
+        else:
+            inputs, targets, sizes = _own_shape_sides(inputs, targets, flip, offset if training else None, options,
+                                                      side_multiple)
+        return _shaped(path, inputs, targets, sizes, options)
+    image = read_image_file(path)
     if options.preprocess == "resize_and_crop":
         inputs, targets = split_example(image, options)
         scale = options.scale_size if training else options.crop_size
@@ -253,6 +278,12 @@ def load_example(path, index, seed, options: Options, training: bool, side_multi
     else:
         inputs, targets, sizes = _own_shape_example(image, flip, offset if training else None, options,
                                                     side_multiple)
+    return _shaped(path, inputs, targets, sizes, options)
+
+
+def _shaped(path, inputs, targets, sizes, options: Options):
+    """load_example's element, its static shapes set."""
+    size = options.crop_size
     side = None if options.preprocess in SHAPE_KEEPING_PREPROCESS else size
     channels_in, channels_out = task_for(options).channels
     inputs.set_shape([side, side, channels_in])
@@ -282,18 +313,25 @@ def paired_dataset(options: Options, training: bool, seed: int = 0, start: int =
     [N, 2] (load_example: S and the sizes follow --preprocess; shapes that are not crops are
     padded to multiples of SIDE_MULTIPLE, the generator's: models.networks.side_multiple).
     """
-    paths = check_images(list_image_files(options.input_dir), options)
+    if reads_arrays(options):
+        pairs, _ = check_pairs_data(list_pairs(options), options)
+        paths, partners = [a for a, _ in pairs], [b for _, b in pairs]
+    else:
+        paths, partners = check_images(list_image_files(options.input_dir), options), None
 
-    dataset = tf.data.Dataset.from_tensor_slices(paths)
+    dataset = tf.data.Dataset.from_tensor_slices(paths if partners is None else (paths, partners))
     if training:
         dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
         dataset = dataset.skip(start)  # cheap: only file names are skipped, nothing is decoded
     seed_tensor = tf.constant([seed, 0], tf.int64)
+
+    def load(index, element):
+        path, partner = element if partners is not None else (element, None)
+        return load_example(path, index, seed_tensor, options, training, side_multiple, partner)
+
     # do_not_convert: load_example branches in Python on options only; autograph's conversion costs CPU, nothing else.
     dataset = dataset.enumerate(start=start if training else 0).map(
-        tf.autograph.experimental.do_not_convert(
-            lambda index, path: load_example(path, index, seed_tensor, options, training, side_multiple)),
-        num_parallel_calls=AUTOTUNE, deterministic=True)
+        tf.autograph.experimental.do_not_convert(load), num_parallel_calls=AUTOTUNE, deterministic=True)
     if options.skip_bad_images:  # files that break after the pre-flight check
         dataset = dataset.ignore_errors(log_warning=True)
     dataset = dataset.batch(options.batch_size, drop_remainder=training).prefetch(AUTOTUNE)

@@ -135,9 +135,10 @@ def _to01(values):
 
 
 def _network_rgb_picture(values):
-    """[..., 1 or 3] in [-1, 1] -> [..., 3] in [0, 1]; grey repeated on 3 channels."""
+    """[..., C] in [-1, 1] -> [..., 3] in [0, 1]: the first three channels, or the first repeated as grey
+    (1 channel, or 2: data beyond RGB is previewed so)."""
     values = _to01(values)
-    return grey_to_rgb(values) if values.shape[-1] == 1 else values
+    return values[..., :3] if values.shape[-1] >= 3 else grey_to_rgb(values[..., :1])
 
 
 @register_task("pairs")
@@ -146,6 +147,11 @@ class Pairs(Task):
 
     SIDE_CHANNELS = (3, 3)
     PAIRED = True
+
+    def with_channels(self, input_nc: int, output_nc: int) -> "Pairs":
+        """This task with networks of INPUT_NC -> OUTPUT_NC channels (--input_nc, --output_nc)."""
+        self.SIDE_CHANNELS = (input_nc, output_nc) if self.a_to_b else (output_nc, input_nc)
+        return self
 
     def split_sides(self, image):
         half = tf.shape(image)[1] // 2
@@ -224,5 +230,8 @@ class RgbColorization(Task):
 
 
 def task_for(options) -> Task:
-    """The Task OPTIONS select (options.task, already validated)."""
-    return TASKS[options.task](options.which_direction)
+    """The Task OPTIONS select (options.task, already validated; the pairs task with --input_nc and
+    --output_nc channels)."""
+    task = TASKS[options.task](options.which_direction)
+    channels = (getattr(options, "input_nc", 3), getattr(options, "output_nc", 3))
+    return task.with_channels(*channels) if channels != (3, 3) else task

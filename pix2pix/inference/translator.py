@@ -9,6 +9,9 @@ infer and serve, so a training directory and its export give the same pictures. 
   and `key` [N] -> `output` [N] URL-safe base64 of the encoded result and `key` passed through;
 - `tensors`: `inputs` [N, H, W, Ci] float32 in [-1, 1] (H, W multiples of 2**depth) ->
   `outputs` [N, H, W, Co], the raw generator;
+- a model of data at its own depth (--input_nc, --output_nc, paired folders: docs/channels.md) has
+  `serving_default` of `inputs` [N, H, W, Ci] in its input's sample type (uint8, uint16 or float32) ->
+  `outputs` [N, H, W, Co] in its target's, and `tensors`; none of the picture signatures;
 - `frame_colour` and `frame_picture`, what video needs (inference/video.py), dropout always off:
   `frame_colour`: `frame` [H, W, 3] uint8 RGB -> `colour` [h, w, Co] float32, the generator's
   output at its working size (the predicted colour of a colorization model, in network units);
@@ -30,7 +33,8 @@ predicted colour onto it, so a large photo comes back sharp.
 import tensorflow as tf
 
 from pix2pix.errors import Pix2PixError
-from pix2pix.data.imaging import decode_rgb, resize
+from pix2pix.data.arrays import from_network_tensor, reads_arrays, side_mappings, to_network_tensor
+from pix2pix.data.imaging import decode_rgb, resize, resize_like
 from pix2pix.data.pipeline import pad_to, padding_before, scaled_to_width
 from pix2pix.models.checkpoints import restore_generator
 from pix2pix.models.networks import define_generator, side_multiple
@@ -175,15 +179,20 @@ class ImageTranslator(tf.Module):
         self.options = options
         if options_file is not None:
             self.options_file = tf.saved_model.Asset(options_file)
-        input_channels, _ = task_for(options).channels
+        input_channels, output_channels = task_for(options).channels
         self.tensors = _traced(self._tensors, input_signature=[
             tf.TensorSpec([None, None, None, input_channels], tf.float32, name="inputs")])
+        self.data = reads_arrays(options)
+        if self.data:  # data at its own depth: arrays of its channels and type in and out, nothing else
+            self.mappings = side_mappings(options)
+            self.serve = _traced(self._serve_data, input_signature=[
+                tf.TensorSpec([None, None, None, input_channels], self.mappings[0].sample_type, name="inputs")])
+            return
         self.serve = _traced(self._serve, input_signature=[
             tf.TensorSpec([None], tf.string, name="images")])
         self.serve_base64 = _traced(self._serve_base64, input_signature=[
             tf.TensorSpec([None], tf.string, name="input"),
             tf.TensorSpec([None], tf.string, name="key")])
-        _, output_channels = task_for(options).channels
         self.frame_colour = _traced(self._frame_colour, input_signature=[
             tf.TensorSpec([None, None, 3], tf.uint8, name="frame")])
         self.frame_picture = _traced(self._frame_picture, input_signature=[
@@ -192,6 +201,8 @@ class ImageTranslator(tf.Module):
 
     def signatures(self):
         """{signature name: tf.function} for tf.saved_model.save."""
+        if self.data:
+            return {SERVING_SIGNATURE: self.serve, TENSORS_SIGNATURE: self.tensors}
         return {SERVING_SIGNATURE: self.serve, BASE64_SIGNATURE: self.serve_base64,
                 TENSORS_SIGNATURE: self.tensors, FRAME_COLOUR_SIGNATURE: self.frame_colour,
                 FRAME_PICTURE_SIGNATURE: self.frame_picture}
@@ -293,6 +304,18 @@ class ImageTranslator(tf.Module):
     # ------------------------------------------------------------ signatures
     def _serve(self, images):
         return {"outputs": self.translate_encoded(images)}
+
+    def _serve_data(self, inputs):
+        """[N, H, W, Ci] samples of the input's type -> [N, H, W, Co] of the target's, each image on its
+        own at the generator's working size and brought back to H x W (data at its own depth)."""
+        input_mapping, output_mapping = self.mappings
+
+        def one(image):
+            values = to_network_tensor(input_mapping, image)
+            outputs = tf.clip_by_value(resize_like(self._at_working_size(values), values), -1.0, 1.0)
+            return from_network_tensor(output_mapping, outputs)
+
+        return {"outputs": tf.map_fn(one, inputs, fn_output_signature=tf.as_dtype(output_mapping.sample_type))}
 
     def _serve_base64(self, encoded, key):
         tf.debugging.assert_equal(tf.size(encoded), tf.size(key),

@@ -23,6 +23,8 @@ import tempfile
 
 import tensorflow as tf
 
+from pix2pix.data.arrays import reads_arrays
+from pix2pix.errors import UsageError
 from pix2pix.inference.onnx_export import ONNX_FILE, OPSET, require_onnx_tools, write_onnx
 from pix2pix.inference.tflite_export import calibration_files, write_tflite
 from pix2pix.inference.translator import (BASE64_SIGNATURE, FRAME_COLOUR_SIGNATURE, FRAME_PICTURE_SIGNATURE,
@@ -52,6 +54,10 @@ def _export(options: Options):
     """export(): (the export's path, the check's Comparison with --format onnx, the WebExport with
     --format web, the TfliteExport with --format tflite, else None)."""
     onnx, web, tflite = options.format == "onnx", options.format == "web", options.format == "tflite"
+    if reads_arrays(options) and (web or options.quantize == "int8"):
+        raise UsageError(f"--format {options.format}{' --quantize int8' if tflite else ''}: the page and int8's "
+                         "calibration take 8-bit pictures, and this model reads data at its own depth "
+                         "(docs/channels.md); export it as a SavedModel, ONNX, or TFLite in float32 or float16")
     if onnx or web:
         require_onnx_tools()
     if web:
@@ -113,9 +119,14 @@ def export_mode(options: Options, explicit=None) -> str:
         onnx = f"; web page {os.path.join(path, WEB_DIR)} {comparison}"
     elif options.format == "tflite":
         onnx = f"; {comparison}"
-    print(f"exported {path}: signatures {SERVING_SIGNATURE}, {BASE64_SIGNATURE}, "
-          f"{TENSORS_SIGNATURE}, {FRAME_COLOUR_SIGNATURE}, {FRAME_PICTURE_SIGNATURE}; "
-          f"{options.output_filetype} output; {what}; generator at {size}{onnx}", flush=True)
+    if reads_arrays(options):  # data at its own depth: arrays in and out (inference/translator.py)
+        input_type, target_type = options.data_types.split(",")
+        signatures = (f"{SERVING_SIGNATURE} ({options.input_nc} x {input_type} -> {options.output_nc} x "
+                      f"{target_type}), {TENSORS_SIGNATURE}")
+    else:
+        signatures = (f"{SERVING_SIGNATURE}, {BASE64_SIGNATURE}, {TENSORS_SIGNATURE}, {FRAME_COLOUR_SIGNATURE}, "
+                      f"{FRAME_PICTURE_SIGNATURE}; {options.output_filetype} output")
+    print(f"exported {path}: signatures {signatures}; {what}; generator at {size}{onnx}", flush=True)
     return path
 
 

@@ -20,6 +20,10 @@ from typing import Callable, List, NamedTuple, Optional, Sequence
 
 import tensorflow as tf
 
+from pix2pix.data.arrays import paired_folders, reads_arrays, side_mappings
+from pix2pix.inference.translator import check_render_pixels
+from pix2pix.io.arrays import (ARRAY_EXTENSIONS, check_layout, output_extension, preview, read_array, read_layout,
+                               write_array)
 from pix2pix.io.images import ImageError, check_pixel_limit, image_size, name_problem, upright
 from pix2pix.io.jpeg import orientation as jpeg_orientation  # noqa: F401 (infer's name for it)
 from pix2pix.data.pipeline import find_unreadable_images, unusable_images_error
@@ -35,6 +39,7 @@ from pix2pix.options.stored import is_saved_model, save_options
 from pix2pix.reporting.pictures import file_stem, write_index
 from pix2pix.inference import video
 
+PREVIEWS = "previews"  # infer_data's 8-bit previews of data at its own depth, for index.html
 PHOTO_EXTENSIONS = IMAGE_EXTENSIONS  # the project's one list (pix2pix.io.listing)
 OUTPUT_EXTENSIONS = {"png": ".png", "jpeg": ".jpg"}
 
@@ -156,6 +161,8 @@ def _load_model(options: Options, explicit=None):
             print(f"note: {directory} was exported with dropout on (--nodeterministic), so the same photo "
                   "gives different colours each time; export it again without that flag for one answer",
                   flush=True)
+        if reads_arrays(options):  # data at its own depth: arrays in and out (inference/translator.py)
+            return options, lambda inputs: serve(inputs=inputs)["outputs"], loaded
         return options, lambda images: serve(images=images)["outputs"], loaded
     translator = load_translator(options)
     return options, lambda images: translator.serve(images)["outputs"], translator
@@ -222,6 +229,8 @@ def infer_mode(options: Options, explicit_flag_names=None) -> List[InferredImage
     check_values(options)  # the Python API's options, before the model's are read (the CLI checked them)
     if not options.output_dir:
         raise Pix2PixError("--output_dir: is required")
+    if reads_arrays(prepare(dataclasses.replace(options, mode="infer"), explicit_flag_names)):
+        return infer_data(options, explicit_flag_names)
     paths, videos, skipped = list_inputs(options.input_dir)
     badly_named = [path for path in paths + videos if name_problem(path)]  # with or without the pre-flight
     if badly_named:
@@ -268,6 +277,53 @@ def infer_mode(options: Options, explicit_flag_names=None) -> List[InferredImage
     if failures:
         raise Pix2PixError(f"{len(failures)} of {len(videos)} videos failed: " + "; ".join(failures))
     return all_rows
+
+
+def infer_data(options: Options, explicit_flag_names=None) -> List[InferredImage]:
+    """infer_mode for a model of data at its own depth (docs/channels.md): every file of --input_dir (or of
+    its A/ folder, B/ for BtoA, when it holds paired folders) of the model's input channels and sample type
+    -> OUTPUT_DIR/NAME.png (8/16 bits, 1, 3 or 4 channels) or NAME.tif at the file's size, in the targets'
+    type and channels; previews/ holds 8-bit previews for index.html. A file of other channels or type
+    is refused by name before the model runs."""
+    options, translate, _ = _load_model(options, explicit_flag_names)
+    options = dataclasses.replace(options, mode="infer")
+    input_dir = options.input_dir
+    if paired_folders(input_dir):
+        input_dir = os.path.join(input_dir, "A" if options.which_direction == "AtoB" else "B")
+    paths = list_image_files(input_dir, ARRAY_EXTENSIONS, purpose="for --mode infer", noun="image or .npy files",
+                             one_per_name=False)
+    input_mapping, output_mapping = side_mappings(options)
+    for path in paths:  # headers only: sizes, channels and types checked before anything is decoded
+        try:
+            layout = read_layout(path, options.max_pixels)
+        except ImageError as err:
+            raise Pix2PixError(f"{path}: {err}") from None
+        check_layout(path, layout, options.input_nc, input_mapping.sample_type, "input")
+        check_render_pixels(layout.height, layout.width, options, path)
+    rows = plan_outputs(paths, options.output_dir, output_extension(output_mapping.sample_type, options.output_nc))
+    os.makedirs(os.path.join(options.output_dir, PREVIEWS), exist_ok=True)
+    save_options(options, options.output_dir)
+    progress = ProgressBar(len(rows))
+    previews = []
+    try:
+        for done, row in enumerate(rows, 1):
+            try:
+                samples = read_array(row.input_path, options.max_pixels)
+                result = translate(tf.constant(samples[tf.newaxis]))[0].numpy()
+            except (ImageError, tf.errors.OpError) as err:
+                raise Pix2PixError(f"--input_dir: cannot process {row.input_path}: {error_line(err)}") from None
+            write_array(row.output_path, result)
+            shown = []
+            for kind, array, mapping in (("input", samples, input_mapping), ("output", result, output_mapping)):
+                shown.append(os.path.join(options.output_dir, PREVIEWS, f"{row.name}-{kind}.png"))
+                write_array(shown[-1], preview(array, mapping))
+            previews.append(InferredImage(row.name, *shown))
+            progress.update(done)
+    finally:
+        progress.close()
+    index = write_infer_index(options.output_dir, previews)
+    print(summary_line(len(rows), 0, 0, index), flush=True)
+    return rows
 
 
 def plan_video_outputs(videos: Sequence[str], all_inputs: Sequence[str], output_dir: str, codec: str,

@@ -9,7 +9,9 @@ import os
 
 import tensorflow as tf
 
+from pix2pix.data.arrays import reads_arrays, side_mappings
 from pix2pix.data.pipeline import padding_before, paired_dataset
+from pix2pix.io.arrays import output_extension, write_array
 from pix2pix.errors import UsageError
 from pix2pix.io.locks import output_lock
 from pix2pix.io.progress import ProgressBar
@@ -24,6 +26,7 @@ from pix2pix.data.tasks import task_for
 from pix2pix.reporting.pictures import PAIR_COLUMNS, file_stem, save_pictures, to_display
 
 RESULTS_PNG = "results.png"
+DATA_OUTPUTS = "outputs"  # the full-depth outputs of a model of data at its own depth (DataOutputs)
 PROGRESS_SECONDS = 10.0  # the bar's redraws in a log file (on a terminal it redraws in place)
 RESULTS_MAX_ROWS = 16  # a glance at the results, spread over the whole set; index.html has them all
 
@@ -55,7 +58,8 @@ def test(options: Options) -> str:
     generator = define_generator(options)
     restored = restore_generator(generator, options.checkpoint)
     print(f"loaded {restored}", flush=True)
-    recorder = MetricsRecorder(options.fid_weights)
+    data = DataOutputs(options) if reads_arrays(options) else None
+    recorder = MetricsRecorder(options.fid_weights, full_depth=data and data.full_depth)
     baseline = task_for(options).baseline  # "grey" for colorization: scored beside the model
     baselines = {baseline: MetricsRecorder()} if baseline else {}
 
@@ -68,12 +72,16 @@ def test(options: Options) -> str:
         progress = ProgressBar(examples.count, label="test", unit="image", every=PROGRESS_SECONDS)
         for batch in examples.dataset:
             inputs, targets, outputs = _unpadded(batch, generate(batch["inputs"]))
+            outputs_data, targets_data = outputs.numpy(), targets.numpy()
             pictures = to_display(inputs, targets, outputs, options)
             names = [file_stem(p) for p in batch["paths"].numpy()]
             rows += save_pictures(options.output_dir, names, pictures)
+            if data is not None:  # the outputs written and scored at full depth
+                data.write_and_score(recorder, names, outputs_data, targets_data)
             inputs, outputs, targets = (pictures[kind].numpy() for kind in ("inputs", "outputs", "targets"))
             for i, name in enumerate(names):
-                recorder.add(name, outputs[i], targets[i])  # the very arrays the PNGs hold
+                if data is None or not data.full_depth:
+                    recorder.add(name, outputs[i], targets[i])  # the very arrays the PNGs hold
                 for baseline_recorder in baselines.values():
                     baseline_recorder.add(name, inputs[i], targets[i])
             progress.update(len(rows))
@@ -85,6 +93,34 @@ def test(options: Options) -> str:
                          total=len(rows))
             print(f"wrote {results_png}", flush=True)
     return index
+
+
+class DataOutputs:
+    """Test mode's outputs of a model of data at its own depth (pix2pix.data.arrays): each written at
+    full depth in output_dir/outputs/NAME.png (8 or 16 bits, 1, 3 or 4 channels) or .tif (other channel
+    counts, float32), beside the 8-bit previews of images/; scored at full depth (metrics.json says so)
+    unless the targets are 8-bit RGB pictures, which are scored as pictures."""
+
+    def __init__(self, options: Options):
+        self.directory = os.path.join(options.output_dir, DATA_OUTPUTS)
+        self.mapping = side_mappings(options)[1]
+        self.extension = output_extension(self.mapping.sample_type, options.output_nc)
+        pictures = self.mapping.sample_type == "uint8" and options.output_nc == 3
+        self.full_depth = None if pictures else {
+            "sample_type": self.mapping.sample_type, "channels": options.output_nc,
+            "data_range": self.mapping.data_range, "outputs": f"{DATA_OUTPUTS}/NAME{self.extension}",
+            "note": "l1, psnr and ssim are computed on the outputs and targets at full depth, on all channels; "
+                    "index.html shows 8-bit previews (the first three channels, or the first as grey)"}
+        if self.full_depth and options.fid_weights:
+            raise UsageError("--fid_weights: FID needs 8-bit RGB pictures; this model's targets are "
+                             f"{options.output_nc} channel(s) of {self.mapping.sample_type}")
+
+    def write_and_score(self, recorder, names, outputs, targets):
+        for name, output, target in zip(names, outputs, targets):
+            output, target = self.mapping.from_network(output), self.mapping.from_network(target)
+            write_array(os.path.join(self.directory, name + self.extension), output)
+            if self.full_depth:
+                recorder.add_data(name, output, target)
 
 
 def _unpadded(batch, outputs):

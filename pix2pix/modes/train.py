@@ -15,6 +15,7 @@ import time
 import tensorflow as tf
 
 from pix2pix.data.pair_check import check_pairs
+from pix2pix.data.arrays import reads_arrays, with_data_types
 from pix2pix.data.pipeline import paired_dataset
 from pix2pix.errors import Pix2PixError, error_line
 from pix2pix.io.files import check_output_dir
@@ -374,8 +375,9 @@ def run(options: Options, explicit=None) -> int:
     """The mode's entry: prepare, train; a run ended early by a signal (saved and resumable, but not
     finished) exits with 128 + the signal's number, as a process killed by it would."""
     check_budget(options)  # the command line checked it already; the Python API gets here
-    prepared = prepare_for("train", options, explicit)
-    check_pairs(prepared)
+    prepared = with_data_types(prepare_for("train", options, explicit))
+    if not reads_arrays(prepared):  # data read at its own depth is paired by folders or by its own halves
+        check_pairs(prepared)
     model = train(prepared)
     if model.stopped_by:
         return 128 + signal.Signals[model.stopped_by].value

@@ -18,6 +18,7 @@ import math
 from typing import Optional
 
 from pix2pix.errors import UsageError
+from pix2pix.io.samples import parse_data_types, parse_value_range
 from pix2pix.io.video_codecs import CODEC_EXTENSIONS
 from pix2pix.options.registry import validate_names
 
@@ -196,6 +197,18 @@ class Options:
     # reference's way to say it, select "lab" / "rgb" and are kept in step with it.
     task: str = option("pairs", "data mode by name: pairs (A|B files), lab (= --lab_colorization), "
                                 "rgb (= --rgb_colorization), or one registered in pix2pix.data.tasks", MODEL)
+    # Data beyond 8-bit RGB (pix2pix/io/arrays.py, docs/channels.md): the pairs task's channel counts (the
+    # PyTorch pix2pix's names), the sample types found in the data, and float data's range.
+    input_nc: int = option(3, "channels of the network's input (pairs task); other than 3, or paired folders "
+                              "A/ and B/ in --input_dir, reads the data at its own depth (PNG 8/16-bit, TIFF, "
+                              ".npy: docs/channels.md)", MODEL, bounds=within(1, 1024))
+    output_nc: int = option(3, "channels of the network's output (pairs task; see --input_nc)", MODEL,
+                            bounds=within(1, 1024))
+    data_types: str = option("", "sample types INPUT,TARGET (uint8, uint16, float32) of data read at its own "
+                                 "depth: found in the data by training and kept in options.json; given, every "
+                                 "file must have them", MODEL)
+    value_range: str = option("", "float32 data: LOW,HIGH, the values mapped to [-1, 1] (default 0,1; integer "
+                                  "data maps its type's range)", MODEL)
     # The model zoo (names as the PyTorch pix2pix's flags); the defaults are the reference's.
     netG: str = option("unet", "generator: unet (the reference's, depth from --crop_size), encoder_decoder "
                                "(the paper's U-Net without skips), resnet_9blocks, resnet_6blocks, unet_pytorch "
@@ -387,6 +400,7 @@ def check_combinations(options: Options) -> None:
             _fail("task", f"{options.task} cannot be combined with --{flag} (task {task})")
     _check_preprocess(options)
     _check_schedule(options)
+    _check_data(options)
     if options.gan_mode == "wgangp" and options.gan_weight == 0:
         _fail("gan_weight", "is 0, so --gan_mode wgangp would train its critic for nothing; use --gan_mode vanilla "
                             "(or a gan_weight > 0)")
@@ -402,6 +416,19 @@ def _check_preprocess(options: Options) -> None:
     if options.mode in ("train", "test") and options.preprocess in SHAPE_KEEPING_PREPROCESS and options.batch_size != 1:
         _fail("batch_size", f"must be 1 with --preprocess {options.preprocess} (each photo keeps its own shape, "
                             f"and photos of different shapes cannot share a batch), got {options.batch_size}")
+
+
+def _check_data(options: Options) -> None:
+    """--input_nc, --output_nc, --data_types and --value_range: the pairs task's, each well formed."""
+    if (options.input_nc, options.output_nc) != (3, 3) and options.task != "pairs":
+        flag = "input_nc" if options.input_nc != 3 else "output_nc"
+        _fail(flag, f"only the pairs task takes channel counts; task {options.task} has its own")
+    for flag, parse in (("data_types", parse_data_types), ("value_range", parse_value_range)):
+        if getattr(options, flag):
+            try:
+                parse(getattr(options, flag))
+            except ValueError as err:
+                _fail(flag, str(err))
 
 
 def _check_schedule(options: Options) -> None:

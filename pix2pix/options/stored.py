@@ -22,7 +22,7 @@ MODEL_OPTIONS = (
     "which_direction", "ngf", "ndf", "lab_colorization",
     "rgb_colorization", "separable_conv", "crop_size", "task",
     "netG", "netD", "n_layers_D", "norm", "condition_GAN", "gan_mode", "no_dropout",
-    "update_order", "bn_statistics",
+    "update_order", "bn_statistics", "input_nc", "output_nc", "data_types", "value_range",
 )
 # What a stored options.json written before a model option existed means by its absence.
 STORED_BEFORE = {"update_order": "simultaneous", "bn_statistics": "batch"}

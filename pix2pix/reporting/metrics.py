@@ -69,11 +69,14 @@ def l1(output_rgb, target_rgb) -> float:
 
 def psnr(output_rgb, target_rgb) -> float:
     """Peak signal-to-noise ratio over pixels and channels (data range 255), capped at PSNR_CAP_DB."""
-    output, target = _pair(output_rgb, target_rgb)
+    return _psnr(*_pair(output_rgb, target_rgb), DATA_RANGE)
+
+
+def _psnr(output, target, data_range) -> float:
     mse = float(np.mean((output - target) ** 2))
     if mse == 0.0:
         return PSNR_CAP_DB
-    return float(min(PSNR_CAP_DB, 10.0 * np.log10(DATA_RANGE ** 2 / mse)))
+    return float(min(PSNR_CAP_DB, 10.0 * np.log10(data_range ** 2 / mse)))
 
 
 # ---------------------------------------------------------------- SSIM
@@ -98,18 +101,22 @@ def _window_means(image: np.ndarray) -> np.ndarray:
 
 def ssim(output_rgb, target_rgb) -> float:
     """Mean SSIM (Wang et al. 2004) of the three channels; needs pictures of at least 11x11."""
-    x, y = _pair(output_rgb, target_rgb)
+    return _ssim(*_pair(output_rgb, target_rgb), DATA_RANGE)
+
+
+def _ssim(x, y, data_range) -> float:
+    """SSIM of [H, W, C] float64 arrays X and Y of DATA_RANGE, averaged over their C channels."""
     side = 2 * SSIM_RADIUS + 1
     if min(x.shape[:2]) < side:
         raise ValueError(f"ssim needs pictures of at least {side}x{side}, got {x.shape[1]}x{x.shape[0]}")
-    c1, c2 = (SSIM_K1 * DATA_RANGE) ** 2, (SSIM_K2 * DATA_RANGE) ** 2
+    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
     mean_x, mean_y = _window_means(x), _window_means(y)
     var_x = _window_means(x * x) - mean_x ** 2
     var_y = _window_means(y * y) - mean_y ** 2
     cov_xy = _window_means(x * y) - mean_x * mean_y
     index = ((2 * mean_x * mean_y + c1) * (2 * cov_xy + c2)
              / ((mean_x ** 2 + mean_y ** 2 + c1) * (var_x + var_y + c2)))
-    return float(np.mean(index.reshape(-1, 3).mean(axis=0)))
+    return float(np.mean(index.reshape(-1, x.shape[2]).mean(axis=0)))
 
 
 # ---------------------------------------------------------------- colour
@@ -217,6 +224,36 @@ def score_pair(output_rgb, target_rgb) -> dict:
     return {column: figures[column] for column in COLUMNS}
 
 
+# Data that is not an 8-bit RGB picture (16-bit, float, other channel counts: docs/channels.md) is
+# scored at full depth on all its channels; it has no colour, so the colour figures are null.
+FULL_DEPTH_DEFINITIONS = {
+    "l1": "mean absolute difference of output and target over pixels and all channels, at full depth in the "
+          "targets' own units (0-65535 for uint16, 0-255 for uint8, float32 as stored)",
+    "psnr": "10*log10(R^2 / MSE) over pixels and all channels at full depth, R the targets' data range (65535 for "
+            "uint16, 255 for uint8, HIGH - LOW of --value_range for float32), in dB, capped at 100",
+    "ssim": "SSIM of Wang et al. 2004 per channel at full depth (11x11 Gaussian window, sigma 1.5, K1 0.01, "
+            "K2 0.03, data range R as for psnr), averaged over all channels",
+    **{column: "null: computed only for 8-bit RGB pictures (this data has no CIE Lab colour)"
+       for column in COLUMNS[3:]},
+}
+
+
+def score_data(output, target, data_range) -> dict:
+    """COLUMNS for one output and its target [H, W, C] at full depth (any C, any sample type, DATA_RANGE
+    their range): l1, psnr, ssim over all channels; the colour figures None."""
+    output, target = (np.asarray(a, np.float64) for a in (output, target))
+    if output.shape != target.shape or output.ndim != 3:
+        raise ValueError(f"output {output.shape} and target {target.shape}: expected two [H, W, C] of one shape")
+    figures = {"l1": float(np.mean(np.abs(output - target))), "psnr": _psnr(output, target, data_range),
+               "ssim": _ssim(output, target, data_range)}
+    return {column: figures.get(column) for column in COLUMNS}
+
+
+def _mean(values):
+    values = [value for value in values if value is not None]
+    return float(np.mean(values)) if values else None
+
+
 def summarize(rows) -> dict:
     """The summary of ROWS (dicts holding COLUMNS, e.g. score_pair's): what metrics.json holds.
 
@@ -224,7 +261,7 @@ def summarize(rows) -> dict:
     targets' mean colourfulness is 0 or there are no rows), "definitions"}.
     """
     rows = list(rows)
-    means = {column: (float(np.mean([row[column] for row in rows])) if rows else None) for column in COLUMNS}
+    means = {column: _mean([row[column] for row in rows]) for column in COLUMNS}
     target_mean = means["colourfulness_target"]
     ratio = means["colourfulness_output"] / target_mean if target_mean else None
     return {"count": len(rows), "means": means, "colourfulness_ratio": ratio, "definitions": dict(DEFINITIONS)}

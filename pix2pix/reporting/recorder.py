@@ -16,7 +16,7 @@ import numpy as np
 
 from pix2pix.io.files import atomic_write_text
 from pix2pix.reporting.fid import FID_BATCH, FID_DEFINITION, FID_MIN_UNBIASED, InceptionFeatures, frechet_distance
-from pix2pix.reporting.metrics import COLUMNS, score_pair, summarize
+from pix2pix.reporting.metrics import COLUMNS, FULL_DEPTH_DEFINITIONS, score_data, score_pair, summarize
 from pix2pix.reporting.pictures import write_index
 
 METRICS_CSV = "metrics.csv"
@@ -53,8 +53,11 @@ class MetricsRecorder:
     created, so a bad weights file stops a run before any work is done.
     """
 
-    def __init__(self, fid_weights=None):
+    def __init__(self, fid_weights=None, full_depth=None):
+        """FULL_DEPTH: a dict describing data scored at full depth with add_data (sample type, channels,
+        data range), copied into metrics.json with the full-depth definitions."""
         self.rows = []  # {"name", COLUMNS...} per pair, in the order added
+        self.full_depth = full_depth
         self._fid_weights = fid_weights
         self._network = InceptionFeatures(fid_weights) if fid_weights else None
         self._pending = []  # (output, target) pictures not yet through the network
@@ -70,6 +73,13 @@ class MetricsRecorder:
                 self._run_network()
         return row
 
+    def add_data(self, name, output, target) -> dict:
+        """Score one pair of [H, W, C] arrays at full depth (metrics.score_data, the recorder's FULL_DEPTH
+        data range); returns its row."""
+        row = {"name": name, **score_data(output, target, self.full_depth["data_range"])}
+        self.rows.append(row)
+        return row
+
     def _run_network(self):
         if self._pending:
             outputs, targets = zip(*self._pending)
@@ -80,6 +90,9 @@ class MetricsRecorder:
     def summary(self) -> dict:
         """metrics.summarize of the rows, plus "fid" and its definition when asked for."""
         summary = summarize(self.rows)
+        if self.full_depth is not None:
+            summary["full_depth"] = dict(self.full_depth)
+            summary["definitions"].update(FULL_DEPTH_DEFINITIONS)
         if self._network is not None:
             self._run_network()
             outputs, targets = (np.concatenate(batches) if batches else None for batches in self._features)
@@ -131,14 +144,17 @@ def metrics_csv(rows) -> str:
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(("name",) + COLUMNS)
     for row in rows:
-        writer.writerow([row["name"]] + [repr(float(row[c])) for c in COLUMNS])
+        writer.writerow([row["name"]] + ["" if row[c] is None else repr(float(row[c])) for c in COLUMNS])
     return text.getvalue()
 
 
 def means_line(summary, label="metrics") -> str:
     """One line of the means, e.g. 'metrics (means of 5 images): l1 12.34  psnr 20.10 ...'."""
-    parts = [f"{c} {_formatted(c, summary['means'][c])}" for c in COLUMNS]
-    parts.append(f"colourfulness_ratio {_formatted('colourfulness_ratio', summary['colourfulness_ratio']) or 'n/a'}")
+    parts = [f"{c} {_formatted(c, summary['means'][c])}" for c in COLUMNS
+             if summary["means"][c] is not None or not summary.get("full_depth")]
+    if not summary.get("full_depth"):
+        ratio = _formatted("colourfulness_ratio", summary["colourfulness_ratio"]) or "n/a"
+        parts.append(f"colourfulness_ratio {ratio}")
     if summary.get("fid") is not None:
         parts.append(f"fid {_formatted('fid', summary['fid'])}")
     return f"{label} (means of {summary['count']} images): " + "  ".join(parts)

@@ -7,6 +7,7 @@ from typing import Callable, Dict, List, Optional
 
 import tensorflow as tf
 
+from pix2pix.data.arrays import reads_arrays
 from pix2pix.errors import Pix2PixError, error_line
 from pix2pix.inference.translator import SERVING_SIGNATURE, load_translator
 from pix2pix.options.record import Options
@@ -87,6 +88,10 @@ def load_served_model(options: Options, name: str, version: int) -> ServedModel:
     """The model of OPTIONS (prepared, with --checkpoint the directory find_model_version chose)
     with every signature, named and versioned as it is served."""
     path = options.checkpoint
+    if reads_arrays(options):
+        raise Pix2PixError(f"--checkpoint: {path} is a model of data at its own depth ({options.input_nc} channels "
+                           f"-> {options.output_nc}, {options.data_types}), which serve does not take (its page "
+                           "and JSON answers are pictures): use --mode infer, or TensorFlow Serving on its export")
     if is_saved_model(path):
         try:
             loaded = tf.saved_model.load(path)
