@@ -136,6 +136,15 @@ def test_16_bit_round_trip_through_the_pipeline_within_one_step(tmp_path, grey16
                 assert np.array_equal(read_array(str(tmp_path / "again.png"), LIMIT), back)
 
 
+@pytest.mark.xdist_group("channels_grey16")
+def test_web_and_int8_exports_refuse_a_model_of_data_at_its_own_depth(tmp_path, grey16):
+    for flags in (("--format", "web"), ("--format", "tflite", "--quantize", "int8")):
+        result = run_cli("--mode", "export", "--checkpoint", grey16["train"], "--output_dir", tmp_path / "export",
+                         *flags, check=False)
+        assert_one_line_error(result, 2, "data at its own depth", flags[1])
+        assert not (tmp_path / "export").exists()
+
+
 def test_channel_flags_are_checked_before_anything_runs():
     from pix2pix.errors import UsageError
     from pix2pix.options.record import Options
