@@ -270,3 +270,26 @@ def test_onnx_export_refuses_bfloat16_naming_the_flag(tmp_path, exports):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--mixed_precision: --format onnx exports float32 only" in result.stderr
     assert not (tmp_path / "onnx").exists()
+
+
+@pytest.mark.parametrize("norm", ["instance", "batch"])
+def test_norm_statistics_are_taken_in_float32_in_bfloat16(norm):
+    """Off-centre activations (mean 20, std 0.5, where bfloat16's step is 0.125): a mean taken, or
+    subtracted, in bfloat16 would shift the whole map by up to a quarter of its standard deviation.
+    Out comes float32's result on the same input, up to bfloat16's rounding of the output."""
+    from pix2pix.models.norms import NORMS
+    from pix2pix.models.precision import dtype_policy
+
+    rng = np.random.default_rng(0)
+    x = tf.cast(tf.constant(rng.normal(20.0, 0.5, (2, 16, 16, 4)).astype(np.float32)), tf.bfloat16)
+    with dtype_policy("bfloat16"):
+        layer = NORMS.get(norm)(f"{norm}_bf16")
+    reference = NORMS.get(norm)(f"{norm}_f32")
+    layer.build(x.shape)
+    reference.build(x.shape)
+    reference.set_weights(layer.get_weights())
+    y = layer(x, training=True)
+    expected = reference(tf.cast(x, tf.float32), training=True)
+    assert y.dtype == tf.bfloat16
+    # bfloat16 keeps 8 significant bits: outputs within +-4 are rounded by at most 2**-6.
+    np.testing.assert_allclose(tf.cast(y, tf.float32), expected, atol=2.0 ** -5)

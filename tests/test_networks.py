@@ -109,3 +109,28 @@ def test_stacked_real_and_fake_pass_equals_two_discriminator_calls():
     atol = 1e-5 * max(float(np.abs(g).max()) for g in separate_grads)
     for a, b in zip(stacked_grads, separate_grads):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=atol)
+
+
+def test_the_generators_gradient_goes_back_through_the_fake_half_of_the_stacked_pass_alone():
+    """In the step's graph, D's input gradients for G's loss (of D on the fake pair) are taken at
+    batch 1, for the fake half only; D's own loss takes them on both halves stacked (batch 2)."""
+    from pix2pix.models.networks import discriminate_stacked
+
+    discriminator = build_discriminator(3, 3, ndf=8)
+    image = tf.TensorSpec([1, 64, 64, 3], tf.float32)
+
+    def input_gradient_batches(loss_of):
+        @tf.function(input_signature=[image] * 3)
+        def gradient(inputs, targets, outputs):
+            with tf.GradientTape() as tape:
+                tape.watch(outputs)
+                loss = loss_of(*discriminate_stacked(discriminator, inputs, targets, outputs))
+            return tape.gradient(loss, [outputs, *discriminator.trainable_variables])
+
+        graph = gradient.get_concrete_function().graph
+        return sorted(int(tf.get_static_value(op.inputs[0])[0]) for op in graph.get_operations()
+                      if op.type == "Conv2DBackpropInput")
+
+    # 5 convolutions: the first one's input gradient only when the outputs need one.
+    assert input_gradient_batches(lambda real, fake: tf.reduce_mean(-tf.math.log(fake + 1e-12))) == [1] * 5
+    assert input_gradient_batches(lambda real, fake: tf.reduce_mean(real - fake)) == [2] * 5

@@ -8,12 +8,17 @@ PIX2PIX_PLAIN_KERNELS=1, or code runs inside `with plain_kernels():`. The builde
 and the plain Keras one when it is off; both have the same variables, so checkpoints move
 freely between the two.
 
-- Small feature maps (<= 8x8 pixels): the U-Net's 4x4 stride-2 convolution as im2col + one
+- Small feature maps (<= 16x16 pixels): the U-Net's 4x4 stride-2 convolution as im2col + one
   matmul, and its transposed convolution as one matmul plus a phase-decomposed col2im.
   oneDNN runs these layers (1x1 to 8x8 maps, 4-8M-weight kernels) at a few GFLOP/s; as
-  one matmul they run at memory speed.
+  one matmul they run at memory speed. At 16x16 (encoder_5, decoder_4 of the default
+  U-Net) the matmul form was 1.2-1.6x faster forward and backward in CPU time; at 32x32
+  about even, at 64x64 mixed, so larger maps stay with oneDNN.
 - LeakyReLU as Maximum with the fused LeakyReluGrad gradient, which keeps TF 2.21's Grappler
   remapper from mis-fusing Conv2D + BiasAdd + LeakyRelu (see LeakyReLU below).
+- The discriminator's convolutions on the real and the fake pair as one stacked batch at
+  batch 1 (stacked_conv2d, for networks.discriminate_stacked), with the generator's gradient
+  (of the fake half alone) taken back through the fake half only.
 - Adam as TensorFlow's fused ResourceApplyAdam kernel (one op per variable, as the TF1
   reference ran it) instead of Keras 3's ten element-wise ops.
 
@@ -86,7 +91,7 @@ def leaky_relu(slope, name):
 
 
 # ------------------------------------------------------------ small-map convolutions
-SMALL_MAP_PIXELS = 64  # maps of at most this many pixels (8x8) take the matmul path
+SMALL_MAP_PIXELS = 256  # maps of at most this many pixels (16x16) take the matmul path
 
 
 def _is_small(x):
@@ -188,6 +193,60 @@ def deconv4x4_up(filters, name, **kwargs):
     if enabled():
         return StridedConv2DTranspose(filters, name=name, **kwargs)
     return keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", name=name, **kwargs)
+
+
+# --------------------------------------------- the stacked discriminator's convolutions
+def _is_zero(t):
+    """True when T is known, while tracing, to be all zeros (the gradient a tape gives an unused output)."""
+    value = tf.get_static_value(t)
+    return value is not None and not value.any()
+
+
+@tf.autograph.experimental.do_not_convert  # plain Python, traced as written (tracing-time tests)
+def stacked_conv2d(conv, first, second):
+    """(CONV(FIRST), CONV(SECOND)) for a keras.layers.Conv2D CONV (its variables) as one convolution
+    of the two stacked on the batch axis, which oneDNN runs faster than two at batch 1.
+
+    Gradients are those of two calls: the kernel's from the stacked batch, the input gradients
+    of both halves from one op on the stacked batch; a half whose output gradient is a zero the
+    tape filled in (a loss of the other half alone: the generator's, of D on the fake pair) gets
+    none, and the other half's input gradient is taken at its own batch size.
+    """
+    if conv.groups != 1 or conv.data_format != "channels_last":
+        raise ValueError(f"stacked_conv2d: {conv.name} is not an ungrouped channels-last Conv2D")
+    dims = dict(strides=[1, *conv.strides, 1], padding=conv.padding.upper(),
+                dilations=[1, *conv.dilation_rate, 1])
+
+    @tf.custom_gradient
+    def convolve(first, second, kernel):
+        both = tf.concat([first, second], 0)
+        y = tf.nn.conv2d(both, kernel, **dims)
+
+        def gradient(dy_first, dy_second):
+            with tf.name_scope(conv.name + "_grad"):  # the layer's name in profiles
+                dy = tf.concat([dy_first, dy_second], 0)
+                dkernel = tf.raw_ops.Conv2DBackpropFilter(
+                    input=both, filter_sizes=tf.shape(kernel), out_backprop=dy, **dims)
+                if _is_zero(dy_first) or _is_zero(dy_second):
+                    dx = [None if _is_zero(d) else tf.raw_ops.Conv2DBackpropInput(
+                        input_sizes=tf.shape(x), filter=kernel, out_backprop=d, **dims)
+                        for x, d in ((first, dy_first), (second, dy_second))]
+                else:
+                    dx = tf.split(tf.raw_ops.Conv2DBackpropInput(
+                        input_sizes=tf.shape(both), filter=kernel, out_backprop=dy, **dims), 2, axis=0)
+                return (*dx, dkernel)
+
+        return tuple(tf.split(y, 2, axis=0)), gradient
+
+    dtype = conv.compute_dtype
+    halves = convolve(tf.cast(first, dtype), tf.cast(second, dtype), tf.cast(conv.kernel, dtype))
+    if not conv.use_bias:
+        return halves
+    # The bias on each half, outside the custom gradient: with it inside, TF 2.21's Grappler
+    # remapper fuses Conv2D + BiasAdd with a max(x, 0.2x) on the second half as if it were on
+    # the whole batch (wrong values).
+    bias = tf.cast(conv.bias, dtype)
+    return tuple(tf.nn.bias_add(half, bias) for half in halves)
 
 
 # ------------------------------------------------------------------------------ Adam

@@ -32,9 +32,7 @@ class BatchStatsNorm(keras.layers.Layer):
     """Batch normalisation that by default always uses the current batch's statistics.
     [N, H, W, C] -> same.
 
-    Uses the fused kernel, one op, as the TF1 original did. Called with `groups` > 1 (only
-    networks.stacked_discriminator does) the batch is taken as that many equal parts, each
-    normalised on its own statistics: what separate calls on each part would give.
+    Uses the fused kernel, one op, as the TF1 original did.
 
     Running statistics (PyTorch's BatchNorm2d buffers), only when asked for, so the checkpoints
     of ordinary models keep their variables: TRACK_RUNNING adds `moving_mean` (0) and
@@ -84,13 +82,10 @@ class BatchStatsNorm(keras.layers.Layer):
             variance=tf.cast(self.moving_variance, tf.float32), epsilon=EPSILON, is_training=False)
         return y
 
-    def call(self, x, training=None, groups=1):
+    def call(self, x, training=None):
         if self.use_running and not training:
             return self._normalise_running(x)
-        update = bool(self.use_running and training)
-        if groups == 1:
-            return self._normalise(x, update)
-        return tf.concat([self._normalise(part, update) for part in tf.split(x, groups, axis=0)], 0)
+        return self._normalise(x, bool(self.use_running and training))
 
     def get_config(self):
         return {**super().get_config(), "track_running": self.track_running,
@@ -98,11 +93,15 @@ class BatchStatsNorm(keras.layers.Layer):
 
 
 class InstanceNorm(keras.layers.Layer):
-    """(x - mean) / sqrt(var + 1e-5) per example and channel, over H and W; no parameters."""
+    """(x - mean) / sqrt(var + 1e-5) per example and channel, over H and W; no parameters.
+    Computed in float32 (in bfloat16 too), returned in the compute dtype."""
 
     def call(self, x):
-        mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
-        return (x - mean) * tf.math.rsqrt(variance + EPSILON)
+        # In float32 whatever the compute dtype (in bfloat16 the mean of a map, and x minus it,
+        # would be rounded to 8 bits); the output in the compute dtype.
+        x32 = tf.cast(x, tf.float32)
+        mean, variance = tf.nn.moments(x32, axes=[1, 2], keepdims=True)
+        return tf.cast((x32 - mean) * tf.math.rsqrt(variance + EPSILON), x.dtype)
 
 
 @NORMS.register("batch")
