@@ -1,7 +1,7 @@
 """Data beyond 8-bit RGB (docs/channels.md): --input_nc/--output_nc, paired folders A/ and B/, PNG at 8
 and 16 bits, TIFF and .npy read and written at their own depth, through train, resume, test, export and
-infer, one CLI chain per case (built once per module, each case on one xdist worker); files that do not
-fit the model refused by name."""
+infer (and serve, for the 16-bit one), one CLI chain per case (built once per module, each case on one
+xdist worker); files that do not fit the model refused by name."""
 
 import json
 import os

@@ -15,6 +15,7 @@ REST, with TF Serving's paths, bodies and error shape (`{"error": "..."}`):
     POST /v1/models/NAME[/versions/N]:predict      row ("instances") or columnar ("inputs")
     GET  /v1/models/NAME[/versions/N]/options      ours: task, sizes and limits (the page uses it)
     GET  /                                         the page: drop photos, see and download results
+                                                   (a model of data at its own depth: a note on the JSON API)
 
 Binary values travel as {"b64": "..."}. TF Serving base64-encodes only outputs whose name ends
 in `_bytes`; this server also returns the `serving_default` signature's `outputs` (encoded
