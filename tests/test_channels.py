@@ -1,7 +1,7 @@
 """Data beyond 8-bit RGB (docs/channels.md): --input_nc/--output_nc, paired folders A/ and B/, PNG at 8
 and 16 bits, TIFF and .npy read and written at their own depth, through train, resume, test, export and
-infer, one CLI chain per case (built once per module, each case on one xdist worker); files that do not
-fit the model refused by name."""
+infer (and serve, for the 16-bit one), one CLI chain per case (built once per module, each case on one
+xdist worker); files that do not fit the model refused by name."""
 
 import json
 import os
@@ -10,7 +10,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from helpers import TINY, assert_one_line_error, load_benchmark, run_cli
+from helpers import TINY, ServerProcess, assert_one_line_error, call, load_benchmark, run_cli
 from pix2pix.io.arrays import encode_array, read_array, read_layout, write_array
 from pix2pix.io.images import ImageError
 from pix2pix.io.samples import value_mapping
@@ -241,7 +241,56 @@ def test_float_values_map_by_value_range():
     assert value_mapping("uint16").from_network(np.array([-2.0, 2.0])).tolist() == [0, 65535]
 
 
-@pytest.mark.xdist_group("channels_bands")
-def test_serve_refuses_such_a_model_in_one_line(bands):
-    result = run_cli("--mode", "serve", "--checkpoint", bands["export"], "--port", 0, check=False)
-    assert_one_line_error(result, 1, str(bands["export"]), "use --mode infer")
+@pytest.mark.xdist_group("channels_grey16")
+def test_serve_answers_a_16_bit_model_with_infer_s_values_over_tf_serving_json(grey16):
+    """--mode serve on the 16-bit export: serving_default's nested lists of uint16 in and out, row and
+    columnar, each at the request's own size, equal to --mode infer's files; bad values are 400s."""
+    pytest.importorskip("starlette")
+    pytest.importorskip("uvicorn")
+    server = ServerProcess("--checkpoint", grey16["export"], "--model_name", "grey16")
+    try:
+        names = sorted(os.listdir(grey16["data"] / "A"))[:2]
+        inputs = [read_array(str(grey16["data"] / "A" / name), LIMIT) for name in names]
+        row = call("POST", server.model_url("grey16") + ":predict", {"instances": [a.tolist() for a in inputs]})
+        assert row.status == 200, row
+        for name, prediction in zip(names, row.json()["predictions"]):
+            assert np.array_equal(np.array(prediction, np.uint16), read_array(str(grey16["infer"] / name), LIMIT))
+        part = inputs[0][:10, :24]
+        columnar = call("POST", server.model_url("grey16") + ":predict", {"inputs": [part.tolist()]})
+        outputs = np.array(columnar.json()["outputs"])
+        assert outputs.shape == (1, 10, 24, 1) and outputs.min() >= 0 and outputs.max() <= 65535
+        for values, words in (([np.zeros((4, 4, 3), int).tolist()], ("3 values per pixel", "1 channel of uint16")),
+                              ([np.zeros((4, 4), int).tolist()], ("H x W x 1",)),
+                              ([[[[65536]]]], ("65536 is out of range for uint16",)),
+                              ([[[["1"]]]], ("expected uint16 values, got str",))):
+            wrong = call("POST", server.model_url("grey16") + ":predict", {"instances": values})
+            assert wrong.status == 400 and all(word in wrong.json()["error"] for word in words), wrong
+        metadata = call("GET", server.model_url("grey16") + "/metadata").json()["metadata"]
+        serving = metadata["signature_def"]["signature_def"]["serving_default"]
+        assert serving["inputs"]["inputs"]["dtype"] == serving["outputs"]["outputs"]["dtype"] == "DT_UINT16"
+        page = call("GET", server.url + "/")
+        assert page.status == 200 and "cannot show such data" in page.body.decode()
+        assert "1 channel of uint16" in page.body.decode() and "/v1/models/grey16:predict" in page.body.decode()
+        assert server.terminate() == 0
+    finally:
+        server.kill()
+
+
+@pytest.mark.xdist_group("channels_grey16")
+def test_serve_takes_the_16_bit_training_directory_too(grey16):
+    """The training directory's traced serving_default (positional inputs), through the protocol in-process:
+    infer's values, and no page of pictures."""
+    from pix2pix.modes.preparation import prepare
+    from pix2pix.options.record import Options
+    from pix2pix.serving.app import data_model_page
+    from pix2pix.serving.model import load_served_model
+    from pix2pix.serving.protocol import prepare_inputs, request_columns, run_signature
+
+    model = load_served_model(prepare(Options(mode="serve", checkpoint=str(grey16["train"]))), "grey16", 1)
+    assert model.takes_arrays and model.sides() == ("1 channel of uint16", "1 channel of uint16")
+    signature = model.signatures["serving_default"]
+    name = sorted(os.listdir(grey16["data"] / "A"))[-1]
+    body = {"instances": [read_array(str(grey16["data"] / "A" / name), LIMIT).tolist()]}
+    (output,) = run_signature(signature, prepare_inputs(model, signature, *request_columns(body, signature))).values()
+    assert np.array_equal(output[0], read_array(str(grey16["infer"] / name), LIMIT))
+    assert "1 channel of uint16 per pixel in" in data_model_page(model)

@@ -64,6 +64,28 @@ def host_name(value: str) -> str:
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
+def data_model_page(model: ServedModel) -> str:
+    """The page of a model of data at its own depth (docs/channels.md), which page.html cannot show
+    (it takes and shows pictures): what the model takes and returns, and how to call the JSON API."""
+    takes, returns = (html.escape(side) for side in model.sides())
+    name, url = html.escape(model.name), html.escape(f"/v1/models/{model.name}")
+    channels = model.signatures[SERVING_SIGNATURE].inputs["inputs"].shape[-1]
+    example = json.dumps({"instances": [[[[0] * channels] * 2] * 2]})
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{name}: no page for this model</title></head>
+<body>
+<h1>{name}</h1>
+<p>This model translates data at its own depth: {takes} per pixel in, {returns} per pixel out. This page
+cannot show such data (it shows 8-bit pictures): send it to the JSON API, TensorFlow Serving's REST protocol.</p>
+<pre>POST {url}:predict
+{html.escape(example)}</pre>
+<p>Each instance is H x W x {channels} nested lists (rows of pixels of {takes}); the answer
+<code>{{"predictions": [...]}}</code> holds one H x W nested list of pixels of {returns} for each.
+The signatures: <a href="{url}/metadata">{url}/metadata</a>.</p>
+</body></html>
+"""
+
+
 class ModelServer:
     """The request handling: routing, limits, the one model worker and its bounded queue."""
 
@@ -82,7 +104,9 @@ class ModelServer:
         self.seconds_per_request = 1.0  # moving average of the model's time, for Retry-After
         self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="pix2pix-model")
         self.page_dir = page_dir  # --page_dir: a --format web export's page (and its files) instead
-        if page_dir:
+        if model.takes_arrays:
+            self.page = data_model_page(model)
+        elif page_dir:
             with open(os.path.join(page_dir, "index.html"), encoding="utf-8") as f:
                 self.page = f.read()
         else:

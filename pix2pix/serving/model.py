@@ -3,13 +3,15 @@ its signatures wrapped so every one is called the same way."""
 
 import dataclasses
 import os
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import tensorflow as tf
 
 from pix2pix.data.arrays import reads_arrays
 from pix2pix.errors import Pix2PixError, error_line
 from pix2pix.inference.translator import SERVING_SIGNATURE, load_translator
+from pix2pix.io.arrays import Layout
+from pix2pix.io.samples import parse_data_types
 from pix2pix.options.record import Options
 from pix2pix.options.stored import OPTIONS_FILE, is_saved_model
 
@@ -38,6 +40,18 @@ class ServedModel:
     options: Options
     signatures: Dict[str, Signature]
     keep_alive: object = None  # the loaded SavedModel or translator the functions belong to
+
+    @property
+    def takes_arrays(self) -> bool:
+        """A model of data at its own depth (docs/channels.md): serving_default takes and returns
+        numbers ([N, H, W, C] of its sample types), not encoded pictures; there is no page for it."""
+        return reads_arrays(self.options)
+
+    def sides(self) -> Tuple[str, str]:
+        """What such a model takes and returns per pixel, e.g. ("1 channel of uint16", "8 channels of float32")."""
+        types = parse_data_types(self.options.data_types)
+        return tuple(Layout(0, 0, channels, sample_type).describe()
+                     for channels, sample_type in zip((self.options.input_nc, self.options.output_nc), types))
 
 
 def find_model_version(directory: Optional[str]):
@@ -88,10 +102,6 @@ def load_served_model(options: Options, name: str, version: int) -> ServedModel:
     """The model of OPTIONS (prepared, with --checkpoint the directory find_model_version chose)
     with every signature, named and versioned as it is served."""
     path = options.checkpoint
-    if reads_arrays(options):
-        raise Pix2PixError(f"--checkpoint: {path} is a model of data at its own depth ({options.input_nc} channels "
-                           f"-> {options.output_nc}, {options.data_types}), which serve does not take (its page "
-                           "and JSON answers are pictures): use --mode infer, or TensorFlow Serving on its export")
     if is_saved_model(path):
         try:
             loaded = tf.saved_model.load(path)

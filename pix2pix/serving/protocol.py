@@ -124,18 +124,38 @@ def _leaf_problem(values: np.ndarray, dtype: tf.DType) -> Optional[str]:
     return None
 
 
+def _shape_problem(objects: np.ndarray, flat: np.ndarray, spec: tf.TensorSpec) -> Optional[str]:
+    """Why OBJECTS (parsed JSON as an object array; FLAT, its values) is not of SPEC's shape, or None.
+    For images ([N, H, W, C] with C fixed) it says what one example is: H x W x C nested lists."""
+    expected = spec.shape
+    if expected.rank is None:
+        return None
+    wanted = expected.as_list()
+    if objects.ndim == len(wanted) and all(want is None or want == got for want, got in zip(wanted, objects.shape)):
+        return None
+    shape = ", ".join("-1" if d is None else str(d) for d in wanted)
+    if objects.ndim < len(wanted) and any(isinstance(value, (list, dict)) for value in flat):
+        return (f"its lists differ in length, so it does not match [{shape}] (in row format every instance "
+                "must have the same size: send other sizes in another request)")
+    problem = f"shape {list(objects.shape)} does not match [{shape}] (the first dimension is the examples)"
+    if len(wanted) == 4 and wanted[-1] is not None:  # images: [N, H, W, C]
+        channels = wanted[-1]
+        takes = f"{channels} channel{'s' if channels != 1 else ''} of {spec.dtype.name}"
+        if objects.ndim == 4:
+            return f"{problem}: {objects.shape[-1]} values per pixel, but the model takes {takes}"
+        return f"{problem}: each example is H x W x {channels} nested lists (rows of pixels of {takes})"
+    return problem
+
+
 def _numbers(values, spec: tf.TensorSpec, where: str) -> np.ndarray:
     try:
         objects = np.array(values, dtype=object)
     except (ValueError, TypeError, RecursionError):
         raise RequestError(400, f"{where}: not a (nested) list of numbers of one shape") from None
-    expected = spec.shape
-    if expected.rank is not None and (objects.ndim != expected.rank or any(
-            want is not None and want != got for want, got in zip(expected.as_list(), objects.shape))):
-        shape = ", ".join("-1" if d is None else str(d) for d in expected.as_list())
-        raise RequestError(400, f"{where}: shape {list(objects.shape)} does not match [{shape}] "
-                                "(the first dimension is the examples)")
     flat = objects.ravel()
+    problem = _shape_problem(objects, flat, spec)
+    if problem:
+        raise RequestError(400, f"{where}: {problem}")
     problem = _leaf_problem(flat, spec.dtype)
     if problem:
         raise RequestError(400, f"{where}: {problem}")
@@ -351,7 +371,8 @@ def model_options(model: ServedModel, server) -> dict:
         "source": "export" if is_saved_model(model.path) else "training directory",
         "task": options.task, "which_direction": options.which_direction, "crop_size": options.crop_size,
         "netG": options.netG, "input_channels": input_channels, "output_channels": output_channels,
-        "output_filetype": options.output_filetype, "deterministic": options.deterministic,
+        "output_filetype": options.output_filetype, "data_types": options.data_types or None,
+        "deterministic": options.deterministic,
         "signatures": sorted(model.signatures), "max_pixels": options.max_pixels,
         "drawing": drawing_kind(options, model.name),
         "max_request_bytes": server.max_request_bytes, "max_queue": server.max_queue,

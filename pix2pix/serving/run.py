@@ -15,6 +15,7 @@ REST, with TF Serving's paths, bodies and error shape (`{"error": "..."}`):
     POST /v1/models/NAME[/versions/N]:predict      row ("instances") or columnar ("inputs")
     GET  /v1/models/NAME[/versions/N]/options      ours: task, sizes and limits (the page uses it)
     GET  /                                         the page: drop photos, see and download results
+                                                   (a model of data at its own depth: a note on the JSON API)
 
 Binary values travel as {"b64": "..."}. TF Serving base64-encodes only outputs whose name ends
 in `_bytes`; this server also returns the `serving_default` signature's `outputs` (encoded
@@ -48,7 +49,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from pix2pix.errors import Pix2PixError
+from pix2pix.errors import Pix2PixError, UsageError
 from pix2pix.inference.translator import BASE64_SIGNATURE, SERVING_SIGNATURE
 from pix2pix.options.record import Options
 from pix2pix.serving.app import ALL_INTERFACES, MAX_HEADER_BYTES, ModelServer, allowed_host_names, build_app
@@ -71,9 +72,15 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 def _warm_up(model: ServedModel) -> None:
-    """Run the image signatures once on a small grey picture, so no first request is slow."""
+    """Run the image signatures once on a small grey picture (a model of data at its own depth:
+    serving_default on zeros of its input), so no first request is slow."""
+    signature = model.signatures[SERVING_SIGNATURE]
+    if model.takes_arrays:
+        (name, spec), = signature.inputs.items()
+        run_signature(signature, {name: np.zeros([1, 8, 8, spec.shape[-1]], spec.dtype.as_numpy_dtype)})
+        return
     photo = tf.io.encode_png(tf.fill([8, 8, 1], tf.constant(128, tf.uint8))).numpy()
-    run_signature(model.signatures[SERVING_SIGNATURE], {"images": np.array([photo], dtype=object)})
+    run_signature(signature, {"images": np.array([photo], dtype=object)})
     if BASE64_SIGNATURE in model.signatures:
         run_signature(model.signatures[BASE64_SIGNATURE], {"input": np.array([base64.b64encode(photo)], dtype=object),
                                                            "key": np.array([b"warm-up"], dtype=object)})
@@ -194,6 +201,9 @@ def serve(options: Options, name: str, version: int) -> None:
     """Load the model of OPTIONS (prepared by modes.serve) and serve it until SIGTERM (or Ctrl-C)."""
     import uvicorn
     model = load_served_model(options, name, version)
+    if model.takes_arrays and options.page_dir:
+        raise UsageError(f"--page_dir: {model.path} is a model of data at its own depth ({' -> '.join(model.sides())}), "
+                         "which no page shows: serve it without --page_dir and use the JSON API")
     _warm_up(model)
     if options.host in ALL_INTERFACES:
         print(f"warning: --host {options.host or '(empty)'} listens on every network interface: anyone who "
@@ -214,8 +224,9 @@ def serve(options: Options, name: str, version: int) -> None:
     host, port = sock.getsockname()[:2]
     shown = "127.0.0.1" if host in ALL_INTERFACES else (f"[{host}]" if ":" in host else host)
     dropout = "dropout off" if options.deterministic else "dropout on"
+    output = " -> ".join(model.sides()) if model.takes_arrays else f"{options.output_filetype} output"
     print(f"serving model {model.name!r} version {model.version} from {model.path} (task {options.task}, "
-          f"crop_size {options.crop_size}, {options.output_filetype} output, {dropout})", flush=True)
+          f"crop_size {options.crop_size}, {output}, {dropout})", flush=True)
     print(f"page: http://{shown}:{port}/", flush=True)
     print(f"REST: http://{shown}:{port}/v1/models/{model.name}", flush=True)
 
