@@ -202,8 +202,9 @@ def serve(options: Options, name: str, version: int) -> None:
     import uvicorn
     model = load_served_model(options, name, version)
     if model.takes_arrays and options.page_dir:
-        raise UsageError(f"--page_dir: {model.path} is a model of data at its own depth ({' -> '.join(model.sides())}), "
-                         "which no page shows: serve it without --page_dir and use the JSON API")
+        raise UsageError(f"--page_dir: {model.path} is a model of data at its own depth "
+                         f"({' -> '.join(model.sides())}), which no page shows: serve it without --page_dir and use "
+                         "the JSON API")
     _warm_up(model)
     if options.host in ALL_INTERFACES:
         print(f"warning: --host {options.host or '(empty)'} listens on every network interface: anyone who "

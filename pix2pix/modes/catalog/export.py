@@ -7,7 +7,7 @@ from pix2pix.io.web_runtime import find_runtime
 from pix2pix.inference.tflite_export import calibration_files
 from pix2pix.modes.definition import Mode
 from pix2pix.options.record import check_export_format
-from pix2pix.options.stored import OPTIONS_FILE
+from pix2pix.options.stored import OPTIONS_FILE, read_options_file
 
 
 def _check(options) -> None:
@@ -18,8 +18,11 @@ def _check(options) -> None:
         require_onnx_tools()
     if options.format == "web":
         find_runtime(options.web_runtime)
-    if options.format == "tflite" and options.quantize == "int8" and (
-            options.input_dir or os.path.isfile(os.path.join(options.checkpoint or "", OPTIONS_FILE))):
+    stored = os.path.join(options.checkpoint or "", OPTIONS_FILE)
+    # A model of data at its own depth is refused by export itself (int8 calibrates on pictures).
+    arrays = os.path.isfile(stored) and read_options_file(options.checkpoint).get("data_types")
+    if options.format == "tflite" and options.quantize == "int8" and not arrays and (
+            options.input_dir or os.path.isfile(stored)):
         calibration_files(options)  # else the checks of --checkpoint answer first
 
 
