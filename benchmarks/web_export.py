@@ -72,7 +72,8 @@ def main():
 
     from pix2pix.modes.export import export_mode
     from pix2pix.options.record import Options
-    from pix2pix.serving.web_export import psnr, saved_model_picture
+    from pix2pix.inference.onnx_export import psnr
+    from pix2pix.serving.web_export import saved_model_picture
 
     photo = (smooth_photo(np.random.default_rng(0), args.size, args.size) / 127.5 - 1).astype(np.float32)
     rows = []
@@ -88,7 +89,7 @@ def main():
                                         quantize=quantize))
                     web = os.path.join(export, "web")
                     load, times, backend, picture = measure(f"{base}/{name}/web/index.html", photo, args.runs)
-                    quality = psnr(2.0, float(np.mean((picture - saved_model_picture(export, photo)) ** 2)))
+                    quality = psnr(float(np.mean((picture - saved_model_picture(export, photo)) ** 2)))
                     rows.append((ngf, quantize, os.path.getsize(os.path.join(web, "model.onnx")) / 1e6,
                                  folder_bytes(web) / 1e6, load, statistics.median(times), min(times), max(times),
                                  backend, quality))

@@ -138,7 +138,8 @@ def test_an_uploaded_photo_is_colorized_at_its_own_size_keeping_its_lightness(si
 def test_float16_weights_run_in_the_page(site, exports, trained_pairs, capsys):
     """--quantize float16 halves model.onnx; its PSNR against the SavedModel is printed."""
     from pix2pix.modes.export import export_mode
-    from pix2pix.serving.web_export import MIN_FLOAT16_PSNR, psnr
+    from pix2pix.inference.onnx_export import psnr
+    from pix2pix.serving.web_export import MIN_FLOAT16_PSNR
 
     base, browser = site
     export_mode(export_options(trained_pairs, exports / "half", format="web", quantize="float16"))
@@ -147,7 +148,7 @@ def test_float16_weights_run_in_the_page(site, exports, trained_pairs, capsys):
     assert half < 0.6 * full
     photo = network_photo()
     picture = page_translate(browser, f"{base}/half/web/index.html", photo)
-    quality = psnr(2.0, float(np.mean((picture - saved_model_picture(exports / "half", photo)) ** 2)))
+    quality = psnr(float(np.mean((picture - saved_model_picture(exports / "half", photo)) ** 2)))
     print(f"float16 in the page: PSNR {quality:.1f} dB against the SavedModel, model.onnx {half} of {full} bytes")
     assert quality >= MIN_FLOAT16_PSNR
 

@@ -36,6 +36,12 @@ TOOLS = ("tf2onnx", "onnxruntime")
 INSTALL_HINT = 'pip install ".[onnx]"'
 
 
+def psnr(mean_squared: float) -> float:
+    """The PSNR in dB of outputs in [-1, 1] (peak-to-peak 2) that differ by MEAN_SQUARED on average;
+    inf when they are equal, NaN when either has a NaN."""
+    return math.inf if mean_squared == 0 else 10 * math.log10(4 / mean_squared)
+
+
 @dataclasses.dataclass(frozen=True)
 class Comparison:
     """A converted model's outputs (ONNX Runtime's, the TFLite interpreter's) against TensorFlow's on one input."""
@@ -51,9 +57,8 @@ class Comparison:
 
     @property
     def psnr(self) -> float:
-        """The PSNR in dB of the outputs against TensorFlow's, for values in [-1, 1] (peak-to-peak 2);
-        inf when they are equal, NaN when either has a NaN."""
-        return math.inf if self.squared == 0 else 10 * math.log10(4 / self.squared)
+        """The PSNR in dB of the outputs against TensorFlow's (psnr below)."""
+        return psnr(self.squared)
 
     def __str__(self):
         return f"largest difference from TensorFlow {self.largest:.1e} on a {self.input_size} input"

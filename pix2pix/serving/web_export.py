@@ -25,8 +25,8 @@ from pix2pix.data import color
 from pix2pix.data.lab_constants import DELTA, RGB_TO_XYZ, WHITE_POINT, XYZ_TO_RGB
 from pix2pix.data.tasks import task_for
 from pix2pix.errors import Pix2PixError, UsageError
-from pix2pix.inference.onnx_export import (CHECK_SEED, ONNX_FILE, TOLERANCE, WEIGHT_ELEMENTS, convert, load_tensors,
-                                           onnx_session, random_inputs)
+from pix2pix.inference.onnx_export import (CHECK_SEED, ONNX_FILE, TOLERANCE, WEIGHT_ELEMENTS, compare_outputs,
+                                           convert, load_tensors, onnx_session, random_inputs)
 from pix2pix.io import web_runtime
 from pix2pix.models.networks import side_multiple
 from pix2pix.serving.app import PAGE_FILE
@@ -106,18 +106,10 @@ def weights_to_float16(path: str) -> None:
     onnx.save(model, path)
 
 
-def psnr(largest_range: float, mse: float) -> float:
-    """PSNR in dB for a signal of peak-to-peak LARGEST_RANGE (inf for identical outputs)."""
-    return math.inf if mse == 0 else 10 * math.log10(largest_range ** 2 / mse)
-
-
 def write_web(saved_model: str, folder: str, options, name: str, runtime: str) -> WebExport:
     """FOLDER (new) as the web page of the SavedModel at SAVED_MODEL, for OPTIONS (prepared), named NAME
     in the page; RUNTIME: onnxruntime-web's .tgz or folder. Pix2PixError when the model in the folder
     differs from the SavedModel by more than TOLERANCE (float16: a PSNR below MIN_FLOAT16_PSNR)."""
-    import numpy as np
-    import tensorflow as tf
-
     files = web_runtime.runtime_files(runtime)  # read first: a bad --web_runtime fails before converting
     os.makedirs(os.path.join(folder, RUNTIME_DIR))
     path = os.path.join(folder, ONNX_FILE)
@@ -126,10 +118,9 @@ def write_web(saved_model: str, folder: str, options, name: str, runtime: str) -
     if options.quantize == "float16":
         weights_to_float16(path)
     inputs = random_inputs(signature, options.crop_size, seed=CHECK_SEED)
-    outputs = onnx_session(path).run(["outputs"], {"inputs": inputs})[0].astype(np.float64)
-    difference = np.abs(outputs - signature(inputs=tf.constant(inputs))["outputs"].numpy())
+    comparison = compare_outputs(onnx_session(path).run(["outputs"], {"inputs": inputs})[0], signature, inputs)
     del model  # kept until here (load_tensors)
-    largest, quality = float(difference.max()), psnr(2.0, float(np.mean(difference ** 2)))
+    largest, quality = comparison.largest, comparison.psnr
     size = "x".join(map(str, inputs.shape))
     if options.quantize == "none" and not largest <= TOLERANCE:  # NaN fails too
         raise Pix2PixError(f"--format web: the ONNX model differs from the SavedModel by {largest:.2e} "
