@@ -70,6 +70,32 @@ def test_tensorboard_events_hold_the_losses_pictures_and_histograms(epoch_run):
         assert values and {t[:-len("/values")] for t in values} == {t[:-len("/gradients")] for t in gradients}
 
 
+def _histograms(directory):
+    """{tag: the [buckets, 3] array} of the histograms in DIRECTORY's event files."""
+    return {value.tag: tf.make_ndarray(value.tensor)
+            for path in glob.glob(os.path.join(directory, "events.out.tfevents.*"))
+            for event in tf.compat.v1.train.summary_iterator(path) for value in event.summary.value
+            if value.metadata.plugin_data.plugin_name == "histograms"}
+
+
+def test_histograms_written_from_numpy_equal_tensorflows_own(tmp_path):
+    """write_histogram writes what tf.summary.histogram writes, bit for bit: spread, equal, empty and tiny values."""
+    from pix2pix.reporting.histograms import write_histogram
+
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(size=(4, 4, 3, 8)), np.zeros(5), np.full(7, 0.3), np.zeros(0), rng.uniform(-1, 1, 999),
+              np.array([1.0, 2.0]), rng.normal(size=4097) * 1e-6]
+    for name, write in (("tensorflow", tf.summary.histogram), ("numpy", write_histogram)):
+        with tf.summary.create_file_writer(str(tmp_path / name)).as_default(step=3):
+            for i, values in enumerate(arrays):
+                write(f"generator/layer_{i}/kernel/values", tf.Variable(values.astype(np.float32)))
+    ours, theirs = _histograms(tmp_path / "numpy"), _histograms(tmp_path / "tensorflow")
+    assert len(theirs) == len(arrays) and ours.keys() == theirs.keys()
+    for tag in theirs:
+        assert ours[tag].dtype == theirs[tag].dtype == np.float64
+        np.testing.assert_array_equal(ours[tag], theirs[tag], err_msg=tag)
+
+
 def test_trace_freq_writes_a_profile_trace(epoch_run):
     _, out, _ = epoch_run
     traces = glob.glob(os.path.join(out, "plugins", "profile", "*", "*.xplane.pb"))

@@ -28,6 +28,7 @@ from pix2pix.models.precision import print_precision_advice
 from pix2pix.modes.preparation import prepare_for
 from pix2pix.options.record import Options, check_budget
 from pix2pix.options.stored import save_options
+from pix2pix.reporting.histograms import write_histogram
 from pix2pix.reporting.loss_history import append_loss_history, read_loss_history, truncate_loss_history
 from pix2pix.reporting.plots import plot_losses
 from pix2pix.reporting.pictures import (PAIR_COLUMNS, STEP_COLUMN, file_stem, probabilities_to_uint8,
@@ -95,8 +96,8 @@ def _write_summaries(writer, model, batch, details, step, options):
                                (model.generator, details["generator_gradients"])):
             for var, grad in zip(network.trainable_variables, grads):
                 name = f"{network.name}/{var.path}"
-                tf.summary.histogram(name + "/values", var)
-                tf.summary.histogram(name + "/gradients", grad)
+                write_histogram(name + "/values", var)
+                write_histogram(name + "/gradients", grad)
     writer.flush()
 
 
