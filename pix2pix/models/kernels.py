@@ -287,21 +287,33 @@ class FusedAdam(keras.optimizers.Adam):
         super().build(variables)
         require_private_fields(self, ADAM_PRIVATE_FIELDS, "the fused Adam speed path")
 
+    def apply(self, grads, trainable_variables=None):
+        self._step_scalars = {}  # the update's scalars, made once per apply and dtype (update_step)
+        try:
+            return super().apply(grads, trainable_variables)
+        finally:
+            self._step_scalars = None
+
     def update_step(self, gradient, variable, learning_rate):
         if self.amsgrad:
             return super().update_step(gradient, variable, learning_rate)
         dtype = variable.dtype
-        step = tf.cast(self.iterations + 1, dtype)
-        beta_1 = tf.cast(self.beta_1, dtype)
-        beta_2 = tf.cast(self.beta_2, dtype)
+        scalars = getattr(self, "_step_scalars", None)
+        if scalars is None or dtype not in scalars:  # the same for every variable of one update
+            step = tf.cast(self.iterations + 1, dtype)
+            beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+            made = dict(beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
+                        lr=tf.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
+                        epsilon=tf.cast(self.epsilon, dtype))
+            if scalars is None:
+                scalars = {}
+            scalars[dtype] = made
         index = self._get_variable_index(variable)
         tf.raw_ops.ResourceApplyAdam(
             var=_resource(variable).handle,
             m=_resource(self._momentums[index]).handle,
             v=_resource(self._velocities[index]).handle,
-            beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
-            lr=tf.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
-            epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(gradient, dtype), use_locking=False)
+            grad=tf.cast(gradient, dtype), use_locking=False, **scalars[dtype])
 
 
 def adam(**kwargs):
