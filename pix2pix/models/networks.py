@@ -95,10 +95,11 @@ def can_stack(discriminator) -> bool:
     return _layer_graph(discriminator) is not None
 
 
-def discriminate_stacked(discriminator, inputs, targets, outputs, training=True):
+def discriminate_stacked(discriminator, inputs, targets, outputs, training=True, fused=True):
     """(D(inputs, targets), D(inputs, outputs)), the two calls of the original, with each plain
-    convolution run once on both pairs stacked on the batch axis (kernels.stacked_conv2d when the
-    speed paths are on; oneDNN runs one convolution at batch 2N faster than two at N = 1).
+    convolution run once on both pairs stacked on the batch axis (kernels.stacked_conv2d when FUSED,
+    the speed paths' switch as it was when the step was built; oneDNN runs one convolution at batch 2N
+    faster than two at N = 1).
 
     DISCRIMINATOR's graph is replayed layer by layer on the (real, fake) pair: every layer but
     those convolutions is called on each half on its own (batch norm on each half's statistics),
@@ -113,7 +114,7 @@ def discriminate_stacked(discriminator, inputs, targets, outputs, training=True)
     for layer, layer_inputs, layer_output in _layer_graph(discriminator):
         real, fake = ([pairs[id(t)][half] for t in layer_inputs] if isinstance(layer_inputs, (list, tuple))
                       else pairs[id(layer_inputs)][half] for half in (0, 1))
-        if type(layer) is keras.layers.Conv2D and kernels.enabled():
+        if type(layer) is keras.layers.Conv2D and fused:
             pairs[id(layer_output)] = kernels.stacked_conv2d(layer, real, fake)
         else:
             pairs[id(layer_output)] = (layer(real, training=training), layer(fake, training=training))
@@ -124,7 +125,7 @@ def discriminate_stacked(discriminator, inputs, targets, outputs, training=True)
 
 def discriminate_real_and_fake(discriminator, inputs, targets, outputs):
     """(D(inputs, targets), D(inputs, outputs)) through the stacked pass (discriminate_stacked)."""
-    return discriminate_stacked(discriminator, inputs, targets, outputs)
+    return discriminate_stacked(discriminator, inputs, targets, outputs, fused=kernels.enabled())
 
 
 def real_and_fake(discriminator):
@@ -134,11 +135,11 @@ def real_and_fake(discriminator):
     A speed path, same values: at batch 1 a discriminator `can_stack` accepts runs both pairs
     through the stacked pass (discriminate_stacked; measured: faster at batch 1, slower at batch 4).
     """
-    stack = can_stack(discriminator)
+    stack, fused = can_stack(discriminator), kernels.enabled()  # read now: nothing global is read while tracing
 
     def both(inputs, targets, outputs):
         if stack and inputs.shape[0] == 1:
-            return discriminate_stacked(discriminator, inputs, targets, outputs)
+            return discriminate_stacked(discriminator, inputs, targets, outputs, fused=fused)
         return discriminate(discriminator, inputs, targets), discriminate(discriminator, inputs, outputs)
 
     return both
