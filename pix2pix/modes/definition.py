@@ -19,7 +19,8 @@ class Mode:
     input. NEEDS: {flag: what it must be} for flags that must be given; FOLDERS: flags naming
     folders that must exist (and be given); FLAGS: Options fields this mode reads besides those
     whose `modes` metadata names it (a new mode reading existing flags); CHECK(options): more of
-    what the command line alone can tell (UsageError); ORDER: its place in `--help`."""
+    what the command line alone can tell (UsageError); ORDER: its place in `--help`; DETERMINISTIC:
+    its generator runs with dropout off unless --nodeterministic (one photo, one answer)."""
 
     name: str
     purpose: str
@@ -30,6 +31,7 @@ class Mode:
     flags: Tuple[str, ...] = ()
     check: Optional[Callable] = None
     order: int = 100
+    deterministic: bool = False
 
     def runner(self) -> Callable:
         """The function that runs this mode (its module imported now, when RUN is a path)."""

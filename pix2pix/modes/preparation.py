@@ -12,8 +12,8 @@ that differs from its default counts as set (flags_given). Then, by mode:
   resize_and_crop, at crop_size (the reference's);
 - infer and serve (a SavedModel): model options and export flags from the export's
   assets/options.json (serve: a training directory as test; no --output_dir);
-- --deterministic unset: dropout off in export, infer and serve (DETERMINISTIC_MODES), on in
-  test mode (the reference's test-time dropout) and training;
+- --deterministic unset: dropout off in the modes whose record says so (Mode.deterministic: export,
+  infer, serve), on in test mode (the reference's test-time dropout) and training;
 - import: model options from the TF1 directory's options.json if it has one; float32;
 - score: --input_dir and --target_dir must be folders.
 A model option set explicitly to another value than stored is an error. The result is
@@ -39,11 +39,6 @@ from pix2pix.options.stored import (EXPORT_OPTIONS, OPTIONS_FILE, follow_trainin
 # The name tables Options.validate checks (options/registry.py), each loaded by its module: imported
 # here so the options of every mode meet all of them.
 NAME_TABLES = (TASK_TABLE, GENERATORS, DISCRIMINATORS, GAN_LOSSES, NORMS, SCHEDULES)
-
-# The modes whose generator runs with dropout off unless --nodeterministic: one photo, one answer.
-# Test mode keeps the reference's dropout at test time unless --deterministic.
-DETERMINISTIC_MODES = ("export", "infer", "serve")
-
 
 def flags_given(options: Options, explicit=None) -> frozenset:
     """The names of the options the user set: EXPLICIT (the command line's flags) when known,
@@ -116,7 +111,7 @@ def prepare(options: Options, explicit=None) -> Options:
         options = _from_training_directory(options, given)
 
     if options.deterministic is None:  # (a SavedModel's own value is merged above)
-        options = dataclasses.replace(options, deterministic=mode in DETERMINISTIC_MODES)
+        options = dataclasses.replace(options, deterministic=named(mode).deterministic)
     if mode == "test":
         if options.seed is None:
             options = dataclasses.replace(options, seed=0)

@@ -27,7 +27,7 @@ def _check(options) -> None:
 
 
 MODE = Mode(
-    name="export", order=3,
+    name="export", order=3, deterministic=True,
     purpose="write a SavedModel that translates photos of any size",
     example="pix2pix --mode export --checkpoint run --output_dir exported",
     needs={"checkpoint": "the training output directory to use", "output_dir": "where the SavedModel goes"},

@@ -3,7 +3,7 @@
 from pix2pix.modes.definition import Mode
 
 MODE = Mode(
-    name="infer", order=4,
+    name="infer", order=4, deterministic=True,
     purpose="translate a folder of photos and videos (a training directory or an export)",
     example="pix2pix --mode infer --checkpoint exported --input_dir my_photos --output_dir colorized",
     needs={"checkpoint": "a training output directory or a SavedModel written by --mode export",

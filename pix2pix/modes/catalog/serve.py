@@ -13,7 +13,7 @@ def _check(options) -> None:
 
 
 MODE = Mode(
-    name="serve", order=7,
+    name="serve", order=7, deterministic=True,
     purpose="a local web page and TensorFlow Serving's REST API over one model",
     example="pix2pix --mode serve --checkpoint exported --port 8501",
     needs={"checkpoint": "a training output directory or a SavedModel written by --mode export"},
