@@ -96,10 +96,7 @@ def _export(options: Options):
 def _save_translator(options: Options, options_file: str, path: str) -> None:
     """The ImageTranslator of OPTIONS as a SavedModel at PATH (the translator is let go on return)."""
     translator = load_translator(options, options_file)
-    # Without the speed paths' custom gradients: an export is for inference (a gradient taken
-    # through it is that of the forward ops, the same values), and tracing them cost a second.
-    tf.saved_model.save(translator, path, signatures=translator.signatures(),
-                        options=tf.saved_model.SaveOptions(experimental_custom_gradients=False))
+    tf.saved_model.save(translator, path, signatures=translator.signatures())
 
 
 def export_mode(options: Options, explicit=None) -> str:
