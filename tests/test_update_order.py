@@ -119,6 +119,7 @@ def fresh_sequential_model():
     return fresh
 
 
+@pytest.mark.xdist_group("update_order_non_finite")  # one worker: fresh_sequential_model's traces are paid once
 @pytest.mark.parametrize("half", ["discriminator", "generator"])
 @pytest.mark.parametrize("precision", ["float32", "float16", "bfloat16"])
 def test_a_non_finite_loss_in_either_half_leaves_both_networks_unchanged(half, precision, fresh_sequential_model):
