@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import (REPO, TINY, cli_env, export_options, make_run, random_pair_batch, read_rgb, run_cli,
+from helpers import (REPO, TINY, build_once, cli_env, export_options, random_pair_batch, read_rgb, run_cli,
                      saved_step, smooth_photo, start_cli, write_image)
 from pix2pix import Options, Pix2Pix
 from pix2pix.io.cpu_features import cpu_flags, native_bfloat16
@@ -74,7 +74,7 @@ def _train_args(ab_dir, out, max_steps, precision, *extra):
     return [str(arg) for arg in args]
 
 
-def test_bfloat16_training_stops_on_sigterm_resumes_and_says_what_the_cpu_can_do(tmp_path, ab_dir):
+def test_bfloat16_training_stops_on_sigterm_resumes_and_says_what_the_cpu_can_do(tmp_path, ab_dir, monkeypatch):
     """On a CPU without native bfloat16 the run warns, trains, stops on SIGTERM with every step
     saved; resumed in float32 on a CPU with AVX512-BF16 it says the flag would be faster."""
     out = tmp_path / "train"
@@ -99,16 +99,11 @@ def test_bfloat16_training_stops_on_sigterm_resumes_and_says_what_the_cpu_can_do
     floating = {kinds[name] for name in kinds if kinds[name].is_floating}
     assert floating == {tf.float32}  # weights, Adam's state, loss averages
 
-    resumed = subprocess.run(cli_command_of(*_train_args(ab_dir, out, stopped_at + 2, "float32", "--checkpoint", out)),
-                             capture_output=True, text=True, cwd=REPO, timeout=600,
-                             env=cli_env(PIX2PIX_CPUINFO=str(write_cpuinfo(tmp_path / "bf16", "avx512_bf16"))))
-    assert resumed.returncode == 0, resumed.stderr
+    # The resume is not about signals: forked (helpers.run_cli), the CPU it plays given in its environment.
+    monkeypatch.setenv("PIX2PIX_CPUINFO", str(write_cpuinfo(tmp_path / "bf16", "avx512_bf16")))
+    resumed = run_cli(*_train_args(ab_dir, out, stopped_at + 2, "float32", "--checkpoint", out))
     assert "resumed from" in resumed.stdout and saved_step(out) == stopped_at + 2
     assert "note: this CPU computes bfloat16 natively (AVX512-BF16): --mixed_precision bfloat16" in resumed.stdout
-
-
-def cli_command_of(*args):
-    return [sys.executable, "-m", "pix2pix", *args]
 
 
 def _options(**extra):
@@ -162,16 +157,18 @@ def test_mirrored_bfloat16_on_two_replicas_follows_float32_and_keeps_the_guard()
 
 
 # ------------------------------------------------------------------------ inference
-@pytest.fixture(scope="module")
-def exports(tmp_path_factory):
-    """A Lab colorization run (untrained, 32x32) and its --deterministic exports in float32 and bfloat16."""
-    base = tmp_path_factory.mktemp("bfloat16_exports")
-    run = make_run(base / "run", task="lab")
-    paths = {}
-    for precision in ("float32", "bfloat16"):
-        paths[precision] = export_mode(export_options(run, base / precision, deterministic=True,
-                                                      mixed_precision=precision))
-    return run, paths
+@pytest.fixture(scope="session")
+def exports(served_models, shared_dir):
+    """A Lab colorization run (untrained, 32x32) and its --deterministic exports in float32 and bfloat16:
+    the session's served_models (its run and version 1, the float32 export) and a bfloat16 export of
+    that run, built once per test run (helpers.build_once; read-only to the tests)."""
+    run, versions = served_models
+
+    def export_bfloat16(base):
+        export_mode(export_options(run, base / "bfloat16", deterministic=True, mixed_precision="bfloat16"))
+
+    bfloat16 = build_once(shared_dir, "bfloat16_export", export_bfloat16) / "bfloat16"
+    return run, {"float32": str(versions / "1"), "bfloat16": str(bfloat16)}
 
 
 def _graph_dtypes(saved_model, signature="tensors"):

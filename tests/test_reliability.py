@@ -8,6 +8,7 @@ import os
 import random
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -129,9 +130,16 @@ def _limit_file_size(limit):
     return apply
 
 
-def test_disk_full_while_saving_keeps_the_previous_checkpoint(tmp_path, ab_dir):
+def _two_step_run(trained_pairs, out):
+    """OUT: a 2-step CLI training run (the session's trained_pairs, shared with other modules; a copy,
+    as the tests train on from it)."""
+    shutil.copytree(trained_pairs, out)
+    assert saved_step(out) == 2
+
+
+def test_disk_full_while_saving_keeps_the_previous_checkpoint(tmp_path, ab_dir, trained_pairs):
     out = tmp_path / "train"
-    run_cli(*_train_args(ab_dir, out, 2))
+    _two_step_run(trained_pairs, out)
     previous = tf.train.latest_checkpoint(str(out))
     data_size = os.path.getsize(previous + ".data-00000-of-00001")
     proc = run_cli(*_train_args(ab_dir, out, 4), check=False, preexec_fn=_limit_file_size(data_size // 2))
@@ -144,13 +152,14 @@ def test_disk_full_while_saving_keeps_the_previous_checkpoint(tmp_path, ab_dir):
                if reader.get_variable_to_dtype_map()[k].is_floating)
 
 
-def test_non_finite_weights_stop_even_with_skip_nonfinite_and_keep_the_last_good_checkpoint(tmp_path, ab_dir):
+def test_non_finite_weights_stop_even_with_skip_nonfinite_and_keep_the_last_good_checkpoint(tmp_path, ab_dir,
+                                                                                           trained_pairs):
     """A finite loss with overflowing gradients: weights this large (1e38 on both terms) give
     gradients of inf, Adam turns them into NaN weights, and the next loss is NaN. Skipping that
     batch would not help (every later one is NaN too), so even --skip_nonfinite stops, naming the
     weight. (A NaN loss on good weights: test_training_features.py.)"""
     out = tmp_path / "train"
-    run_cli(*_train_args(ab_dir, out, 2))
+    _two_step_run(trained_pairs, out)
     good = tf.train.latest_checkpoint(str(out))
     digest = hashlib.sha256(open(good + ".data-00000-of-00001", "rb").read()).hexdigest()
     result = run_cli(*_train_args(ab_dir, out, 50, "--gan_weight", "1e38", "--l1_weight", "1e38",

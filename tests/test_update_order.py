@@ -2,6 +2,7 @@
 its non-finite guard in either half, and both orders through the CLI (train, resume)."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -85,18 +86,50 @@ def _state(model):
             + model.generator_optimizer.variables + model.discriminator_optimizer.variables]
 
 
+def _every_variable(model):
+    """Every variable the step reads or writes: weights (batch-norm statistics and dropout's seed state
+    included), both optimisers' state (a float16 loss scale included), the global step, the loss
+    averages and sequential's copy of D."""
+    variables = (model.generator.variables + model.discriminator.variables + model.generator_optimizer.variables
+                 + model.discriminator_optimizer.variables + [model.global_step, model.loss_averages.biased,
+                                                              model.loss_averages.updates]
+                 + model.update_order.discriminator_copy.copies)
+    unique = {id(v): v for v in variables}
+    return list(unique.values())
+
+
+@pytest.fixture(scope="module")
+def fresh_sequential_model():
+    """FRESH(precision): a sequential model of that precision as Pix2Pix built it, untrained.
+
+    Shared by the non-finite tests of one precision (a model and its traced step per precision,
+    not per test): each test gets the model put back exactly as it was built (every variable
+    restored), so it sees what a new model would, and the trace is paid once."""
+    built = {}
+
+    def fresh(precision):
+        if precision not in built:
+            model = Pix2Pix(_options(update_order="sequential", mixed_precision=precision))
+            built[precision] = model, [v.numpy().copy() for v in _every_variable(model)]
+        model, initial = built[precision]
+        for variable, value in zip(_every_variable(model), initial):
+            variable.assign(value)
+        return model
+
+    return fresh
+
+
+@pytest.mark.xdist_group("update_order_non_finite")  # one worker: fresh_sequential_model's traces are paid once
 @pytest.mark.parametrize("half", ["discriminator", "generator"])
 @pytest.mark.parametrize("precision", ["float32", "float16", "bfloat16"])
-def test_a_non_finite_loss_in_either_half_leaves_both_networks_unchanged(half, precision):
+def test_a_non_finite_loss_in_either_half_leaves_both_networks_unchanged(half, precision, fresh_sequential_model):
     """discriminator: NaN targets make D's loss NaN before anything is applied. generator: a
     learning rate of 1e38 gives D's loss a finite value, but D's update then overflows D's
     weights, so D(x, G(x)) through the updated D (G's loss) is not finite: D's update must be undone."""
-    extra = {"lr": 1e38} if half == "generator" else {}
-    model = Pix2Pix(_options(update_order="sequential", mixed_precision=precision, **extra))
+    model = fresh_sequential_model(precision)
+    assert int(model.global_step.numpy()) == 0 and int(model.generator_optimizer.iterations.numpy()) == 0
     x, y = random_pair_batch()
-    if half == "generator":
-        # A first good step, so there is optimiser state to keep: taken at the normal rate.
-        _set_learning_rates(model, 2e-4)
+    # generator: a first good step (so there is optimiser state to keep) at the normal rate (2e-4)
     assert bool(model.train_step(x, y)["applied"])
     if half == "generator":
         _set_learning_rates(model, 1e38)
@@ -136,11 +169,20 @@ def _train(ab_dir, out, steps, *extra):
                    "--summary_freq", 0, "--progress_freq", 1, "--seed", 3, *TINY, *extra)
 
 
+def _trained(order, trained_pairs, out, ab_dir):
+    """OUT: a 2-step CLI training run in ORDER. simultaneous, the default, is the session's
+    trained_pairs (a CLI run without --update_order, shared with other modules, copied here as the
+    tests resume it); sequential is trained here with the flag."""
+    if order == "simultaneous":
+        shutil.copytree(trained_pairs, out)
+    else:
+        _train(ab_dir, out, 2, "--update_order", order)
+
+
 @pytest.mark.parametrize("order", ["simultaneous", "sequential"])
-def test_both_orders_train_and_resume_through_the_cli(tmp_path, ab_dir, order):
+def test_both_orders_train_and_resume_through_the_cli(tmp_path, ab_dir, trained_pairs, order):
     out = tmp_path / "train"
-    flag = [] if order == "simultaneous" else ["--update_order", order]
-    _train(ab_dir, out, 2, *flag)
+    _trained(order, trained_pairs, out, ab_dir)
     assert json.loads((out / "options.json").read_text())["update_order"] == order
     assert saved_step(out) == 2
     resumed = _train(ab_dir, out, 3, "--checkpoint", out)  # the order comes from options.json
@@ -153,16 +195,16 @@ def test_both_orders_train_and_resume_through_the_cli(tmp_path, ab_dir, order):
     assert "--update_order: " in refused.stderr and f"update_order='{order}'" in refused.stderr
 
 
-def test_an_options_json_without_update_order_means_simultaneous(tmp_path, ab_dir):
+def test_an_options_json_without_update_order_means_simultaneous(tmp_path, ab_dir, trained_pairs):
     out = tmp_path / "train"
-    _train(ab_dir, out, 1)
+    _trained("simultaneous", trained_pairs, out, ab_dir)
     stored = json.loads((out / "options.json").read_text())
     del stored["update_order"]  # as written before the option existed
     (out / "options.json").write_text(json.dumps(stored))
-    refused = run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", out, "--max_steps", 2,
+    refused = run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", out, "--max_steps", 3,
                       "--checkpoint", out, "--update_order", "sequential", *TINY, check=False)
     assert refused.returncode == 2 and "update_order='simultaneous'" in refused.stderr
-    _train(ab_dir, out, 2, "--checkpoint", out)
+    _train(ab_dir, out, 3, "--checkpoint", out)
     assert json.loads((out / "options.json").read_text())["update_order"] == "simultaneous"
 
 
