@@ -50,11 +50,18 @@ def fixture_copy(tmp_path):
     return shutil.copytree(FIXTURE, tmp_path / "old_layout")
 
 
-def test_a_new_checkpoint_names_every_weight_by_network_layer_and_weight(tmp_path):
+@pytest.fixture(scope="module")
+def stepped(tmp_path_factory):
+    """(a tiny model after one training step, its checkpoint in the new layout): shared by the tests
+    below that only read them, so the step is traced once."""
     model = Pix2Pix(_tiny())
     x = tf.random.uniform([1, 32, 32, 3], -1, 1, seed=1)
     model.train_step(x, x)
-    path = model.checkpoint().save(str(tmp_path / "ckpt"))
+    return model, model.checkpoint().save(str(tmp_path_factory.mktemp("stepped") / "ckpt"))
+
+
+def test_a_new_checkpoint_names_every_weight_by_network_layer_and_weight(stepped):
+    model, path = stepped
     shapes = dict(tf.train.list_variables(path))
     for network in ("generator", "discriminator"):
         weights = getattr(model, network).weights
@@ -103,12 +110,9 @@ def test_the_old_layout_restores_everything_the_earlier_code_restored():
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
-def test_a_plain_keras_model_still_restores_from_a_new_checkpoint(tmp_path):
+def test_a_plain_keras_model_still_restores_from_a_new_checkpoint(stepped):
     """Readers written for the earlier layout (the networks as plain Keras models) read new ones."""
-    model = Pix2Pix(_tiny())
-    x = tf.random.uniform([1, 32, 32, 3], -1, 1, seed=2)
-    model.train_step(x, x)
-    path = model.checkpoint().save(str(tmp_path / "ckpt"))
+    model, path = stepped
     reader = Pix2Pix(_tiny())
     _old_layout(reader).restore(path).assert_existing_objects_matched()
     for a, b in zip(_everything(model), _everything(reader)):
