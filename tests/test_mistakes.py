@@ -74,7 +74,7 @@ def test_single_photos_given_as_pairs_are_refused_with_what_to_do(tmp_path):
 
 
 # ------------------------------------------------------------------------ budget
-def test_training_without_a_budget_is_a_usage_error_naming_both_flags(tmp_path, ab_dir):
+def test_training_without_a_budget_is_a_usage_error_naming_both_flags(tmp_path, ab_dir, cli_in_process):
     result = run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", tmp_path / "train", *TINY,
                      check=False)
     assert result.returncode == 2
@@ -82,7 +82,7 @@ def test_training_without_a_budget_is_a_usage_error_naming_both_flags(tmp_path, 
                                      "counted across resumes) or --max_epochs N; without either it would never "
                                      "stop")
     assert not (tmp_path / "train").exists()
-    both = run_cli("--mode", "train", "--output_dir", tmp_path / "train", check=False)
+    both = cli_in_process("--mode", "train", "--output_dir", tmp_path / "train")  # as the CLI's above, in process
     assert both.returncode == 2
     assert "error: training needs --input_dir (the folder of training images) and a budget: " in both.stderr
 
