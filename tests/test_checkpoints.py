@@ -53,7 +53,7 @@ def fixture_copy(tmp_path):
 @pytest.fixture(scope="module")
 def stepped(tmp_path_factory):
     """(a tiny model after one training step, its checkpoint in the new layout): shared by the tests
-    below that only read them, so the step is traced once."""
+    below, which only read them (or save them elsewhere), so the model is built and its step traced once."""
     model = Pix2Pix(_tiny())
     x = tf.random.uniform([1, 32, 32, 3], -1, 1, seed=1)
     model.train_step(x, x)
@@ -76,9 +76,9 @@ def test_a_new_checkpoint_names_every_weight_by_network_layer_and_weight(stepped
     assert shapes["global_step" + VALUE] == []
 
 
-def test_both_layouts_hold_the_same_values(tmp_path):
+def test_both_layouts_hold_the_same_values(tmp_path, stepped):
     """The names changed, not the contents: the same shapes (one entry per variable) either way."""
-    model = Pix2Pix(_tiny())
+    model, _ = stepped
     new = model.checkpoint().save(str(tmp_path / "new" / "ckpt"))
     old = _old_layout(model).save(str(tmp_path / "old" / "ckpt"))
     assert any(n.startswith("generator_optimizer/_trainable_variables/") for n, _ in tf.train.list_variables(old))
@@ -119,12 +119,12 @@ def test_a_plain_keras_model_still_restores_from_a_new_checkpoint(stepped):
         np.testing.assert_array_equal(a, b)
 
 
-def test_restores_stay_strict(tmp_path):
+def test_restores_stay_strict(tmp_path, stepped):
     """A checkpoint of another model is refused, in either layout, not half loaded."""
     other = _tiny(ngf=4)
     with pytest.raises(Pix2PixError, match="does not match the generator"):
         restore_generator(define_generator(other), FIXTURE)
-    model = Pix2Pix(_tiny())
+    model, _ = stepped
     (tmp_path / "new").mkdir()
     model.checkpoint().save(str(tmp_path / "new" / "model"))
     with pytest.raises(Pix2PixError, match="does not match the generator"):
