@@ -50,11 +50,18 @@ def fixture_copy(tmp_path):
     return shutil.copytree(FIXTURE, tmp_path / "old_layout")
 
 
-def test_a_new_checkpoint_names_every_weight_by_network_layer_and_weight(tmp_path):
+@pytest.fixture(scope="module")
+def stepped(tmp_path_factory):
+    """(a tiny model after one training step, its checkpoint in the new layout): shared by the tests
+    below, which only read them (or save them elsewhere), so the model is built and its step traced once."""
     model = Pix2Pix(_tiny())
     x = tf.random.uniform([1, 32, 32, 3], -1, 1, seed=1)
     model.train_step(x, x)
-    path = model.checkpoint().save(str(tmp_path / "ckpt"))
+    return model, model.checkpoint().save(str(tmp_path_factory.mktemp("stepped") / "ckpt"))
+
+
+def test_a_new_checkpoint_names_every_weight_by_network_layer_and_weight(stepped):
+    model, path = stepped
     shapes = dict(tf.train.list_variables(path))
     for network in ("generator", "discriminator"):
         weights = getattr(model, network).weights
@@ -69,9 +76,9 @@ def test_a_new_checkpoint_names_every_weight_by_network_layer_and_weight(tmp_pat
     assert shapes["global_step" + VALUE] == []
 
 
-def test_both_layouts_hold_the_same_values(tmp_path):
+def test_both_layouts_hold_the_same_values(tmp_path, stepped):
     """The names changed, not the contents: the same shapes (one entry per variable) either way."""
-    model = Pix2Pix(_tiny())
+    model, _ = stepped
     new = model.checkpoint().save(str(tmp_path / "new" / "ckpt"))
     old = _old_layout(model).save(str(tmp_path / "old" / "ckpt"))
     assert any(n.startswith("generator_optimizer/_trainable_variables/") for n, _ in tf.train.list_variables(old))
@@ -103,24 +110,21 @@ def test_the_old_layout_restores_everything_the_earlier_code_restored():
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
-def test_a_plain_keras_model_still_restores_from_a_new_checkpoint(tmp_path):
+def test_a_plain_keras_model_still_restores_from_a_new_checkpoint(stepped):
     """Readers written for the earlier layout (the networks as plain Keras models) read new ones."""
-    model = Pix2Pix(_tiny())
-    x = tf.random.uniform([1, 32, 32, 3], -1, 1, seed=2)
-    model.train_step(x, x)
-    path = model.checkpoint().save(str(tmp_path / "ckpt"))
+    model, path = stepped
     reader = Pix2Pix(_tiny())
     _old_layout(reader).restore(path).assert_existing_objects_matched()
     for a, b in zip(_everything(model), _everything(reader)):
         np.testing.assert_array_equal(a, b)
 
 
-def test_restores_stay_strict(tmp_path):
+def test_restores_stay_strict(tmp_path, stepped):
     """A checkpoint of another model is refused, in either layout, not half loaded."""
     other = _tiny(ngf=4)
     with pytest.raises(Pix2PixError, match="does not match the generator"):
         restore_generator(define_generator(other), FIXTURE)
-    model = Pix2Pix(_tiny())
+    model, _ = stepped
     (tmp_path / "new").mkdir()
     model.checkpoint().save(str(tmp_path / "new" / "model"))
     with pytest.raises(Pix2PixError, match="does not match the generator"):

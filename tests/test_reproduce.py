@@ -1,6 +1,8 @@
 """pix2pix-reproduce: the paper's tables trained and tested through the CLI, resumable."""
 
+import contextlib
 import csv
+import io
 import json
 import re
 import signal
@@ -8,6 +10,8 @@ import signal
 import cv2
 import numpy as np
 import pytest
+
+import pix2pix.commands.reproduce as reproduce_command
 
 from helpers import run_cli, smooth_photo, start_cli, wait_until, write_image
 from pix2pix.commands.reproduce import TABLES, plan_runs
@@ -47,7 +51,22 @@ def test_rows_that_are_the_same_configuration_share_one_run():
         assert [run.name for run in plan_runs(table)] == [row for row, _ in rows_of_table]
 
 
-def test_flags_a_row_sets_a_missing_budget_or_a_small_crop_are_refused_before_anything_trains(tmp_path):
+def reproduce_in_process(*args):
+    """pix2pix-reproduce ARGS answered by its own main() in this process (for commands refused before
+    any row runs): (exit status, stderr)."""
+    from pix2pix.commands.flags import FLAGS
+
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr), pytest.raises(SystemExit) as exit:
+            reproduce_command.main(list(map(str, args)))
+    finally:
+        FLAGS.unparse_flags()  # the rows' flags are parsed with the process's absl flags
+    return exit.value.code, stderr.getvalue()
+
+
+def test_flags_a_row_sets_a_missing_budget_or_a_small_crop_are_refused_before_anything_trains(tmp_path,
+                                                                                               monkeypatch):
     train, val = photos(tmp_path / "train", 1, 40, 0), photos(tmp_path / "val", 1, 40, 1)
     runs = tmp_path / "runs"
     base = ["--input_dir", train, "--val_dir", val, "--output_dir", runs]
@@ -62,11 +81,20 @@ def test_flags_a_row_sets_a_missing_budget_or_a_small_crop_are_refused_before_an
         (["--table", "losses", "--max_steps", 1, "--no_such_flag", 3], "row l1: .*no_such_flag"),
         (["--table", "losses", "--max_steps", 1, "--crop_size", 48], "row l1: --crop_size: must be a power of two"),
     ]
-    for args, message in cases:
-        result = reproduce(*base, *args)
-        assert result.returncode == 2, (args, result.stderr)
-        assert "Traceback" not in result.stderr
-        assert re.search(message, result.stderr), (message, result.stderr)
+    def no_rows(*_):
+        raise AssertionError("a row was started")
+
+    monkeypatch.setattr(reproduce_command, "run_row", no_rows)
+    for number, (args, message) in enumerate(cases):
+        # Refused before any row runs: answered in process, the first through the CLI too (forked),
+        # which must answer the same.
+        status, stderr = reproduce_in_process(*base, *args)
+        if number == 0:
+            result = reproduce(*base, *args)
+            assert (result.returncode, result.stderr) == (status, stderr)
+        assert status == 2, (args, stderr)
+        assert "Traceback" not in stderr
+        assert re.search(message, stderr), (message, stderr)
         assert not runs.exists()
 
 

@@ -4,6 +4,7 @@ CLI for one train -> resume -> test -> export chain per network."""
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -298,14 +299,13 @@ def test_cli_chain_train_resume_test_export(tmp_path, ab_dir, name):
     assert (tmp_path / "inf" / "a.png").is_file()
 
 
-def test_resume_fixes_the_model_options_but_may_change_the_schedule(tmp_path, ab_dir):
+def test_resume_fixes_the_model_options_but_may_change_the_schedule(tmp_path, ab_dir, trained_pairs):
     out = tmp_path / "train"
-    run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", out, "--max_steps", 1, *TINY,
-            "--netD", "pixel")
+    shutil.copytree(trained_pairs, out)  # the test run's shared 2-step run (--netD basic), copied: resumed here
     refused = run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", out, "--checkpoint", out,
-                      "--max_steps", 2, "--netD", "basic", check=False)
+                      "--max_steps", 3, "--netD", "pixel", check=False)
     assert refused.returncode == 2 and "--netD" in refused.stderr and "Traceback" not in refused.stderr
     changed = run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", out, "--checkpoint", out,
-                      "--max_steps", 2, "--lr_policy", "cosine")
+                      "--max_steps", 3, "--lr_policy", "cosine")
     assert "different learning-rate schedule (lr_policy constant -> cosine)" in changed.stdout
     assert json.loads((out / "options.json").read_text())["lr_policy"] == "cosine"
