@@ -3,13 +3,12 @@
 import json
 import os
 import re
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from helpers import REPO, assert_clean_failure, cli_env, export_options, run_cli, tree_hashes
+from helpers import assert_clean_failure, export_options, load_benchmark, run_cli, tree_hashes
 from pix2pix.errors import Pix2PixError
 
 # Its module-scoped export is built once: all its tests run on one xdist worker (pytest.ini).
@@ -119,13 +118,16 @@ def test_a_failed_check_leaves_the_earlier_export_as_it_was(onnx_export, monkeyp
     assert os.listdir(out.parent) == [out.name]
 
 
-def test_benchmark_converts_and_compares_with_the_same_module(onnx_export):
+def test_benchmark_converts_and_compares_with_the_same_module(onnx_export, monkeypatch, capsys):
+    # The script's main() in this process, with its command line: its conversion and comparison are the
+    # subject, not an interpreter's start-up (load_benchmark, as test_export_tflite does with tflite_check).
     out, _, _ = onnx_export
-    result = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "onnx_check.py"), "--saved_model",
-                             str(out), "--batch", "2", "--seed", "3"], capture_output=True, text=True,
-                            env=cli_env(), cwd=REPO, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout)
+    monkeypatch.setattr(sys, "argv", ["onnx_check.py", "--saved_model", str(out), "--batch", "2", "--seed", "3"])
+    capsys.readouterr()
+    returncode = load_benchmark("onnx_check").main()
+    captured = capsys.readouterr()
+    assert returncode == 0, captured.err[-3000:]
+    report = json.loads(captured.out)
     assert report["inputs"] == [2, 32, 32, 3] and report["opset"] == 15
     assert report["max_abs_difference"] <= TOLERANCE
 

@@ -123,9 +123,11 @@ def infer(checkpoint, input_dir, output_dir, **flags):
 class Recording(video.FrameModel):
     """The real FrameModel of a run, noting each frame's predicted and smoothed colour."""
 
-    def __init__(self, run, **flags):
+    def __init__(self, run, translator=None, **flags):
+        """TRANSLATOR: the run's loaded ImageTranslator, if there is one already (its frame signatures
+        do not depend on FLAGS, which only tell translate_video how to smooth)."""
         options = prepare(Options(mode="infer", checkpoint=str(run), output_dir="unused", **flags))
-        model = video.frame_model(load_translator(options), str(run))
+        model = video.frame_model(translator or load_translator(options), str(run))
         self.options, self.predicted, self.used = options, [], []
 
         def colour(frame):
@@ -209,9 +211,12 @@ def test_smoothing_lowers_flicker_and_never_crosses_the_cut(tmp_path, models, cl
     lab_run, _ = models
     inputs, _, _ = read_video(clips / "clip.mp4")
     runs = {}
+    # One loaded model for the three runs (loading and tracing it is most of their cost): each run still
+    # predicts every frame itself, so the predictions' agreement below is a real check.
+    translator = load_translator(prepare(Options(mode="infer", checkpoint=str(lab_run), output_dir="unused")))
     for name, alpha, cut in (("off", 0.0, Options.scene_cut), ("on", 0.8, Options.scene_cut),
                              ("no_cut", 0.8, 1.0)):
-        model = Recording(lab_run, temporal_smoothing=alpha, scene_cut=cut)
+        model = Recording(lab_run, translator, temporal_smoothing=alpha, scene_cut=cut)
         result = video.translate_video(str(clips / "clip.mp4"), str(tmp_path / f"{name}.mp4"), model,
                                        model.options, colorization=True)
         assert result.ok, result.error
