@@ -34,6 +34,7 @@ import selectors
 import signal
 import socket
 import sys
+import tempfile
 
 MODULES = ("pix2pix", "pix2pix.commands.reproduce")
 
@@ -71,6 +72,7 @@ def run_child(request, fds):
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+    tempfile.tempdir = None  # the preload cached $TMPDIR's folder: the request's TMPDIR counts, as in a fresh one
     for source, target in zip(fds, (0, 1, 2)):
         os.dup2(source, target)
         os.close(source)
