@@ -99,6 +99,10 @@ class _CliForkServer:
         """True when runs can be forked; a server that cannot start means fresh interpreters (said once)."""
         if self.failed or os.environ.get("PIX2PIX_TEST_FRESH_CLI", "") not in ("", "0"):
             return False
+        if self.process is None and os.environ.get(FORKSERVER_VARIABLE):  # a test's script: its worker's server
+            self.socket_path = os.environ[FORKSERVER_VARIABLE]
+            self.launcher = os.path.join(os.path.dirname(self.socket_path), "python")
+            return True
         if self.process is None or self.process.poll() is not None:
             self.failed = not self._start()
         return not self.failed
@@ -239,6 +243,22 @@ class ForkedProcess:
 
 
 _CLI_FORKSERVER = _CliForkServer()
+
+
+FORKSERVER_VARIABLE = "PIX2PIX_TEST_CLI_FORKSERVER"
+
+
+def forkserver_env() -> dict:
+    """The variables that let a script a test runs (which imports helpers) fork its CLI runs and
+    servers from this worker's fork server, instead of starting a fork server of its own."""
+    return {FORKSERVER_VARIABLE: _CLI_FORKSERVER.socket_path} if _CLI_FORKSERVER.usable() else {}
+
+
+def forked_python() -> str:
+    """An interpreter path whose `-m pix2pix ARGS` runs are forked from this worker's CLI fork server
+    (its launcher, tests/scripts/cli_forkclient.py), for scripts that run the CLI themselves; the real
+    interpreter where runs are not forked."""
+    return _CLI_FORKSERVER.launcher if _CLI_FORKSERVER.usable() else sys.executable
 
 
 # data_prep's tests look at failures as often as successes: its runs are not checked by default.

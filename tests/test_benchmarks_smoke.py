@@ -24,9 +24,10 @@ TINY_BENCHMARK = ["--size", "32", "--ngf", "8"]
 COMMANDS = {
     # Everything train_step.py can do: the table (which builds, traces and steps the tutorial's model
     # from tutorial_reference.py too), the peak-RSS subprocesses, the CLI end to end on generated A|B
-    # pairs (paused and resumed between rounds), and the profile.
+    # pairs (paused and resumed between rounds), and the profile. One peak-RSS probe (ours) runs the
+    # probe's code path; the tutorial's would be the same code on the other model.
     "train_step": ["train_step.py", *TINY_BENCHMARK, "--batch_sizes", "1", "--rounds", "1", "--steps_per_round", "1",
-                   "--warmup_steps", "1", "--matmul_n", "128",
+                   "--warmup_steps", "1", "--matmul_n", "128", "--memory_impls", "ours",
                    "--pipeline_images", "2", "--profile_steps", "1", "--profile_top", "5",
                    "--precisions", "float32"],
     # Our step with --update_order simultaneous and sequential, side by side.
