@@ -135,7 +135,10 @@ class _CliForkServer:
     def _connect(self, module, command, cwd, env, fds):
         """Send the request for COMMAND (`python -m MODULE ARGS`) with FDS as its stdin, stdout and
         stderr; (the connection, which will carry the exit status, the forked child's pid)."""
-        request = {"module": module, "args": command[3:], "cwd": str(cwd), "env": env}  # ARGS after -m MODULE
+        if module is None:  # `python SCRIPT ARGS`
+            request = {"script": str(command[1]), "args": command[2:], "cwd": str(cwd), "env": env}
+        else:  # `python -m MODULE ARGS`
+            request = {"module": module, "args": command[3:], "cwd": str(cwd), "env": env}
         if module == "pix2pix.commands.reproduce":
             request["executable"] = self.launcher
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -170,7 +173,8 @@ class _CliForkServer:
         return subprocess.CompletedProcess(command, returncode, *outputs)
 
     def start(self, module, command, cwd, env) -> "ForkedProcess":
-        """COMMAND in a child of the server, running in the background; its Popen-like handle."""
+        """COMMAND (`python -m MODULE ARGS`, or `python SCRIPT ARGS` when MODULE is None) in a child
+        of the server, running in the background; its Popen-like handle."""
         return ForkedProcess(self, module, command, cwd, env)
 
 
@@ -271,6 +275,17 @@ def start_cli(*args, module="pix2pix", interruptible=False, env=None):
     return subprocess.Popen(cli_command(*args, module=module), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env or cli_env(), cwd=REPO,
                             preexec_fn=default_sigint if interruptible else None)
+
+
+def start_script(script, *args):
+    """`python SCRIPT ARGS` (a benchmark or test script whose subject is not the interpreter's
+    start-up) in the background, forked from the worker's CLI fork server where it runs (a fresh
+    interpreter otherwise); the Popen (or ForkedProcess), stdout and stderr piped, text."""
+    command = [sys.executable, str(script), *map(str, args)]
+    if _CLI_FORKSERVER.usable():
+        return _CLI_FORKSERVER.start(None, command, REPO, cli_env())
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
+                            cwd=REPO)
 
 
 def wait_until(predicate, what, timeout=120, poll=0.05):

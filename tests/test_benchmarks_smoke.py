@@ -8,11 +8,10 @@ train_step.py (its model is built, traced, stepped and FLOP-counted there).
 
 import os
 import subprocess
-import sys
 
 import pytest
 
-from helpers import REPO, cli_env
+from helpers import REPO, start_script
 
 # Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
 pytestmark = pytest.mark.xdist_group("benchmarks_smoke")
@@ -45,11 +44,11 @@ COMMANDS = {
 @pytest.fixture(scope="module")
 def runs():
     """Start every benchmark at once; {name: Popen}."""
-    processes = {
-        name: subprocess.Popen([sys.executable, os.path.join(BENCHMARKS, script), *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=cli_env(), cwd=REPO)
-        for name, (script, *args) in COMMANDS.items()}
+    # Forked from the CLI fork server (helpers.start_script): the scripts' start-up is not what is
+    # tested. What they start themselves (train_step.py's peak-RSS probe and CLI contender) are
+    # fresh interpreters, as in use: the probe measures a fresh process's memory.
+    processes = {name: start_script(os.path.join(BENCHMARKS, script), *args)
+                 for name, (script, *args) in COMMANDS.items()}
     yield processes
     for process in processes.values():
         if process.poll() is None:
