@@ -269,9 +269,16 @@ def forked_python() -> str:
 run_prep = functools.partial(run_cli, module="data_prep", check=False)
 
 
-def start_cli(*args, module="pix2pix", interruptible=False, env=None):
+def start_cli(*args, module="pix2pix", interruptible=False, env=None, fresh=False):
     """`python -m MODULE ARGS` started in the background (stdout and stderr piped, text); the
-    Popen. INTERRUPTIBLE: the child gets SIGINT at its default (see default_sigint)."""
+    Popen. INTERRUPTIBLE: the child gets SIGINT at its default (see default_sigint).
+
+    `pix2pix` runs are forked from the worker's CLI fork server (a ForkedProcess: the run's own
+    pid, pipes, signals and exit status; SIGINT at Python's default handler, as INTERRUPTIBLE
+    gives a fresh interpreter); FRESH (or PIX2PIX_TEST_FRESH_CLI=1) starts a fresh interpreter,
+    for a test whose subject is the interpreter's start-up."""
+    if module == "pix2pix" and not fresh and _CLI_FORKSERVER.usable():
+        return _CLI_FORKSERVER.start(module, cli_command(*args, module=module), REPO, env or cli_env())
     return subprocess.Popen(cli_command(*args, module=module), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env or cli_env(), cwd=REPO,
                             preexec_fn=default_sigint if interruptible else None)
