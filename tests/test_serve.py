@@ -332,7 +332,9 @@ def test_training_dir_queue_full_and_sigterm(served_models, server, tmp_path):
         picture = decode_png(base64.b64decode(reply.json()["predictions"][0]["b64"]))
         assert picture.shape == (3000, 4000, 3)
         assert server.lines[-1] == "stopped"
-        # quiet: no AutoGraph conversion warning, no TensorFlow C++ log line (cuInit, remapper)
+        # quiet: no AutoGraph conversion warning, no TensorFlow C++ log line (cuInit, remapper). Both
+        # servers are forked from the CLI fork server, which only imported TensorFlow: these lines come
+        # from its runtime (devices, Grappler, tracing), which starts in the server as in a fresh one.
         assert not [line for line in server.stderr_lines + export_server.stderr_lines
                     if "AutoGraph" in line or "could not transform" in line or "cuInit" in line
                     or "remapper" in line], server.stderr_lines + export_server.stderr_lines
