@@ -1,6 +1,6 @@
 """A float32 export against a --mixed_precision bfloat16 one: latency per picture, video frames/s, PSNR.
 
-    python benchmarks/export_precision.py [--rounds 4] [--pictures 4] [--frames 12] [--ngf 64]
+    python benchmarks/export_precision.py [--rounds 4] [--pictures 4] [--frames 12] [--ngf 64] [--crop_size 256]
     python benchmarks/export_precision.py --checkpoint TRAIN_DIR --photos DIR   # PSNR of a trained model
 
 Builds an untrained Lab model of the reference's size (crop_size 256, ngf 64: speed does not depend
@@ -15,6 +15,7 @@ float32 export's, for every photo in that folder.
 
 import argparse
 import glob
+import json
 import os
 import statistics
 import sys
@@ -46,6 +47,8 @@ def main():
     parser.add_argument("--pictures", type=int, default=4, help="pictures per round and precision")
     parser.add_argument("--frames", type=int, default=12, help="video frames per round and precision")
     parser.add_argument("--ngf", type=int, default=64)
+    parser.add_argument("--crop_size", type=int, default=256,
+                        help="the untrained model's crop size (default 256, the reference's)")
     parser.add_argument("--checkpoint", help="a training directory to export (default: an untrained model)")
     parser.add_argument("--photos", help="a folder of photos for the PSNR")
     args = parser.parse_args()
@@ -59,14 +62,16 @@ def main():
     from pix2pix.options.record import Options
 
     with tempfile.TemporaryDirectory() as scratch:
-        run = args.checkpoint or untrained_run(os.path.join(scratch, "run"), args.ngf)
+        run = args.checkpoint or untrained_run(os.path.join(scratch, "run"), args.ngf, args.crop_size)
         exports = {p: export_mode(Options(mode="export", checkpoint=run, output_dir=os.path.join(scratch, p),
                                           deterministic=True, mixed_precision=p)) for p in PRECISIONS}
         loaded = {p: tf.saved_model.load(path) for p, path in exports.items()}
         serve = {p: model.signatures["serving_default"] for p, model in loaded.items()}
         frames = {p: video.frame_model(model, exports[p]) for p, model in loaded.items()}
         infer_options = prepare(Options(mode="infer", checkpoint=exports["float32"], output_dir=scratch))
-        picture = np.random.default_rng(0).integers(0, 256, (256, 256, 3), np.uint8)
+        with open(os.path.join(exports["float32"], "assets", "options.json"), encoding="utf-8") as f:
+            size = json.load(f)["crop_size"]  # the model's (a --checkpoint's own)
+        picture = np.random.default_rng(0).integers(0, 256, (size, size, 3), np.uint8)
         picture = cv2.GaussianBlur(picture, (31, 31), 0)
         jpeg = tf.constant([cv2.imencode(".jpg", picture)[1].tobytes()])
         clip = os.path.join(scratch, "clip.mp4")
@@ -80,7 +85,7 @@ def main():
         fps = {p: [] for p in PRECISIONS}
         cpu = native_bfloat16()
         print(f"{os.cpu_count()}-core {cpu_name()} (native bfloat16: {cpu or 'none'}), TF {tf.__version__}; "
-              f"{'a trained model' if args.checkpoint else f'untrained Lab U-Net ngf {args.ngf}'} at 256x256, "
+              f"{'a trained model' if args.checkpoint else f'untrained Lab U-Net ngf {args.ngf}'} at {size}x{size}, "
               f"load average {'/'.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
         for r in range(args.rounds):
             for p in PRECISIONS:
@@ -95,8 +100,8 @@ def main():
             print(f"  round {r + 1}: " + ", ".join(f"{p} {latency[p][-1]:.0f} ms/picture {fps[p][-1]:.2f} frames/s"
                                                    for p in PRECISIONS), flush=True)
         for p in PRECISIONS:
-            print(f"RESULT {p}: {statistics.median(latency[p]):.0f} ms per 256x256 picture (rounds "
-                  f"{min(latency[p]):.0f}-{max(latency[p]):.0f}); video 640x360 at 256x256: "
+            print(f"RESULT {p}: {statistics.median(latency[p]):.0f} ms per {size}x{size} picture (rounds "
+                  f"{min(latency[p]):.0f}-{max(latency[p]):.0f}); video 640x360 at {size}x{size}: "
                   f"{statistics.median(fps[p]):.2f} frames/s (rounds {min(fps[p]):.2f}-{max(fps[p]):.2f})")
         ratios = [a / b for a, b in zip(latency["float32"], latency["bfloat16"])]
         video_ratios = [b / a for a, b in zip(fps["float32"], fps["bfloat16"])]

@@ -37,9 +37,12 @@ sys.path.insert(0, HERE)
 from machine import cpu_name  # noqa: E402
 
 
+PYTHON = [sys.executable]  # the interpreter of the train, export and infer runs (--python)
+
+
 def cli(*args):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
-    result = subprocess.run([sys.executable, "-m", "pix2pix", *map(str, args)], capture_output=True, text=True,
+    result = subprocess.run([PYTHON[0], "-m", "pix2pix", *map(str, args)], capture_output=True, text=True,
                             env=env, cwd=REPO)
     if result.returncode != 0:
         sys.exit(f"pix2pix {' '.join(map(str, args[:2]))} failed:\n{result.stderr[-3000:]}")
@@ -121,8 +124,12 @@ def main():
     parser.add_argument("--ngf", type=int, default=64)
     parser.add_argument("--max_queue", type=int, default=16)
     parser.add_argument("--export", help="a --deterministic export to serve (default: make one)")
+    parser.add_argument("--python", default=sys.executable,
+                        help="the interpreter of the train, export and infer runs (default: this one; the "
+                             "server, whose memory is measured, always runs under this one)")
     parser.add_argument("--work_dir", help="where to put photos, model and references (default: a temp dir)")
     args = parser.parse_args()
+    PYTHON[0] = args.python
 
     work = args.work_dir or tempfile.mkdtemp(prefix="serve_load-")
     photo_dir = os.path.join(work, "photos")

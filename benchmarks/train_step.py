@@ -359,7 +359,8 @@ def memory_probe(impl, size, ngf, ndf, batch_size):
 def measure_memory(args, batch_sizes, parallel=2):
     """{(impl, batch_size): probe result or None}, PARALLEL probes at a time (RSS is per process)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
-    pending = [(impl, b) for b in batch_sizes for impl in in_process(args.precisions)]
+    pending = [(impl, b) for b in batch_sizes for impl in in_process(args.precisions)
+               if args.memory_impls is None or impl_of(impl) in args.memory_impls]
     running, results = {}, {}
     while pending or running:
         while pending and len(running) < parallel:
@@ -841,6 +842,8 @@ def main(argv=None):
     parser.add_argument("--ndf", type=int, default=None, help="default: --ngf")
     parser.add_argument("--matmul_n", type=int, default=4096, help="size of the peak-FLOP/s matmul")
     parser.add_argument("--no_memory", action="store_true", help="skip the peak-RSS subprocesses")
+    parser.add_argument("--memory_impls", type=lambda text: text.split(","), default=None,
+                        help="comma-separated: probe the peak RSS of these only (ours, tutorial; default both)")
     parser.add_argument("--no_tfprof", action="store_true", help="skip tf.compat.v1.profiler's count")
     parser.add_argument("--no_cli", action="store_true",
                         help="do not time `python -m pix2pix --mode train` on generated JPEGs alongside")

@@ -32,8 +32,8 @@ def write_clip(path, frames, width, height, fps=25.0):
     writer.release()
 
 
-def untrained_run(directory, ngf):
-    """DIRECTORY made a training directory holding an untrained Lab model at crop 256 (ndf 8)."""
+def untrained_run(directory, ngf, crop_size=256):
+    """DIRECTORY made a training directory holding an untrained Lab model at CROP_SIZE (ndf 8)."""
     import tensorflow as tf
 
     from pix2pix.models.checkpoints import CHECKPOINT_PREFIX
@@ -41,7 +41,7 @@ def untrained_run(directory, ngf):
     from pix2pix.options.record import Options
     from pix2pix.options.stored import save_options
 
-    options = Options(mode="train", output_dir=directory, crop_size=256, ngf=ngf, ndf=8, seed=1,
+    options = Options(mode="train", output_dir=directory, crop_size=crop_size, ngf=ngf, ndf=8, seed=1,
                       lab_colorization=True).validate()
     model = Pix2Pix(options)
     os.makedirs(directory)

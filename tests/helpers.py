@@ -99,6 +99,10 @@ class _CliForkServer:
         """True when runs can be forked; a server that cannot start means fresh interpreters (said once)."""
         if self.failed or os.environ.get("PIX2PIX_TEST_FRESH_CLI", "") not in ("", "0"):
             return False
+        if self.process is None and os.environ.get(FORKSERVER_VARIABLE):  # a test's script: its worker's server
+            self.socket_path = os.environ[FORKSERVER_VARIABLE]
+            self.launcher = os.path.join(os.path.dirname(self.socket_path), "python")
+            return True
         if self.process is None or self.process.poll() is not None:
             self.failed = not self._start()
         return not self.failed
@@ -128,20 +132,33 @@ class _CliForkServer:
         process.kill()
         process.wait()
 
-    def run(self, module, command, cwd, timeout) -> subprocess.CompletedProcess:
-        """COMMAND (`python -m MODULE ARGS`) in a child of the server; as subprocess.run would give it."""
-        request = {"module": module, "args": command[3:], "cwd": str(cwd), "env": cli_env()}  # ARGS after -m MODULE
+    def _connect(self, module, command, cwd, env, fds):
+        """Send the request for COMMAND (`python -m MODULE ARGS`) with FDS as its stdin, stdout and
+        stderr; (the connection, which will carry the exit status, the forked child's pid)."""
+        if module is None:  # `python SCRIPT ARGS`
+            request = {"script": str(command[1]), "args": command[2:], "cwd": str(cwd), "env": env}
+        else:  # `python -m MODULE ARGS`
+            request = {"module": module, "args": command[3:], "cwd": str(cwd), "env": env}
         if module == "pix2pix.commands.reproduce":
             request["executable"] = self.launcher
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            connection.connect(self.socket_path)
+            socket.send_fds(connection, [json.dumps(request).encode() + b"\n"], fds)
+            stream = connection.makefile("r")
+            return connection, stream, int(stream.readline())
+        except BaseException:
+            connection.close()
+            raise
+
+    def run(self, module, command, cwd, timeout) -> subprocess.CompletedProcess:
+        """COMMAND (`python -m MODULE ARGS`) in a child of the server; as subprocess.run would give it."""
         with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr, \
                 open(os.devnull, "rb") as stdin:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection, stream, pid = self._connect(module, command, cwd, cli_env(),
+                                                    [stdin.fileno(), stdout.fileno(), stderr.fileno()])
+            with connection:
                 connection.settimeout(timeout)
-                connection.connect(self.socket_path)
-                socket.send_fds(connection, [json.dumps(request).encode() + b"\n"],
-                                [stdin.fileno(), stdout.fileno(), stderr.fileno()])
-                stream = connection.makefile("r")
-                pid = int(stream.readline())
                 try:
                     returncode = int(stream.readline())
                 except TimeoutError:  # socket.timeout is TimeoutError
@@ -155,20 +172,127 @@ class _CliForkServer:
                     outputs.append(f.read())  # text=True's decoding: universal newlines
         return subprocess.CompletedProcess(command, returncode, *outputs)
 
+    def start(self, module, command, cwd, env) -> "ForkedProcess":
+        """COMMAND (`python -m MODULE ARGS`, or `python SCRIPT ARGS` when MODULE is None) in a child
+        of the server, running in the background; its Popen-like handle."""
+        return ForkedProcess(self, module, command, cwd, env)
+
+
+class ForkedProcess:
+    """A run forked from the CLI fork server with the part of subprocess.Popen's interface the
+    tests use (text mode, stdout and stderr piped, stdin /dev/null): pid (the run's own process,
+    so signals and /proc/PID reach it directly), stdout, stderr, returncode, poll, wait,
+    send_signal, terminate, kill, communicate. The exit status comes from the server, which
+    reaps the child."""
+
+    def __init__(self, server, module, command, cwd, env):
+        self.args = command
+        self.returncode = None
+        self._ended = threading.Event()
+        pipes = [os.pipe(), os.pipe()]
+        try:
+            with open(os.devnull, "rb") as stdin:
+                self._connection, stream, self.pid = server._connect(
+                    module, command, cwd, env, [stdin.fileno(), pipes[0][1], pipes[1][1]])
+        except BaseException:
+            for fd in (*pipes[0], *pipes[1]):
+                os.close(fd)
+            raise
+        for _, write_end in pipes:
+            os.close(write_end)  # the child holds its own copies: EOF here once it has gone
+        self.stdout, self.stderr = (open(read_end, encoding=locale.getpreferredencoding(False))
+                                    for read_end, _ in pipes)
+        threading.Thread(target=self._wait_for_status, args=(stream,), daemon=True).start()
+
+    def _wait_for_status(self, stream):
+        with self._connection:
+            try:
+                self.returncode = int(stream.readline())
+            except (OSError, ValueError):  # the server went (its worker is ending)
+                self.returncode = -signal.SIGKILL
+        self._ended.set()
+
+    def poll(self):
+        return self.returncode
+
+    def wait(self, timeout=None):
+        if not self._ended.wait(timeout):
+            raise subprocess.TimeoutExpired(self.args, timeout)
+        return self.returncode
+
+    def send_signal(self, number):
+        if self.returncode is None:
+            os.kill(self.pid, number)
+
+    def terminate(self):
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self):
+        self.send_signal(signal.SIGKILL)
+
+    def communicate(self, timeout=None):
+        """(stdout, stderr) read to the end, once the run has ended."""
+        outputs = [None, None]
+
+        def read(index, stream):
+            outputs[index] = stream.read()
+
+        readers = [threading.Thread(target=read, args=item, daemon=True) for item in enumerate((self.stdout, self.stderr))]
+        for reader in readers:
+            reader.start()
+        self.wait(timeout)
+        for reader in readers:
+            reader.join(timeout)
+        return tuple(outputs)
+
 
 _CLI_FORKSERVER = _CliForkServer()
+
+
+FORKSERVER_VARIABLE = "PIX2PIX_TEST_CLI_FORKSERVER"
+
+
+def forkserver_env() -> dict:
+    """The variables that let a script a test runs (which imports helpers) fork its CLI runs and
+    servers from this worker's fork server, instead of starting a fork server of its own."""
+    return {FORKSERVER_VARIABLE: _CLI_FORKSERVER.socket_path} if _CLI_FORKSERVER.usable() else {}
+
+
+def forked_python() -> str:
+    """An interpreter path whose `-m pix2pix ARGS` runs are forked from this worker's CLI fork server
+    (its launcher, tests/scripts/cli_forkclient.py), for scripts that run the CLI themselves; the real
+    interpreter where runs are not forked."""
+    return _CLI_FORKSERVER.launcher if _CLI_FORKSERVER.usable() else sys.executable
 
 
 # data_prep's tests look at failures as often as successes: its runs are not checked by default.
 run_prep = functools.partial(run_cli, module="data_prep", check=False)
 
 
-def start_cli(*args, module="pix2pix", interruptible=False, env=None):
+def start_cli(*args, module="pix2pix", interruptible=False, env=None, fresh=False):
     """`python -m MODULE ARGS` started in the background (stdout and stderr piped, text); the
-    Popen. INTERRUPTIBLE: the child gets SIGINT at its default (see default_sigint)."""
+    Popen. INTERRUPTIBLE: the child gets SIGINT at its default (see default_sigint).
+
+    `pix2pix` runs are forked from the worker's CLI fork server (a ForkedProcess: the run's own
+    pid, pipes, signals and exit status; SIGINT at Python's default handler, as INTERRUPTIBLE
+    gives a fresh interpreter); FRESH (or PIX2PIX_TEST_FRESH_CLI=1) starts a fresh interpreter,
+    for a test whose subject is the interpreter's start-up."""
+    if module == "pix2pix" and not fresh and _CLI_FORKSERVER.usable():
+        return _CLI_FORKSERVER.start(module, cli_command(*args, module=module), REPO, env or cli_env())
     return subprocess.Popen(cli_command(*args, module=module), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env or cli_env(), cwd=REPO,
                             preexec_fn=default_sigint if interruptible else None)
+
+
+def start_script(script, *args):
+    """`python SCRIPT ARGS` (a benchmark or test script whose subject is not the interpreter's
+    start-up) in the background, forked from the worker's CLI fork server where it runs (a fresh
+    interpreter otherwise); the Popen (or ForkedProcess), stdout and stderr piped, text."""
+    command = [sys.executable, str(script), *map(str, args)]
+    if _CLI_FORKSERVER.usable():
+        return _CLI_FORKSERVER.start(None, command, REPO, cli_env())
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
+                            cwd=REPO)
 
 
 def wait_until(predicate, what, timeout=120, poll=0.05):
@@ -468,12 +592,20 @@ class ServerProcess:
     .lines: everything it printed on stdout since (the access log).
 
     The server binds a free port itself and prints `page: http://127.0.0.1:PORT/`, which is read
-    back here (no race for the port)."""
+    back here (no race for the port).
 
-    def __init__(self, *args, cwd=REPO, env=None):
-        self.process = subprocess.Popen(
-            cli_command("--mode", "serve", "--port", 0, *args), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, env=cli_env(**(env or {})), cwd=cwd)
+    The server is forked from the worker's CLI fork server (.process is a ForkedProcess: the same
+    command, pid, pipes, signals and exit status, without the interpreter's start-up and imports);
+    FRESH (or PIX2PIX_TEST_FRESH_CLI=1) starts a fresh interpreter instead, for a test whose subject
+    is what happens while the interpreter starts (TensorFlow's log lines as it loads)."""
+
+    def __init__(self, *args, cwd=REPO, env=None, fresh=False):
+        command = cli_command("--mode", "serve", "--port", 0, *args)
+        if not fresh and _CLI_FORKSERVER.usable():
+            self.process = _CLI_FORKSERVER.start("pix2pix", command, cwd, cli_env(**(env or {})))
+        else:
+            self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                            env=cli_env(**(env or {})), cwd=cwd)
         self.lines, self.stderr_lines, self.url = [], [], None
         started = threading.Event()
 

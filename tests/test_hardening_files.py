@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import REPO, TINY, assert_one_line_error, default_sigint, run_cli, smooth_photo, write_image
+from helpers import TINY, assert_one_line_error, run_cli, smooth_photo, start_cli, write_image
 from pix2pix.errors import Pix2PixError
 from pix2pix.io.locks import lock_path, output_lock
 from pix2pix.models.pix2pix_model import Pix2Pix
@@ -69,13 +69,10 @@ def copy_run(run, destination, **stored_changes):
 # ------------------------------------------------------------------------------ locks
 def test_a_second_training_on_the_same_output_dir_is_refused_with_the_holders_pid(tmp_path, pairs):
     out = tmp_path / "train"
-    first = subprocess.Popen(
-        [sys.executable, "-m", "pix2pix", "--mode", "train", "--input_dir", str(pairs), "--output_dir",
-         str(out), "--max_steps", "100000", "--save_freq", "0", "--progress_freq", "0", "--summary_freq", "0",
-         "--display_freq", "1",  # index.html appears at the first step, once SIGTERM is handled
-         "--seed", "1", *TINY],
-        env=dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2"), cwd=REPO, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    first = start_cli("--mode", "train", "--input_dir", pairs, "--output_dir", out, "--max_steps", 100000,
+                      "--save_freq", 0, "--progress_freq", 0, "--summary_freq", 0,
+                      "--display_freq", 1,  # index.html appears at the first step, once SIGTERM is handled
+                      "--seed", 1, *TINY, interruptible=True)
     try:
         deadline = time.monotonic() + 300
         while not (out / OPTIONS_FILE).exists() and first.poll() is None and time.monotonic() < deadline:

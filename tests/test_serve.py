@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from helpers import (REPO, Reply, ServerProcess, b64, bomb_png_bytes, call, cli_env, decode_png, encode_png,
-                     exif_jpeg, png_photos, run_cli, smooth_photo)
+                     exif_jpeg, forked_python, png_photos, run_cli, smooth_photo)
 
 # Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
 pytestmark = pytest.mark.xdist_group("serve")
@@ -332,7 +332,9 @@ def test_training_dir_queue_full_and_sigterm(served_models, server, tmp_path):
         picture = decode_png(base64.b64decode(reply.json()["predictions"][0]["b64"]))
         assert picture.shape == (3000, 4000, 3)
         assert server.lines[-1] == "stopped"
-        # quiet: no AutoGraph conversion warning, no TensorFlow C++ log line (cuInit, remapper)
+        # quiet: no AutoGraph conversion warning, no TensorFlow C++ log line (cuInit, remapper). Both
+        # servers are forked from the CLI fork server, which only imported TensorFlow: these lines come
+        # from its runtime (devices, Grappler, tracing), which starts in the server as in a fresh one.
         assert not [line for line in server.stderr_lines + export_server.stderr_lines
                     if "AutoGraph" in line or "could not transform" in line or "cuInit" in line
                     or "remapper" in line], server.stderr_lines + export_server.stderr_lines
@@ -386,10 +388,12 @@ def test_only_serve_mode_imports_the_web_stack():
 @pytest.mark.slow
 def test_the_load_benchmark_runs(tmp_path):
     """benchmarks/serve_load.py at its smallest (no timing assertions: it must finish, answer
-    200 with infer's pixels, and print its figures)."""
+    200 with infer's pixels, and print its figures). Its train, export and infer runs are forked
+    from the CLI fork server (--python); the server it loads is a fresh interpreter, as in use."""
     result = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "serve_load.py"), "--crop_size", "32",
                              "--ngf", "8", "--clients", "2", "--requests", "2", "--photos", "2",
-                             "--work_dir", str(tmp_path)],
+                             "--photo_width", "64", "--photo_height", "48",
+                             "--python", forked_python(), "--work_dir", str(tmp_path)],
                             capture_output=True, text=True, timeout=900, env=cli_env())
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "4/4 HTTP 200 and identical to --mode infer's pixels" in result.stdout

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from helpers import (BROWSER_WAIT, REPO, ServerProcess, chromium_session, cli_env, decode_png, make_run,
+from helpers import (BROWSER_WAIT, REPO, ServerProcess, chromium_session, cli_env, decode_png, forkserver_env, make_run,
                      require_chromium)
 from pix2pix.serving.protocol import drawing_kind
 
@@ -121,11 +121,12 @@ def test_drawing_page_translates_pointer_and_keyboard_strokes(drawing_server, tm
 
 def test_the_docs_screenshot_script_draws_and_gets_an_answer(drawing_server, tmp_path):
     """tests/scripts/drawing_screenshot.py (which made docs/drawing_page.png) still runs: it starts
-    its own server with --drawing sketch over the module's model and draws its cat."""
+    its own server with --drawing sketch over the module's model and draws its cat (forked from this
+    worker's CLI fork server, as the module's own server is)."""
     shot = tmp_path / "drawing_page.png"
     script = os.path.join(REPO, "tests", "scripts", "drawing_screenshot.py")
     result = subprocess.run([sys.executable, script, str(drawing_server.checkpoint), str(shot)],
-                            capture_output=True, text=True, env=cli_env(), cwd=REPO, timeout=600)
+                            capture_output=True, text=True, env=cli_env(**forkserver_env()), cwd=REPO, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert f"wrote {shot}" in result.stdout
     assert decode_png(shot.read_bytes()).shape[1] >= 1000

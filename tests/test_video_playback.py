@@ -10,13 +10,12 @@ that plays, and the output says the audio is dropped.
 
 import os
 import subprocess
-import sys
 
 import cv2
 import numpy as np
 import pytest
 
-from helpers import BROWSER_WAIT, require_chromium, run_cli, serve_directory
+from helpers import BROWSER_WAIT, require_chromium, run_cli, serve_directory, start_cli
 from pix2pix.io import video_codecs
 
 require_chromium()
@@ -121,10 +120,11 @@ def test_without_ffmpeg_h264_is_refused_with_what_to_do_and_vp90_plays(tmp_path,
     env = dict(os.environ, IMAGEIO_FFMPEG_EXE=str(tmp_path / "no-ffmpeg"), PATH=str(tmp_path),
                TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-    def infer_without_ffmpeg(out, *flags):
-        return subprocess.run([sys.executable, "-m", "pix2pix", "--mode", "infer", "--checkpoint", str(lab_run),
-                               "--input_dir", str(clips), "--output_dir", str(out), *flags],
-                              capture_output=True, text=True, env=env, timeout=600)
+    def infer_without_ffmpeg(out, *flags):  # forked from the CLI fork server: ffmpeg is looked for at run time
+        process = start_cli("--mode", "infer", "--checkpoint", lab_run, "--input_dir", clips, "--output_dir", out,
+                            *flags, env=env)
+        stdout, stderr = process.communicate(timeout=600)
+        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
     refused = infer_without_ffmpeg(tmp_path / "h264")
     assert refused.returncode == 1

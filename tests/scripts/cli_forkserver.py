@@ -20,7 +20,11 @@ child waits on its rows' requests): the server waits on its children through pid
 Forking after TensorFlow has only been imported is safe: its runtime (thread pools, devices)
 starts with the first operation, and this server never runs one; it checks that before serving.
 
-Protocol, one request per connection: a JSON line {"module", "args", "cwd", "env"[, "executable"]}
+A request may name a `script` instead of a module: `python SCRIPT ARGS` (run_path, the script's
+folder first on sys.path), for the benchmark scripts the tests run, whose subject is not the
+interpreter's start-up either.
+
+Protocol, one request per connection: a JSON line {"module" or "script", "args", "cwd", "env"[, "executable"]}
 sent with three file descriptors (stdin, stdout, stderr; SCM_RIGHTS); the server answers with the
 child's pid, then its exit status as os.waitstatus_to_exitcode gives it (a line each).
 """
@@ -34,6 +38,7 @@ import selectors
 import signal
 import socket
 import sys
+import tempfile
 
 MODULES = ("pix2pix", "pix2pix.commands.reproduce")
 
@@ -71,10 +76,17 @@ def run_child(request, fds):
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+    tempfile.tempdir = None  # the preload cached $TMPDIR's folder: the request's TMPDIR counts, as in a fresh one
     for source, target in zip(fds, (0, 1, 2)):
         os.dup2(source, target)
         os.close(source)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # as a fresh interpreter sets it
+    if "script" in request:  # `python SCRIPT ARGS`: the script's folder first on sys.path, as python puts it
+        script = os.path.abspath(request["script"])
+        sys.path[0] = os.path.dirname(script)
+        sys.argv = [script, *request["args"]]
+        runpy.run_path(script, run_name="__main__")
+        sys.exit(0)
     module = request["module"]
     if module not in MODULES:
         raise SystemExit(f"cli_forkserver: {module} is not one of {', '.join(MODULES)}")
@@ -107,8 +119,15 @@ def serve(path):
                 sys.stderr.flush()
                 pid = os.fork()
                 if pid == 0:
+                    # The server's descriptors are not the run's: the other runs' pidfds and
+                    # connections (a long-lived run, a server under test, counts its open files).
+                    for other in list(selector.get_map().values()):
+                        if other.fileobj is not listener:
+                            os.close(other.fd)
+                            other.data[1].close()
                     selector.close()
                     listener.close()
+                    connection.close()
                     run_child(request, fds)
                 for fd in fds:
                     os.close(fd)  # the child's copies only: a pipe's reader sees its end when the child's go
