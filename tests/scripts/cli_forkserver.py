@@ -29,6 +29,7 @@ sent with three file descriptors (stdin, stdout, stderr; SCM_RIGHTS); the server
 child's pid, then its exit status as os.waitstatus_to_exitcode gives it (a line each).
 """
 
+import gc
 import importlib
 import importlib.util
 import json
@@ -56,6 +57,11 @@ def preload():
         mode.runner()
     if context.context()._context_handle is not None:
         raise SystemExit("cli_forkserver: TensorFlow's runtime started while importing; forking is not safe")
+    # What is imported now lives as long as any child: out of the garbage collector's sight, a child's
+    # collections and its exit no longer touch (and so copy) every page of it. A forked tiny training
+    # run went from about 5.5 to 3.5 CPU seconds, a refused command from 1.3 to 0.3; the child still
+    # runs its atexit handlers and finalisation as before.
+    gc.freeze()
 
 
 def receive(connection):
