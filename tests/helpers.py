@@ -237,7 +237,8 @@ class ForkedProcess:
         def read(index, stream):
             outputs[index] = stream.read()
 
-        readers = [threading.Thread(target=read, args=item, daemon=True) for item in enumerate((self.stdout, self.stderr))]
+        readers = [threading.Thread(target=read, args=item, daemon=True)
+                   for item in enumerate((self.stdout, self.stderr))]
         for reader in readers:
             reader.start()
         self.wait(timeout)
