@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from helpers import (TINY, build_once, build_served_models, chromium_session, make_run, run_cli, ServerProcess,
-                     smooth_photo, write_ab_pairs, write_image)
+from helpers import (TINY, build_once, build_served_models, chromium_session, main_in_process, make_run, run_cli,
+                     ServerProcess, smooth_photo, write_ab_pairs, write_image)
 
 
 @pytest.fixture(scope="session")
@@ -124,29 +124,13 @@ def restore_registries():
 @pytest.fixture
 def cli_in_process(monkeypatch):
     """run_cli for a command the command line alone refuses (exit 2 before any mode runs), answered
-    in this process by the command's own main(): the CompletedProcess run_cli would give, without a
-    forked run's start and teardown (~1.4 CPU s each). A command that gets past those checks fails
-    the test instead of running here (one run_cli of the same kind proves the CLI end to end)."""
-    import contextlib
-    import io
-    import subprocess
-
+    in this process by the command's own main() (helpers.main_in_process), without a forked run's
+    start and teardown. A command that gets past those checks fails the test instead of running here
+    (one run_cli of the same kind proves the CLI end to end)."""
     from pix2pix.commands import main as command
 
     def past_the_checks(*_):
         raise AssertionError("the command got past the command line's checks: run it with run_cli")
 
     monkeypatch.setattr(command, "quiet_tensorflow", past_the_checks)  # the first step of a mode's run
-
-    def run(*args):
-        argv = ["pix2pix", *map(str, args)]
-        stdout, stderr = io.StringIO(), io.StringIO()
-        command.FLAGS.unparse_flags()  # absl's flags are the process's: each command parses afresh
-        try:
-            with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-                status = command.main(argv)
-        finally:
-            command.FLAGS.unparse_flags()
-        return subprocess.CompletedProcess(argv, status, stdout.getvalue(), stderr.getvalue())
-
-    return run
+    return lambda *args: main_in_process(command.main, ["pix2pix", *map(str, args)])

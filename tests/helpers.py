@@ -13,6 +13,7 @@ import hashlib
 import http.client
 import http.server
 import importlib.util
+import io
 import json
 import locale
 import os
@@ -266,6 +267,24 @@ def forked_python() -> str:
     return _CLI_FORKSERVER.launcher if _CLI_FORKSERVER.usable() else sys.executable
 
 
+def main_in_process(main, argv) -> subprocess.CompletedProcess:
+    """A command's MAIN(ARGV) run in this process, for a command its own checks refuse before anything
+    runs: the CompletedProcess run_cli would give (its exit status, returned or raised as SystemExit,
+    and what it printed). absl's flags are the process's, so they are parsed afresh before and after."""
+    from pix2pix.commands.flags import FLAGS
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    FLAGS.unparse_flags()
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            status = main(argv)
+    except SystemExit as exit:
+        status = exit.code
+    finally:
+        FLAGS.unparse_flags()
+    return subprocess.CompletedProcess(argv, status, stdout.getvalue(), stderr.getvalue())
+
+
 # data_prep's tests look at failures as often as successes: its runs are not checked by default.
 run_prep = functools.partial(run_cli, module="data_prep", check=False)
 
@@ -278,22 +297,26 @@ def start_cli(*args, module="pix2pix", interruptible=False, env=None, fresh=Fals
     pid, pipes, signals and exit status; SIGINT at Python's default handler, as INTERRUPTIBLE
     gives a fresh interpreter); FRESH (or PIX2PIX_TEST_FRESH_CLI=1) starts a fresh interpreter,
     for a test whose subject is the interpreter's start-up."""
-    if module == "pix2pix" and not fresh and _CLI_FORKSERVER.usable():
-        return _CLI_FORKSERVER.start(module, cli_command(*args, module=module), REPO, env or cli_env())
-    return subprocess.Popen(cli_command(*args, module=module), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env or cli_env(), cwd=REPO,
-                            preexec_fn=default_sigint if interruptible else None)
+    return _background(module, cli_command(*args, module=module), REPO, env or cli_env(),
+                       fork=module == "pix2pix" and not fresh,
+                       preexec_fn=default_sigint if interruptible else None)
 
 
 def start_script(script, *args):
     """`python SCRIPT ARGS` (a benchmark or test script whose subject is not the interpreter's
     start-up) in the background, forked from the worker's CLI fork server where it runs (a fresh
     interpreter otherwise); the Popen (or ForkedProcess), stdout and stderr piped, text."""
-    command = [sys.executable, str(script), *map(str, args)]
-    if _CLI_FORKSERVER.usable():
-        return _CLI_FORKSERVER.start(None, command, REPO, cli_env())
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
-                            cwd=REPO)
+    return _background(None, [sys.executable, str(script), *map(str, args)], REPO, cli_env())
+
+
+def _background(module, command, cwd, env, fork=True, preexec_fn=None):
+    """COMMAND (`python -m MODULE ARGS`, or `python SCRIPT ARGS` when MODULE is None) in the
+    background, stdout and stderr piped, text: forked from the worker's CLI fork server when FORK and
+    the server runs (a ForkedProcess), else a fresh interpreter (a Popen, with PREEXEC_FN)."""
+    if fork and _CLI_FORKSERVER.usable():
+        return _CLI_FORKSERVER.start(module, command, cwd, env)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
+                            preexec_fn=preexec_fn)
 
 
 def wait_until(predicate, what, timeout=120, poll=0.05):
@@ -601,12 +624,8 @@ class ServerProcess:
     is what happens while the interpreter starts (TensorFlow's log lines as it loads)."""
 
     def __init__(self, *args, cwd=REPO, env=None, fresh=False):
-        command = cli_command("--mode", "serve", "--port", 0, *args)
-        if not fresh and _CLI_FORKSERVER.usable():
-            self.process = _CLI_FORKSERVER.start("pix2pix", command, cwd, cli_env(**(env or {})))
-        else:
-            self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                            env=cli_env(**(env or {})), cwd=cwd)
+        self.process = _background("pix2pix", cli_command("--mode", "serve", "--port", 0, *args), cwd,
+                                   cli_env(**(env or {})), fork=not fresh)
         self.lines, self.stderr_lines, self.url = [], [], None
         started = threading.Event()
 

@@ -1,8 +1,6 @@
 """pix2pix-reproduce: the paper's tables trained and tested through the CLI, resumable."""
 
-import contextlib
 import csv
-import io
 import json
 import re
 import signal
@@ -13,7 +11,7 @@ import pytest
 
 import pix2pix.commands.reproduce as reproduce_command
 
-from helpers import run_cli, smooth_photo, start_cli, wait_until, write_image
+from helpers import main_in_process, run_cli, smooth_photo, start_cli, wait_until, write_image
 from pix2pix.commands.reproduce import TABLES, plan_runs
 
 TINY_32 = ["--lab_colorization", "--crop_size", "32", "--scale_size", "32", "--ngf", "8", "--ndf", "8"]
@@ -54,15 +52,8 @@ def test_rows_that_are_the_same_configuration_share_one_run():
 def reproduce_in_process(*args):
     """pix2pix-reproduce ARGS answered by its own main() in this process (for commands refused before
     any row runs): (exit status, stderr)."""
-    from pix2pix.commands.flags import FLAGS
-
-    stderr = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(stderr), pytest.raises(SystemExit) as exit:
-            reproduce_command.main(list(map(str, args)))
-    finally:
-        FLAGS.unparse_flags()  # the rows' flags are parsed with the process's absl flags
-    return exit.value.code, stderr.getvalue()
+    result = main_in_process(reproduce_command.main, list(map(str, args)))
+    return result.returncode, result.stderr
 
 
 def test_flags_a_row_sets_a_missing_budget_or_a_small_crop_are_refused_before_anything_trains(tmp_path,
