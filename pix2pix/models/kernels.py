@@ -299,15 +299,14 @@ class FusedAdam(keras.optimizers.Adam):
             return super().update_step(gradient, variable, learning_rate)
         dtype = variable.dtype
         scalars = getattr(self, "_step_scalars", None)
-        if scalars is None or dtype not in scalars:  # the same for every variable of one update
+        if scalars is None:  # called outside apply: nothing to share
+            scalars = {}
+        if dtype not in scalars:  # the same for every variable of one update
             step = tf.cast(self.iterations + 1, dtype)
             beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
-            made = dict(beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
-                        lr=tf.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
-                        epsilon=tf.cast(self.epsilon, dtype))
-            if scalars is None:
-                scalars = {}
-            scalars[dtype] = made
+            scalars[dtype] = dict(beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
+                                  lr=tf.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
+                                  epsilon=tf.cast(self.epsilon, dtype))
         index = self._get_variable_index(variable)
         tf.raw_ops.ResourceApplyAdam(
             var=_resource(variable).handle,

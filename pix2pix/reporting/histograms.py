@@ -26,7 +26,7 @@ def histogram_buckets(values, buckets: int = BUCKETS) -> np.ndarray:
     width = (high - low) / buckets
     indices = np.minimum(np.floor((data - low) / width).astype(np.int32), buckets - 1)
     counts = np.bincount(indices, minlength=buckets).astype(np.float64)
-    edges = low + np.arange(buckets + 1) * ((high - low) / buckets)
+    edges = low + np.arange(buckets + 1) * width
     edges[-1] = high
     return np.stack([edges[:-1], edges[1:], counts], axis=1)
 
