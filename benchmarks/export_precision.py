@@ -15,7 +15,6 @@ float32 export's, for every photo in that folder.
 
 import argparse
 import glob
-import json
 import os
 import statistics
 import sys
@@ -69,8 +68,7 @@ def main():
         serve = {p: model.signatures["serving_default"] for p, model in loaded.items()}
         frames = {p: video.frame_model(model, exports[p]) for p, model in loaded.items()}
         infer_options = prepare(Options(mode="infer", checkpoint=exports["float32"], output_dir=scratch))
-        with open(os.path.join(exports["float32"], "assets", "options.json"), encoding="utf-8") as f:
-            size = json.load(f)["crop_size"]  # the model's (a --checkpoint's own)
+        size = infer_options.crop_size  # the model's (a --checkpoint's own), from its export
         picture = np.random.default_rng(0).integers(0, 256, (size, size, 3), np.uint8)
         picture = cv2.GaussianBlur(picture, (31, 31), 0)
         jpeg = tf.constant([cv2.imencode(".jpg", picture)[1].tobytes()])
