@@ -126,6 +126,41 @@ def test_whole_networks_compute_the_same_with_and_without_the_speed_paths(networ
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5 * scale)
 
 
+def _custom_gradients(graph):
+    """The ops of GRAPH that tf.custom_gradient made (their gradient is looked up by this attribute)."""
+    found = []
+    for op in graph.get_operations():
+        try:
+            op.get_attr("_gradient_op_type")
+            found.append(op)
+        except ValueError:
+            pass
+    return found
+
+
+def test_without_a_tape_the_speed_paths_run_their_forward_ops_alone_with_the_same_values():
+    """Inference (an export's signatures) holds no hand-given gradients, which a SavedModel would trace
+    and store; under a tape (a training step) they are there, and the values are the same."""
+    keras.utils.set_random_seed(7)
+    unet = build_unet(3, 3, ngf=4, depth=5, dropout=False)  # 32x32 at depth 5: every small-map path
+    x = tf.constant(np.random.default_rng(2).uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32))
+
+    def forward(x):
+        return unet(x)
+
+    def forward_under_a_tape(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = unet(x)
+        return y, tape.gradient(tf.reduce_sum(y), x)
+
+    inference = tf.function(forward).get_concrete_function(x)
+    training = tf.function(forward_under_a_tape).get_concrete_function(x)
+    assert not _custom_gradients(inference.graph)
+    assert len(_custom_gradients(training.graph)) >= 5  # the LeakyReLUs and the small maps' windows
+    np.testing.assert_array_equal(inference(x), training(x)[0])
+
+
 def test_a_missing_private_keras_field_is_one_line_naming_the_installed_versions():
     """The fused Adam reads Keras Adam's private slots; a Keras without them is said in one line."""
     optimizer = kernels.FusedAdam()

@@ -36,6 +36,11 @@ import tensorflow as tf
 
 from pix2pix.errors import Pix2PixError
 
+try:  # TensorFlow's own question "is any GradientTape recording?" (private; see recording())
+    from tensorflow.python.eager.record import could_possibly_record as _tape_active
+except ImportError:
+    _tape_active = None
+
 _plain_depth = 0
 
 
@@ -53,6 +58,19 @@ def plain_kernels():
         yield
     finally:
         _plain_depth -= 1
+
+
+def recording() -> bool:
+    """True where a gradient may be taken of what is computed now: a GradientTape is recording
+    (a training step, a gradient penalty, a gradient's own gradient).
+
+    The hand-given gradients below are wanted there only. Elsewhere (inference, an export's
+    signatures) the layers run the same forward ops without them, so an export holds no custom
+    gradients, which tf.saved_model.save would trace and store (a fifth of a tiny model's export),
+    and a gradient taken through a loaded export is that of the forward ops: the same values.
+    Where TensorFlow lacks that private function, this answers True: hand-given gradients everywhere.
+    """
+    return _tape_active is None or _tape_active()
 
 
 # ----------------------------------------------------------------------- LeakyReLU
@@ -73,6 +91,8 @@ class LeakyReLU(keras.layers.Layer):
 
     def call(self, x):
         slope = self.slope
+        if not recording():
+            return tf.maximum(x, slope * x)
 
         @tf.custom_gradient
         def leaky_relu(x):
@@ -125,16 +145,26 @@ def _overlap_add(t):
 
 # Each is the other's gradient (they are adjoint linear maps). Given by hand, the backward pass is
 # one op where TensorFlow's own gradients of these ops trace into dozens (ExtractImagePatches' into a
-# sparse matmul, each pad and slice into a slice and a pad): a training run or an export traces
-# the small-map layers about 4x faster, and runs them as fast.
+# sparse matmul, each pad and slice into a slice and a pad): a training run traces the small-map
+# layers about 4x faster, and runs them as fast.
 @tf.custom_gradient
-def windows(x):
+def _differentiable_windows(x):
     return _windows(x), overlap_add
 
 
 @tf.custom_gradient
-def overlap_add(t):
+def _differentiable_overlap_add(t):
     return _overlap_add(t), windows
+
+
+def windows(x):
+    """_windows(X), with overlap_add as its gradient where one is recorded."""
+    return _differentiable_windows(x) if recording() else _windows(x)
+
+
+def overlap_add(t):
+    """_overlap_add(T), with windows as its gradient where one is recorded."""
+    return _differentiable_overlap_add(t) if recording() else _overlap_add(t)
 
 
 class StridedConv2D(keras.layers.Conv2D):
