@@ -1,6 +1,8 @@
 """Training under faults: SIGKILL at random moments, SIGTERM/SIGINT, disk full, NaN, bad files and flags.
 
-Every test runs the real `python -m pix2pix` in a subprocess on real files.
+Every test runs the real `python -m pix2pix` in a process of its own on real files (forked from the
+CLI fork server: the subject is the run, not the interpreter's start-up); usage errors are also
+answered in process.
 """
 
 import hashlib
