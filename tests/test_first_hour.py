@@ -7,7 +7,7 @@ import re
 import cv2
 import numpy as np
 
-from helpers import make_run, smooth_photo, write_ab_pairs
+from helpers import smooth_photo, write_ab_pairs
 from pix2pix.options.record import Options
 
 
@@ -124,7 +124,8 @@ def test_a_camera_folder_of_jpg_jpeg_tif_and_webp_trains_and_names_the_file_it_s
                      r"not one of \.jpg \.jpeg \.png \.bmp \.webp \.tif \.tiff \.gif \(any case\)", captured.err)
 
 
-def test_tif_and_webp_photos_infer_like_the_same_pixels_in_png_and_skipped_files_are_counted(tmp_path, capsys):
+def test_tif_and_webp_photos_infer_like_the_same_pixels_in_png_and_skipped_files_are_counted(tmp_path, capsys,
+                                                                                            served_models):
     from pix2pix.modes.infer import infer_mode
 
     pictures = _camera_folder(tmp_path / "camera")
@@ -132,7 +133,7 @@ def test_tif_and_webp_photos_infer_like_the_same_pixels_in_png_and_skipped_files
         cv2.imwrite(str(tmp_path / "camera" / f"{name.split('.')[0]}_as_png.png"),
                     np.ascontiguousarray(pictures[name][:, :, ::-1]))
     (tmp_path / "camera" / ".hidden.png").write_bytes(b"")
-    run = make_run(tmp_path / "model", lab_colorization=True)
+    run, _ = served_models  # untrained Lab weights (helpers.make_run), shared by the test run: only read here
     rows = infer_mode(Options(mode="infer", checkpoint=str(run), input_dir=str(tmp_path / "camera"),
                               output_dir=str(tmp_path / "out")))
     assert sorted(os.path.basename(row.output_path) for row in rows) == [
@@ -147,12 +148,12 @@ def test_tif_and_webp_photos_infer_like_the_same_pixels_in_png_and_skipped_files
                      captured.out, re.M)
 
 
-def test_the_same_photo_inferred_twice_gives_byte_identical_files(tmp_path, capsys):
+def test_the_same_photo_inferred_twice_gives_byte_identical_files(tmp_path, capsys, served_models):
     """Dropout is off by default in infer (and export, serve): one photo, one answer."""
     from pix2pix.modes.infer import infer_mode
 
     _camera_folder(tmp_path / "camera")
-    run = make_run(tmp_path / "model", lab_colorization=True)
+    run, _ = served_models  # untrained Lab weights (helpers.make_run), shared by the test run: only read here
     for out in ("first", "second"):
         infer_mode(Options(mode="infer", checkpoint=str(run), input_dir=str(tmp_path / "camera"),
                            output_dir=str(tmp_path / out)))

@@ -10,13 +10,12 @@ import math
 import os
 import re
 import signal
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import (REPO, TINY, cli_env, read_rgb, run_cli, saved_step, smooth_photo, start_cli,
+from helpers import (REPO, TINY, read_rgb, run_cli, run_script, saved_step, smooth_photo, start_cli,
                      write_ab_pairs, write_image)
 
 # Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
@@ -130,10 +129,9 @@ POISONED = os.path.join(REPO, "tests", "scripts", "pix2pix_with_poisoned_pairs.p
 
 def _run_poisoned(*args):
     """The CLI with `--task poisoned_pairs` (a file with a magenta top-left pixel gets NaN targets:
-    tests/scripts/pix2pix_with_poisoned_pairs.py says why a file alone cannot do it)."""
-    import subprocess
-    return subprocess.run([sys.executable, POISONED, "--task", "poisoned_pairs", *map(str, args)],
-                          capture_output=True, text=True, env=cli_env(), cwd=REPO, timeout=600)
+    tests/scripts/pix2pix_with_poisoned_pairs.py says why a file alone cannot do it), forked
+    (helpers.run_script): the subject is the training loop, not the interpreter's start-up."""
+    return run_script(POISONED, "--task", "poisoned_pairs", *args)
 
 
 @pytest.fixture
