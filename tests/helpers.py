@@ -293,12 +293,13 @@ def start_cli(*args, module="pix2pix", interruptible=False, env=None, fresh=Fals
     """`python -m MODULE ARGS` started in the background (stdout and stderr piped, text); the
     Popen. INTERRUPTIBLE: the child gets SIGINT at its default (see default_sigint).
 
-    `pix2pix` runs are forked from the worker's CLI fork server (a ForkedProcess: the run's own
-    pid, pipes, signals and exit status; SIGINT at Python's default handler, as INTERRUPTIBLE
-    gives a fresh interpreter); FRESH (or PIX2PIX_TEST_FRESH_CLI=1) starts a fresh interpreter,
-    for a test whose subject is the interpreter's start-up."""
+    `pix2pix` and `pix2pix.commands.reproduce` runs (and the rows reproduce runs) are forked from the
+    worker's CLI fork server (a ForkedProcess: the run's own pid, pipes, signals and exit status;
+    SIGINT at Python's default handler, as INTERRUPTIBLE gives a fresh interpreter); FRESH (or
+    PIX2PIX_TEST_FRESH_CLI=1) starts a fresh interpreter, for a test whose subject is the
+    interpreter's start-up."""
     return _background(module, cli_command(*args, module=module), REPO, env or cli_env(),
-                       fork=module == "pix2pix" and not fresh,
+                       fork=module in FORKED_MODULES and not fresh,
                        preexec_fn=default_sigint if interruptible else None)
 
 

@@ -386,13 +386,16 @@ def test_only_serve_mode_imports_the_web_stack():
 
 
 @pytest.mark.slow
-def test_the_load_benchmark_runs(tmp_path):
+def test_the_load_benchmark_runs(served_models, tmp_path):
     """benchmarks/serve_load.py at its smallest (no timing assertions: it must finish, answer
-    200 with infer's pixels, and print its figures). Its train, export and infer runs are forked
-    from the CLI fork server (--python); the server it loads is a fresh interpreter, as in use."""
+    200 with infer's pixels, and print its figures). It serves the session's tiny --deterministic
+    Lab export (--export; the model is not what is measured, and its own train and export runs would
+    only make one more of the same); its infer run is forked from the CLI fork server (--python); the
+    server it loads is a fresh interpreter, as in use."""
+    _, base = served_models
     result = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "serve_load.py"), "--crop_size", "32",
                              "--ngf", "8", "--clients", "2", "--requests", "2", "--photos", "2",
-                             "--photo_width", "64", "--photo_height", "48",
+                             "--photo_width", "64", "--photo_height", "48", "--export", str(base / "2"),
                              "--python", forked_python(), "--work_dir", str(tmp_path)],
                             capture_output=True, text=True, timeout=900, env=cli_env())
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]

@@ -53,6 +53,7 @@ def reproduce(argv: Sequence[str]) -> int:
               f"{'  (also ' + ', '.join(sorted(set(also))) + ')' if also else ''}", flush=True)
     check_same_command(arguments.output_dir, command_record(arguments, passed_on))
 
+    ran = False  # a row ran in this command: the results written after it hold every row
     try:
         for number, run in enumerate(runs, 1):
             state = read_row(arguments.output_dir, run)
@@ -62,12 +63,14 @@ def reproduce(argv: Sequence[str]) -> int:
             print(f"[{number}/{len(runs)}] {run.name}", flush=True)
             run_row(run, arguments, passed_on)
             write_results(runs, arguments.output_dir)
+            ran = True
     except KeyboardInterrupt:
         write_results(runs, arguments.output_dir)
         print(f"pix2pix-reproduce: interrupted; {os.path.join(arguments.output_dir, TABLE_MD)} marks the "
               f"incomplete rows; re-run the same command to resume", file=sys.stderr, flush=True)
         return INTERRUPTED
-    write_results(runs, arguments.output_dir)
+    if not ran:  # rows skipped later change nothing: drawn again only when no row ran
+        write_results(runs, arguments.output_dir)
     for name in (TABLE_MD, TABLE_CSV, GRID_PNG, LOSSES_PNG):
         print(f"wrote {os.path.join(arguments.output_dir, name)}", flush=True)
     return 0

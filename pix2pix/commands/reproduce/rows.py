@@ -31,6 +31,7 @@ def _run_logged(command, log_path, label) -> int:
         try:
             for line in child.stdout:
                 log.write(line)
+                log.flush()  # each line in the log as it comes (tail -f), not a buffer later
                 if line.startswith(("progress", "pix2pix: error")):
                     print(f"  {label}: {line.rstrip()}", flush=True)
             return child.wait()
