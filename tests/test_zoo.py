@@ -268,6 +268,24 @@ CHAINS = {
 }
 
 
+# This chain runs test, export and infer through the command line too. The others train and resume
+# through it (their zoo flags on the command line, then read back from the checkpoint) and run the
+# three modes that follow in process, as the command line runs a mode once its flags are parsed
+# (pix2pix.modes.run): each forked run costs a TensorFlow start of its own.
+CLI_END_TO_END = "resnet_6blocks+n_layers2+wgangp+instance+linear"
+
+
+def _run_mode(through_cli, **flags):
+    """The mode FLAGS give (--name value each), through the command line or in process."""
+    if through_cli:
+        run_cli(*(item for name, value in flags.items() for item in (f"--{name}", value)))
+        return
+    from pix2pix import modes
+
+    options = Options(**{name: str(value) for name, value in flags.items()})
+    assert modes.run(options, set(flags)) == 0
+
+
 @pytest.mark.parametrize("name", list(CHAINS))
 def test_cli_chain_train_resume_test_export(tmp_path, ab_dir, name):
     flags = CHAINS[name]
@@ -287,15 +305,16 @@ def test_cli_chain_train_resume_test_export(tmp_path, ab_dir, name):
     if "wgangp" in flags:
         assert "discrim_loss_GP" in resumed.stdout
 
-    run_cli("--mode", "test", "--input_dir", ab_dir, "--output_dir", tmp_path / "test", "--checkpoint", out)
+    through_cli = name == CLI_END_TO_END
+    _run_mode(through_cli, mode="test", input_dir=ab_dir, output_dir=tmp_path / "test", checkpoint=out)
     assert (tmp_path / "test" / "images" / "1-outputs.png").is_file()
     export = tmp_path / "export"
-    run_cli("--mode", "export", "--checkpoint", out, "--output_dir", export)
+    _run_mode(through_cli, mode="export", checkpoint=out, output_dir=export)
     assert json.loads((export / "assets" / "options.json").read_text())["netG"] == flags[1]
     photos = tmp_path / "photos"
     photos.mkdir()
     (photos / "a.png").write_bytes((ab_dir / "1.png").read_bytes())
-    run_cli("--mode", "infer", "--checkpoint", export, "--input_dir", photos, "--output_dir", tmp_path / "inf")
+    _run_mode(through_cli, mode="infer", checkpoint=export, input_dir=photos, output_dir=tmp_path / "inf")
     assert (tmp_path / "inf" / "a.png").is_file()
 
 
