@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import TINY, run_cli
+from helpers import TINY, run_cli, run_mode
 from pix2pix import Options, Pix2Pix, Pix2PixError, count_trainable_parameters
 from pix2pix.models.discriminators import DISCRIMINATORS
 from pix2pix.models.generators import GENERATORS
@@ -271,7 +271,7 @@ CHAINS = {
 # This chain runs test, export and infer through the command line too. The others train and resume
 # through it (their zoo flags on the command line, then read back from the checkpoint) and run the
 # three modes that follow in process, as the command line runs a mode once its flags are parsed
-# (pix2pix.modes.run): each forked run costs a TensorFlow start of its own.
+# (helpers.run_mode): each forked run costs a TensorFlow start of its own.
 CLI_END_TO_END = "resnet_6blocks+n_layers2+wgangp+instance+linear"
 
 
@@ -279,11 +279,8 @@ def _run_mode(through_cli, **flags):
     """The mode FLAGS give (--name value each), through the command line or in process."""
     if through_cli:
         run_cli(*(item for name, value in flags.items() for item in (f"--{name}", value)))
-        return
-    from pix2pix import modes
-
-    options = Options(**{name: str(value) for name, value in flags.items()})
-    assert modes.run(options, set(flags)) == 0
+    else:
+        run_mode(**flags)
 
 
 @pytest.mark.parametrize("name", list(CHAINS))
