@@ -285,6 +285,16 @@ def main_in_process(main, argv) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(argv, status, stdout.getvalue(), stderr.getvalue())
 
 
+def run_mode(**flags) -> None:
+    """The mode FLAGS give (`pix2pix --NAME VALUE ...` without the command line) run in this process,
+    as the command line runs it once its flags are parsed (pix2pix.modes.run, these flags explicit),
+    for a run whose command line is not what is tested: no forked run's TensorFlow start of its own."""
+    from pix2pix import modes
+    from pix2pix.options.record import Options
+
+    assert modes.run(Options(**{name: str(value) for name, value in flags.items()}), set(flags)) == 0
+
+
 # data_prep's tests look at failures as often as successes: its runs are not checked by default.
 run_prep = functools.partial(run_cli, module="data_prep", check=False)
 

@@ -78,27 +78,33 @@ def test_colorization_modes_train_and_test(tmp_path, photo_dir, mode, request):
     assert np.abs(targets[..., 0] - targets[..., 2]).mean() > 5  # the target in colour
 
 
-def test_same_seed_gives_the_same_model_forked_or_in_a_fresh_interpreter(tmp_path, ab_dir, monkeypatch):
+def test_same_seed_gives_the_same_model_forked_or_in_a_fresh_interpreter(tmp_path, ab_dir, monkeypatch,
+                                                                          trained_pairs):
     """Also the tests' fork server (helpers.run_cli) against `python -m pix2pix` in a new interpreter:
     the same model, loss history and answers to mistakes."""
-    def run_both(arguments, check=True):
-        """ARGUMENTS(folder name) run forked with "a", then in a fresh interpreter with "b"."""
-        forked = run_cli(*arguments("a"), check=check)
+    def fresh_run(*arguments, check=True):
         with monkeypatch.context() as fresh:
             fresh.setenv("PIX2PIX_TEST_FRESH_CLI", "1")
-            return forked, run_cli(*arguments("b"), check=check)
+            return run_cli(*arguments, check=check)
 
-    run_both(lambda name: ["--mode", "train", "--input_dir", ab_dir, "--output_dir", tmp_path / name,
-                           "--max_steps", 2, "--seed", 5, *TINY])
-    a, b = (tf.train.latest_checkpoint(str(tmp_path / n)) for n in ("a", "b"))
-    for name, _ in tf.train.list_variables(a):
-        if "kernel" in name:
-            np.testing.assert_array_equal(tf.train.load_variable(a, name), tf.train.load_variable(b, name))
-    assert (tmp_path / "a" / "losses.csv").read_text() == (tmp_path / "b" / "losses.csv").read_text()
+    def run_both(arguments, check=True):
+        """ARGUMENTS run forked, then in a fresh interpreter."""
+        return run_cli(*arguments, check=check), fresh_run(*arguments, check=check)
+
+    # The forked run is the test run's shared one (conftest's trained_pairs, built with run_cli: forked
+    # where the fork server runs), on its own pairs; the fresh interpreter trains the same command again.
+    fresh_run("--mode", "train", "--input_dir", trained_pairs.parent / "ab", "--output_dir", tmp_path / "b",
+              "--max_steps", 2, "--seed", 1, *TINY)
+    a, b = (tf.train.latest_checkpoint(str(d)) for d in (trained_pairs, tmp_path / "b"))
+    kernels = [name for name, _ in tf.train.list_variables(a) if "kernel" in name]
+    assert kernels
+    for name in kernels:
+        np.testing.assert_array_equal(tf.train.load_variable(a, name), tf.train.load_variable(b, name))
+    assert (trained_pairs / "losses.csv").read_text() == (tmp_path / "b" / "losses.csv").read_text()
     for mistake in (["--mode", "train", "--nosuch_flag", "1"],  # a usage error: exit 2
                     ["--mode", "test", "--input_dir", ab_dir, "--output_dir", tmp_path / "t",
                      "--checkpoint", ab_dir]):  # a run error: exit 1, no options.json there
-        forked, fresh = run_both(lambda name: mistake, check=False)
+        forked, fresh = run_both(mistake, check=False)
         assert (forked.returncode, forked.stdout, forked.stderr) == (fresh.returncode, fresh.stdout, fresh.stderr)
         assert forked.returncode in (1, 2) and forked.stderr.startswith("pix2pix: error:")
 

@@ -1,6 +1,7 @@
 """`pix2pix --help` and the exit statuses the help documents: help without TensorFlow, flags grouped by
 the mode that reads them, usage errors (2) apart from run failures (1), and docs/flags.md kept current."""
 
+import json
 import os
 import subprocess
 import sys
@@ -111,11 +112,50 @@ def _fresh_error(argv, program="pix2pix", **where):
     return int(status), lines[0][len(f"{program}: error: "):]
 
 
+# Many commands in one fresh interpreter, one after another: each one's flags parsed afresh (as
+# helpers.main_in_process does), its exit status, its error output and whether TensorFlow had been
+# imported by then. TensorFlow, once imported, stays: the first command that imports it is caught.
+_ONE_AFTER_ANOTHER = """
+import contextlib, io, json, sys
+from absl import flags
+from pix2pix.commands.main import main
+answers = []
+for argv in {argvs!r}:
+    flags.FLAGS.unparse_flags()
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            status = main(argv)
+    except SystemExit as exit:
+        status = exit.code
+    answers.append([status, stderr.getvalue(), "tensorflow" in sys.modules])
+print(json.dumps(answers))
+"""
+
+
+def _fresh_errors(argvs):
+    """[(exit status, the one error line)] of `pix2pix` ARGVS, run one after another in a fresh
+    interpreter (one interpreter's start-up for them all), none of which may import TensorFlow."""
+    code = _ONE_AFTER_ANOTHER.format(argvs=[["pix2pix", *map(str, argv)] for argv in argvs])
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, PYTHONPATH=REPO), cwd=REPO)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    answers = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(answers) == len(argvs)
+    errors = []
+    for argv, (status, stderr, tensorflow) in zip(argvs, answers):
+        assert not tensorflow, argv
+        lines = [line for line in stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("pix2pix: error: "), (argv, stderr)
+        errors.append((status, lines[0][len("pix2pix: error: "):]))
+    return errors
+
+
 def test_a_command_line_that_cannot_work_exits_2_before_tensorflow_loads(tmp_path):
     out, folder, a_file = tmp_path / "out", tmp_path / "photos", tmp_path / "a_file"
     folder.mkdir()
     a_file.write_text("not a folder")
-    for argv, said in (
+    commands = (
             (["--bogus", "1"], "bogus"),
             (["--input_dir", folder], "--mode: is required"),
             (["--mode", "fly", "--output_dir", out], "--mode: must be one of train, test, export"),
@@ -138,8 +178,8 @@ def test_a_command_line_that_cannot_work_exits_2_before_tensorflow_loads(tmp_pat
             (["--mode", "serve"], "--checkpoint: is required for --mode serve"),
             (["--mode", "import", "--checkpoint", folder], "--output_dir: is required for --mode import"),
             (["--mode", "export", "--checkpoint", folder, "--output_dir", out, "--quantize", "int8"],
-             "--quantize: int8 applies to --format tflite or web, not savedmodel")):
-        status, line = _fresh_error(["pix2pix", *argv])
+             "--quantize: int8 applies to --format tflite or web, not savedmodel"))
+    for (argv, said), (status, line) in zip(commands, _fresh_errors([argv for argv, _ in commands])):
         assert status == 2 and said in line, (argv, line)
     assert not out.exists()
 

@@ -80,9 +80,10 @@ def test_notebook_says_what_to_raise_for_a_real_run():
 
 
 # The notebook's settings made tiny (as every CLI test trains): what is tested is that every cell
-# runs and draws, not what 300 steps learn.
-TINY_SETTINGS = {"CROP_SIZE": "32", "SCALE_SIZE": "36", "NGF = NDF": "8", "MAX_STEPS": "4",
-                 "CHUNK_STEPS": "2", "CROPS_PER_IMAGE": "4"}
+# runs and draws, not what 300 steps learn. Two chunks of one step each still resume once (two loss
+# records); two crops per photo and batches of one keep data_prep, training and test mode short.
+TINY_SETTINGS = {"CROP_SIZE": "32", "SCALE_SIZE": "36", "NGF = NDF": "8", "BATCH_SIZE": "1", "MAX_STEPS": "2",
+                 "CHUNK_STEPS": "1", "CROPS_PER_IMAGE": "2"}
 
 
 def with_settings(source: str, settings: dict) -> str:
@@ -98,7 +99,8 @@ def with_settings(source: str, settings: dict) -> str:
 def test_the_settings_cell_takes_the_tiny_settings():
     namespace = {}
     exec(with_settings(_settings_cell(_read_notebook()).source, TINY_SETTINGS), namespace)
-    assert (namespace["CROP_SIZE"], namespace["NGF"], namespace["NDF"], namespace["MAX_STEPS"]) == (32, 8, 8, 4)
+    assert (namespace["CROP_SIZE"], namespace["NGF"], namespace["NDF"], namespace["MAX_STEPS"]) == (32, 8, 8, 2)
+    assert (namespace["BATCH_SIZE"], namespace["CHUNK_STEPS"], namespace["CROPS_PER_IMAGE"]) == (1, 1, 2)
 
 
 def test_notebook_runs_end_to_end(tmp_path):
