@@ -1,6 +1,7 @@
 """Infer mode: a folder of photos of any size through a training directory or a SavedModel."""
 
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -160,6 +161,22 @@ def test_infer_turns_photos_the_way_their_exif_says(tmp_path, models):
     # lightness is kept, so the white corner stays white there.
     assert result[:6, -6:].min() > 200 and result[:6, :6].max() < 250
     assert (photos / "phone.jpg").read_bytes() == original  # the input is never modified
+
+
+def test_a_bad_photo_is_named_before_the_model_is_loaded(tmp_path, models, photos):
+    """The pre-flight check comes before the model loads: with a --checkpoint holding a run's
+    options.json but no weights, the broken photo is what the error names (in a moment, where
+    loading a model takes seconds)."""
+    run, _ = models
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a JPEG")
+    (tmp_path / "no_model").mkdir()
+    shutil.copy(run / "options.json", tmp_path / "no_model")
+    with pytest.raises(Pix2PixError, match=r"1 of 5 photos cannot be used:\n  .*broken.jpg"):
+        infer_mode(infer_options(tmp_path / "no_model", photos, tmp_path / "out"))
+    (photos / "broken.jpg").unlink()
+    with pytest.raises(Pix2PixError, match="--checkpoint"):  # the photos pass: the model is what is missing
+        infer_mode(infer_options(tmp_path / "no_model", photos, tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
 
 
 def test_infer_refuses_a_photo_over_max_pixels_before_decoding_it(tmp_path, models, photos):

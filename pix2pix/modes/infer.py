@@ -236,14 +236,14 @@ def infer_mode(options: Options, explicit_flag_names=None) -> List[InferredImage
     if badly_named:
         more = f" (and {len(badly_named) - 1} more)" if len(badly_named) > 1 else ""
         raise Pix2PixError(f"{badly_named[0]}: {name_problem(badly_named[0])}{more}")
+    if paths and not options.skip_preflight:  # before the model loads: a bad photo is named in a moment
+        check_photos(paths, options.max_pixels)
     options, translate, loaded = _load_model(options, explicit_flag_names)
     options = dataclasses.replace(options, mode="infer")
     rows = plan_outputs(paths, options.output_dir, OUTPUT_EXTENSIONS[options.output_filetype])
     video_rows = plan_video_outputs(videos, paths + videos, options.output_dir, options.video_codec,
                                     taken={row.output_path for row in rows})
     model = video.frame_model(loaded, options.checkpoint) if videos else None
-    if paths and not options.skip_preflight:
-        check_photos(paths, options.max_pixels)
 
     os.makedirs(options.output_dir, exist_ok=True)
     save_options(options, options.output_dir)
