@@ -309,6 +309,19 @@ def start_script(script, *args):
     return _background(None, [sys.executable, str(script), *map(str, args)], REPO, cli_env())
 
 
+def run_script(script, *args, timeout=CLI_TIMEOUT) -> subprocess.CompletedProcess:
+    """`python SCRIPT ARGS` run to its end as start_script starts it (forked where the fork server
+    runs: its TensorFlow runtime has not started, so a script may still configure devices); the
+    CompletedProcess (text), unchecked."""
+    process = start_script(script, *args)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
 def _background(module, command, cwd, env, fork=True, preexec_fn=None):
     """COMMAND (`python -m MODULE ARGS`, or `python SCRIPT ARGS` when MODULE is None) in the
     background, stdout and stderr piped, text: forked from the worker's CLI fork server when FORK and

@@ -3,16 +3,14 @@
 import json
 import os
 import socket
-import subprocess
-import sys
 
-
-from helpers import REPO, TINY, cli_env, run_cli, saved_step
+from helpers import REPO, TINY, cli_env, run_cli, run_script, saved_step, start_cli
 
 
 def test_mirrored_step_on_two_replicas_matches_two_batch_one_passes_by_hand():
-    script = os.path.join(REPO, "tests", "scripts", "mirrored_equivalence.py")
-    result = subprocess.run([sys.executable, script], capture_output=True, text=True, env=cli_env(), timeout=600)
+    # Forked (helpers.run_script): the fork server never starts TensorFlow's runtime, so the script
+    # still sets up its two logical CPUs first.
+    result = run_script(os.path.join(REPO, "tests", "scripts", "mirrored_equivalence.py"))
     assert result.returncode == 0 and "MATCH" in result.stdout, result.stdout + result.stderr
 
 
@@ -29,14 +27,15 @@ def _free_ports(n):
 def test_multiworker_training_on_two_local_processes(tmp_path, ab_dir):
     out = tmp_path / "train"
     workers = [f"localhost:{p}" for p in _free_ports(2)]
-    args = [sys.executable, "-m", "pix2pix", "--mode", "train", "--strategy", "multiworker",
-            "--input_dir", str(ab_dir), "--output_dir", str(out), "--batch_size", "2", "--max_steps", "3",
-            "--summary_freq", "0", "--progress_freq", "1", "--seed", "2", *TINY]
+    args = ["--mode", "train", "--strategy", "multiworker", "--input_dir", ab_dir, "--output_dir", out,
+            "--batch_size", "2", "--max_steps", "3", "--summary_freq", "0", "--progress_freq", "1", "--seed", "2",
+            *TINY]
+    # Two processes by design, each forked from the CLI fork server (helpers.start_cli): the server never
+    # starts TensorFlow's runtime, so each worker still builds its own cluster from TF_CONFIG.
     procs = []
     for index in range(2):
         config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-        procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                      env=cli_env(TF_CONFIG=config), cwd=REPO))
+        procs.append(start_cli(*args, env=cli_env(TF_CONFIG=config)))
     outputs = [p.communicate(timeout=600) for p in procs]
     for proc, (stdout, stderr) in zip(procs, outputs):
         assert proc.returncode == 0, stdout + stderr
