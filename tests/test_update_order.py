@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import (TINY, copy_weights, random_pair_batch, relative_difference, run_cli, saved_step,
-                     without_dropout)
+from helpers import (TINY, copy_weights, fresh_models, random_pair_batch, relative_difference, run_cli,
+                     saved_step, without_dropout)
 from pix2pix import Options, Pix2Pix
 from pix2pix.models.kernels import plain_kernels
 from pix2pix.models.losses import discriminator_loss, generator_losses
@@ -86,37 +86,16 @@ def _state(model):
             + model.generator_optimizer.variables + model.discriminator_optimizer.variables]
 
 
-def _every_variable(model):
-    """Every variable the step reads or writes: weights (batch-norm statistics and dropout's seed state
-    included), both optimisers' state (a float16 loss scale included), the global step, the loss
-    averages and sequential's copy of D."""
-    variables = (model.generator.variables + model.discriminator.variables + model.generator_optimizer.variables
-                 + model.discriminator_optimizer.variables + [model.global_step, model.loss_averages.biased,
-                                                              model.loss_averages.updates]
-                 + model.update_order.discriminator_copy.copies)
-    unique = {id(v): v for v in variables}
-    return list(unique.values())
-
-
 @pytest.fixture(scope="module")
 def fresh_sequential_model():
     """FRESH(precision): a sequential model of that precision as Pix2Pix built it, untrained.
 
     Shared by the non-finite tests of one precision (a model and its traced step per precision,
-    not per test): each test gets the model put back exactly as it was built (every variable
-    restored), so it sees what a new model would, and the trace is paid once."""
-    built = {}
-
-    def fresh(precision):
-        if precision not in built:
-            model = Pix2Pix(_options(update_order="sequential", mixed_precision=precision))
-            built[precision] = model, [v.numpy().copy() for v in _every_variable(model)]
-        model, initial = built[precision]
-        for variable, value in zip(_every_variable(model), initial):
-            variable.assign(value)
-        return model
-
-    return fresh
+    not per test): each test gets the model put back exactly as it was built (helpers.fresh_models:
+    every variable restored), so it sees what a new model would, and the trace is paid once."""
+    fresh = fresh_models()
+    return lambda precision: fresh(precision, lambda: Pix2Pix(_options(update_order="sequential",
+                                                                       mixed_precision=precision)))
 
 
 @pytest.mark.xdist_group("update_order_non_finite")  # one worker: fresh_sequential_model's traces are paid once
