@@ -1,13 +1,14 @@
 """The tests' fixtures: small real images on disk, tiny saved, trained and served models (built once
 per test run), registries put back as they were. Helpers (functions, classes) live in helpers.py."""
 
+import json
 import os
 
 import numpy as np
 import pytest
 
-from helpers import (TINY, build_once, build_served_models, chromium_session, main_in_process, make_run, run_cli,
-                     ServerProcess, smooth_photo, write_ab_pairs, write_image)
+from helpers import (TESTS, TINY, build_once, build_served_models, chromium_session, main_in_process, make_run,
+                     run_cli, run_script, ServerProcess, smooth_photo, write_ab_pairs, write_image)
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +85,22 @@ def trained_lab(shared_dir):
                 "--max_steps", 2, "--seed", 1, *TINY)
 
     return build_once(shared_dir, "trained_lab", train) / "train"
+
+
+@pytest.fixture(scope="session")
+def mirrored_checks(shared_dir):
+    """{check: its measured numbers} of tests/scripts/mirrored_checks.py: MirroredStrategy on two logical
+    CPUs (simultaneous, bfloat16, sequential; {"error": traceback} for a check that raised), run once
+    per test run for the three modules that assert on them (one process with the two devices, and one
+    float32 step the bfloat16 check compares with); forked (helpers.run_script), as the fork server
+    never starts TensorFlow's runtime and the script sets its devices up first."""
+    def run(base):
+        result = run_script(os.path.join(TESTS, "scripts", "mirrored_checks.py"), base / "checks.json")
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    checks = json.loads((build_once(shared_dir, "mirrored_checks", run) / "checks.json").read_text())
+    assert checks["replicas"] == 2, checks
+    return checks
 
 
 @pytest.fixture(scope="module")

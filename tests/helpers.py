@@ -321,9 +321,9 @@ def start_script(script, *args):
 
 
 def run_script(script, *args, timeout=CLI_TIMEOUT) -> subprocess.CompletedProcess:
-    """`python SCRIPT ARGS` (a tests/scripts wrapper around `python -m pix2pix`, whose subject is not
-    the interpreter's start-up) run to its end, forked as start_script does; the CompletedProcess
-    (text, not checked)."""
+    """`python SCRIPT ARGS` run to its end as start_script starts it: forked where the fork server runs
+    (a tests/scripts wrapper of the CLI, or a script that configures devices or TF1's graph mode first:
+    the server never starts TensorFlow's runtime); the CompletedProcess (text), unchecked."""
     process = start_script(script, *args)
     try:
         stdout, stderr = process.communicate(timeout=timeout)
@@ -719,6 +719,37 @@ def copy_weights(source, target):
     for a, b in zip(source.generator.weights + source.discriminator.weights,
                     target.generator.weights + target.discriminator.weights):
         b.assign(a.numpy())
+
+
+def every_variable(model):
+    """Every variable the train step reads or writes: weights (batch-norm statistics and dropout's seed
+    state included), both optimisers' state (a float16 loss scale included), the global step, the loss
+    averages and --update_order sequential's copy of D."""
+    copy = getattr(model.update_order, "discriminator_copy", None)
+    variables = (model.generator.variables + model.discriminator.variables + model.generator_optimizer.variables
+                 + model.discriminator_optimizer.variables + [model.global_step, model.loss_averages.biased,
+                                                              model.loss_averages.updates]
+                 + (copy.copies if copy is not None else []))
+    return list({id(v): v for v in variables}.values())
+
+
+def fresh_models():
+    """FRESH(KEY, MAKE): the model MAKE() built the first time KEY is asked for, and on every call that
+    model put back exactly as it was built (every variable restored), so a test sees what a new model
+    would; for a module fixture shared by the tests of one configuration: the model and its traced step
+    are paid once, not per test."""
+    built = {}
+
+    def fresh(key, make):
+        if key not in built:
+            model = make()
+            built[key] = model, [v.numpy().copy() for v in every_variable(model)]
+        model, initial = built[key]
+        for variable, value in zip(every_variable(model), initial):
+            variable.assign(value)
+        return model
+
+    return fresh
 
 
 def random_pair_batch(seed=0):

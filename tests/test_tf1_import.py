@@ -30,18 +30,29 @@ from pix2pix.modes.importing import import_mode
 # Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
 pytestmark = pytest.mark.xdist_group("tf1_import")
 
+@pytest.fixture(scope="module")
+def tf1_with_adam(tmp_path_factory):
+    """(a TF1 checkpoint of default convs with Adam's slots and options.json as the reference wrote it,
+    its outputs on tf1_batch(1) and tf1_batch(2)): written once for the two tests that import it
+    (read-only to them; they only compare against it)."""
+    directory = tmp_path_factory.mktemp("tf1_adam") / "tf1"
+    expected = write_tf1_checkpoint(directory, tf1_batch(1), tf1_batch(2), adam=True,
+                                    options_json=reference_options_json())
+    return directory, expected
+
+
 # ------------------------------------------------------------------------------ tests
 @pytest.mark.parametrize("separable", [False, True], ids=["default", "separable_conv"])
-def test_imported_model_reproduces_the_tf1_graph(tmp_path, separable):
+def test_imported_model_reproduces_the_tf1_graph(tmp_path, separable, tf1_with_adam):
     inputs, targets = tf1_batch(1), tf1_batch(2)
-    tf1_dir, out = tmp_path / "tf1", tmp_path / "imported"
+    out = tmp_path / "imported"
     if separable:  # no options.json: the model options come from the flags (in-process, faster)
+        tf1_dir = tmp_path / "tf1"
         expected = write_tf1_checkpoint(tf1_dir, inputs, targets, separable=True)
         import_mode(Options(mode="import", checkpoint=str(tf1_dir), output_dir=str(out), ngf=NGF,
                             ndf=NDF, separable_conv=True), {"ngf", "ndf", "separable_conv"})
     else:  # options.json as the reference wrote it, and Adam's slots; through the CLI
-        expected = write_tf1_checkpoint(tf1_dir, inputs, targets, adam=True,
-                                        options_json=reference_options_json())
+        tf1_dir, expected = tf1_with_adam
         result = run_cli("--mode", "import", "--checkpoint", tf1_dir, "--output_dir", out)
         assert "imported" in result.stdout and "Adam state carried over" in result.stdout
 
@@ -60,10 +71,8 @@ def test_imported_model_reproduces_the_tf1_graph(tmp_path, separable):
                                expected["predict_real"], atol=1e-4, rtol=0)
 
 
-def test_import_carries_adam_state_and_step_so_training_resumes(tmp_path):
-    inputs, targets = tf1_batch(1), tf1_batch(2)
-    tf1_dir = tmp_path / "tf1"
-    write_tf1_checkpoint(tf1_dir, inputs, targets, adam=True, options_json=reference_options_json())
+def test_import_carries_adam_state_and_step_so_training_resumes(tmp_path, tf1_with_adam):
+    tf1_dir, _ = tf1_with_adam
     out = tmp_path / "imported"
     import_mode(Options(mode="import", checkpoint=str(tf1_dir), output_dir=str(out)))
 

@@ -8,13 +8,11 @@ our weights among them, and nothing is left over), and with our weights loaded i
 forward pass must equal our generator's and discriminator's within 1e-4.
 """
 
-import sys
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import REPO, cli_env, load_benchmark
+from helpers import REPO, load_benchmark, run_script
 from pix2pix import Options
 from pix2pix.models.networks import define_discriminator, define_generator
 from pix2pix.modes.import_tf1 import tf1_names
@@ -161,8 +159,6 @@ def test_against_tf1_runs_a_script_with_the_stand_ins_under_tf1_behaviour(tmp_pa
     """benchmarks/against_tf1.py --_run_tf1 SCRIPT -- ARGS: the script's `import tensorflow as tf` gets
     tf.compat.v1 with the stand-ins as tf.layers, graph mode with reference variables (as TF1 ran the
     original), constant folding off (the reference's numerical trap), and ARGS as its sys.argv."""
-    import subprocess
-
     script = tmp_path / "like_the_original.py"
     script.write_text(
         "import sys\n"
@@ -175,9 +171,10 @@ def test_against_tf1_runs_a_script_with_the_stand_ins_under_tf1_behaviour(tmp_pa
         "folding = real.config.optimizer.get_experimental_options().get('constant_folding')\n"
         "print('RESULT', kernel.op.name, kernel.op.type, y.shape.as_list(), real.executing_eagerly(),\n"
         "      folding, sys.argv[1:])\n")
-    result = subprocess.run([sys.executable, f"{REPO}/benchmarks/against_tf1.py", "--_run_tf1",
-                             str(script), "--", "--mode", "train"], capture_output=True, text=True, env=cli_env(),
-                            timeout=300)
+    # Forked (helpers.run_script): the fork server never starts TensorFlow's runtime, so the script still
+    # switches it to TF1's graph mode before its first operation, as a fresh interpreter would.
+    result = run_script(f"{REPO}/benchmarks/against_tf1.py", "--_run_tf1", script, "--", "--mode", "train",
+                        timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     line = next(l for l in result.stdout.splitlines() if l.startswith("RESULT"))
     # VariableV2: a TF1 reference variable (a resource variable would be VarHandleOp).

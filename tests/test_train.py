@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import copy_weights, random_pair_batch, relative_difference, smooth_photo, without_dropout
+from helpers import copy_weights, fresh_models, random_pair_batch, relative_difference, smooth_photo, without_dropout
 from pix2pix import Options, Pix2Pix
 from pix2pix.models.loss_averages import LossAverages
 from pix2pix.models.losses import discriminator_loss, generator_losses
@@ -110,8 +110,18 @@ def test_loss_averages_are_zero_debiased_ema():
     assert np.isclose(averages.read()["gen_loss_L1"], expected, rtol=1e-5)
 
 
-def test_checkpoint_holds_a_scalar_step_and_optimizer_state(tmp_path):
-    model = Pix2Pix(_tiny_options())
+@pytest.fixture(scope="module")
+def fresh_model():
+    """FRESH(): a model of _tiny_options() as Pix2Pix built it, untrained, shared by the tests that only
+    train it (one model and traced step, not one per test): each gets it put back exactly as it was
+    built (helpers.fresh_models: every variable restored), so it sees what a new model would."""
+    fresh = fresh_models()
+    return lambda: fresh("default", lambda: Pix2Pix(_tiny_options()))
+
+
+@pytest.mark.xdist_group("train_fresh_model")  # one worker: fresh_model's trace is paid once
+def test_checkpoint_holds_a_scalar_step_and_optimizer_state(tmp_path, fresh_model):
+    model = fresh_model()
     x = tf.zeros([1, 32, 32, 3])
     model.train_step(x, x)
     model.train_step(x, x)
@@ -131,8 +141,9 @@ def test_checkpoint_holds_a_scalar_step_and_optimizer_state(tmp_path):
     assert restored.loss_averages.read() == model.loss_averages.read()
 
 
-def test_non_finite_loss_changes_nothing():
-    model = Pix2Pix(_tiny_options())
+@pytest.mark.xdist_group("train_fresh_model")  # one worker: fresh_model's trace is paid once
+def test_non_finite_loss_changes_nothing(fresh_model):
+    model = fresh_model()
     x = tf.zeros([1, 32, 32, 3])
     model.train_step(x, x)
     def state():  # weights and optimiser slots (the dropout RNG state may move on)
@@ -172,12 +183,12 @@ def test_step_is_traced_once_however_many_batches(batch_size):
     details: one trace per training run."""
     model = Pix2Pix(_tiny_options(batch_size=batch_size))
     rng = np.random.default_rng(0)
-    for _ in range(6):
+    for _ in range(3):
         x, y = (tf.constant(rng.uniform(-1, 1, (batch_size, 32, 32, 3)).astype(np.float32)) for _ in range(2))
         result = model.train_step(x, y)
         assert bool(result["applied"]) and result["outputs"].shape == (batch_size, 32, 32, 3)
     assert model._step_fn.experimental_get_tracing_count() == 1
-    assert int(model.global_step.numpy()) == 6
+    assert int(model.global_step.numpy()) == 3
 
 
 def test_the_reference_table_of_the_step_names_what_the_code_has():

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import (TINY, copy_weights, random_pair_batch, relative_difference, run_cli, saved_step,
-                     without_dropout)
+from helpers import (TINY, copy_weights, fresh_models, random_pair_batch, relative_difference, run_cli,
+                     saved_step, without_dropout)
 from pix2pix import Options, Pix2Pix
 from pix2pix.models.kernels import plain_kernels
 from pix2pix.models.losses import discriminator_loss, generator_losses
@@ -86,37 +86,16 @@ def _state(model):
             + model.generator_optimizer.variables + model.discriminator_optimizer.variables]
 
 
-def _every_variable(model):
-    """Every variable the step reads or writes: weights (batch-norm statistics and dropout's seed state
-    included), both optimisers' state (a float16 loss scale included), the global step, the loss
-    averages and sequential's copy of D."""
-    variables = (model.generator.variables + model.discriminator.variables + model.generator_optimizer.variables
-                 + model.discriminator_optimizer.variables + [model.global_step, model.loss_averages.biased,
-                                                              model.loss_averages.updates]
-                 + model.update_order.discriminator_copy.copies)
-    unique = {id(v): v for v in variables}
-    return list(unique.values())
-
-
 @pytest.fixture(scope="module")
 def fresh_sequential_model():
     """FRESH(precision): a sequential model of that precision as Pix2Pix built it, untrained.
 
     Shared by the non-finite tests of one precision (a model and its traced step per precision,
-    not per test): each test gets the model put back exactly as it was built (every variable
-    restored), so it sees what a new model would, and the trace is paid once."""
-    built = {}
-
-    def fresh(precision):
-        if precision not in built:
-            model = Pix2Pix(_options(update_order="sequential", mixed_precision=precision))
-            built[precision] = model, [v.numpy().copy() for v in _every_variable(model)]
-        model, initial = built[precision]
-        for variable, value in zip(_every_variable(model), initial):
-            variable.assign(value)
-        return model
-
-    return fresh
+    not per test): each test gets the model put back exactly as it was built (helpers.fresh_models:
+    every variable restored), so it sees what a new model would, and the trace is paid once."""
+    fresh = fresh_models()
+    return lambda precision: fresh(precision, lambda: Pix2Pix(_options(update_order="sequential",
+                                                                       mixed_precision=precision)))
 
 
 @pytest.mark.xdist_group("update_order_non_finite")  # one worker: fresh_sequential_model's traces are paid once
@@ -216,20 +195,18 @@ def test_a_bad_update_order_is_a_one_line_error(tmp_path, ab_dir):
         Options(mode="train", output_dir="x", update_order="backwards").validate()
 
 
-def test_sequential_on_two_mirrored_replicas_matches_the_sequence_by_hand():
-    """tests/scripts/mirrored_sequential.py: MirroredStrategy on 2 logical CPUs against examples by
-    hand (D averaged and applied, then D(x, G(x)) again, G averaged and applied), and a NaN on
-    one replica leaving both networks unchanged on both."""
-    import os
-    import subprocess
-    import sys
-
-    from helpers import REPO
-
-    script = os.path.join(REPO, "tests", "scripts", "mirrored_sequential.py")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
-    result = subprocess.run([sys.executable, script], capture_output=True, text=True, env=env, timeout=600)
-    assert result.returncode == 0 and "MATCH" in result.stdout, result.stdout + result.stderr
+def test_sequential_on_two_mirrored_replicas_matches_the_sequence_by_hand(mirrored_checks):
+    """MirroredStrategy on 2 logical CPUs against examples by hand (D averaged and applied, then
+    D(x, G(x)) again, G averaged and applied), and a NaN on one replica leaving both networks
+    unchanged (tests/scripts/mirrored_checks.py's sequential check: its measured numbers)."""
+    check = mirrored_checks["sequential"]
+    assert "error" not in check, check.get("error")
+    assert check["applied"] is True
+    np.testing.assert_allclose(check["losses"], check["losses_by_hand"], rtol=1e-5, atol=1e-6)
+    assert check["weights_differing"] < 1e-2, check  # a gradient within rounding of 0 may step either way
+    assert check["global_step"] == 1
+    # The second replica's targets NaN: not applied, no weight or optimiser state changed.
+    assert check["nan_applied"] is False and check["nan_changed"] == [] and check["nan_global_step"] == 1, check
 
 
 def test_sequential_follows_the_learning_rate_schedule():
