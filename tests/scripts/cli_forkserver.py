@@ -8,9 +8,10 @@ descriptors) is run in a child forked from this process. The child is a process 
 running `python -m MODULE ARGS` through runpy, exactly as the interpreter's -m does: the same
 `__main__`, the same flags, files, exit status, atexit handlers and finalisation. What it skips is
 only the interpreter's start-up and the imports, so the runs whose subject is the start-up itself
-(help without TensorFlow, log lines printed while TensorFlow loads, Ctrl-C and signals, PYTHONPATH
-additions) start a fresh interpreter instead (helpers.run_cli decides, PIX2PIX_TEST_FRESH_CLI=1
-makes every run fresh).
+(help without TensorFlow, log lines printed while TensorFlow loads, PYTHONPATH additions, a fresh
+interpreter's same seed) start a fresh interpreter instead (helpers.run_cli decides,
+PIX2PIX_TEST_FRESH_CLI=1 makes every run fresh). A forked child gets SIGINT at Python's default
+handler, as a fresh interpreter does, so Ctrl-C and signals are tested on forked runs.
 
 A request may name an `executable` for the child's sys.executable: pix2pix-reproduce runs its rows
 as `sys.executable -m pix2pix ...`, and helpers.run_cli gives it tests/scripts/cli_forkclient.py's
