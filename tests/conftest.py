@@ -71,6 +71,20 @@ def trained_pairs(shared_dir):
 
 
 @pytest.fixture(scope="session")
+def exported_pairs(shared_dir, trained_pairs):
+    """trained_pairs exported with the CLI, --format tflite (dropout off, the default): the SavedModel with
+    model.tflite beside it, built once per test run (test_export reads the SavedModel, test_export_tflite
+    the float32 model.tflite: one export and conversion, not one each): the export directory, alone in
+    its parent (a staging directory left behind would show there)."""
+    def export(base):
+        result = run_cli("--mode", "export", "--checkpoint", trained_pairs, "--output_dir", base / "export",
+                         "--format", "tflite")
+        assert "exported" in result.stdout and "model.tflite (float32" in result.stdout, result.stdout
+
+    return build_once(shared_dir, "exported_pairs", export) / "export"
+
+
+@pytest.fixture(scope="session")
 def trained_lab(shared_dir):
     """A --lab_colorization model trained with the CLI for 2 steps (--seed 1, crop 32, ngf = ndf = 8)
     on six 40x40 photos, built once per test run: its training directory."""
