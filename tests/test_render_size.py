@@ -41,6 +41,13 @@ def recording(translator):
 
 
 @pytest.fixture(scope="module")
+def lab_run(served_models):
+    """conftest's untrained Lab colorization run (crop 32, ngf = ndf = 8), made once for the test run and
+    read (never written) by the tests here rather than made again by each."""
+    return served_models[0]
+
+
+@pytest.fixture(scope="module")
 def lab256(tmp_path_factory):
     # An untrained Lab model at --crop_size 256 (U-Net depth 8, sides multiples of 256), ngf 8.
     return make_run(tmp_path_factory.mktemp("lab256") / "run", crop_size=256, lab_colorization=True)
@@ -71,8 +78,8 @@ def test_a_640x360_photo_reaches_the_generator_256x455_padded_to_512_and_comes_b
     assert seen == [(1, 256, 256, 1)]
 
 
-def test_the_colour_is_the_generator_on_the_padded_resized_photo_cropped(tmp_path):
-    run = make_run(tmp_path / "lab", lab_colorization=True)  # crop 32: multiples of 32
+def test_the_colour_is_the_generator_on_the_padded_resized_photo_cropped(tmp_path, lab_run):
+    run = lab_run  # crop 32: multiples of 32
     translator = translator_for(run, render_size=40)
     rgb = smooth_photo(np.random.default_rng(4), 45, 70)  # -> 40 x 62, padded to 64 x 64
     colour = translator.frame_colour(tf.constant(rgb))["colour"].numpy()
@@ -89,8 +96,8 @@ def test_the_colour_is_the_generator_on_the_padded_resized_photo_cropped(tmp_pat
     assert np.abs(colour - shifted).mean() > 1e-3
 
 
-def test_pair_models_come_back_at_the_input_size(tmp_path):
-    run = make_run(tmp_path / "pairs")
+def test_pair_models_come_back_at_the_input_size(untrained_pairs):
+    run = untrained_pairs  # conftest's untrained pair run (crop 32), read only
     translator = translator_for(run, render_size=32)
     seen = recording(translator)
     rgb = smooth_photo(np.random.default_rng(5), 30, 50)
@@ -98,8 +105,8 @@ def test_pair_models_come_back_at_the_input_size(tmp_path):
     assert seen == [(1, 32, 64, 3)] and picture.shape == (30, 50, 3)
 
 
-def test_export_fixes_render_size_and_infer_matches_the_training_dir(tmp_path):
-    run = make_run(tmp_path / "lab", lab_colorization=True)
+def test_export_fixes_render_size_and_infer_matches_the_training_dir(tmp_path, lab_run):
+    run = lab_run
     photos = tmp_path / "photos"
     photos.mkdir()
     write_image(photos / "wide.png", smooth_photo(np.random.default_rng(6), 36, 90))
@@ -118,8 +125,8 @@ def test_export_fixes_render_size_and_infer_matches_the_training_dir(tmp_path):
         infer_mode(Options(checkpoint=exported, output_dir=str(tmp_path / "d"), render_size=64, **common))
 
 
-def test_errors_name_the_flag_and_the_photo(tmp_path):
-    run = make_run(tmp_path / "lab", lab_colorization=True)
+def test_errors_name_the_flag_and_the_photo(tmp_path, lab_run):
+    run = lab_run
     with pytest.raises(Pix2PixError, match=r"--render_size: must be >= 32 .*got 16"):
         prepare(Options(mode="infer", checkpoint=str(run), output_dir="x", render_size=16))
     with pytest.raises(Pix2PixError, match="--render_size: must be 0"):

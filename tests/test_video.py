@@ -279,9 +279,11 @@ def test_broken_videos_are_named_kept_partial_and_the_others_still_made(tmp_path
 
 
 # ------------------------------------------------------------------------- exports
-def test_an_export_makes_the_same_video_and_an_old_export_is_refused(tmp_path, models, clips):
+def test_an_export_makes_the_same_video_and_an_old_export_is_refused(tmp_path, models, served_models, clips):
     lab_run, _ = models
-    exported = export(prepare(export_options(lab_run, tmp_path / "export")))
+    # lab_run's export as export mode makes it by default (dropout off): conftest's served_models holds it
+    # (read only here), made once for the test run rather than exported again.
+    exported = served_models[1] / "1"
     infer(exported, clips, tmp_path / "from_export")
     infer(lab_run, clips, tmp_path / "from_run")
     a, _, _ = read_video(tmp_path / "from_export" / "clip.mp4")
