@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import cli_env, export_options, make_run, run_cli, smooth_photo
+from helpers import cli_env, export_options, make_run, smooth_photo
 from pix2pix.data.color import rgb_to_lab
 from pix2pix.errors import Pix2PixError
 from pix2pix.inference.translator import ImageTranslator, load_translator
