@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from helpers import (TINY, build_once, build_served_models, chromium_session, main_in_process, make_run, run_cli,
-                     ServerProcess, smooth_photo, write_ab_pairs, write_image)
+from helpers import (TINY, build_once, build_served_models, chromium_session, export_options, main_in_process,
+                     make_run, run_cli, ServerProcess, smooth_photo, write_ab_pairs, write_image)
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +49,18 @@ def served_models(shared_dir):
     Lab colorization model (helpers.build_served_models), built once per test run."""
     base = build_once(shared_dir, "served_models", build_served_models)
     return base / "run", base / "models" / "color"
+
+
+@pytest.fixture(scope="session")
+def rendered_lab_export(shared_dir, served_models):
+    """served_models' Lab run exported with --render_size 32 (dropout off, the default), built once per test
+    run (test_render_size and test_video read it rather than each exporting the same): the export directory."""
+    def export(base):
+        from pix2pix.modes.export import export_mode
+
+        export_mode(export_options(served_models[0], base / "export", render_size=32))
+
+    return build_once(shared_dir, "rendered_lab_export", export) / "export"
 
 
 @pytest.fixture(scope="session")

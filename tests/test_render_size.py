@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import export_options, make_run, read_rgb, run_cli, smooth_photo, write_image
+from helpers import make_run, read_rgb, run_cli, smooth_photo, write_image
 from pix2pix.data import color
 from pix2pix.errors import Pix2PixError
 from pix2pix.inference.translator import load_translator, padded_shape, render_shape
-from pix2pix.modes.export import export
 from pix2pix.data.imaging import resize
 from pix2pix.modes.infer import infer_mode
 from pix2pix.reporting.metrics import srgb_to_lab
@@ -105,23 +104,25 @@ def test_pair_models_come_back_at_the_input_size(untrained_pairs):
     assert seen == [(1, 32, 64, 3)] and picture.shape == (30, 50, 3)
 
 
-def test_export_fixes_render_size_and_infer_matches_the_training_dir(tmp_path, lab_run):
+def test_export_fixes_render_size_and_infer_matches_the_training_dir(tmp_path, lab_run, rendered_lab_export):
     run = lab_run
     photos = tmp_path / "photos"
     photos.mkdir()
     write_image(photos / "wide.png", smooth_photo(np.random.default_rng(6), 36, 90))
-    exported = export(prepare(export_options(run, tmp_path / "export", render_size=48, deterministic=True)))
+    # conftest's rendered_lab_export: lab_run exported with --render_size 32 (dropout off), shared with test_video.
+    exported = str(rendered_lab_export)
     with open(os.path.join(exported, "assets", "options.json")) as f:
-        assert json.load(f)["render_size"] == 48
+        stored = json.load(f)
+    assert stored["render_size"] == 32 and stored["deterministic"] is True
     common = dict(mode="infer", input_dir=str(photos), deterministic=True)
     infer_mode(Options(checkpoint=exported, output_dir=str(tmp_path / "a"), **common))
-    infer_mode(Options(checkpoint=str(run), output_dir=str(tmp_path / "b"), render_size=48, **common))
+    infer_mode(Options(checkpoint=str(run), output_dir=str(tmp_path / "b"), render_size=32, **common))
     a, b = read_rgb(tmp_path / "a" / "wide.png"), read_rgb(tmp_path / "b" / "wide.png")
     assert a.shape == (36, 90, 3)
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
     infer_mode(Options(checkpoint=str(run), output_dir=str(tmp_path / "c"), **common))  # square
     assert np.abs(read_rgb(tmp_path / "c" / "wide.png").astype(int) - a).mean() > 0.5
-    with pytest.raises(Pix2PixError, match="--render_size: the SavedModel .* was exported with render_size=48"):
+    with pytest.raises(Pix2PixError, match="--render_size: the SavedModel .* was exported with render_size=32"):
         infer_mode(Options(checkpoint=exported, output_dir=str(tmp_path / "d"), render_size=64, **common))
 
 
