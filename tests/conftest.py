@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from helpers import (TESTS, TINY, build_once, build_served_models, chromium_session, main_in_process, make_run,
-                     run_cli, run_script, ServerProcess, smooth_photo, write_ab_pairs, write_image)
+from helpers import (TESTS, TINY, build_once, build_served_models, chromium_session, export_options, main_in_process,
+                     make_run, run_cli, run_script, ServerProcess, smooth_photo, write_ab_pairs, write_image)
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +53,18 @@ def served_models(shared_dir):
 
 
 @pytest.fixture(scope="session")
+def rendered_lab_export(shared_dir, served_models):
+    """served_models' Lab run exported with --render_size 32 (dropout off, the default), built once per test
+    run (test_render_size and test_video read it rather than each exporting the same): the export directory."""
+    def export(base):
+        from pix2pix.modes.export import export_mode
+
+        export_mode(export_options(served_models[0], base / "export", render_size=32))
+
+    return build_once(shared_dir, "rendered_lab_export", export) / "export"
+
+
+@pytest.fixture(scope="session")
 def untrained_pairs(shared_dir):
     """helpers.make_run's pair model (options.json + checkpoint model-1 of untrained weights, crop 32,
     ngf = ndf = 8), built once per test run: its training directory."""
@@ -69,6 +81,20 @@ def trained_pairs(shared_dir):
                 base / "train", "--max_steps", 2, "--seed", 1, *TINY)
 
     return build_once(shared_dir, "trained_pairs", train) / "train"
+
+
+@pytest.fixture(scope="session")
+def exported_pairs(shared_dir, trained_pairs):
+    """trained_pairs exported with the CLI, --format tflite (dropout off, the default): the SavedModel with
+    model.tflite beside it, built once per test run (test_export reads the SavedModel, test_export_tflite
+    the float32 model.tflite: one export and conversion, not one each): the export directory, alone in
+    its parent (a staging directory left behind would show there)."""
+    def export(base):
+        result = run_cli("--mode", "export", "--checkpoint", trained_pairs, "--output_dir", base / "export",
+                         "--format", "tflite")
+        assert "exported" in result.stdout and "model.tflite (float32" in result.stdout, result.stdout
+
+    return build_once(shared_dir, "exported_pairs", export) / "export"
 
 
 @pytest.fixture(scope="session")

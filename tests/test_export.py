@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import cli_env, export_options, make_run, run_cli, smooth_photo
+from helpers import cli_env, export_options, make_run, smooth_photo
 from pix2pix.data.color import rgb_to_lab
 from pix2pix.errors import Pix2PixError
 from pix2pix.inference.translator import ImageTranslator, load_translator
@@ -22,7 +22,8 @@ from pix2pix.modes.preparation import prepare_test_options
 from pix2pix.options.record import Options
 from pix2pix.options.stored import save_options
 
-# Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
+# conftest's exported_pairs (trained_pairs' CLI export, --format tflite) is shared with test_export_tflite.
+# Its tests run on one xdist worker (pytest.ini).
 pytestmark = pytest.mark.xdist_group("export")
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -30,17 +31,6 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def encode_jpeg(rgb, quality=95):
     return tf.io.encode_jpeg(rgb, quality=quality).numpy()
-
-
-@pytest.fixture(scope="module")
-def exported_pairs(trained_pairs, tmp_path_factory):
-    """The CLI export, --deterministic, of conftest's trained_pairs (a pair model trained with the CLI
-    for 2 steps at --crop_size 32, ngf = ndf = 8)."""
-    out = tmp_path_factory.mktemp("export") / "pairs_model"
-    result = run_cli("--mode", "export", "--checkpoint", trained_pairs, "--output_dir", out,
-                     "--deterministic")
-    assert "exported" in result.stdout
-    return out
 
 
 def _signature_sections(text):
@@ -131,8 +121,10 @@ def test_tensors_signature_equals_the_training_checkpoints_generator(trained_pai
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # tf.lite.Interpreter's deprecation notice
 def test_tensors_signature_converts_to_tflite(exported_pairs):
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(exported_pairs), signature_keys=["tensors"])
-    interpreter = tf.lite.Interpreter(model_content=converter.convert())
+    # conftest's exported_pairs is the CLI export with --format tflite: its model.tflite is TFLiteConverter's
+    # conversion of the tensors signature (inference/tflite_export.convert), made once for this test and
+    # test_export_tflite's rather than converted again here.
+    interpreter = tf.lite.Interpreter(model_content=(exported_pairs / "model.tflite").read_bytes())
     inputs = np.random.default_rng(6).uniform(-1, 1, [1, 64, 32, 3]).astype(np.float32)
     lite = interpreter.get_signature_runner("tensors")(inputs=inputs)["outputs"]
     expected = tf.saved_model.load(str(exported_pairs)).signatures["tensors"](inputs=inputs)["outputs"]

@@ -73,10 +73,16 @@ def page_translate(browser, url, photo):
     return np.array(result["outputs"], np.float32).reshape(height, width, 3)
 
 
+_PICTURES = {}  # (export directory, photo's bytes) -> the SavedModel's picture: each export loaded once per photo
+
+
 def saved_model_picture(export_dir, photo):
     from pix2pix.serving.web_export import saved_model_picture
 
-    return saved_model_picture(str(export_dir), photo)
+    key = (str(export_dir), photo.shape, photo.tobytes())
+    if key not in _PICTURES:
+        _PICTURES[key] = saved_model_picture(str(export_dir), photo)
+    return _PICTURES[key]
 
 
 @pytest.mark.parametrize("name, task", [("pairs", "pairs"), ("lab", "lab")])

@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import export_options, make_run, read_rgb, run_cli, smooth_photo, write_image
+from helpers import make_run, read_rgb, run_cli, smooth_photo, write_image
 from pix2pix.data import color
 from pix2pix.errors import Pix2PixError
 from pix2pix.inference.translator import load_translator, padded_shape, render_shape
-from pix2pix.modes.export import export
 from pix2pix.data.imaging import resize
 from pix2pix.modes.infer import infer_mode
 from pix2pix.reporting.metrics import srgb_to_lab
@@ -38,6 +37,13 @@ def recording(translator):
 
     translator._keras_generator = noting
     return seen
+
+
+@pytest.fixture(scope="module")
+def lab_run(served_models):
+    """conftest's untrained Lab colorization run (crop 32, ngf = ndf = 8), made once for the test run and
+    read (never written) by the tests here rather than made again by each."""
+    return served_models[0]
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +77,8 @@ def test_a_640x360_photo_reaches_the_generator_256x455_padded_to_512_and_comes_b
     assert seen == [(1, 256, 256, 1)]
 
 
-def test_the_colour_is_the_generator_on_the_padded_resized_photo_cropped(tmp_path):
-    run = make_run(tmp_path / "lab", lab_colorization=True)  # crop 32: multiples of 32
+def test_the_colour_is_the_generator_on_the_padded_resized_photo_cropped(tmp_path, lab_run):
+    run = lab_run  # crop 32: multiples of 32
     translator = translator_for(run, render_size=40)
     rgb = smooth_photo(np.random.default_rng(4), 45, 70)  # -> 40 x 62, padded to 64 x 64
     colour = translator.frame_colour(tf.constant(rgb))["colour"].numpy()
@@ -89,8 +95,8 @@ def test_the_colour_is_the_generator_on_the_padded_resized_photo_cropped(tmp_pat
     assert np.abs(colour - shifted).mean() > 1e-3
 
 
-def test_pair_models_come_back_at_the_input_size(tmp_path):
-    run = make_run(tmp_path / "pairs")
+def test_pair_models_come_back_at_the_input_size(untrained_pairs):
+    run = untrained_pairs  # conftest's untrained pair run (crop 32), read only
     translator = translator_for(run, render_size=32)
     seen = recording(translator)
     rgb = smooth_photo(np.random.default_rng(5), 30, 50)
@@ -98,28 +104,30 @@ def test_pair_models_come_back_at_the_input_size(tmp_path):
     assert seen == [(1, 32, 64, 3)] and picture.shape == (30, 50, 3)
 
 
-def test_export_fixes_render_size_and_infer_matches_the_training_dir(tmp_path):
-    run = make_run(tmp_path / "lab", lab_colorization=True)
+def test_export_fixes_render_size_and_infer_matches_the_training_dir(tmp_path, lab_run, rendered_lab_export):
+    run = lab_run
     photos = tmp_path / "photos"
     photos.mkdir()
     write_image(photos / "wide.png", smooth_photo(np.random.default_rng(6), 36, 90))
-    exported = export(prepare(export_options(run, tmp_path / "export", render_size=48, deterministic=True)))
+    # conftest's rendered_lab_export: lab_run exported with --render_size 32 (dropout off), shared with test_video.
+    exported = str(rendered_lab_export)
     with open(os.path.join(exported, "assets", "options.json")) as f:
-        assert json.load(f)["render_size"] == 48
+        stored = json.load(f)
+    assert stored["render_size"] == 32 and stored["deterministic"] is True
     common = dict(mode="infer", input_dir=str(photos), deterministic=True)
     infer_mode(Options(checkpoint=exported, output_dir=str(tmp_path / "a"), **common))
-    infer_mode(Options(checkpoint=str(run), output_dir=str(tmp_path / "b"), render_size=48, **common))
+    infer_mode(Options(checkpoint=str(run), output_dir=str(tmp_path / "b"), render_size=32, **common))
     a, b = read_rgb(tmp_path / "a" / "wide.png"), read_rgb(tmp_path / "b" / "wide.png")
     assert a.shape == (36, 90, 3)
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
     infer_mode(Options(checkpoint=str(run), output_dir=str(tmp_path / "c"), **common))  # square
     assert np.abs(read_rgb(tmp_path / "c" / "wide.png").astype(int) - a).mean() > 0.5
-    with pytest.raises(Pix2PixError, match="--render_size: the SavedModel .* was exported with render_size=48"):
+    with pytest.raises(Pix2PixError, match="--render_size: the SavedModel .* was exported with render_size=32"):
         infer_mode(Options(checkpoint=exported, output_dir=str(tmp_path / "d"), render_size=64, **common))
 
 
-def test_errors_name_the_flag_and_the_photo(tmp_path):
-    run = make_run(tmp_path / "lab", lab_colorization=True)
+def test_errors_name_the_flag_and_the_photo(tmp_path, lab_run):
+    run = lab_run
     with pytest.raises(Pix2PixError, match=r"--render_size: must be >= 32 .*got 16"):
         prepare(Options(mode="infer", checkpoint=str(run), output_dir="x", render_size=16))
     with pytest.raises(Pix2PixError, match="--render_size: must be 0"):

@@ -15,7 +15,6 @@ from helpers import export_options, run_cli
 from pix2pix.inference import video
 from pix2pix.errors import Pix2PixError
 from pix2pix.inference.translator import load_translator
-from pix2pix.modes.export import export
 from pix2pix.modes.infer import infer_mode
 from pix2pix.reporting.metrics import srgb_to_lab
 from pix2pix.modes.preparation import prepare
@@ -279,9 +278,11 @@ def test_broken_videos_are_named_kept_partial_and_the_others_still_made(tmp_path
 
 
 # ------------------------------------------------------------------------- exports
-def test_an_export_makes_the_same_video_and_an_old_export_is_refused(tmp_path, models, clips):
+def test_an_export_makes_the_same_video_and_an_old_export_is_refused(tmp_path, models, served_models, clips):
     lab_run, _ = models
-    exported = export(prepare(export_options(lab_run, tmp_path / "export")))
+    # lab_run's export as export mode makes it by default (dropout off): conftest's served_models holds it
+    # (read only here), made once for the test run rather than exported again.
+    exported = served_models[1] / "1"
     infer(exported, clips, tmp_path / "from_export")
     infer(lab_run, clips, tmp_path / "from_run")
     a, _, _ = read_video(tmp_path / "from_export" / "clip.mp4")
@@ -298,9 +299,8 @@ def test_an_export_makes_the_same_video_and_an_old_export_is_refused(tmp_path, m
         infer(old, clips, tmp_path / "from_old")
 
 
-def test_an_export_with_render_size_makes_the_video_at_the_frames_aspect_ratio(tmp_path, models, clips):
-    lab_run, _ = models
-    exported = export(prepare(export_options(lab_run, tmp_path / "export", render_size=32)))
+def test_an_export_with_render_size_makes_the_video_at_the_frames_aspect_ratio(tmp_path, rendered_lab_export, clips):
+    exported = str(rendered_lab_export)  # conftest's: the Lab run of models exported with --render_size 32
     colour = tf.saved_model.load(exported).signatures["frame_colour"](
         frame=tf.constant(clip_frame(0)[..., ::-1].copy()))["colour"]
     assert colour.shape == (32, 43, 2)  # 48x36 -> 43x32 (padded to 64x32 for the generator, cropped)
