@@ -28,6 +28,68 @@ def _options(**kw):
     return Options(**base)
 
 
+# --------------------------------------------------------------------------- CLI chains
+# The CLI chains come first: this is the suite's last module, so its longest tests start early and its
+# short maths checks fill the end (with the chains last, one of 2 test workers sat idle for half a minute).
+CHAINS = {
+    "encoder_decoder+pixel+lsgan+unconditional": ["--netG", "encoder_decoder", "--netD", "pixel",
+                                                   "--gan_mode", "lsgan", "--nocondition_GAN"],
+    "resnet_6blocks+n_layers2+wgangp+instance+linear": ["--netG", "resnet_6blocks", "--netD", "n_layers",
+                                                        "--n_layers_D", "2", "--gan_mode", "wgangp",
+                                                        "--norm", "instance", "--lr_policy", "linear"],
+    "resnet_9blocks+n_layers1+none+no_dropout+cosine": ["--netG", "resnet_9blocks", "--netD", "n_layers",
+                                                        "--n_layers_D", "1", "--norm", "none",
+                                                        "--no_dropout", "--lr_policy", "cosine"],
+}
+
+
+# This chain runs test, export and infer through the command line too. The others train and resume
+# through it (their zoo flags on the command line, then read back from the checkpoint) and run the
+# three modes that follow in process, as the command line runs a mode once its flags are parsed
+# (helpers.run_mode): each forked run costs a TensorFlow start of its own.
+CLI_END_TO_END = "resnet_6blocks+n_layers2+wgangp+instance+linear"
+
+
+def _run_mode(through_cli, **flags):
+    """The mode FLAGS give (--name value each), through the command line or in process."""
+    if through_cli:
+        run_cli(*(item for name, value in flags.items() for item in (f"--{name}", value)))
+    else:
+        run_mode(**flags)
+
+
+@pytest.mark.parametrize("name", list(CHAINS))
+def test_cli_chain_train_resume_test_export(tmp_path, ab_dir, name):
+    flags = CHAINS[name]
+    out = tmp_path / "train"
+    result = run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", out, "--max_steps", 2,
+                     "--progress_freq", 1, "--summary_freq", 2, *TINY, *flags)
+    stored = json.loads((out / "options.json").read_text())
+    assert stored["netG"] == flags[1] and stored["netD"] == flags[3]
+    if "--lr_policy" in flags:
+        assert " lr " in result.stdout  # the current rate in progress lines
+    resumed = run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", out, "--checkpoint", out,
+                      "--max_steps", 3, "--progress_freq", 1)  # the zoo options come from the checkpoint
+    assert "at step 2" in resumed.stdout
+    header = (out / "losses.csv").read_text().splitlines()[0]
+    assert header.startswith("step,discrim_loss,gen_loss_GAN,gen_loss_L1")
+    assert ("discrim_loss_GP" in header) == ("wgangp" in flags)
+    if "wgangp" in flags:
+        assert "discrim_loss_GP" in resumed.stdout
+
+    through_cli = name == CLI_END_TO_END
+    _run_mode(through_cli, mode="test", input_dir=ab_dir, output_dir=tmp_path / "test", checkpoint=out)
+    assert (tmp_path / "test" / "images" / "1-outputs.png").is_file()
+    export = tmp_path / "export"
+    _run_mode(through_cli, mode="export", checkpoint=out, output_dir=export)
+    assert json.loads((export / "assets" / "options.json").read_text())["netG"] == flags[1]
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.png").write_bytes((ab_dir / "1.png").read_bytes())
+    _run_mode(through_cli, mode="infer", checkpoint=export, input_dir=photos, output_dir=tmp_path / "inf")
+    assert (tmp_path / "inf" / "a.png").is_file()
+
+
 # ------------------------------------------------------------------------ parameter counts
 @pytest.mark.parametrize("netG, norm, expected", [
     ("unet", "batch", 54_420_483),             # the reference
@@ -260,66 +322,6 @@ def test_import_refuses_anything_but_the_reference_model(tmp_path):
         with pytest.raises(Pix2PixError, match=f"^{flag}: the TF1 reference only trained"):
             prepare_import_options(Options(mode="import", checkpoint=str(tmp_path),
                                            output_dir=str(tmp_path / "out"), **kw))
-
-
-# --------------------------------------------------------------------------- CLI chains
-CHAINS = {
-    "encoder_decoder+pixel+lsgan+unconditional": ["--netG", "encoder_decoder", "--netD", "pixel",
-                                                   "--gan_mode", "lsgan", "--nocondition_GAN"],
-    "resnet_6blocks+n_layers2+wgangp+instance+linear": ["--netG", "resnet_6blocks", "--netD", "n_layers",
-                                                        "--n_layers_D", "2", "--gan_mode", "wgangp",
-                                                        "--norm", "instance", "--lr_policy", "linear"],
-    "resnet_9blocks+n_layers1+none+no_dropout+cosine": ["--netG", "resnet_9blocks", "--netD", "n_layers",
-                                                        "--n_layers_D", "1", "--norm", "none",
-                                                        "--no_dropout", "--lr_policy", "cosine"],
-}
-
-
-# This chain runs test, export and infer through the command line too. The others train and resume
-# through it (their zoo flags on the command line, then read back from the checkpoint) and run the
-# three modes that follow in process, as the command line runs a mode once its flags are parsed
-# (helpers.run_mode): each forked run costs a TensorFlow start of its own.
-CLI_END_TO_END = "resnet_6blocks+n_layers2+wgangp+instance+linear"
-
-
-def _run_mode(through_cli, **flags):
-    """The mode FLAGS give (--name value each), through the command line or in process."""
-    if through_cli:
-        run_cli(*(item for name, value in flags.items() for item in (f"--{name}", value)))
-    else:
-        run_mode(**flags)
-
-
-@pytest.mark.parametrize("name", list(CHAINS))
-def test_cli_chain_train_resume_test_export(tmp_path, ab_dir, name):
-    flags = CHAINS[name]
-    out = tmp_path / "train"
-    result = run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", out, "--max_steps", 2,
-                     "--progress_freq", 1, "--summary_freq", 2, *TINY, *flags)
-    stored = json.loads((out / "options.json").read_text())
-    assert stored["netG"] == flags[1] and stored["netD"] == flags[3]
-    if "--lr_policy" in flags:
-        assert " lr " in result.stdout  # the current rate in progress lines
-    resumed = run_cli("--mode", "train", "--input_dir", ab_dir, "--output_dir", out, "--checkpoint", out,
-                      "--max_steps", 3, "--progress_freq", 1)  # the zoo options come from the checkpoint
-    assert "at step 2" in resumed.stdout
-    header = (out / "losses.csv").read_text().splitlines()[0]
-    assert header.startswith("step,discrim_loss,gen_loss_GAN,gen_loss_L1")
-    assert ("discrim_loss_GP" in header) == ("wgangp" in flags)
-    if "wgangp" in flags:
-        assert "discrim_loss_GP" in resumed.stdout
-
-    through_cli = name == CLI_END_TO_END
-    _run_mode(through_cli, mode="test", input_dir=ab_dir, output_dir=tmp_path / "test", checkpoint=out)
-    assert (tmp_path / "test" / "images" / "1-outputs.png").is_file()
-    export = tmp_path / "export"
-    _run_mode(through_cli, mode="export", checkpoint=out, output_dir=export)
-    assert json.loads((export / "assets" / "options.json").read_text())["netG"] == flags[1]
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    (photos / "a.png").write_bytes((ab_dir / "1.png").read_bytes())
-    _run_mode(through_cli, mode="infer", checkpoint=export, input_dir=photos, output_dir=tmp_path / "inf")
-    assert (tmp_path / "inf" / "a.png").is_file()
 
 
 def test_resume_fixes_the_model_options_but_may_change_the_schedule(tmp_path, ab_dir, trained_pairs):
