@@ -66,8 +66,7 @@ def recording() -> bool:
 
     The hand-given gradients below are wanted there only. Elsewhere (inference, an export's
     signatures) the layers run the same forward ops without them, so an export holds no custom
-    gradients, which tf.saved_model.save would trace and store (a fifth of a tiny model's export),
-    and a gradient taken through a loaded export is that of the forward ops: the same values.
+    gradients, which tf.saved_model.save would trace and store (about a quarter of a tiny model's export).
     Where TensorFlow lacks that private function, this answers True: hand-given gradients everywhere.
     """
     return _tape_active is None or _tape_active()
