@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from helpers import (TESTS, TINY, build_once, build_served_models, chromium_session, export_options, main_in_process,
+from helpers import (SCRIPTS, TINY, build_once, build_served_models, chromium_session, export_options, main_in_process,
                      make_run, run_cli, run_script, ServerProcess, smooth_photo, write_ab_pairs, write_image)
 
 
@@ -121,7 +121,7 @@ def mirrored_checks(shared_dir):
     float32 step the bfloat16 check compares with); forked (helpers.run_script), as the fork server
     never starts TensorFlow's runtime and the script sets its devices up first."""
     def run(base):
-        result = run_script(os.path.join(TESTS, "scripts", "mirrored_checks.py"), base / "checks.json")
+        result = run_script(os.path.join(SCRIPTS, "mirrored_checks.py"), base / "checks.json")
         assert result.returncode == 0, result.stdout + result.stderr
 
     checks = json.loads((build_once(shared_dir, "mirrored_checks", run) / "checks.json").read_text())

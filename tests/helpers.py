@@ -37,6 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(REPO, "tests")
+SCRIPTS = os.path.join(TESTS, "scripts")  # the scripts tests run (tests/scripts)
 
 # The tiny network every CLI test trains: seconds per run on a busy 2-core machine.
 TINY = ["--crop_size", "32", "--scale_size", "36", "--ngf", "8", "--ndf", "8"]
@@ -64,9 +65,10 @@ def cli_command(*args, module="pix2pix"):
     return [sys.executable, "-m", module, *map(str, args)]
 
 
-def run_cli(*args, module="pix2pix", check=True, timeout=CLI_TIMEOUT, cwd=REPO, extra_paths=(), **popen):
+def run_cli(*args, module="pix2pix", check=True, timeout=CLI_TIMEOUT, cwd=REPO, extra_paths=(), env=None, **popen):
     """Run `python -m MODULE ARGS` in a subprocess (always with a timeout); the CompletedProcess
-    (text). CHECK: a non-zero exit fails the test, showing both streams.
+    (text). CHECK: a non-zero exit fails the test, showing both streams. ENV: the child's
+    environment (default cli_env(EXTRA_PATHS)).
 
     `pix2pix` and `pix2pix.commands.reproduce` runs (and the rows reproduce runs) are forked from
     this worker's CLI fork server (tests/scripts/cli_forkserver.py: the same command in a
@@ -74,9 +76,9 @@ def run_cli(*args, module="pix2pix", check=True, timeout=CLI_TIMEOUT, cwd=REPO, 
     Popen arguments, and every run under PIX2PIX_TEST_FRESH_CLI=1, start a fresh interpreter."""
     command = cli_command(*args, module=module)
     if module in FORKED_MODULES and not extra_paths and not popen and _CLI_FORKSERVER.usable():
-        result = _CLI_FORKSERVER.run(module, command, cwd, timeout)
+        result = _CLI_FORKSERVER.run(module, command, cwd, timeout, env or cli_env())
     else:
-        result = subprocess.run(command, capture_output=True, text=True, env=cli_env(extra_paths),
+        result = subprocess.run(command, capture_output=True, text=True, env=env or cli_env(extra_paths),
                                 timeout=timeout, cwd=cwd, **popen)
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
@@ -115,11 +117,11 @@ class _CliForkServer:
         # pix2pix-reproduce's sys.executable: its rows' `python -m pix2pix` go to the server too.
         self.launcher = os.path.join(folder, "python")
         with open(self.launcher, "w", encoding="utf-8") as f:
-            f.write(f'#!/bin/sh\nexec "{sys.executable}" -S "{os.path.join(TESTS, "scripts", "cli_forkclient.py")}" '
+            f.write(f'#!/bin/sh\nexec "{sys.executable}" -S "{os.path.join(SCRIPTS, "cli_forkclient.py")}" '
                     f'"{self.socket_path}" "$@"\n')
         os.chmod(self.launcher, 0o755)
         self.process = subprocess.Popen(
-            [sys.executable, os.path.join(TESTS, "scripts", "cli_forkserver.py"), self.socket_path],
+            [sys.executable, os.path.join(SCRIPTS, "cli_forkserver.py"), self.socket_path],
             stdout=subprocess.PIPE, text=True, env=cli_env(), cwd=REPO)
         atexit.register(self._stop, self.process)
         if self.process.stdout.readline().strip() == "ready":
@@ -152,11 +154,11 @@ class _CliForkServer:
             connection.close()
             raise
 
-    def run(self, module, command, cwd, timeout) -> subprocess.CompletedProcess:
-        """COMMAND (`python -m MODULE ARGS`) in a child of the server; as subprocess.run would give it."""
+    def run(self, module, command, cwd, timeout, env) -> subprocess.CompletedProcess:
+        """COMMAND (`python -m MODULE ARGS`) in a child of the server, in ENV; as subprocess.run would give it."""
         with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr, \
                 open(os.devnull, "rb") as stdin:
-            connection, stream, pid = self._connect(module, command, cwd, cli_env(),
+            connection, stream, pid = self._connect(module, command, cwd, env,
                                                     [stdin.fileno(), stdout.fileno(), stderr.fileno()])
             with connection:
                 connection.settimeout(timeout)

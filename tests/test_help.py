@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from helpers import REPO, assert_one_line_error, run_cli
+from helpers import REPO, TESTS, assert_one_line_error, run_cli
 from pix2pix import modes
 from pix2pix.commands.help import COMMON_FLAGS, flags_markdown, mode_flags
 from pix2pix.options.record import fields
@@ -112,23 +112,17 @@ def _fresh_error(argv, program="pix2pix", **where):
     return int(status), lines[0][len(f"{program}: error: "):]
 
 
-# Many commands in one fresh interpreter, one after another: each one's flags parsed afresh (as
-# helpers.main_in_process does), its exit status, its error output and whether TensorFlow had been
+# Many commands in one fresh interpreter, one after another through helpers.main_in_process (each
+# one's flags parsed afresh): its exit status, its error output and whether TensorFlow had been
 # imported by then. TensorFlow, once imported, stays: the first command that imports it is caught.
 _ONE_AFTER_ANOTHER = """
-import contextlib, io, json, sys
-from absl import flags
+import json, sys
+from helpers import main_in_process
 from pix2pix.commands.main import main
 answers = []
 for argv in {argvs!r}:
-    flags.FLAGS.unparse_flags()
-    stderr = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(stderr):
-            status = main(argv)
-    except SystemExit as exit:
-        status = exit.code
-    answers.append([status, stderr.getvalue(), "tensorflow" in sys.modules])
+    result = main_in_process(main, argv)
+    answers.append([result.returncode, result.stderr, "tensorflow" in sys.modules])
 print(json.dumps(answers))
 """
 
@@ -138,7 +132,7 @@ def _fresh_errors(argvs):
     interpreter (one interpreter's start-up for them all), none of which may import TensorFlow."""
     code = _ONE_AFTER_ANOTHER.format(argvs=[["pix2pix", *map(str, argv)] for argv in argvs])
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            env=dict(os.environ, PYTHONPATH=REPO), cwd=REPO)
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, TESTS])), cwd=REPO)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     answers = json.loads(result.stdout.strip().splitlines()[-1])
     assert len(answers) == len(argvs)

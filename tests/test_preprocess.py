@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import REPO, TINY, read_rgb, run_cli, run_mode, smooth_photo, start_script, write_image
+from helpers import REPO, TINY, read_rgb, run_cli, run_mode, run_script, smooth_photo, write_image
 from pix2pix.data import color
 from pix2pix.data.pipeline import load_example, paired_dataset
 from pix2pix.errors import Pix2PixError
@@ -211,17 +211,13 @@ def test_a_non_square_run_trains_resumes_tests_and_exports(tmp_path):
 
 
 def test_the_large_photo_benchmark_prints_its_table():
-    # Forked from the CLI fork server (helpers.start_script): the script's start-up is not what is tested.
-    process = start_script(os.path.join(REPO, "benchmarks", "large_photos.py"), "--images", "2", "--width", "120",
-                           "--height", "90", "--size", "32", "--scale_size", "36", "--rounds", "1",
-                           "--batches", "2", "--warmup_batches", "1")
-    try:
-        stdout, stderr = process.communicate(timeout=300)
-    finally:
-        process.kill()
-    assert process.returncode == 0, stderr[-2000:]
-    rows = {line.split()[1]: line for line in stdout.splitlines() if line.startswith("--preprocess ")}
-    assert set(rows) == {"resize_and_crop", "crop"} and "decoding alone" in stdout
+    # Forked from the CLI fork server (helpers.run_script): the script's start-up is not what is tested.
+    result = run_script(os.path.join(REPO, "benchmarks", "large_photos.py"), "--images", "2", "--width", "120",
+                        "--height", "90", "--size", "32", "--scale_size", "36", "--rounds", "1",
+                        "--batches", "2", "--warmup_batches", "1", timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {line.split()[1]: line for line in result.stdout.splitlines() if line.startswith("--preprocess ")}
+    assert set(rows) == {"resize_and_crop", "crop"} and "decoding alone" in result.stdout
 
 
 @pytest.mark.parametrize("trained, scale_size, given, expected", [

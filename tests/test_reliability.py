@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import (REPO, TINY, assert_one_line_error, cli_env, run_cli, run_script, saved_step, smooth_photo,
-                     start_cli, write_image)
+from helpers import (SCRIPTS, TINY, assert_one_line_error, cli_env, run_cli, run_script, saved_step,
+                     smooth_photo, start_cli, write_image)
 
 
 def _train_args(input_dir, out, max_steps, *extra):
@@ -48,9 +48,6 @@ def _wait_for_a_new_checkpoint(proc, out, timeout=120):
         if tf.train.latest_checkpoint(str(out)) != before:
             return
         time.sleep(0.02)
-
-
-SCRIPTS = os.path.join(REPO, "tests", "scripts")
 
 
 def _killed_mid_save(ab_dir, out, max_steps, save_number):

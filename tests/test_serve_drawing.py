@@ -15,8 +15,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from helpers import (BROWSER_WAIT, REPO, ServerProcess, chromium_session, cli_env, decode_png, forkserver_env, make_run,
-                     require_chromium)
+from helpers import (BROWSER_WAIT, REPO, SCRIPTS, ServerProcess, chromium_session, cli_env, decode_png,
+                     forkserver_env, make_run, require_chromium)
 from pix2pix.serving.protocol import drawing_kind
 
 require_chromium()
@@ -124,7 +124,7 @@ def test_the_docs_screenshot_script_draws_and_gets_an_answer(drawing_server, tmp
     its own server with --drawing sketch over the module's model and draws its cat (forked from this
     worker's CLI fork server, as the module's own server is)."""
     shot = tmp_path / "drawing_page.png"
-    script = os.path.join(REPO, "tests", "scripts", "drawing_screenshot.py")
+    script = os.path.join(SCRIPTS, "drawing_screenshot.py")
     result = subprocess.run([sys.executable, script, str(drawing_server.checkpoint), str(shot)],
                             capture_output=True, text=True, env=cli_env(**forkserver_env()), cwd=REPO, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]

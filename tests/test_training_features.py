@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import (REPO, TINY, read_rgb, run_cli, run_script, saved_step, smooth_photo, start_cli,
+from helpers import (SCRIPTS, TINY, read_rgb, run_cli, run_script, saved_step, smooth_photo, start_cli,
                      write_ab_pairs, write_image)
 
 # Its module-scoped fixtures are built once: all its tests run on one xdist worker (pytest.ini).
@@ -124,7 +124,7 @@ def test_both_spellings_switch_flipping_off(tmp_path, ab_dir, epoch_run):
 
 
 # ---------------------------------------------------------------------------- non-finite losses
-POISONED = os.path.join(REPO, "tests", "scripts", "pix2pix_with_poisoned_pairs.py")
+POISONED = os.path.join(SCRIPTS, "pix2pix_with_poisoned_pairs.py")
 
 
 def _run_poisoned(*args):

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import BROWSER_WAIT, require_chromium, run_cli, serve_directory, start_cli
+from helpers import BROWSER_WAIT, cli_env, require_chromium, run_cli, serve_directory
 from pix2pix.io import video_codecs
 
 require_chromium()
@@ -117,14 +117,11 @@ def test_without_ffmpeg_h264_is_refused_with_what_to_do_and_vp90_plays(tmp_path,
         writer.write(frame)
     writer.release()
     # no ffmpeg anywhere: imageio-ffmpeg pointed at a missing file, a PATH without one
-    env = dict(os.environ, IMAGEIO_FFMPEG_EXE=str(tmp_path / "no-ffmpeg"), PATH=str(tmp_path),
-               TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = cli_env(IMAGEIO_FFMPEG_EXE=str(tmp_path / "no-ffmpeg"), PATH=str(tmp_path))
 
     def infer_without_ffmpeg(out, *flags):  # forked from the CLI fork server: ffmpeg is looked for at run time
-        process = start_cli("--mode", "infer", "--checkpoint", lab_run, "--input_dir", clips, "--output_dir", out,
-                            *flags, env=env)
-        stdout, stderr = process.communicate(timeout=600)
-        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+        return run_cli("--mode", "infer", "--checkpoint", lab_run, "--input_dir", clips, "--output_dir", out,
+                       *flags, env=env, check=False, timeout=600)
 
     refused = infer_without_ffmpeg(tmp_path / "h264")
     assert refused.returncode == 1
